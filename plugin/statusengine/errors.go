@@ -1,0 +1,12 @@
+package statusengine
+
+import (
+	"errors"
+	"fmt"
+)
+
+var errTTLRange = errors.New("must be between 0 and 604800 seconds")
+
+func errTTLSyntax(s string) error {
+	return fmt.Errorf("%q is neither seconds nor a duration like 1m", s)
+}

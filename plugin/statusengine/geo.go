@@ -1,0 +1,13 @@
+package statusengine
+
+import (
+	"net/netip"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// Locator geolocates a report from the resolver address and, when the
+// resolver sent one, its EDNS Client Subnet.
+type Locator interface {
+	Locate(resolver netip.Addr, ecs netip.Prefix) store.Geo
+}

@@ -1,0 +1,56 @@
+package statusengine
+
+import (
+	"context"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Outcomes of a query for a name in a status zone, the values of the outcome label.
+const (
+	outcomeStored      = "stored"
+	outcomeDuplicate   = "duplicate"
+	outcomePartial     = "partial"
+	outcomeMalformed   = "malformed"
+	outcomeStoreFailed = "store_failed"
+)
+
+// Label values come from the Corefile and a fixed set, never from the query
+// name: an attacker controls the name, and every new value is a new series.
+var (
+	reportsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "reports_total",
+		Help:      "Counter of queries for names in status zones, by outcome.",
+	}, []string{"server", "zone", "outcome"})
+
+	commitDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "commit_duration_seconds",
+		Help:      "Histogram of the time one store transaction takes to commit, fsync included.",
+		Buckets:   prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+
+	commitBatch = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "commit_batch_size",
+		Help:      "Histogram of the number of reports in one store transaction.",
+		Buckets:   prometheus.ExponentialBuckets(1, 2, 14),
+	})
+
+	storedRecords = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "records",
+		Help:      "Gauge of the reports held in a store.",
+	}, []string{"db"})
+)
+
+func metricsServer(ctx context.Context) string { return metrics.WithServer(ctx) }

@@ -1,0 +1,185 @@
+package statusengine
+
+import (
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/miekg/dns"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// Defaults for a statusengine block without options.
+const (
+	defaultTTL  = 60
+	defaultDB   = "statusengine.db"
+	defaultAPI  = "localhost:8053"
+	maxTTLValue = 86400 * 7
+)
+
+func setup(c *caddy.Controller) error {
+	se, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+
+	c.OnStartup(se.startup)
+	c.OnShutdown(se.shutdown)
+	if se.api.addr != "" {
+		setupAPI(c, se)
+	}
+
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		se.Next = next
+		return se
+	})
+	return nil
+}
+
+// startup opens (or shares, during a reload) the store before queries arrive.
+func (se *StatusEngine) startup() error {
+	st, err := store.Acquire(se.dbPath, store.Options{OnCommit: observeCommit})
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	se.store = st
+	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
+	return nil
+}
+
+func (se *StatusEngine) shutdown() error {
+	st := se.store
+	if st == nil {
+		return nil
+	}
+	return store.Release(st)
+}
+
+func observeCommit(d time.Duration, n int, err error) {
+	commitDuration.Observe(d.Seconds())
+	commitBatch.Observe(float64(n))
+}
+
+func parse(c *caddy.Controller) (*StatusEngine, error) {
+	se := &StatusEngine{answers: answers{ttl: defaultTTL, serial: uint32(time.Now().Unix())}}
+	db := defaultDB
+	se.api.addr = defaultAPI
+
+	i := 0
+	for c.Next() {
+		if i > 0 {
+			return nil, plugin.ErrOnce
+		}
+		i++
+		se.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		for _, z := range se.Zones {
+			if _, ok := dns.IsDomainName(z); !ok {
+				return nil, c.Errf("invalid zone %q", z)
+			}
+		}
+
+		seen := map[string]bool{}
+		for c.NextBlock() {
+			property := c.Val()
+			if seen[property] {
+				return nil, c.Errf("%s specified more than once", property)
+			}
+			seen[property] = true
+			args := c.RemainingArgs()
+			switch property {
+			case "answer":
+				if len(args) == 0 {
+					return nil, c.Errf("answer needs at least one IP address")
+				}
+				for _, a := range args {
+					ip := net.ParseIP(a)
+					if ip == nil {
+						return nil, c.Errf("answer: %q is not an IP address", a)
+					}
+					if v4 := ip.To4(); v4 != nil {
+						se.answers.a = append(se.answers.a, v4)
+					} else {
+						se.answers.aaaa = append(se.answers.aaaa, ip)
+					}
+				}
+			case "ttl":
+				if len(args) != 1 {
+					return nil, c.Errf("ttl needs one value")
+				}
+				ttl, err := parseTTL(args[0])
+				if err != nil {
+					return nil, c.Errf("ttl: %v", err)
+				}
+				se.answers.ttl = ttl
+			case "db":
+				if len(args) != 1 || args[0] == "" {
+					return nil, c.Errf("db needs one file name")
+				}
+				db = args[0]
+			case "api":
+				if len(args) != 1 {
+					return nil, c.Errf("api needs one address (host:port) or off")
+				}
+				if args[0] == "off" {
+					se.api.addr = ""
+					break
+				}
+				if _, port, err := net.SplitHostPort(args[0]); err != nil || port == "" {
+					return nil, c.Errf("api: %q is not host:port", args[0])
+				}
+				se.api.addr = args[0]
+			case "ns":
+				if len(args) == 0 {
+					return nil, c.Errf("ns needs at least one name server name")
+				}
+				for _, n := range args {
+					if _, ok := dns.IsDomainName(n); !ok {
+						return nil, c.Errf("ns: %q is not a domain name", n)
+					}
+					se.answers.ns = append(se.answers.ns, strings.ToLower(n))
+				}
+			default:
+				return nil, c.Errf("unknown property %q", property)
+			}
+		}
+	}
+	if len(se.answers.a) == 0 && len(se.answers.aaaa) == 0 {
+		se.answers.a = []net.IP{net.IPv4(127, 0, 0, 1).To4()}
+	}
+	if root := dnsserver.GetConfig(c).Root; root != "" && !filepath.IsAbs(db) {
+		db = filepath.Join(root, db)
+	}
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		return nil, c.Errf("db: %v", err)
+	}
+	se.dbPath = abs
+	se.answers.build(se.Zones)
+	return se, nil
+}
+
+// parseTTL takes seconds ("60") or a Go duration ("1m").
+func parseTTL(s string) (uint32, error) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		if n > maxTTLValue {
+			return 0, errTTLRange
+		}
+		return uint32(n), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errTTLSyntax(s)
+	}
+	if d < 0 || d > maxTTLValue*time.Second {
+		return 0, errTTLRange
+	}
+	return uint32(d / time.Second), nil
+}

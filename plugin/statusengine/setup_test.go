@@ -1,0 +1,78 @@
+package statusengine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		input   string
+		wantErr string // substring; "" means success
+	}{
+		{`statusengine`, ""},
+		{`statusengine {
+			answer 192.0.2.1 2001:db8::1
+			ttl 1m
+			db /tmp/x.db
+			api 127.0.0.1:0
+			ns ns1 ns2.example.net.
+		}`, ""},
+		{"statusengine {\napi off\n}", ""},
+		{"statusengine {\nttl 300\n}", ""},
+		{"statusengine {\nbogus 1\n}", `unknown property "bogus"`},
+		{"statusengine {\nanswer 300.1.1.1\n}", `answer: "300.1.1.1" is not an IP address`},
+		{"statusengine {\nanswer\n}", "answer needs at least one IP address"},
+		{"statusengine {\nttl forever\n}", `ttl: "forever" is neither seconds nor a duration`},
+		{"statusengine {\nttl -5s\n}", "ttl: must be between"},
+		{"statusengine {\nttl 99999999\n}", "ttl: must be between"},
+		{"statusengine {\nttl 1 2\n}", "ttl needs one value"},
+		{"statusengine {\ndb\n}", "db needs one file name"},
+		{"statusengine {\napi localhost\n}", `api: "localhost" is not host:port`},
+		{"statusengine {\napi a b\n}", "api needs one address"},
+		{"statusengine {\nns bad..name\n}", `ns: "bad..name" is not a domain name`},
+		{"statusengine {\nttl 60\nttl 30\n}", "ttl specified more than once"},
+		{"statusengine\nstatusengine", "this plugin"},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
+		_, err := parse(c)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("test %d: unexpected error %v", i, err)
+		case tc.wantErr != "" && err == nil:
+			t.Errorf("test %d: expected error containing %q, got none", i, tc.wantErr)
+		case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+			t.Errorf("test %d: error %q does not contain %q", i, err, tc.wantErr)
+		}
+	}
+}
+
+func TestParseErrorNamesLine(t *testing.T) {
+	c := caddy.NewTestController("dns", "statusengine {\n  answer 192.0.2.1\n  tll 60\n}")
+	_, err := parse(c)
+	if err == nil || !strings.Contains(err.Error(), ":3 ") || !strings.Contains(err.Error(), `"tll"`) {
+		t.Fatalf("error %v should name line 3 and the property", err)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c := caddy.NewTestController("dns", `statusengine`)
+	c.ServerBlockKeys = []string{"status.modsecurity.org.:1053", "rpc.atomicorp.com.:1053"}
+	se, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(se.Zones) != 2 || se.Zones[0] != "status.modsecurity.org." || se.Zones[1] != "rpc.atomicorp.com." {
+		t.Errorf("zones = %v", se.Zones)
+	}
+	if se.answers.ttl != defaultTTL || len(se.answers.a) != 1 || se.answers.a[0].String() != "127.0.0.1" {
+		t.Errorf("answers = %+v", se.answers)
+	}
+	if se.api.addr != defaultAPI || !strings.HasSuffix(se.dbPath, "/"+defaultDB) {
+		t.Errorf("api %q db %q", se.api.addr, se.dbPath)
+	}
+}

@@ -1,0 +1,158 @@
+package statusengine
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+const (
+	zone = "status.modsecurity.org."
+	// realName is what ModSecurity 2.9.7 on Debian 12 resolved (captured).
+	realName = "GIXDSLRXFRAXAYLDNBSS6MROGQXDOMJA.FBCGKYTJMFXCSLBRFY3S4MRPGEXDOLRS.FQYTALRUGIXSYTDVMEQDKLRRFQZC4OJO.GE2CYNZV.1795549302.status.modsecurity.org."
+	// realName0x20 is the same report as Unbound sent it, with its own epoch.
+	realName0x20 = "GIXdSlRxFraXaYlDNbss6mROgqxdoMjA.fBCgKyTjmFxCsLbrfy3S4MrPgExDOlrs.FqytalrUgIxsytDVMeQdKlRRFqzc4Ojo.GE2cyNzV.1795549419.sTAtUs.mOdsEcURity.Org."
+)
+
+func newTestEngine(t *testing.T) *StatusEngine {
+	t.Helper()
+	se := &StatusEngine{
+		Zones:   []string{zone},
+		Next:    test.NextHandler(dns.RcodeRefused, nil),
+		answers: answers{a: []net.IP{net.ParseIP("192.0.2.1").To4()}, aaaa: []net.IP{net.ParseIP("2001:db8::1")}, ttl: 60, serial: 1},
+	}
+	se.answers.build(se.Zones)
+	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	se.store = st
+	return se
+}
+
+func TestServeDNS(t *testing.T) {
+	se := newTestEngine(t)
+	soa := test.SOA("status.modsecurity.org. 60 IN SOA ns1.status.modsecurity.org. hostmaster.status.modsecurity.org. 1 7200 1800 86400 60")
+	tests := []test.Case{
+		{Qname: realName, Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A(realName + " 60 IN A 192.0.2.1")}},
+		// 0x20: the answer echoes the question's letter case byte for byte.
+		{Qname: realName0x20, Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A(realName0x20 + " 60 IN A 192.0.2.1")}},
+		{Qname: realName, Qtype: dns.TypeAAAA, Authoritative: true,
+			Answer: []dns.RR{test.AAAA(realName + " 60 IN AAAA 2001:db8::1")}},
+		// QNAME minimisation: partial names are answered like any other name.
+		{Qname: "1795549419.sTAtus.MoDsECuriTY.oRG.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("1795549419.sTAtus.MoDsECuriTY.oRG. 60 IN A 192.0.2.1")}},
+		{Qname: "gE2CyNzv.1795549419.sTaTus.MOdsecURitY.ORG.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("gE2CyNzv.1795549419.sTaTus.MOdsecURitY.ORG. 60 IN A 192.0.2.1")}},
+		{Qname: "not-base32!.status.modsecurity.org.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("not-base32!.status.modsecurity.org. 60 IN A 192.0.2.1")}},
+		// The apex: SOA and NS for delegation, A like every name, NODATA otherwise.
+		{Qname: zone, Qtype: dns.TypeSOA, Authoritative: true, Answer: []dns.RR{soa}},
+		{Qname: zone, Qtype: dns.TypeNS, Authoritative: true,
+			Answer: []dns.RR{test.NS("status.modsecurity.org. 60 IN NS ns1.status.modsecurity.org.")}},
+		{Qname: zone, Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("status.modsecurity.org. 60 IN A 192.0.2.1")}},
+		{Qname: zone, Qtype: dns.TypeTXT, Authoritative: true, Ns: []dns.RR{soa}},
+		{Qname: realName, Qtype: dns.TypeMX, Authoritative: true, Ns: []dns.RR{soa}},
+		{Qname: realName, Qtype: dns.TypeNS, Authoritative: true, Ns: []dns.RR{soa}},
+		// Outside the zone: the next plugin decides.
+		{Qname: "example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused},
+		{Qname: "xstatus.modsecurity.org.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused},
+	}
+	for _, tc := range tests {
+		m := tc.Msg()
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rcode, err := se.ServeDNS(context.Background(), rec, m)
+		if err != nil {
+			t.Errorf("%s %s: %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
+			continue
+		}
+		if tc.Rcode != dns.RcodeSuccess { // handed to the next plugin, which wrote nothing
+			if rcode != tc.Rcode || rec.Msg != nil {
+				t.Errorf("%s: rcode %d, reply %v; want %d from the next plugin", tc.Qname, rcode, rec.Msg, tc.Rcode)
+			}
+			continue
+		}
+		if rec.Msg == nil {
+			t.Errorf("%s: no reply", tc.Qname)
+			continue
+		}
+		if rec.Msg.Question[0].Name != tc.Qname {
+			t.Errorf("question not echoed: %q, want %q", rec.Msg.Question[0].Name, tc.Qname)
+		}
+		if err := test.SortAndCheck(rec.Msg, tc); err != nil {
+			t.Errorf("%s %s: %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
+		}
+	}
+
+	// Stored: the real report twice (two client epochs) and nothing from the
+	// partial or malformed names; the AAAA query repeated a stored report.
+	var got []*store.Record
+	se.store.Range(time.Unix(0, 0), time.Now().Add(time.Minute), func(r *store.Record) bool { got = append(got, r); return true })
+	if len(got) != 2 {
+		t.Fatalf("stored %d records, want 2", len(got))
+	}
+	for i, want := range []int64{1795549302, 1795549419} {
+		r := got[i]
+		if r.Report.Epoch != want || r.Report.Modsec != "2.9.7" || r.Report.Server != "Apache/2.4.71 (Debian)" || r.Zone != zone {
+			t.Errorf("record %d = %+v", i, r)
+		}
+		if r.Resolver.String() != "10.240.0.1" { // test.ResponseWriter's remote address
+			t.Errorf("record %d resolver = %v", i, r.Resolver)
+		}
+	}
+}
+
+func TestServeDNSClass(t *testing.T) {
+	se := newTestEngine(t)
+	m := new(dns.Msg)
+	m.SetQuestion(realName, dns.TypeA)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	se.ServeDNS(context.Background(), rec, m)
+	if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeRefused {
+		t.Fatalf("class CH: got %v, want REFUSED", rec.Msg)
+	}
+	if se.store.Count() != 0 {
+		t.Errorf("class CH query was stored")
+	}
+}
+
+func TestServeDNSECS(t *testing.T) {
+	se := newTestEngine(t)
+	m := new(dns.Msg)
+	m.SetQuestion(realName, dns.TypeA)
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("198.51.100.77").To4()})
+	m.Extra = append(m.Extra, o)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	se.ServeDNS(context.Background(), rec, m)
+	var got *store.Record
+	se.store.Range(time.Unix(0, 0), time.Now().Add(time.Minute), func(r *store.Record) bool { got = r; return false })
+	if got == nil || got.ECS.String() != "198.51.100.0/24" {
+		t.Fatalf("ECS not stored masked: %+v", got)
+	}
+}
+
+func TestServeDNSStoreDown(t *testing.T) {
+	se := newTestEngine(t)
+	se.store.Close() // the disk went away: answers must go on
+	m := new(dns.Msg)
+	m.SetQuestion(realName, dns.TypeA)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	se.ServeDNS(context.Background(), rec, m)
+	if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeSuccess || len(rec.Msg.Answer) != 1 {
+		t.Fatalf("store down: got %v, want the A answer", rec.Msg)
+	}
+}

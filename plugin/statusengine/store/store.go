@@ -1,0 +1,339 @@
+// Package store keeps status reports in one bbolt file.
+//
+// Reports are keyed by receive time, so a time range is one ordered cursor
+// scan. A second bucket maps (client epoch, hash of the beacon) to nothing: the
+// same start of the same installation is stored once however many resolvers
+// and retries deliver it. Writes are group-committed by a single writer
+// goroutine; Submit returns only after the transaction holding the report has
+// been fsynced.
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	reportsBucket = []byte("reports")
+	seenBucket    = []byte("seen")
+	metaBucket    = []byte("meta")
+
+	countKey = []byte("count")
+	dupsKey  = []byte("duplicates")
+)
+
+// Errors Submit returns besides bbolt's own.
+var (
+	ErrClosed     = errors.New("store is closed")
+	ErrOverloaded = errors.New("store queue is full")
+	ErrTimeout    = errors.New("store commit timed out")
+)
+
+// Outcome is what Submit did with a report.
+type Outcome int
+
+// Outcomes of Submit.
+const (
+	Stored Outcome = iota
+	Duplicate
+	Failed
+)
+
+// Options tune a store; the zero value gives the defaults.
+type Options struct {
+	// NoEpochWindow is how long a report without a client epoch label counts
+	// as a duplicate of an earlier one with the same beacon.
+	NoEpochWindow time.Duration
+	// CommitWait bounds how long Submit waits for its commit.
+	CommitWait time.Duration
+	// QueueSize bounds the reports waiting for the writer.
+	QueueSize int
+	// MaxBatch bounds the reports in one transaction.
+	MaxBatch int
+	// OpenTimeout bounds the wait for bbolt's file lock.
+	OpenTimeout time.Duration
+	// OnCommit, when set, is told each commit's duration, size and error.
+	OnCommit func(d time.Duration, n int, err error)
+}
+
+func (o Options) withDefaults() Options {
+	if o.NoEpochWindow == 0 {
+		o.NoEpochWindow = 10 * time.Minute
+	}
+	if o.CommitWait == 0 {
+		o.CommitWait = 2 * time.Second
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 1 << 16
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 4096
+	}
+	if o.OpenTimeout == 0 {
+		o.OpenTimeout = time.Second
+	}
+	return o
+}
+
+// Store is an open report database.
+type Store struct {
+	db   *bolt.DB
+	path string
+	opts Options
+
+	queue chan *pending
+	quit  chan struct{}
+	done  chan struct{}
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+
+	count atomic.Int64
+}
+
+type pending struct {
+	rec  *Record
+	seen [16]byte
+	res  chan result
+}
+
+type result struct {
+	outcome Outcome
+	err     error
+}
+
+var pendingPool = sync.Pool{New: func() any { return &pending{res: make(chan result, 1)} }}
+
+// Open opens or creates the database at path and starts its writer.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("opening database %q: %w", path, err)
+	}
+	s := &Store{
+		db:    db,
+		path:  path,
+		opts:  opts,
+		queue: make(chan *pending, opts.QueueSize),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{reportsBucket, seenBucket, metaBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		s.count.Store(int64(getUint(tx.Bucket(metaBucket), countKey)))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialising database %q: %w", path, err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Path is the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// DB gives read access to the underlying bbolt handle (backups, tests).
+func (s *Store) DB() *bolt.DB { return s.db }
+
+// Count is the number of stored reports.
+func (s *Store) Count() int64 { return s.count.Load() }
+
+// Close stops accepting reports, commits what is queued and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.quit)
+	s.mu.Unlock()
+	<-s.done
+	return s.db.Close()
+}
+
+// Submit stores rec unless the same report is already stored, and returns once
+// the outcome is durable. A Failed outcome comes with the reason.
+func (s *Store) Submit(rec *Record) (Outcome, error) {
+	p := pendingPool.Get().(*pending)
+	p.rec = rec
+	p.seen = seenKey(rec, s.opts.NoEpochWindow)
+
+	// A report already on disk is acknowledged without waiting for a commit:
+	// retries and replays cost one read transaction.
+	if rec.Report.HasEpoch && s.isSeen(p.seen[:]) {
+		p.rec = nil
+		pendingPool.Put(p)
+		return Duplicate, nil
+	}
+
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return Failed, ErrClosed
+	}
+	select {
+	case s.queue <- p:
+	default:
+		s.mu.RUnlock()
+		return Failed, ErrOverloaded
+	}
+	s.mu.RUnlock()
+
+	t := time.NewTimer(s.opts.CommitWait)
+	defer t.Stop()
+	select {
+	case r := <-p.res:
+		p.rec = nil
+		pendingPool.Put(p)
+		return r.outcome, r.err
+	case <-t.C:
+		// The writer still owns p and will send on its buffered channel; leave
+		// it to the garbage collector rather than the pool.
+		return Failed, ErrTimeout
+	}
+}
+
+func (s *Store) isSeen(key []byte) bool {
+	found := false
+	s.db.View(func(tx *bolt.Tx) error {
+		found = tx.Bucket(seenBucket).Get(key) != nil
+		return nil
+	})
+	return found
+}
+
+// seenKey is client epoch (big-endian, so keys of one time sort together and
+// inserts stay near the end of the tree) + 8 bytes of SHA-256 of the beacon.
+// Reports without an epoch use the receive time cut to the window instead.
+func seenKey(rec *Record, window time.Duration) [16]byte {
+	var k [16]byte
+	e := uint64(rec.Report.Epoch)
+	if !rec.Report.HasEpoch {
+		e = uint64(rec.Received.UnixNano()/int64(window)) | 1<<63
+	}
+	binary.BigEndian.PutUint64(k[:8], e)
+	h := sha256.Sum256([]byte(rec.Report.Beacon))
+	copy(k[8:], h[:8])
+	return k
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*pending, 0, s.opts.MaxBatch)
+	for {
+		select {
+		case p := <-s.queue:
+			batch = append(batch[:0], p)
+		case <-s.quit:
+			// Close holds off new sends; drain what made it into the queue.
+			for {
+				select {
+				case p := <-s.queue:
+					s.commit(append(batch[:0], p))
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case p := <-s.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*pending) {
+	start := time.Now()
+	outcomes := make([]Outcome, len(batch))
+	var stored, dups uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		reports, seen, meta := tx.Bucket(reportsBucket), tx.Bucket(seenBucket), tx.Bucket(metaBucket)
+		reports.FillPercent = 1 // keys are receive times, so inserts append: pack pages full
+		stored, dups = 0, 0
+		for i, p := range batch {
+			if s.seenIn(seen, p) {
+				outcomes[i] = Duplicate
+				dups++
+				continue
+			}
+			if err := seen.Put(append([]byte(nil), p.seen[:]...), nil); err != nil {
+				return err
+			}
+			// bbolt keeps the key and value slices until the commit: fresh ones
+			// for every Put. Two reports in the same nanosecond: the later moves up.
+			k := binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(p.rec.Received.UnixNano()))
+			for reports.Get(k) != nil {
+				binary.BigEndian.PutUint64(k, binary.BigEndian.Uint64(k)+1)
+			}
+			p.rec.Key = binary.BigEndian.Uint64(k)
+			if err := reports.Put(k, p.rec.marshal(make([]byte, 0, 160))); err != nil {
+				return err
+			}
+			outcomes[i] = Stored
+			stored++
+		}
+		if err := putUint(meta, countKey, getUint(meta, countKey)+stored); err != nil {
+			return err
+		}
+		return putUint(meta, dupsKey, getUint(meta, dupsKey)+dups)
+	})
+	if err == nil {
+		s.count.Add(int64(stored))
+	}
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(time.Since(start), len(batch), err)
+	}
+	for i, p := range batch {
+		if err != nil {
+			p.res <- result{Failed, err}
+		} else {
+			p.res <- result{outcomes[i], nil}
+		}
+	}
+}
+
+// seenIn also looks one window back for reports without an epoch, so a retry
+// that straddles a window boundary is still a duplicate.
+func (s *Store) seenIn(seen *bolt.Bucket, p *pending) bool {
+	if seen.Get(p.seen[:]) != nil {
+		return true
+	}
+	if p.rec.Report.HasEpoch {
+		return false
+	}
+	prev := p.seen
+	binary.BigEndian.PutUint64(prev[:8], binary.BigEndian.Uint64(prev[:8])-1)
+	return seen.Get(prev[:]) != nil
+}
+
+func getUint(b *bolt.Bucket, k []byte) uint64 {
+	if v := b.Get(k); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func putUint(b *bolt.Bucket, k []byte, v uint64) error {
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
+}
