@@ -63,9 +63,10 @@ func (se *StatusEngine) shutdown() error {
 	return store.Release(st)
 }
 
-func observeCommit(d time.Duration, n int, err error) {
-	commitDuration.Observe(d.Seconds())
-	commitBatch.Observe(float64(n))
+func observeCommit(c store.CommitInfo) {
+	commitDuration.Observe(c.Duration.Seconds())
+	commitBatch.Observe(float64(c.Batch))
+	storedRecords.WithLabelValues(c.Path).Set(float64(c.Records))
 }
 
 func parse(c *caddy.Controller) (*StatusEngine, error) {

@@ -59,8 +59,17 @@ type Options struct {
 	MaxBatch int
 	// OpenTimeout bounds the wait for bbolt's file lock.
 	OpenTimeout time.Duration
-	// OnCommit, when set, is told each commit's duration, size and error.
-	OnCommit func(d time.Duration, n int, err error)
+	// OnCommit, when set, is told about each commit.
+	OnCommit func(CommitInfo)
+}
+
+// CommitInfo describes one group commit.
+type CommitInfo struct {
+	Path     string
+	Duration time.Duration
+	Batch    int   // reports in the transaction
+	Records  int64 // reports in the store afterwards
+	Err      error
 }
 
 func (o Options) withDefaults() Options {
@@ -302,7 +311,7 @@ func (s *Store) commit(batch []*pending) {
 		s.count.Add(int64(stored))
 	}
 	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(time.Since(start), len(batch), err)
+		s.opts.OnCommit(CommitInfo{s.path, time.Since(start), len(batch), s.count.Load(), err})
 	}
 	for i, p := range batch {
 		if err != nil {
