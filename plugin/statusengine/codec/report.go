@@ -1,0 +1,179 @@
+// Package codec encodes and decodes the DNS names that ModSecurity's
+// SecStatusEngine resolves to report its versions: the beacon
+// "modsec,server,apr_c/apr_l,pcre_c/pcre_l,lua,libxml,id" in unpadded
+// base32, split into labels, followed by an optional client epoch label and
+// the status zone.
+package codec
+
+import "strings"
+
+// Format tells which beacon layout a report used.
+type Format uint8
+
+const (
+	// FormatCurrent has 7 fields: modsec,server,apr_c/apr_l,pcre_c/pcre_l,lua,libxml,id.
+	FormatCurrent Format = 1
+	// Format2014 is the 2014 beta: lua and libxml are "compiled/loaded" pairs too.
+	Format2014 Format = 2
+)
+
+// maxBeacon bounds the plaintext; real beacons are under 200 bytes, and a
+// DNS name cannot carry more than about 158.
+const maxBeacon = 400
+
+// Report is one decoded status report. Field values are substrings of
+// Beacon trimmed of surrounding spaces; a value the client could not
+// determine is the literal "(null)" it sent.
+type Report struct {
+	Beacon                   string // the plaintext exactly as sent
+	Format                   Format
+	Modsec                   string
+	Server                   string
+	APRCompiled, APRLoaded   string
+	PCRECompiled, PCRELoaded string
+	Lua, LuaLoaded           string // LuaLoaded only set by Format2014
+	Libxml, LibxmlLoaded     string // LibxmlLoaded only set by Format2014
+	ID                       string
+	Epoch                    int64 // client epoch label; 0 when the name has none
+	HasEpoch                 bool
+}
+
+// ParseBeacon splits a beacon plaintext into its fields and checks each
+// against its grammar. Epoch and HasEpoch are left unset.
+func ParseBeacon(beacon string) (Report, error) {
+	if len(beacon) > maxBeacon {
+		return Report{}, errBeaconLong
+	}
+	for i := 0; i < len(beacon); i++ {
+		if c := beacon[i]; c < 0x20 || c > 0x7e {
+			return Report{}, errBeaconBytes
+		}
+	}
+
+	// ModSecurity 2.8.0 printed the server signature uncut, and signatures
+	// may hold commas, so take modsec from the left, the five fixed fields
+	// from the right, and leave whatever is in between to the server.
+	first := strings.IndexByte(beacon, ',')
+	if first < 0 {
+		return Report{}, ErrFieldCount
+	}
+	var comma [5]int // comma[0] precedes id, comma[4] precedes apr
+	end := len(beacon)
+	for k := range comma {
+		i := strings.LastIndexByte(beacon[:end], ',')
+		if i <= first {
+			return Report{}, ErrFieldCount
+		}
+		comma[k], end = i, i
+	}
+
+	r := Report{Beacon: beacon, Format: FormatCurrent}
+	r.Modsec = strings.TrimSpace(beacon[:first])
+	if !validModsec(r.Modsec) {
+		return Report{}, errModsec
+	}
+	r.Server = strings.TrimSpace(beacon[first+1 : comma[4]])
+	if r.Server == "" {
+		return Report{}, errServer
+	}
+	var ok bool
+	if r.APRCompiled, r.APRLoaded, ok = versionPair(beacon[comma[4]+1:comma[3]], false); !ok {
+		return Report{}, errAPR
+	}
+	// PCRE2 builds leave the loaded version empty ("10.42/").
+	if r.PCRECompiled, r.PCRELoaded, ok = versionPair(beacon[comma[3]+1:comma[2]], true); !ok {
+		return Report{}, errPCRE
+	}
+
+	lua := beacon[comma[2]+1 : comma[1]]
+	libxml := beacon[comma[1]+1 : comma[0]]
+	if c, l, found := strings.Cut(libxml, "/"); found {
+		r.Format = Format2014
+		r.Libxml, r.LibxmlLoaded = strings.TrimSpace(c), strings.TrimSpace(l)
+		if !validVersion(r.Libxml) || !validVersion(r.LibxmlLoaded) {
+			return Report{}, errLibxml
+		}
+		c, l, found = strings.Cut(lua, "/")
+		r.Lua, r.LuaLoaded = strings.TrimSpace(c), strings.TrimSpace(l)
+		if !found || !validLua(r.Lua) || !validLua(r.LuaLoaded) {
+			return Report{}, errLua
+		}
+	} else {
+		r.Libxml = strings.TrimSpace(libxml)
+		if !validVersion(r.Libxml) {
+			return Report{}, errLibxml
+		}
+		r.Lua = strings.TrimSpace(lua)
+		if !validLua(r.Lua) {
+			return Report{}, errLua
+		}
+	}
+
+	r.ID = strings.TrimSpace(beacon[comma[0]+1:])
+	if !validID(r.ID) {
+		return Report{}, errID
+	}
+	return r, nil
+}
+
+// versionPair splits "compiled/loaded" at its only slash. PCRE1 pads the
+// compiled half (" 8.32 /8.32 2012-11-30"), hence the trimming.
+func versionPair(s string, emptyLoaded bool) (compiled, loaded string, ok bool) {
+	i := strings.IndexByte(s, '/')
+	if i < 0 || strings.IndexByte(s[i+1:], '/') >= 0 {
+		return "", "", false
+	}
+	compiled, loaded = strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:])
+	if !validVersion(compiled) {
+		return "", "", false
+	}
+	if !validVersion(loaded) && !(emptyLoaded && loaded == "") {
+		return "", "", false
+	}
+	return compiled, loaded, true
+}
+
+const null = "(null)"
+
+func validVersion(s string) bool {
+	return s == null || (s != "" && isDigit(s[0]))
+}
+
+func validLua(s string) bool {
+	return s == null || strings.HasPrefix(s, "Lua ")
+}
+
+func validModsec(s string) bool {
+	if s == "" || len(s) > 25 || !isDigit(s[0]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isDigit(c) && !isAlpha(c) && c != '.' && c != '+' && c != '_' && c != '~' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// validID accepts the full SHA-1, the single byte that an overlapping
+// sprintf leaves on some C libraries, and the client's failure text.
+func validID(s string) bool {
+	if s == noID {
+		return true
+	}
+	return (len(s) == 2 || len(s) == 40) && isLowerHex(s)
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isDigit(c) && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
