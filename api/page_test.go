@@ -1,0 +1,130 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+func pageServer(t *testing.T) *Server {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := New()
+	s.SetStore(st)
+	return s
+}
+
+func TestPage(t *testing.T) {
+	s := pageServer(t)
+	tests := []struct {
+		path        string
+		code        int
+		contentType string // prefix
+		cache       string
+		body        string // substring
+	}{
+		{"/", 200, "text/html; charset=utf-8", "no-cache", GeoAttribution},
+		{"/static/app.js", 200, "text/javascript", "public, max-age=3600", "textContent"},
+		{"/static/style.css", 200, "text/css", "public, max-age=3600", ":root"},
+		{"/static/vendor/world-atlas/countries-110m.json", 200, "application/json", "public, max-age=3600", `"Topology"`},
+		{"/static/vendor/chartjs/LICENSE.md", 200, "text/", "public, max-age=3600", "MIT"},
+		{"/static/vendor/d3/LICENSE.d3-geo", 200, "text/plain", "public, max-age=3600", "Bostock"},
+		{"/static/index.html", 404, "application/json", "", "no such file"},
+		{"/static/vendor/", 404, "application/json", "", "no such file"},
+		{"/static/", 404, "application/json", "", "no such file"},
+		{"/static/nope.js", 404, "application/json", "", "no such file"},
+		{"/static/%2e%2e/page.go", 404, "application/json", "", "no such file"},
+		{"/static/..%2fpage.go", 404, "application/json", "", "no such file"},
+		{"/index.html", 404, "application/json", "", "no such endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+			if rec.Code != tc.code {
+				t.Fatalf("code %d, want %d", rec.Code, tc.code)
+			}
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, tc.contentType) {
+				t.Errorf("Content-Type %q, want %q", ct, tc.contentType)
+			}
+			if tc.cache != "" && rec.Header().Get("Cache-Control") != tc.cache {
+				t.Errorf("Cache-Control %q, want %q", rec.Header().Get("Cache-Control"), tc.cache)
+			}
+			if !strings.Contains(rec.Body.String(), tc.body) {
+				t.Errorf("body lacks %q", tc.body)
+			}
+		})
+	}
+}
+
+// TestPageDotDot sends paths the client did not clean, as a raw request line
+// would: the mux must redirect or refuse, never serve a file outside static.
+func TestPageDotDot(t *testing.T) {
+	srv := httptest.NewServer(pageServer(t))
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/static/../api.go", "/static/vendor/../../page.go", "/static//etc/passwd"} {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req.URL.Opaque = p // sent verbatim
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("%s: 200, want a redirect or 404", p)
+		}
+	}
+}
+
+func TestPageConditional(t *testing.T) {
+	s := pageServer(t)
+	for _, p := range []string{"/", "/static/app.js"} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		etag := rec.Header().Get("ETag")
+		if etag == "" {
+			t.Fatalf("%s: no ETag", p)
+		}
+		req := httptest.NewRequest("GET", p, nil)
+		req.Header.Set("If-None-Match", etag)
+		rec = httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotModified {
+			t.Errorf("%s: If-None-Match: code %d, want 304", p, rec.Code)
+		}
+	}
+}
+
+func TestPageHeaders(t *testing.T) {
+	rec := httptest.NewRecorder()
+	pageServer(t).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	csp := rec.Header().Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	if rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("no nosniff")
+	}
+	// Every asset the page names is embedded: nothing comes from elsewhere.
+	for _, src := range strings.Split(rec.Body.String(), `src="`)[1:] {
+		u := src[:strings.IndexByte(src, '"')]
+		if !strings.HasPrefix(u, "/static/") {
+			t.Errorf("page loads %q from outside /static/", u)
+			continue
+		}
+		r := httptest.NewRecorder()
+		pageServer(t).ServeHTTP(r, httptest.NewRequest("GET", u, nil))
+		if r.Code != http.StatusOK {
+			t.Errorf("%s: code %d", u, r.Code)
+		}
+	}
+}

@@ -1,0 +1,461 @@
+// The statusengine status page. Every value from the API reaches the DOM
+// through textContent or an attribute, never through innerHTML: report
+// fields are whatever a client put in its beacon.
+(function () {
+  'use strict';
+
+  var REFRESH_MS = 30000;
+  var TOP_SERIES = 8;
+  var TOP_ROWS = 10;
+  var RANGES = { '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400, '1y': 365 * 86400 };
+  var PALETTE = ['#1f6feb', '#2da44e', '#e8590c', '#8250df', '#d6336c', '#0ca678',
+    '#f59f00', '#1098ad', '#6e7781', '#a0522d', '#94a3b8'];
+  var SVGNS = 'http://www.w3.org/2000/svg';
+
+  var $ = function (id) { return document.getElementById(id); };
+  var nf = new Intl.NumberFormat();
+  var pf = new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+  var state = { range: '7d', from: 0, to: 0, split: 'modsec' };
+  var charts = {};
+  var world = null; // {paths: {alpha2: SVGPathElement}, projection}
+  var inflight = null;
+  var selected = null;
+  var lastMap = null;
+
+  // ---- helpers -----------------------------------------------------------
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function shown(v) { return v === '' || v === null || v === undefined ? '(none)' : String(v); }
+
+  function getJSON(url, signal) {
+    return fetch(url, { signal: signal, headers: { Accept: 'application/json' } }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) throw new Error(url.split('?')[0] + ': ' + (body.error || r.status + ' ' + r.statusText));
+        return body;
+      });
+    });
+  }
+
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+  function toLocalInput(sec) {
+    var d = new Date(sec * 1000);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+  }
+  function fromLocalInput(s) { var t = new Date(s).getTime(); return isNaN(t) ? NaN : Math.floor(t / 1000); }
+
+  function stepFor(span) {
+    if (span <= 8 * 86400) return 'hour';
+    if (span <= 120 * 86400) return 'day';
+    return 'week';
+  }
+
+  function fmtBucket(t, step) {
+    var d = new Date(t * 1000);
+    if (step === 'hour') {
+      return d.toLocaleString(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+    }
+    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', year: step === 'week' ? '2-digit' : undefined });
+  }
+
+  function fmtRange(from, to) {
+    var o = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
+    return new Date(from * 1000).toLocaleString(undefined, o) + ' – ' + new Date(to * 1000).toLocaleString(undefined, o);
+  }
+
+  // ---- time range and URL --------------------------------------------------
+
+  function readHash() {
+    var p = new URLSearchParams(location.hash.slice(1));
+    var r = p.get('range');
+    if (r === 'custom') {
+      var f = parseInt(p.get('from'), 10), t = parseInt(p.get('to'), 10);
+      if (f >= 0 && t > f) { state.range = 'custom'; state.from = f; state.to = t; }
+    } else if (r && RANGES[r]) {
+      state.range = r;
+    }
+    var s = p.get('by');
+    if (s === 'modsec' || s === 'platform' || s === 'country') state.split = s;
+  }
+
+  function writeHash() {
+    var p = new URLSearchParams();
+    p.set('range', state.range);
+    if (state.range === 'custom') { p.set('from', state.from); p.set('to', state.to); }
+    if (state.split !== 'modsec') p.set('by', state.split);
+    history.replaceState(null, '', '#' + p.toString());
+  }
+
+  function window_() {
+    if (state.range === 'custom') return { from: state.from, to: state.to };
+    var to = Math.floor(Date.now() / 1000);
+    return { from: to - RANGES[state.range], to: to };
+  }
+
+  function syncControls() {
+    var bs = document.querySelectorAll('.ranges button');
+    for (var i = 0; i < bs.length; i++) {
+      bs[i].setAttribute('aria-pressed', String(bs[i].dataset.range === state.range));
+    }
+    $('custom').hidden = state.range !== 'custom';
+    $('split').value = state.split;
+  }
+
+  // ---- loading -------------------------------------------------------------
+
+  function refresh() {
+    if (inflight) inflight.abort();
+    var ctl = new AbortController();
+    inflight = ctl;
+    var w = window_();
+    var span = w.to - w.from;
+    var q = 'from=' + w.from + '&to=' + w.to;
+    var step = stepFor(span);
+    return Promise.all([
+      getJSON('/api/v1/summary?' + q, ctl.signal),
+      getJSON('/api/v1/timeseries?' + q + '&step=' + step + '&by=' + state.split, ctl.signal),
+      getJSON('/api/v1/map?' + q, ctl.signal),
+      loadWorld()
+    ]).then(function (res) {
+      if (inflight !== ctl) return;
+      inflight = null;
+      render(w, res[0], res[1], res[2]);
+      $('error').hidden = true;
+      $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+      var fig = $('figures');
+      fig.dataset.from = w.from;
+      fig.dataset.to = w.to;
+      document.body.dataset.renders = String((parseInt(document.body.dataset.renders, 10) || 0) + 1);
+      document.body.dataset.state = 'ready';
+    }).catch(function (err) {
+      if (err.name === 'AbortError') return;
+      if (inflight === ctl) inflight = null;
+      $('error').textContent = 'Could not load the data: ' + err.message;
+      $('error').hidden = false;
+      $('updated').textContent = 'update failed ' + new Date().toLocaleTimeString();
+      document.body.dataset.state = 'error';
+    });
+  }
+
+  function render(w, sum, ts, map) {
+    renderFigures(w, sum);
+    renderMap(map);
+    renderCountries(sum.breakdowns && sum.breakdowns.country || []);
+    renderTime(ts);
+    renderPlatform(sum.breakdowns && sum.breakdowns.platform || []);
+    var lists = document.querySelectorAll('[data-breakdown]');
+    for (var i = 0; i < lists.length; i++) {
+      renderBars(lists[i], (sum.breakdowns || {})[lists[i].dataset.breakdown] || [], function (r) { return shown(r.value); });
+    }
+    renderCombos(sum.top_combinations || []);
+  }
+
+  // ---- figures -------------------------------------------------------------
+
+  function renderFigures(w, s) {
+    $('fig-reports').textContent = nf.format(s.reports || 0);
+    $('fig-installations').textContent = nf.format(s.installations || 0);
+    $('fig-distinct').textContent = nf.format(s.distinct_ids || 0);
+    $('fig-latest').textContent = s.latest_modsec ? s.latest_modsec : '–';
+    var share = s.installations ? (s.latest_share || 0) : 0;
+    $('fig-adoption').textContent = s.installations ? pf.format(share * 100) + ' %' : '–';
+    $('fig-adoption-bar').style.width = (Math.max(0, Math.min(1, share)) * 100) + '%';
+    $('fig-on-latest').textContent = nf.format(s.installations_on_latest || 0);
+    $('fig-of-installations').textContent = nf.format(s.installations || 0);
+    $('fig-range').textContent = fmtRange(w.from, w.to);
+  }
+
+  // ---- bar lists and table ------------------------------------------------
+
+  function renderBars(list, rows, label, onClick) {
+    list.textContent = '';
+    if (!rows.length) { list.appendChild(el('li', 'empty', 'No reports in this range')); return; }
+    var top = rows.slice().sort(function (a, b) { return (b.installations || 0) - (a.installations || 0); }).slice(0, TOP_ROWS);
+    var total = rows.reduce(function (n, r) { return n + (r.installations || 0); }, 0) || 1;
+    top.forEach(function (r) {
+      var li = el('li');
+      var fill = el('span', 'fill');
+      fill.style.width = (100 * (r.installations || 0) / total).toFixed(1) + '%';
+      var name = el('span', 'label', label(r));
+      name.title = label(r);
+      li.appendChild(fill);
+      li.appendChild(name);
+      li.appendChild(el('span', 'n', nf.format(r.installations || 0) + ' · ' + pf.format(100 * (r.installations || 0) / total) + '%'));
+      if (onClick) li.addEventListener('click', function () { onClick(r); });
+      list.appendChild(li);
+    });
+    if (rows.length > TOP_ROWS) list.appendChild(el('li', 'empty', (rows.length - TOP_ROWS) + ' more'));
+  }
+
+  function renderCountries(rows) {
+    renderBars($('countries'), rows, function (r) {
+      return r.name ? r.name + ' (' + r.value + ')' : shown(r.value);
+    }, function (r) { select(r.value); });
+  }
+
+  function renderCombos(rows) {
+    var body = document.querySelector('#combos tbody');
+    body.textContent = '';
+    if (!rows.length) {
+      var tr = el('tr'), td = el('td', 'none', 'No reports in this range');
+      td.colSpan = 7;
+      tr.appendChild(td);
+      body.appendChild(tr);
+      return;
+    }
+    rows.forEach(function (r) {
+      var tr = el('tr');
+      ['modsec', 'server', 'apr', 'pcre', 'lua', 'libxml'].forEach(function (k) {
+        tr.appendChild(el('td', r[k] ? '' : 'none', shown(r[k])));
+      });
+      tr.appendChild(el('td', 'num', nf.format(r.installations || 0)));
+      body.appendChild(tr);
+    });
+  }
+
+  // ---- map -----------------------------------------------------------------
+
+  var worldPromise = null;
+  function loadWorld() {
+    if (worldPromise) return worldPromise;
+    worldPromise = Promise.all([
+      getJSON('/static/vendor/world-atlas/countries-110m.json'),
+      getJSON('/static/vendor/i18n-iso-countries/codes.json')
+    ]).then(function (res) {
+      var numeric = {};
+      res[1].forEach(function (c) { numeric[c[2]] = c[0]; });
+      var projection = d3.geoEqualEarth().fitExtent([[4, 4], [956, 496]], { type: 'Sphere' });
+      var path = d3.geoPath(projection);
+      var sphere = document.createElementNS(SVGNS, 'path');
+      sphere.setAttribute('d', path({ type: 'Sphere' }));
+      $('map-sphere').appendChild(sphere);
+      var g = $('map-countries');
+      var paths = {};
+      topojson.feature(res[0], res[0].objects.countries).features.forEach(function (f) {
+        var p = document.createElementNS(SVGNS, 'path');
+        p.setAttribute('d', path(f));
+        var code = numeric[f.id];
+        var name = f.properties && f.properties.name || '';
+        p.dataset.name = name;
+        var title = document.createElementNS(SVGNS, 'title');
+        title.textContent = name;
+        p.appendChild(title);
+        if (code) {
+          p.dataset.code = code;
+          paths[code] = p;
+          p.addEventListener('click', function () { select(code); });
+        }
+        g.appendChild(p);
+      });
+      world = { paths: paths, projection: projection };
+      return world;
+    });
+    worldPromise.catch(function () { worldPromise = null; });
+    return worldPromise;
+  }
+
+  // ramp interpolates the legend's two colours in RGB; t in [0,1].
+  function ramp(t) {
+    var lo = [0xcf, 0xe2, 0xff], hi = [0x08, 0x30, 0x6b];
+    var c = lo.map(function (v, i) { return Math.round(v + (hi[i] - v) * t); });
+    return 'rgb(' + c.join(',') + ')';
+  }
+
+  function renderMap(m) {
+    lastMap = m;
+    var rows = m.countries || [];
+    var max = rows.reduce(function (n, r) { return Math.max(n, r.installations || 0); }, 0);
+    var byCode = {};
+    rows.forEach(function (r) { byCode[r.code] = r; });
+    Object.keys(world.paths).forEach(function (code) {
+      var p = world.paths[code], r = byCode[code];
+      var title = p.firstChild;
+      if (r && r.installations > 0) {
+        // Square-root scale: a few big countries would wash out a linear one.
+        p.style.fill = ramp(0.12 + 0.88 * Math.sqrt(r.installations / max));
+        p.dataset.installations = r.installations;
+        p.classList.add('has-data');
+        title.textContent = (r.name || p.dataset.name) + ': ' + nf.format(r.installations) + ' installations';
+      } else {
+        p.style.fill = '';
+        delete p.dataset.installations;
+        p.classList.remove('has-data');
+        title.textContent = p.dataset.name;
+      }
+    });
+    $('legend-min').textContent = rows.length ? '1' : '0';
+    $('legend-max').textContent = nf.format(max);
+
+    var g = $('map-points');
+    g.textContent = '';
+    if (m.city_database) {
+      var pts = m.points || [];
+      var pmax = pts.reduce(function (n, p) { return Math.max(n, p.installations || 0); }, 1);
+      pts.forEach(function (pt) {
+        var xy = world.projection([pt.lon, pt.lat]);
+        if (!xy) return;
+        var c = document.createElementNS(SVGNS, 'circle');
+        c.setAttribute('cx', xy[0].toFixed(1));
+        c.setAttribute('cy', xy[1].toFixed(1));
+        c.setAttribute('r', (1.5 + 8 * Math.sqrt(pt.installations / pmax)).toFixed(1));
+        var t = document.createElementNS(SVGNS, 'title');
+        t.textContent = nf.format(pt.installations) + ' installations near ' + pt.lat + ', ' + pt.lon;
+        c.appendChild(t);
+        g.appendChild(c);
+      });
+    }
+    if (selected) select(selected);
+  }
+
+  function select(code) {
+    selected = code;
+    var paths = world ? world.paths : {};
+    Object.keys(paths).forEach(function (c) { paths[c].classList.toggle('selected', c === code); });
+    var r = (lastMap && lastMap.countries || []).filter(function (x) { return x.code === code; })[0];
+    var name = r && r.name || (paths[code] && paths[code].dataset.name) || code;
+    $('map-info').textContent = r
+      ? name + ': ' + nf.format(r.installations) + ' installations, ' + nf.format(r.reports) + ' reports'
+      : name + ': no reports in this range';
+  }
+
+  // ---- charts --------------------------------------------------------------
+
+  function themeColors() {
+    var cs = getComputedStyle(document.documentElement);
+    return { fg: cs.getPropertyValue('--muted').trim(), line: cs.getPropertyValue('--line').trim() };
+  }
+
+  function renderTime(ts) {
+    var buckets = ts.buckets || [];
+    var totals = {};
+    buckets.forEach(function (b) {
+      Object.keys(b.series || {}).forEach(function (k) { totals[k] = (totals[k] || 0) + b.series[k]; });
+    });
+    var keys = Object.keys(totals).sort(function (a, b) { return totals[b] - totals[a]; });
+    var top = keys.slice(0, TOP_SERIES);
+    var rest = keys.length > TOP_SERIES;
+    var datasets = top.map(function (k, i) {
+      return {
+        label: shown(k),
+        data: buckets.map(function (b) { return (b.series || {})[k] || 0; }),
+        backgroundColor: PALETTE[i % PALETTE.length] + 'b3',
+        borderColor: PALETTE[i % PALETTE.length],
+        borderWidth: 1, pointRadius: 0, fill: true, tension: 0.25
+      };
+    });
+    if (rest || !keys.length) {
+      datasets.push({
+        label: keys.length ? 'other' : 'total',
+        data: buckets.map(function (b) {
+          var n = b.total || 0;
+          top.forEach(function (k) { n -= (b.series || {})[k] || 0; });
+          return Math.max(0, n);
+        }),
+        backgroundColor: PALETTE[PALETTE.length - 1] + 'b3', borderColor: PALETTE[PALETTE.length - 1],
+        borderWidth: 1, pointRadius: 0, fill: true, tension: 0.25
+      });
+    }
+    var labels = buckets.map(function (b) { return fmtBucket(b.t, ts.step); });
+    var c = themeColors();
+    if (!charts.time) {
+      charts.time = new Chart($('chart-time'), {
+        type: 'line',
+        data: { labels: labels, datasets: datasets },
+        options: {
+          animation: false, responsive: true, maintainAspectRatio: false,
+          interaction: { mode: 'index', intersect: false },
+          scales: {
+            x: { ticks: { color: c.fg, maxRotation: 0, autoSkipPadding: 12 }, grid: { display: false } },
+            y: { stacked: true, beginAtZero: true, ticks: { color: c.fg, precision: 0 }, grid: { color: c.line } }
+          },
+          plugins: { legend: { position: 'bottom', labels: { color: c.fg, boxWidth: 12 } } }
+        }
+      });
+    } else {
+      charts.time.data.labels = labels;
+      charts.time.data.datasets = datasets;
+      charts.time.update();
+    }
+    $('chart-time').dataset.buckets = buckets.length;
+  }
+
+  function renderPlatform(rows) {
+    var sorted = rows.slice().sort(function (a, b) { return (b.installations || 0) - (a.installations || 0); });
+    var labels = sorted.map(function (r) { return shown(r.value); });
+    var data = sorted.map(function (r) { return r.installations || 0; });
+    var colors = sorted.map(function (r, i) { return PALETTE[i % PALETTE.length]; });
+    var c = themeColors();
+    if (!charts.platform) {
+      charts.platform = new Chart($('chart-platform'), {
+        type: 'doughnut',
+        data: { labels: labels, datasets: [{ data: data, backgroundColor: colors, borderWidth: 1 }] },
+        options: {
+          animation: false, responsive: true, maintainAspectRatio: false, cutout: '55%',
+          plugins: { legend: { position: 'bottom', labels: { color: c.fg, boxWidth: 12 } } }
+        }
+      });
+    } else {
+      charts.platform.data.labels = labels;
+      charts.platform.data.datasets[0].data = data;
+      charts.platform.data.datasets[0].backgroundColor = colors;
+      charts.platform.update();
+    }
+  }
+
+  // ---- wiring --------------------------------------------------------------
+
+  function start() {
+    readHash();
+    if (state.range === 'custom') {
+      $('custom-from').value = toLocalInput(state.from);
+      $('custom-to').value = toLocalInput(state.to);
+    }
+    syncControls();
+
+    document.querySelector('.ranges').addEventListener('click', function (e) {
+      var r = e.target.dataset && e.target.dataset.range;
+      if (!r) return;
+      if (r === 'custom') {
+        var w = window_();
+        $('custom-from').value = toLocalInput(w.from);
+        $('custom-to').value = toLocalInput(w.to);
+        state.range = 'custom'; state.from = w.from; state.to = w.to;
+        syncControls();
+        return; // wait for Apply
+      }
+      state.range = r;
+      syncControls(); writeHash(); refresh();
+    });
+    $('custom').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var f = fromLocalInput($('custom-from').value), t = fromLocalInput($('custom-to').value);
+      if (!(f >= 0) || !(t > f)) {
+        $('error').textContent = 'The custom range needs a start before its end.';
+        $('error').hidden = false;
+        return;
+      }
+      state.range = 'custom'; state.from = f; state.to = t;
+      syncControls(); writeHash(); refresh();
+    });
+    $('split').addEventListener('change', function () {
+      state.split = $('split').value;
+      writeHash(); refresh();
+    });
+    window.addEventListener('hashchange', function () { readHash(); syncControls(); refresh(); });
+    document.addEventListener('visibilitychange', function () {
+      if (!document.hidden && $('autorefresh').checked) refresh();
+    });
+    setInterval(function () {
+      if ($('autorefresh').checked && !document.hidden) refresh();
+    }, REFRESH_MS);
+    refresh();
+  }
+
+  start();
+})();
