@@ -27,6 +27,7 @@ func New() *Server {
 	s := &Server{mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /api/{from}/{to}", s.compat(false))
 	s.mux.HandleFunc("GET /api/unique/{from}/{to}", s.compat(true))
+	s.registerPage()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
