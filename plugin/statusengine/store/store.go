@@ -286,7 +286,9 @@ func (s *Store) commit(batch []*pending) {
 				dups++
 				continue
 			}
-			if err := seen.Put(append([]byte(nil), p.seen[:]...), nil); err != nil {
+			// A non-nil empty value: Get of a key Put with nil in this same
+			// transaction returns nil, which would hide a duplicate in the batch.
+			if err := seen.Put(append([]byte(nil), p.seen[:]...), []byte{}); err != nil {
 				return err
 			}
 			// bbolt keeps the key and value slices until the commit: fresh ones
