@@ -105,6 +105,8 @@ type Store struct {
 	closed bool
 
 	count atomic.Int64
+
+	rollupMu sync.Mutex // a rollup rebuild excludes commits
 }
 
 type pending struct {
@@ -147,6 +149,14 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("initialising database %q: %w", path, err)
+	}
+	current := false
+	db.View(func(tx *bolt.Tx) error { current = rollupsCurrent(tx); return nil })
+	if !current {
+		if err := rebuildRollups(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("database %q: %w", path, err)
+		}
 	}
 	go s.writer()
 	return s, nil
@@ -276,7 +286,10 @@ func (s *Store) commit(batch []*pending) {
 	start := time.Now()
 	outcomes := make([]Outcome, len(batch))
 	var stored, dups uint64
+	s.rollupMu.Lock()
+	defer s.rollupMu.Unlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		rollups := newRollupBatch(tx)
 		reports, seen, meta := tx.Bucket(reportsBucket), tx.Bucket(seenBucket), tx.Bucket(metaBucket)
 		reports.FillPercent = 1 // keys are receive times, so inserts append: pack pages full
 		stored, dups = 0, 0
@@ -301,10 +314,16 @@ func (s *Store) commit(batch []*pending) {
 			if err := reports.Put(k, p.rec.marshal(make([]byte, 0, 160))); err != nil {
 				return err
 			}
+			if err := rollups.add(p.rec); err != nil {
+				return err
+			}
 			outcomes[i] = Stored
 			stored++
 		}
 		if err := putUint(meta, countKey, getUint(meta, countKey)+stored); err != nil {
+			return err
+		}
+		if err := rollups.flush(); err != nil {
 			return err
 		}
 		return putUint(meta, dupsKey, getUint(meta, dupsKey)+dups)

@@ -1,0 +1,400 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Rollups are kept so summaries never scan raw records (which retention may
+// delete). They are written in the transaction that stores the reports, so
+// they can never disagree with what was acknowledged.
+//
+// Every stored record gets an installation number: the first record of each
+// InstallationKey assigns the next uint32 in the installations bucket. The
+// rollup bucket then holds, per period and per dimension value, the count of
+// reports and a roaring bitmap of installation numbers, so distinct
+// installations over any set of periods are an exact bitmap union:
+//
+//	'd' day(4)   dim(1) value -> uvarint reports, roaring bitmap   (UTC days)
+//	'm' month(4) dim(1) value -> same                              (UTC months)
+//	'h' hour(4)  dim(1) value -> uvarint reports                   (modsec, platform, country, total)
+//
+// A summary over a year reads at most 12 months and the days at the ends.
+var (
+	rollupBucket       = []byte("rollup")
+	installationBucket = []byte("installations")
+
+	rollupVersionKey = []byte("rollup_version")
+	nextInstallKey   = []byte("installation_next")
+)
+
+// rollupVersion changes when the rollup layout or its dimensions change;
+// Open rebuilds rollups written by another version.
+const rollupVersion = 1
+
+// Dimension is a field the rollups break reports down by.
+type Dimension byte
+
+// Dimensions of the rollups.
+const (
+	DimTotal    Dimension = '0' // one value, "": every report
+	DimModsec   Dimension = 'm'
+	DimPlatform Dimension = 'p' // server product without version: Apache, nginx, IIS
+	DimServer   Dimension = 's' // product/version, without the comment: Apache/2.4.71
+	DimAPR      Dimension = 'a' // loaded version, else compiled
+	DimPCRE     Dimension = 'c' // loaded version, else compiled (PCRE2 builds send no loaded)
+	DimLua      Dimension = 'l'
+	DimLibxml   Dimension = 'x'
+	DimCountry  Dimension = 'C' // ISO code, "" when unknown
+	DimID       Dimension = 'i' // the raw id field
+	DimCombo    Dimension = 'k' // modsec, server, apr, pcre, lua, libxml joined by NUL
+	DimPoint    Dimension = 'P' // "lat,lon" rounded to one decimal, only with a City database
+)
+
+var allDims = []Dimension{DimTotal, DimModsec, DimPlatform, DimServer, DimAPR, DimPCRE, DimLua, DimLibxml, DimCountry, DimID, DimCombo, DimPoint}
+
+// hourly are the dimensions with hour counts, for timeseries.
+var hourly = []Dimension{DimTotal, DimModsec, DimPlatform, DimCountry}
+
+// Hourly tells whether d has hour counts (and so can split a timeseries).
+func Hourly(d Dimension) bool {
+	for _, h := range hourly {
+		if h == d {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	periodDay   = 'd'
+	periodMonth = 'm'
+	periodHour  = 'h'
+)
+
+// Platform is the server product without its version: "Apache/2.4.71
+// (Debian)" gives "Apache", "Microsoft-IIS/10.0" and "IIS" give "IIS".
+func Platform(server string) string {
+	p := server
+	if i := strings.IndexAny(p, "/ "); i >= 0 {
+		p = p[:i]
+	}
+	p = strings.TrimPrefix(p, "Microsoft-")
+	if p == "" {
+		return server
+	}
+	return p
+}
+
+// ServerVersion is the server signature without its trailing comment:
+// "Apache/2.4.71 (Debian)" gives "Apache/2.4.71".
+func ServerVersion(server string) string {
+	if i := strings.IndexByte(server, ' '); i > 0 {
+		return server[:i]
+	}
+	return server
+}
+
+func loadedElseCompiled(loaded, compiled string) string {
+	if loaded != "" {
+		return loaded
+	}
+	return compiled
+}
+
+// DimValue is the value of dimension d for rec, as the rollups store it.
+func DimValue(rec *Record, d Dimension) string {
+	rep := &rec.Report
+	switch d {
+	case DimModsec:
+		return rep.Modsec
+	case DimPlatform:
+		return Platform(rep.Server)
+	case DimServer:
+		return ServerVersion(rep.Server)
+	case DimAPR:
+		return loadedElseCompiled(rep.APRLoaded, rep.APRCompiled)
+	case DimPCRE:
+		return loadedElseCompiled(rep.PCRELoaded, rep.PCRECompiled)
+	case DimLua:
+		return rep.Lua
+	case DimLibxml:
+		return rep.Libxml
+	case DimCountry:
+		return rec.Geo.Country
+	case DimID:
+		return rep.ID
+	case DimCombo:
+		return strings.Join([]string{rep.Modsec, ServerVersion(rep.Server), DimValue(rec, DimAPR),
+			DimValue(rec, DimPCRE), rep.Lua, rep.Libxml}, "\x00")
+	case DimPoint:
+		if !rec.Geo.HasPoint {
+			return ""
+		}
+		return strconv.FormatFloat(round1(rec.Geo.Lat), 'f', 1, 64) + "," + strconv.FormatFloat(round1(rec.Geo.Lon), 'f', 1, 64)
+	}
+	return ""
+}
+
+func round1(f float64) float64 {
+	r := math.Round(f*10) / 10
+	if r == 0 {
+		return 0 // no "-0.0"
+	}
+	return r
+}
+
+// InstallationHash is the first 8 bytes of SHA-256 of InstallationKey: the
+// installation's identity in the rollups and the API.
+func InstallationHash(rec *Record) [8]byte {
+	h := sha256.Sum256([]byte(InstallationKey(rec)))
+	var k [8]byte
+	copy(k[:], h[:8])
+	return k
+}
+
+type rollupKey struct {
+	period byte
+	n      uint32
+	dim    Dimension
+	value  string
+}
+
+func (k rollupKey) bytes() []byte {
+	b := make([]byte, 0, 6+len(k.value))
+	b = append(b, k.period)
+	b = binary.BigEndian.AppendUint32(b, k.n)
+	b = append(b, byte(k.dim))
+	return append(b, k.value...)
+}
+
+type rollupDelta struct {
+	reports uint64
+	ids     *roaring.Bitmap // nil for hour counts
+}
+
+// rollupBatch gathers the rollup changes of one transaction, then writes each
+// touched key once.
+type rollupBatch struct {
+	tx     *bolt.Tx
+	deltas map[rollupKey]*rollupDelta
+}
+
+func newRollupBatch(tx *bolt.Tx) *rollupBatch {
+	return &rollupBatch{tx: tx, deltas: map[rollupKey]*rollupDelta{}}
+}
+
+func dayOf(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
+
+func monthOf(t time.Time) uint32 {
+	t = t.UTC()
+	return uint32(t.Year()*12 + int(t.Month()) - 1)
+}
+
+func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
+
+// add counts rec, which the same transaction has just stored.
+func (rb *rollupBatch) add(rec *Record) error {
+	id, err := installationNumber(rb.tx, rec)
+	if err != nil {
+		return err
+	}
+	day, month, hour := dayOf(rec.Received), monthOf(rec.Received), hourOf(rec.Received)
+	for _, d := range allDims {
+		v := DimValue(rec, d)
+		if d == DimPoint && v == "" {
+			continue
+		}
+		rb.bump(rollupKey{periodDay, day, d, v}, id)
+		rb.bump(rollupKey{periodMonth, month, d, v}, id)
+	}
+	for _, d := range hourly {
+		k := rollupKey{periodHour, hour, d, DimValue(rec, d)}
+		delta := rb.deltas[k]
+		if delta == nil {
+			delta = &rollupDelta{}
+			rb.deltas[k] = delta
+		}
+		delta.reports++
+	}
+	return nil
+}
+
+func (rb *rollupBatch) bump(k rollupKey, id uint32) {
+	delta := rb.deltas[k]
+	if delta == nil {
+		delta = &rollupDelta{ids: roaring.New()}
+		rb.deltas[k] = delta
+	}
+	delta.reports++
+	delta.ids.Add(id)
+}
+
+// flush merges the gathered changes into the stored rollups.
+func (rb *rollupBatch) flush() error {
+	b := rb.tx.Bucket(rollupBucket)
+	for k, delta := range rb.deltas {
+		key := k.bytes()
+		reports, ids, err := decodeRollup(b.Get(key), delta.ids != nil, false)
+		if err != nil {
+			return fmt.Errorf("rollup %q: %w", key, err)
+		}
+		reports += delta.reports
+		val := binary.AppendUvarint(make([]byte, 0, 16), reports)
+		if delta.ids != nil {
+			if ids == nil {
+				ids = delta.ids
+			} else {
+				ids.Or(delta.ids)
+			}
+			ids.RunOptimize()
+			bm, err := ids.ToBytes()
+			if err != nil {
+				return err
+			}
+			val = append(val, bm...)
+		}
+		if err := b.Put(key, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errBadRollup = errors.New("unreadable rollup value")
+
+// decodeRollup reads a rollup value. With zeroCopy the bitmap points into v,
+// which must then stay mapped and unmodified while it is used.
+func decodeRollup(v []byte, withIDs, zeroCopy bool) (uint64, *roaring.Bitmap, error) {
+	if v == nil {
+		return 0, nil, nil
+	}
+	reports, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0, nil, errBadRollup
+	}
+	if !withIDs {
+		return reports, nil, nil
+	}
+	ids := roaring.New()
+	var err error
+	if zeroCopy {
+		_, err = ids.FromBuffer(v[n:])
+	} else {
+		err = ids.UnmarshalBinary(v[n:])
+	}
+	if err != nil {
+		return 0, nil, errBadRollup
+	}
+	return reports, ids, nil
+}
+
+// installationNumber returns rec's installation number, assigning the next
+// one to an installation seen for the first time.
+func installationNumber(tx *bolt.Tx, rec *Record) (uint32, error) {
+	b := tx.Bucket(installationBucket)
+	h := InstallationHash(rec)
+	if v := b.Get(h[:]); len(v) == 4 {
+		return binary.BigEndian.Uint32(v), nil
+	}
+	meta := tx.Bucket(metaBucket)
+	next := getUint(meta, nextInstallKey)
+	if next > math.MaxUint32 {
+		return 0, errors.New("installation numbers exhausted")
+	}
+	if err := b.Put(append([]byte(nil), h[:]...), binary.BigEndian.AppendUint32(nil, uint32(next))); err != nil {
+		return 0, err
+	}
+	return uint32(next), putUint(meta, nextInstallKey, next+1)
+}
+
+// rollupsCurrent tells whether the rollups match this version's layout.
+func rollupsCurrent(tx *bolt.Tx) bool {
+	return tx.Bucket(rollupBucket) != nil && tx.Bucket(installationBucket) != nil &&
+		getUint(tx.Bucket(metaBucket), rollupVersionKey) == rollupVersion
+}
+
+// rebuildChunk bounds the records one rebuild transaction counts.
+const rebuildChunk = 20000
+
+// RebuildRollups recomputes the rollups from the raw records, for databases
+// written before rollups existed (Open does it when they are missing). Rollups
+// of records that retention already deleted are lost by a rebuild.
+func (s *Store) RebuildRollups() error {
+	s.rollupMu.Lock()
+	defer s.rollupMu.Unlock()
+	return rebuildRollups(s.db)
+}
+
+func rebuildRollups(db *bolt.DB) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{rollupBucket, installationBucket} {
+			if tx.Bucket(name) != nil {
+				if err := tx.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(metaBucket)
+		if err := putUint(meta, nextInstallKey, 0); err != nil {
+			return err
+		}
+		// Written last by the final chunk: a crash midway leaves it
+		// missing, and the next Open starts over.
+		return meta.Delete(rollupVersionKey)
+	})
+	if err != nil {
+		return err
+	}
+	var after []byte
+	for done := false; !done; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			rb := newRollupBatch(tx)
+			c := tx.Bucket(reportsBucket).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			n := 0
+			for ; k != nil && n < rebuildChunk; k, v = c.Next() {
+				rec, err := unmarshal(k, v)
+				if err != nil {
+					continue
+				}
+				if err := rb.add(&rec); err != nil {
+					return err
+				}
+				after = append(after[:0], k...)
+				n++
+			}
+			if err := rb.flush(); err != nil {
+				return err
+			}
+			if k == nil {
+				done = true
+				return putUint(tx.Bucket(metaBucket), rollupVersionKey, rollupVersion)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("rebuilding rollups: %w", err)
+		}
+	}
+	return nil
+}
