@@ -339,7 +339,6 @@
     });
     var keys = Object.keys(totals).sort(function (a, b) { return totals[b] - totals[a]; });
     var top = keys.slice(0, TOP_SERIES);
-    var rest = keys.length > TOP_SERIES;
     var datasets = top.map(function (k, i) {
       return {
         label: shown(k),
@@ -349,15 +348,18 @@
         borderWidth: 1, pointRadius: 0, fill: true, tension: 0.25
       };
     });
-    if (rest || !keys.length) {
+    // Whatever the named series leave of a bucket's total: smaller series,
+    // or installations the split could not place.
+    var other = buckets.map(function (b) {
+      var n = b.total || 0;
+      top.forEach(function (k) { n -= (b.series || {})[k] || 0; });
+      return Math.max(0, n);
+    });
+    if (!keys.length || other.some(function (n) { return n > 0; })) {
+      var grey = PALETTE[PALETTE.length - 1];
       datasets.push({
-        label: keys.length ? 'other' : 'total',
-        data: buckets.map(function (b) {
-          var n = b.total || 0;
-          top.forEach(function (k) { n -= (b.series || {})[k] || 0; });
-          return Math.max(0, n);
-        }),
-        backgroundColor: PALETTE[PALETTE.length - 1] + 'b3', borderColor: PALETTE[PALETTE.length - 1],
+        label: keys.length ? 'other' : 'total', data: other,
+        backgroundColor: grey + 'b3', borderColor: grey,
         borderWidth: 1, pointRadius: 0, fill: true, tension: 0.25
       });
     }
@@ -382,7 +384,8 @@
       charts.time.data.datasets = datasets;
       charts.time.update();
     }
-    $('chart-time').dataset.buckets = buckets.length;
+    $('chart-time').dataset.step = ts.step || '';
+    $('chart-time').dataset.by = ts.by || '';
   }
 
   function renderPlatform(rows) {
