@@ -183,3 +183,24 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Errorf("backup holds %d records, its count says %d", len(got), b.Count())
 	}
 }
+
+// A line of the API's NDJSON export (GET /api/v1/export) imports too: its
+// hex key is the exact receive time.
+func TestImportAPIExportLine(t *testing.T) {
+	s := openTemp(t)
+	line := `{"key":"18ab8e1f4c2d5e15","received":1779790000,"client_epoch":1795549302,"zone":"status.modsecurity.org.",` +
+		`"modsec":"2.9.7","beacon":"` + realBeacon + `","resolver":"192.0.2.53","ecs":null,` +
+		`"geo":{"country":"DE","country_name":"Germany","city":"","lat":null,"lon":null,"source":"resolver"},"installation":"ab"}` + "\n" +
+		`{"received":1779790001,"client_epoch":null,"zone":"status.modsecurity.org.","beacon":"` + realBeacon + `","ecs":"198.51.100.0/24"}` + "\n"
+	stats, err := s.ImportNDJSON(strings.NewReader(line), func(l int, err error) { t.Errorf("line %d: %v", l, err) })
+	if err != nil || stats.Imported != 2 {
+		t.Fatalf("stats %+v, %v", stats, err)
+	}
+	got := all(t, s)
+	if got[0].Key != 0x18ab8e1f4c2d5e15 || !got[0].Report.HasEpoch || got[0].Report.Epoch != 1795549302 || got[0].Geo.Country != "DE" || got[0].Geo.HasPoint {
+		t.Errorf("first record %+v", got[0])
+	}
+	if !got[1].Received.Equal(time.Unix(1779790001, 0)) || got[1].Report.HasEpoch || got[1].ECS.String() != "198.51.100.0/24" {
+		t.Errorf("second record %+v", got[1])
+	}
+}

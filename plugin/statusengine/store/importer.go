@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 )
 
 // ImportStats counts what an import did with its input.
@@ -66,7 +69,48 @@ func (im *Importer) Flush() error {
 // maxLine bounds one NDJSON line; a record is well under 2 KiB.
 const maxLine = 1 << 20
 
-// ImportNDJSON stores the records of an NDJSON stream as Export writes it.
+// importLine reads Export's lines and also those of the API's NDJSON export
+// (GET /api/v1/export), whose "key" is the receive time in hex nanoseconds,
+// "received" unix seconds and "client_epoch" the epoch label.
+type importLine struct {
+	Exported
+	Received    json.RawMessage `json:"received"`
+	Key         string          `json:"key"`
+	ClientEpoch *int64          `json:"client_epoch"`
+}
+
+func parseLine(b []byte) (*Record, error) {
+	var l importLine
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, err
+	}
+	e := &l.Exported
+	switch {
+	case l.Key != "":
+		k, err := strconv.ParseUint(l.Key, 16, 63)
+		if err != nil {
+			return nil, fmt.Errorf("key: %w", err)
+		}
+		e.Received = time.Unix(0, int64(k))
+	case len(l.Received) > 0 && l.Received[0] == '"':
+		if err := json.Unmarshal(l.Received, &e.Received); err != nil {
+			return nil, fmt.Errorf("received: %w", err)
+		}
+	case len(l.Received) > 0:
+		sec, err := strconv.ParseInt(string(l.Received), 10, 64)
+		if err != nil || sec <= 0 || sec >= 1<<33 {
+			return nil, errors.New("received: not a time")
+		}
+		e.Received = time.Unix(sec, 0)
+	}
+	if e.Epoch == nil {
+		e.Epoch = l.ClientEpoch
+	}
+	return e.Record()
+}
+
+// ImportNDJSON stores the records of an NDJSON stream as Export writes it
+// (or as the API's export endpoint does).
 // Importing the same stream twice stores nothing the second time: records
 // keep their receive time, and the store de-duplicates them as it does
 // live reports. reject, when not nil, is told about each line that is not a
@@ -82,11 +126,7 @@ func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (Imp
 		if len(b) == 0 {
 			continue
 		}
-		var e Exported
-		rec, err := (*Record)(nil), json.Unmarshal(b, &e)
-		if err == nil {
-			rec, err = e.Record()
-		}
+		rec, err := parseLine(b)
 		if err != nil {
 			im.Reject()
 			if reject != nil {
