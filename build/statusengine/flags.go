@@ -1,0 +1,132 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// newFlags returns a flag set for c that prints c's synopsis on --help.
+func newFlags(e *env, c string) *flag.FlagSet {
+	fs := flag.NewFlagSet(c, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cmd := lookup(c)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: statusengine %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+		if help, ok := helpText[c]; ok {
+			fmt.Fprintf(out, "\n%s\n", strings.TrimSpace(help))
+		}
+		if hasFlags(fs) {
+			fmt.Fprintf(out, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// parse parses flags placed anywhere among the arguments (flag stops at the
+// first argument otherwise) and returns the positional ones; after "--"
+// everything is positional. --help prints the usage to standard output.
+func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			if a == "-h" || a == "-help" || a == "--help" {
+				fs.SetOutput(e.stdout)
+				fs.Usage()
+				return nil, flag.ErrHelp
+			}
+		}
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, errUsage // flag has printed the error and usage
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError prints msg and the usage of fs and returns errUsage.
+func usageError(fs *flag.FlagSet, format string, a ...any) error {
+	fmt.Fprintf(fs.Output(), "statusengine %s: %s\n\n", fs.Name(), fmt.Sprintf(format, a...))
+	fs.Usage()
+	return errUsage
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// helpText is the longer description of each command.
+var helpText = map[string]string{
+	"encode": `
+Prints the name bit for bit as ModSecurity builds it: the beacon in unpadded
+upper-case base32, a dot after every 32 characters (30 on Windows builds), the
+client epoch label (now, unless --epoch or --no-epoch), then the zone.`,
+	"decode": `
+Decodes a report name (any letter case, with or without the trailing dot) and
+prints its fields. A name that is not a report prints the reason and exits 1;
+a partial name from QNAME minimisation is one of those.`,
+	"send": `
+Resolves the beacon's name with one UDP query of type A, recursion desired and
+no EDNS, as ModSecurity's gethostbyname call does: through --server, or the
+nameservers of /etc/resolv.conf in order. Exits 0 when an A record comes back,
+1 otherwise, with the reason. The Go package behind it is
+github.com/statusengine/statusengine/client.`,
+	"import-tinydns": `
+Reads logs written by tinydns (the original collector): lines of
+"hexip:hexport:hexid R qtype name", optionally prefixed by a multilog/tai64n
+"@" TAI64N label or by tai64nlocal's local time. Every answered (+) query
+whose name decodes as a report is stored with its resolver (the logged
+client address) and its time: the line's timestamp, else the name's client
+epoch label, else the log file's modification time. Reports already in the
+database (or seen earlier in the logs) count as duplicates, so a log can be
+imported again safely. Lines that are not reports (tinydns's own messages,
+unanswered queries, QNAME minimisation steps) count as ignored; malformed
+lines and names as rejected.
+
+The server must not be running on the same database: stop it, import, start
+it, or import into a copy and merge with export/import.`,
+	"export": `
+Writes the records received in [--from, --to] as NDJSON, one JSON object a
+line, oldest first. Times are unix seconds, RFC 3339, or YYYY-MM-DD (UTC).
+The server must not be running on the database: use its API then.`,
+	"import": `
+Reads NDJSON as export writes it, from files, http(s) URLs (a peer's export
+endpoint; --token for its API token) or - for standard input, and stores each
+record with its original receive time, resolver, ECS subnet and location.
+Records already in the database count as duplicates: importing the same data
+twice, or the same report collected by two servers, stores it once.`,
+	"backup": `
+Writes a consistent copy of the bbolt database to --out (- for standard
+output), from one read transaction. With --db the database is opened
+directly, so the server must be stopped; with --api the running server
+streams the copy from GET /api/v1/backup.`,
+}
