@@ -20,13 +20,18 @@ const MaxRows = 100000
 type Server struct {
 	mux   *http.ServeMux
 	store atomic.Pointer[store.Store]
+	cfg   atomic.Pointer[Config]
+
+	patterns []string // the API routes, for the OpenAPI document's test
 }
 
 // New returns a Server without a store; requests get 503 until SetStore.
 func New() *Server {
 	s := &Server{mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /api/{from}/{to}", s.compat(false))
-	s.mux.HandleFunc("GET /api/unique/{from}/{to}", s.compat(true))
+	s.cfg.Store(&Config{})
+	s.handle("GET /api/{from}/{to}", s.compat(false))
+	s.handle("GET /api/unique/{from}/{to}", s.compat(true))
+	s.registerV1()
 	s.registerPage()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")

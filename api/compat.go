@@ -36,8 +36,9 @@ type compatResult struct {
 	ID           string    `json:"id"`
 	ClientEpoch  *int64    `json:"client_epoch"`
 	Received     time.Time `json:"received"`
-	Beacon       string    `json:"beacon"`
+	Beacon       string    `json:"beacon,omitempty"` // left out for the public when a token is set
 	Country      string    `json:"country"`
+	CountryName  string    `json:"country_name"`
 }
 
 type compatDNS struct {
@@ -61,9 +62,13 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		}
 		resp := compatResponse{Time: compatTime{fromS, toS}, Results: []compatResult{}}
 		index := map[string]int{} // installation -> row, for unique
+		private := s.private(r)
 		tooMany := false
 		err := s.store.Load().Range(from, to.Add(time.Second-1), func(rec *store.Record) bool {
 			row := toCompat(rec)
+			if !private {
+				row.Beacon = ""
+			}
 			if unique {
 				k := store.InstallationKey(rec)
 				if i, ok := index[k]; ok {
@@ -108,6 +113,7 @@ func toCompat(rec *store.Record) compatResult {
 		Received:     rec.Received,
 		Beacon:       rep.Beacon,
 		Country:      rec.Geo.Country,
+		CountryName:  rec.Geo.CountryName,
 	}
 	if rep.HasEpoch {
 		e := rep.Epoch

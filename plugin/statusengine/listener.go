@@ -17,7 +17,9 @@ import (
 
 // apiConfig is the side listener of one statusengine block.
 type apiConfig struct {
-	addr string
+	addr         string
+	token        string // guards raw records when set
+	cityDatabase bool   // geoip gave a City database: the map has points
 }
 
 // The side listeners are process-wide, like the prometheus plugin's: one per
@@ -46,6 +48,7 @@ func setupAPI(c *caddy.Controller, se *StatusEngine) {
 		apiMu.Lock()
 		defer apiMu.Unlock()
 		if l := apiServers[addr]; l != nil {
+			l.handler.SetConfig(api.Config{Token: se.api.token, CityDatabase: se.api.cityDatabase})
 			l.handler.SetStore(se.store)
 		}
 		return nil

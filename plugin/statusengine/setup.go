@@ -130,6 +130,9 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 					return nil, c.Errf("api needs one address (host:port) or off")
 				}
 				if args[0] == "off" {
+					if c.NextArg() {
+						return nil, c.Errf("api off takes no block")
+					}
 					se.api.addr = ""
 					break
 				}
@@ -137,6 +140,22 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 					return nil, c.Errf("api: %q is not host:port", args[0])
 				}
 				se.api.addr = args[0]
+				if err := parseAPIBlock(c, &se.api); err != nil {
+					return nil, err
+				}
+			case "geoip":
+				if len(args) != 1 || args[0] == "" {
+					return nil, c.Errf("geoip needs one database file name")
+				}
+				path := args[0]
+				if root := dnsserver.GetConfig(c).Root; root != "" && !filepath.IsAbs(path) {
+					path = filepath.Join(root, path)
+				}
+				loc, err := openLocator(path)
+				if err != nil {
+					return nil, c.Errf("geoip: %v", err)
+				}
+				se.geo, se.api.cityDatabase = loc, loc.HasPoints()
 			case "ns":
 				if len(args) == 0 {
 					return nil, c.Errf("ns needs at least one name server name")
@@ -163,6 +182,13 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 		return nil, c.Errf("db: %v", err)
 	}
 	se.dbPath = abs
+	if se.geo == nil {
+		loc, err := defaultLocator()
+		if err != nil {
+			return nil, c.Errf("%v", err)
+		}
+		se.geo = loc
+	}
 	se.answers.build(se.Zones)
 	return se, nil
 }

@@ -11,8 +11,8 @@ import (
 
 // Counts are the reports and distinct installations of one dimension value.
 type Counts struct {
-	Reports       uint64
-	Installations uint64
+	Reports       uint64 `json:"reports"`
+	Installations uint64 `json:"installations"`
 }
 
 // Totals is what the rollups say about a span of whole UTC days.

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// MapCountry is one country of the map.
+type MapCountry struct {
+	Code          string `json:"code"`
+	Name          string `json:"name"`
+	Installations uint64 `json:"installations"`
+	Reports       uint64 `json:"reports"`
+}
+
+// MapPoint is one rounded coordinate of the map.
+type MapPoint struct {
+	Lat           float64 `json:"lat"`
+	Lon           float64 `json:"lon"`
+	Installations uint64  `json:"installations"`
+	Reports       uint64  `json:"reports"`
+}
+
+// MapData is the answer of /api/v1/map.
+type MapData struct {
+	From         int64        `json:"from"`
+	To           int64        `json:"to"`
+	CityDatabase bool         `json:"city_database"`
+	Countries    []MapCountry `json:"countries"`
+	Points       []MapPoint   `json:"points"`
+	// Unknown counts the reports no country was found for (private or
+	// unlisted addresses).
+	Unknown store.Counts `json:"unknown"`
+}
+
+func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
+	from, to, err := timeRange(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	city := s.config().CityDatabase
+	dims := []store.Dimension{store.DimCountry}
+	if city {
+		dims = append(dims, store.DimPoint)
+	}
+	t, err := s.store.Load().Totals(from, to, dims...)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
+		return
+	}
+	m := MapData{From: t.From.Unix(), To: t.To.Unix(), CityDatabase: city, Countries: []MapCountry{}, Points: []MapPoint{}}
+	for _, b := range breakdown(t.Dims[store.DimCountry], true) {
+		if b.Value == "" {
+			m.Unknown = store.Counts{Reports: b.Reports, Installations: b.Installations}
+			continue
+		}
+		m.Countries = append(m.Countries, MapCountry{Code: b.Value, Name: geo.CountryName(b.Value), Installations: b.Installations, Reports: b.Reports})
+	}
+	for v, c := range t.Dims[store.DimPoint] {
+		lat, lon, ok := strings.Cut(v, ",")
+		la, err1 := strconv.ParseFloat(lat, 64)
+		lo, err2 := strconv.ParseFloat(lon, 64)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		m.Points = append(m.Points, MapPoint{Lat: la, Lon: lo, Installations: c.Installations, Reports: c.Reports})
+	}
+	sort.Slice(m.Points, func(i, j int) bool {
+		a, b := m.Points[i], m.Points[j]
+		if a.Installations != b.Installations {
+			return a.Installations > b.Installations
+		}
+		if a.Lat != b.Lat {
+			return a.Lat < b.Lat
+		}
+		return a.Lon < b.Lon
+	})
+	writeJSON(w, http.StatusOK, m)
+}

@@ -1,0 +1,151 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// TopCombinations is how many version combinations a summary lists.
+const TopCombinations = 20
+
+// Breakdown is one value of a dimension in a summary.
+type Breakdown struct {
+	Value         string `json:"value"`
+	Name          string `json:"name,omitempty"` // countries only
+	Reports       uint64 `json:"reports"`
+	Installations uint64 `json:"installations"`
+}
+
+// Combination is one set of versions seen together.
+type Combination struct {
+	Modsec        string `json:"modsec"`
+	Server        string `json:"server"`
+	APR           string `json:"apr"`
+	PCRE          string `json:"pcre"`
+	Lua           string `json:"lua"`
+	Libxml        string `json:"libxml"`
+	Installations uint64 `json:"installations"`
+	Reports       uint64 `json:"reports"`
+}
+
+// Summary is the answer of /api/v1/summary.
+type Summary struct {
+	From                   int64                  `json:"from"`
+	To                     int64                  `json:"to"`
+	Reports                uint64                 `json:"reports"`
+	Installations          uint64                 `json:"installations"`
+	DistinctIDs            int                    `json:"distinct_ids"`
+	LatestModsec           string                 `json:"latest_modsec"`
+	InstallationsOnLatest  uint64                 `json:"installations_on_latest"`
+	LatestShare            float64                `json:"latest_share"`
+	Breakdowns             map[string][]Breakdown `json:"breakdowns"`
+	TopCombinations        []Combination          `json:"top_combinations"`
+	InstallationsEverKnown uint64                 `json:"installations_ever"`
+}
+
+// breakdownDims names the breakdowns of a summary.
+var breakdownDims = []struct {
+	name string
+	dim  store.Dimension
+}{
+	{"modsec", store.DimModsec},
+	{"platform", store.DimPlatform},
+	{"server", store.DimServer},
+	{"apr", store.DimAPR},
+	{"pcre", store.DimPCRE},
+	{"lua", store.DimLua},
+	{"libxml", store.DimLibxml},
+	{"country", store.DimCountry},
+}
+
+func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
+	from, to, err := timeRange(r.URL.Query(), time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	st := s.store.Load()
+	dims := []store.Dimension{store.DimTotal, store.DimID, store.DimCombo}
+	for _, b := range breakdownDims {
+		dims = append(dims, b.dim)
+	}
+	t, err := st.Totals(from, to, dims...)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
+		return
+	}
+	total := t.Dims[store.DimTotal][""]
+	sum := Summary{
+		From:                   t.From.Unix(),
+		To:                     t.To.Unix(),
+		Reports:                total.Reports,
+		Installations:          total.Installations,
+		DistinctIDs:            len(t.Dims[store.DimID]),
+		Breakdowns:             map[string][]Breakdown{},
+		TopCombinations:        combinations(t.Dims[store.DimCombo], TopCombinations),
+		InstallationsEverKnown: st.InstallationCount(),
+	}
+	for _, b := range breakdownDims {
+		sum.Breakdowns[b.name] = breakdown(t.Dims[b.dim], b.dim == store.DimCountry)
+	}
+	for v := range t.Dims[store.DimModsec] {
+		if sum.LatestModsec == "" || compareVersions(v, sum.LatestModsec) > 0 {
+			sum.LatestModsec = v
+		}
+	}
+	if sum.LatestModsec != "" {
+		sum.InstallationsOnLatest = t.Dims[store.DimModsec][sum.LatestModsec].Installations
+	}
+	if sum.Installations > 0 {
+		sum.LatestShare = float64(sum.InstallationsOnLatest) / float64(sum.Installations)
+	}
+	writeJSON(w, http.StatusOK, sum)
+}
+
+// breakdown lists values by installations, then reports, then value.
+func breakdown(m map[string]store.Counts, countries bool) []Breakdown {
+	out := make([]Breakdown, 0, len(m))
+	for v, c := range m {
+		b := Breakdown{Value: v, Reports: c.Reports, Installations: c.Installations}
+		if countries {
+			b.Name = geo.CountryName(v)
+			if v == "" {
+				b.Name = "Unknown"
+			}
+		}
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Installations != b.Installations {
+			return a.Installations > b.Installations
+		}
+		if a.Reports != b.Reports {
+			return a.Reports > b.Reports
+		}
+		return a.Value < b.Value
+	})
+	return out
+}
+
+func combinations(m map[string]store.Counts, n int) []Combination {
+	bs := breakdown(m, false)
+	if len(bs) > n {
+		bs = bs[:n]
+	}
+	out := make([]Combination, 0, len(bs))
+	for _, b := range bs {
+		f := strings.Split(b.Value, "\x00")
+		for len(f) < 6 {
+			f = append(f, "")
+		}
+		out = append(out, Combination{Modsec: f[0], Server: f[1], APR: f[2], PCRE: f[3], Lua: f[4], Libxml: f[5],
+			Installations: b.Installations, Reports: b.Reports})
+	}
+	return out
+}

@@ -1,0 +1,31 @@
+package api
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+// openAPI documents every API route; TestOpenAPI holds it to the handlers.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+// handle registers an API route and remembers its pattern for the
+// OpenAPI test.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
+// registerV1 adds the /api/v1 routes.
+func (s *Server) registerV1() {
+	s.handle("GET /api/v1/reports", s.requireToken(s.reports))
+	s.handle("GET /api/v1/export", s.requireToken(s.export))
+	s.handle("GET /api/v1/summary", s.summary)
+	s.handle("GET /api/v1/timeseries", s.timeseries)
+	s.handle("GET /api/v1/map", s.mapData)
+	s.handle("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+}

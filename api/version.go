@@ -1,0 +1,55 @@
+package api
+
+import "strings"
+
+// compareVersions orders dotted versions numerically ("2.9.10" > "2.9.8");
+// a part that is not a number compares as text after the numeric ones.
+func compareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) || i < len(pb); i++ {
+		var x, y string
+		if i < len(pa) {
+			x = pa[i]
+		}
+		if i < len(pb) {
+			y = pb[i]
+		}
+		if c := comparePart(x, y); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// comparePart compares the leading digits as numbers, then the rest as text.
+func comparePart(x, y string) int {
+	nx, rx := leadingDigits(x)
+	ny, ry := leadingDigits(y)
+	if len(nx) != len(ny) {
+		if len(nx) < len(ny) {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(nx, ny); c != 0 {
+		return c
+	}
+	// "2.9.8" ranks above "2.9.8-rc1": a suffix is a pre-release.
+	switch {
+	case rx == ry:
+		return 0
+	case rx == "":
+		return 1
+	case ry == "":
+		return -1
+	}
+	return strings.Compare(rx, ry)
+}
+
+func leadingDigits(s string) (digits, rest string) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return strings.TrimLeft(s[:i], "0"), s[i:]
+}
