@@ -107,7 +107,10 @@ func freePort(t *testing.T) string {
 // server runs a real statusengine CoreDNS in process on loopback.
 type server struct {
 	dns, api, db string
-	inst         interface{ Stop() error }
+	inst         interface {
+		Stop() error
+		ShutdownCallbacks() []error
+	}
 }
 
 func startServer(t *testing.T, name string) *server {
@@ -133,6 +136,7 @@ func startServer(t *testing.T, name string) *server {
 func (s *server) stop() {
 	if s.inst != nil {
 		s.inst.Stop()
+		s.inst.ShutdownCallbacks() // releases the store, as a real shutdown does
 		s.inst = nil
 	}
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/statusengine/statusengine/client"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// Two authoritative servers for the same zone, as every real delegation has:
+// resolvers spread the reports over both and retries reach both. Each server
+// stores what it receives; export from both and import into one database
+// gives every report exactly once.
+func TestTwoServersMerge(t *testing.T) {
+	a, b := startServer(t, "a"), startServer(t, "b")
+	beacon := func(i int) string { return fmt.Sprintf("2.9.7,Apache/2.4.%d (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", 50+i, i) }
+	send := func(srv *server, i int, epoch int64) {
+		t.Helper()
+		if _, err := client.Send(context.Background(), beacon(i), client.Options{Server: srv.dns, Epoch: epoch, Timeout: 2 * time.Second}); err != nil {
+			t.Fatalf("send %d to %s: %v", i, srv.dns, err)
+		}
+	}
+	const epoch = 1795549302
+	want := map[string]bool{} // beacon + epoch of each distinct report
+	for i := 0; i < 6; i++ { // both servers
+		send(a, i, epoch+int64(i))
+		send(b, i, epoch+int64(i))
+		want[fmt.Sprint(beacon(i), epoch+int64(i))] = true
+	}
+	for i := 6; i < 10; i++ { // only a
+		send(a, i, epoch+int64(i))
+		want[fmt.Sprint(beacon(i), epoch+int64(i))] = true
+	}
+	for i := 10; i < 13; i++ { // only b
+		send(b, i, epoch+int64(i))
+		want[fmt.Sprint(beacon(i), epoch+int64(i))] = true
+	}
+	// The next start of installation 0 reaches b only; the 2014 format
+	// without an epoch label reaches both, close together.
+	send(b, 0, epoch+100)
+	want[fmt.Sprint(beacon(0), epoch+100)] = true
+	send(a, 13, -1)
+	send(b, 13, -1)
+	want[fmt.Sprint(beacon(13), "none")] = true
+
+	// The scheduled merge: stop (or back up) each server, export, import.
+	a.stop()
+	b.stop()
+	dir := t.TempDir()
+	merged := filepath.Join(dir, "merged.db")
+	for _, srv := range []*server{a, b} {
+		nd := filepath.Join(dir, filepath.Base(srv.db)+".ndjson")
+		if code, _, errs := cli(t, "", "export", "--db", srv.db, "--out", nd); code != 0 {
+			t.Fatalf("export %s: %s", srv.db, errs)
+		}
+		if code, out, errs := cli(t, "", "import", "--db", merged, nd); code != 0 {
+			t.Fatalf("import %s: %s %s", nd, out, errs)
+		} else {
+			t.Logf("import %s: %s", filepath.Base(nd), strings.TrimSpace(out))
+		}
+	}
+	checkMerged(t, merged, want)
+
+	// The merge is idempotent and does not depend on the order.
+	again := filepath.Join(dir, "again.db")
+	for _, db := range []string{b.db, a.db, b.db} {
+		_, nd, _ := cli(t, "", "export", "--db", db)
+		if code, _, errs := cli(t, nd, "import", "--db", again); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	checkMerged(t, again, want)
+}
+
+func checkMerged(t *testing.T, path string, want map[string]bool) {
+	t.Helper()
+	_, out, _ := cli(t, "", "export", "--db", path)
+	got := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e store.Exported
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprint(e.Beacon, "none")
+		if e.Epoch != nil {
+			k = fmt.Sprint(e.Beacon, *e.Epoch)
+		}
+		got[k]++
+		if e.Resolver != "127.0.0.1" || e.Zone != "status.modsecurity.org." {
+			t.Errorf("%s: resolver %q zone %q", k, e.Resolver, e.Zone)
+		}
+	}
+	for k, n := range got {
+		if n != 1 || !want[k] {
+			t.Errorf("%s: %d times in %s (wanted: %v)", k, n, filepath.Base(path), want[k])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s holds %d distinct reports, want %d", filepath.Base(path), len(got), len(want))
+	}
+}
