@@ -19,7 +19,9 @@ import (
 // gives every report exactly once.
 func TestTwoServersMerge(t *testing.T) {
 	a, b := startServer(t, "a"), startServer(t, "b")
-	beacon := func(i int) string { return fmt.Sprintf("2.9.7,Apache/2.4.%d (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", 50+i, i) }
+	beacon := func(i int) string {
+		return fmt.Sprintf("2.9.7,Apache/2.4.%d (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", 50+i, i)
+	}
 	send := func(srv *server, i int, epoch int64) {
 		t.Helper()
 		if _, err := client.Send(context.Background(), beacon(i), client.Options{Server: srv.dns, Epoch: epoch, Timeout: 2 * time.Second}); err != nil {
@@ -28,7 +30,7 @@ func TestTwoServersMerge(t *testing.T) {
 	}
 	const epoch = 1795549302
 	want := map[string]bool{} // beacon + epoch of each distinct report
-	for i := 0; i < 6; i++ { // both servers
+	for i := 0; i < 6; i++ {  // both servers
 		send(a, i, epoch+int64(i))
 		send(b, i, epoch+int64(i))
 		want[fmt.Sprint(beacon(i), epoch+int64(i))] = true
