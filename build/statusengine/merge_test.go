@@ -17,8 +17,10 @@ import (
 // resolvers spread the reports over both and retries reach both. Each server
 // stores what it receives; export from both and import into one database
 // gives every report exactly once.
-func TestTwoServersMerge(t *testing.T) {
-	a, b := startServer(t, "a"), startServer(t, "b")
+// feed sends reports to both servers as resolvers would and returns the
+// distinct reports (beacon and epoch) sent.
+func feed(t *testing.T, a, b *server) map[string]bool {
+	t.Helper()
 	beacon := func(i int) string {
 		return fmt.Sprintf("2.9.7,Apache/2.4.%d (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", 50+i, i)
 	}
@@ -50,6 +52,13 @@ func TestTwoServersMerge(t *testing.T) {
 	send(a, 13, -1)
 	send(b, 13, -1)
 	want[fmt.Sprint(beacon(13), "none")] = true
+
+	return want
+}
+
+func TestTwoServersMerge(t *testing.T) {
+	a, b := startServer(t, "a"), startServer(t, "b")
+	want := feed(t, a, b)
 
 	// The scheduled merge: stop (or back up) each server, export, import.
 	a.stop()
@@ -105,5 +114,34 @@ func checkMerged(t *testing.T, path string, want map[string]bool) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("%s holds %d distinct reports, want %d", filepath.Base(path), len(got), len(want))
+	}
+}
+
+// The same merge with the servers running: one pulled through its NDJSON
+// export endpoint, the other through the backup endpoint (a consistent copy
+// of its database, then exported).
+func TestTwoServersMergeWhileRunning(t *testing.T) {
+	a, b := startServer(t, "a"), startServer(t, "b")
+	want := feed(t, a, b)
+	dir := t.TempDir()
+	merged := filepath.Join(dir, "merged.db")
+
+	url := fmt.Sprintf("http://%s/api/v1/export?from=0&to=%d", a.api, time.Now().Unix()+60)
+	if code, out, errs := cli(t, "", "import", "--db", merged, url); code != 0 || !strings.HasPrefix(out, "imported 11,") {
+		t.Fatalf("import from a's API: exit %d, %q %q", code, out, errs)
+	}
+	cp := filepath.Join(dir, "b-copy.db")
+	if code, _, errs := cli(t, "", "backup", "--api", "http://"+b.api, "--out", cp); code != 0 {
+		t.Fatalf("backup of b through its API: %s", errs)
+	}
+	_, nd, _ := cli(t, "", "export", "--db", cp)
+	if code, out, errs := cli(t, nd, "import", "--db", merged); code != 0 || out != "imported 4, duplicate 7, rejected 0\n" {
+		t.Fatalf("import of b's backup: exit %d, %q %q", code, out, errs)
+	}
+	checkMerged(t, merged, want)
+
+	// The server's own database is still in use: the tool says so.
+	if code, _, errs := cli(t, "", "backup", "--db", a.db, "--out", filepath.Join(dir, "x.db")); code != 1 || !strings.Contains(errs, "in use by a running server") {
+		t.Errorf("backup --db of a running server: exit %d, %q", code, errs)
 	}
 }
