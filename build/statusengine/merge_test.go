@@ -13,10 +13,6 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
-// Two authoritative servers for the same zone, as every real delegation has:
-// resolvers spread the reports over both and retries reach both. Each server
-// stores what it receives; export from both and import into one database
-// gives every report exactly once.
 // feed sends reports to both servers as resolvers would and returns the
 // distinct reports (beacon and epoch) sent.
 func feed(t *testing.T, a, b *server) map[string]bool {
@@ -56,6 +52,10 @@ func feed(t *testing.T, a, b *server) map[string]bool {
 	return want
 }
 
+// Two authoritative servers for the same zone, as every real delegation has:
+// resolvers spread the reports over both and retries reach both. Each server
+// stores what it receives; export from both and import into one database
+// gives every report exactly once.
 func TestTwoServersMerge(t *testing.T) {
 	a, b := startServer(t, "a"), startServer(t, "b")
 	want := feed(t, a, b)
