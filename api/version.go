@@ -1,24 +1,21 @@
 package api
 
-import "strings"
+import (
+	"cmp"
+	"strings"
+)
 
 // compareVersions orders dotted versions numerically ("2.9.10" > "2.9.8");
-// a part that is not a number compares as text after the numeric ones.
+// a part without leading digits ranks below any number.
 func compareVersions(a, b string) int {
 	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(pa) || i < len(pb); i++ {
-		var x, y string
-		if i < len(pa) {
-			x = pa[i]
-		}
-		if i < len(pb) {
-			y = pb[i]
-		}
-		if c := comparePart(x, y); c != 0 {
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		if c := comparePart(pa[i], pb[i]); c != 0 {
 			return c
 		}
 	}
-	return 0
+	// "2.9" < "2.9.0": the longer one is more specific.
+	return cmp.Compare(len(pa), len(pb))
 }
 
 // comparePart compares the leading digits as numbers, then the rest as text.
