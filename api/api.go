@@ -33,6 +33,7 @@ func New() *Server {
 	s.handle("GET /api/unique/{from}/{to}", s.compat(true))
 	s.registerV1()
 	s.handle(backupPath, s.requireToken(s.backup))
+	s.handle(importPath, s.requireToken(s.importNDJSON))
 	s.registerPage()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")

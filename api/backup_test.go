@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,47 @@ func TestBackup(t *testing.T) {
 	defer cp.Close()
 	if cp.Count() != 3 {
 		t.Errorf("the copy holds %d reports, want 3", cp.Count())
+	}
+}
+
+func TestImport(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := New()
+	s.SetStore(st)
+	s.SetConfig(Config{Token: "sekrit"})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	body := `{"received":"2026-11-25T08:00:00.123456789Z","zone":"status.modsecurity.org.","beacon":"2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75","epoch":1795549302,"resolver":"192.0.2.53"}
+not json
+`
+	post := func(token string) (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/import", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := post(""); code != http.StatusUnauthorized {
+		t.Errorf("without token: %d, want 401", code)
+	}
+	if code, b := post("sekrit"); code != 200 || !strings.Contains(b, `"imported":1,"duplicate":0,"rejected":1,"errors":["line 2: invalid character`) {
+		t.Errorf("import: %d %s", code, b)
+	}
+	if code, b := post("sekrit"); code != 200 || !strings.Contains(b, `"imported":0,"duplicate":1,"rejected":1`) {
+		t.Errorf("import again: %d %s", code, b)
+	}
+	if st.Count() != 1 {
+		t.Errorf("Count = %d, want 1", st.Count())
 	}
 }

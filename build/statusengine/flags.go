@@ -123,7 +123,12 @@ Reads NDJSON as export writes it, from files, http(s) URLs (a peer's export
 endpoint; --token for its API token) or - for standard input, and stores each
 record with its original receive time, resolver, ECS subnet and location.
 Records already in the database count as duplicates: importing the same data
-twice, or the same report collected by two servers, stores it once.`,
+twice, or the same report collected by two servers, stores it once.
+
+With --api instead of --db the records go to a running server's
+POST /api/v1/import, so one server of a zone can take in what the others
+collected without being stopped, e.g.
+  statusengine import --api http://ns1:8053 http://ns2:8053/api/v1/export?from=0`,
 	"backup": `
 Writes a consistent copy of the bbolt database to --out (- for standard
 output), from one read transaction. With --db the database is opened

@@ -39,7 +39,7 @@ func init() {
 		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
 		{"import-tinydns", "--db FILE [--zone Z]... LOG...", "store the reports in tinydns query logs (- for standard input)", runImportTinydns},
 		{"export", "--db FILE [--from T] [--to T] [--out FILE]", "write records as NDJSON", runExport},
-		{"import", "--db FILE [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
+		{"import", "(--db FILE | --api URL) [--token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
 		{"backup", "(--db FILE | --api URL [--token T]) --out FILE", "write a consistent copy of a database", runBackup},
 	}
 }

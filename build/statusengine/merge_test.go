@@ -140,6 +140,19 @@ func TestTwoServersMergeWhileRunning(t *testing.T) {
 	}
 	checkMerged(t, merged, want)
 
+	// Or merge into a itself, still running: pull b's records, push to a.
+	url = fmt.Sprintf("http://%s/api/v1/export?from=0&to=%d", b.api, time.Now().Unix()+60)
+	for _, wantOut := range []string{"imported 4, duplicate 7, rejected 0\n", "imported 0, duplicate 11, rejected 0\n"} {
+		if code, out, errs := cli(t, "", "import", "--api", "http://"+a.api, url); code != 0 || out != wantOut {
+			t.Fatalf("import into a's API: exit %d, %q %q; want %q", code, out, errs, wantOut)
+		}
+	}
+	cpA := filepath.Join(dir, "a-copy.db")
+	if code, _, errs := cli(t, "", "backup", "--api", "http://"+a.api, "--out", cpA); code != 0 {
+		t.Fatal(errs)
+	}
+	checkMerged(t, cpA, want)
+
 	// The server's own database is still in use: the tool says so.
 	if code, _, errs := cli(t, "", "backup", "--db", a.db, "--out", filepath.Join(dir, "x.db")); code != 1 || !strings.Contains(errs, "in use by a running server") {
 		t.Errorf("backup --db of a running server: exit %d, %q", code, errs)

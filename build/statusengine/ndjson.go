@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,16 +110,24 @@ func writeOutput(e *env, path string, write func(io.Writer) error) error {
 func runImport(e *env, args []string) error {
 	fs := newFlags(e, "import")
 	dbPath := fs.String("db", "", "statusengine database file (created if missing)")
-	token := fs.String("token", os.Getenv("STATUSENGINE_TOKEN"), "API token for URL inputs (default $STATUSENGINE_TOKEN)")
+	apiURL := fs.String("api", "", "store into a running server through its API (base URL) instead of --db")
+	token := fs.String("token", os.Getenv("STATUSENGINE_TOKEN"), "API token (default $STATUSENGINE_TOKEN)")
+	srcToken := fs.String("source-token", "", "API token of URL inputs (default --token)")
 	inputs, err := parse(e, fs, args)
 	if err != nil {
 		return err
 	}
-	if *dbPath == "" {
-		return usageError(fs, "--db is required")
+	if (*dbPath == "") == (*apiURL == "") {
+		return usageError(fs, "give exactly one of --db and --api")
 	}
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
+	}
+	if *srcToken == "" {
+		*srcToken = *token
+	}
+	if *apiURL != "" {
+		return importAPI(e, *apiURL, *token, *srcToken, inputs)
 	}
 	st, err := openDB(*dbPath, false)
 	if err != nil {
@@ -129,7 +138,7 @@ func runImport(e *env, args []string) error {
 	var total store.ImportStats
 	shown := 0
 	for _, name := range inputs {
-		in, err := openNDJSON(e, name, *token)
+		in, err := openNDJSON(e, name, *srcToken)
 		if err != nil {
 			printStats(e, total)
 			return err
@@ -191,4 +200,66 @@ func apiGet(url, token string) (*http.Response, error) {
 		return nil, errors.New(url + ": " + resp.Status + ": " + msg)
 	}
 	return resp, nil
+}
+
+// importAPI posts each input to a running server's import endpoint.
+func importAPI(e *env, base, token, srcToken string, inputs []string) error {
+	var total store.ImportStats
+	for _, name := range inputs {
+		in, err := openNDJSON(e, name, srcToken)
+		if err != nil {
+			printStats(e, total)
+			return err
+		}
+		res, err := postImport(strings.TrimSuffix(base, "/")+"/api/v1/import", token, in)
+		in.Close()
+		total.Imported += res.Imported
+		total.Duplicate += res.Duplicate
+		total.Rejected += res.Rejected
+		for _, msg := range res.Errors {
+			fmt.Fprintf(e.stderr, "%s: rejected: %s\n", name, msg)
+		}
+		if err != nil {
+			printStats(e, total)
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	printStats(e, total)
+	return nil
+}
+
+type importAnswer struct {
+	Imported  int      `json:"imported"`
+	Duplicate int      `json:"duplicate"`
+	Rejected  int      `json:"rejected"`
+	Errors    []string `json:"errors"`
+	Error     string   `json:"error"`
+}
+
+func postImport(url, token string, body io.Reader) (importAnswer, error) {
+	var res importAnswer
+	req, err := http.NewRequestWithContext(contextWithSignals(), http.MethodPost, url, body)
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil {
+		return res, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := res.Error
+		if resp.StatusCode == http.StatusUnauthorized {
+			msg += " (give --token)"
+		}
+		return res, fmt.Errorf("%s: %s: %s", url, resp.Status, msg)
+	}
+	return res, nil
 }

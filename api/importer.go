@@ -1,0 +1,50 @@
+package api
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// importPath takes NDJSON records into the running server's store: how one
+// server of a zone pulls in what the others collected (statusengine import
+// --api) without being stopped.
+const importPath = "POST /api/v1/import"
+
+// maxImportErrors bounds the rejected lines named in the answer.
+const maxImportErrors = 10
+
+// importResult is the answer of importPath.
+type importResult struct {
+	Imported  int      `json:"imported"`
+	Duplicate int      `json:"duplicate"`
+	Rejected  int      `json:"rejected"`
+	Errors    []string `json:"errors,omitempty"`
+}
+
+// importNDJSON stores the NDJSON records of the request body, as the
+// operator tool's import does: the same de-duplication as live reports, so
+// pushing the same records twice stores nothing new. It writes: behind the
+// token.
+func (s *Server) importNDJSON(w http.ResponseWriter, r *http.Request) {
+	var res importResult
+	stats, err := s.store.Load().ImportNDJSON(r.Body, func(line int, err error) {
+		if len(res.Errors) < maxImportErrors {
+			res.Errors = append(res.Errors, fmt.Sprintf("line %d: %v", line, err))
+		}
+	})
+	res.Imported, res.Duplicate, res.Rejected = stats.Imported, stats.Duplicate, stats.Rejected
+	if err != nil {
+		code := http.StatusInternalServerError // the store failed
+		if errors.Is(err, bufio.ErrTooLong) {
+			code = http.StatusBadRequest
+		}
+		writeJSON(w, code, struct {
+			importResult
+			Error string `json:"error"`
+		}{res, "import stopped: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
