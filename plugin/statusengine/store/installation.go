@@ -24,18 +24,25 @@ func InstallationKey(r *Record) string {
 }
 
 // SourceNetwork is the network a report came from: the ECS prefix when the
-// resolver sent one, else the resolver address cut to /24 (IPv4) or /48 (IPv6).
+// resolver sent one, else the resolver address, either cut to /24 (IPv4) or
+// /48 (IPv6) at most. Resolvers differ in the ECS length they send (/24,
+// /32, /56): the cut keeps one host behind two of them one network.
 func SourceNetwork(r *Record) netip.Prefix {
+	a, bits := r.Resolver, -1
 	if r.ECS.IsValid() {
-		return r.ECS.Masked()
+		a, bits = r.ECS.Addr(), r.ECS.Bits()
 	}
-	if !r.Resolver.IsValid() {
+	if !a.IsValid() {
 		return netip.Prefix{}
 	}
-	bits := 24
-	if r.Resolver.Is6() {
-		bits = 48
+	a = a.Unmap()
+	limit := 24
+	if a.Is6() {
+		limit = 48
 	}
-	p, _ := r.Resolver.Prefix(bits)
+	if bits < 0 || bits > limit {
+		bits = limit
+	}
+	p, _ := a.Prefix(bits)
 	return p
 }
