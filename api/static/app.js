@@ -65,7 +65,10 @@
   }
 
   function fmtRange(from, to) {
-    var o = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
+    // Times of day only matter for short ranges.
+    var o = to - from < 3 * 86400
+      ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+      : { year: 'numeric', month: 'short', day: 'numeric' };
     return new Date(from * 1000).toLocaleString(undefined, o) + ' – ' + new Date(to * 1000).toLocaleString(undefined, o);
   }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/test"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -36,7 +37,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
-var updateScreenshot = flag.Bool("screenshot", false, "copy the desktop screenshot to docs/screenshot.png")
+var updateScreenshot = flag.Bool("screenshot", false, "copy the overview screenshot to docs/screenshot.png")
 
 func init() {
 	// As build/coredns does: statusengine right after template.
@@ -50,7 +51,7 @@ func init() {
 const (
 	zone        = "status.test."
 	xssServer   = "<script>window.__x=1</script>"
-	historyDays = 29
+	historyDays = 30
 )
 
 // chromiumPath finds Debian's chromium; without it the test skips, except in
@@ -187,9 +188,11 @@ func fillHistory(t *testing.T, path string, loc *geo.Locator, f *fleet, now time
 	}
 	defer st.Close()
 	var recs []*store.Record
-	span := int64(historyDays * 24 * time.Hour)
+	// From an hour inside the 30-day view to an hour ago, so that a 30d
+	// page loaded a little later still counts every one.
+	span := int64(historyDays*24*time.Hour - 2*time.Hour)
 	for _, in := range f.installs {
-		for range 1 + f.rng.IntN(5) {
+		for range 1 + f.rng.IntN(6) {
 			at := now.Add(-time.Duration(f.rng.Int64N(span))).Add(-time.Hour)
 			recs = append(recs, f.record(t, loc, in, at))
 		}
@@ -254,37 +257,47 @@ func sendReports(t *testing.T, server string, ins []install, epoch int64) {
 	}
 }
 
-// pageState is what the page shows, read from its DOM in one go.
+// pageState is what the page shows, read from its DOM in one go. The tags
+// are needed: chromedp decodes with encoding/json/v2, which matches names
+// exactly.
 type pageState struct {
-	State, Error           string
-	Renders                int
-	From, To               int64
-	Reports, Installations string
-	Distinct, Latest       string
-	Adoption, OnLatest     string
-	Codes                  []string
-	Shaded                 []struct {
-		Code, Fill    string
-		Installations int
-	}
-	Points                    int
-	Time                      *chartState
-	Platform                  *chartState
-	Combos                    [][]string
-	XSSDefined, XSSText       bool
-	Overflow                  int
-	Attribution, Attribution2 string
+	State         string   `json:"state"`
+	Error         string   `json:"error"`
+	Renders       int      `json:"renders"`
+	From          int64    `json:"from"`
+	To            int64    `json:"to"`
+	Reports       string   `json:"reports"`
+	Installations string   `json:"installations"`
+	Distinct      string   `json:"distinct"`
+	Latest        string   `json:"latest"`
+	Adoption      string   `json:"adoption"`
+	OnLatest      string   `json:"onLatest"`
+	Codes         []string `json:"codes"`
+	Shaded        []struct {
+		Code          string `json:"code"`
+		Fill          string `json:"fill"`
+		Installations int    `json:"installations"`
+	} `json:"shaded"`
+	Points      int         `json:"points"`
+	Time        *chartState `json:"time"`
+	Platform    *chartState `json:"platform"`
+	Combos      [][]string  `json:"combos"`
+	XSSDefined  bool        `json:"xssDefined"`
+	XSSText     bool        `json:"xssText"`
+	Overflow    int         `json:"overflow"`
+	Attribution string      `json:"attribution"`
 }
 
 type chartState struct {
-	Step, By string
-	Labels   []string
+	Step     string   `json:"step"`
+	By       string   `json:"by"`
+	Labels   []string `json:"labels"`
 	Datasets []struct {
-		Label string
-		Sum   float64
-		Data  []float64
-	}
-	Ink int
+		Label string    `json:"label"`
+		Sum   float64   `json:"sum"`
+		Data  []float64 `json:"data"`
+	} `json:"datasets"`
+	Ink int `json:"ink"`
 }
 
 const collectJS = `(() => {
@@ -541,14 +554,14 @@ func TestStatusPage(t *testing.T) {
 	base := "http://" + statusengine.ListenAddr
 
 	// Today's reports come in over DNS, geolocated by the plugin from ECS.
-	live := slices.Clone(f.installs[:400])
-	for i := range 60 {
+	live := slices.Clone(f.installs[:150])
+	for i := range 30 {
 		live = append(live, f.newInstall(f.countries[i%len(f.countries)], xssServer))
 	}
 	sendReports(t, udp, live, now.Unix())
 	stored += len(live)
 	t.Logf("%d reports stored (%d over DNS) from %d installations in %d countries; filled in %v",
-		stored, len(live), len(f.installs)+60, len(f.countries), time.Since(start).Round(time.Millisecond))
+		stored, len(live), len(f.installs)+30, len(f.countries), time.Since(start).Round(time.Millisecond))
 
 	var all summary
 	getJSON(t, fmt.Sprintf("%s/api/v1/summary?from=%d&to=%d", base, now.Add(-31*24*time.Hour).Unix(), now.Add(time.Hour).Unix()), &all)
@@ -580,12 +593,16 @@ func TestStatusPage(t *testing.T) {
 	var mu sync.Mutex
 	var problems []string
 	note := func(s string) { mu.Lock(); problems = append(problems, s); mu.Unlock() }
-	chromedp.ListenTarget(ctx, func(ev any) {
+	// Open the tab first, so that the listener sees every event of the page.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	err = chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventExceptionThrown:
-			note("exception: " + ev.ExceptionDetails.Error())
+			note("exception: " + ev.ExceptionDetails.Text)
 		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.APITypeError {
+			if ev.Type == "error" {
 				var args []string
 				for _, a := range ev.Args {
 					args = append(args, string(a.Value))
@@ -593,7 +610,7 @@ func TestStatusPage(t *testing.T) {
 				note("console.error: " + strings.Join(args, " "))
 			}
 		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.LevelError {
+			if ev.Entry.Level == log.EntryLevelError {
 				note("log: " + ev.Entry.Text + " " + ev.Entry.URL)
 			}
 		case *network.EventRequestWillBeSent:
@@ -602,7 +619,17 @@ func TestStatusPage(t *testing.T) {
 			}
 		}
 	})
-	if err := chromedp.Run(ctx, network.Enable(), log.Enable()); err != nil {
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, log.Enable, cdp.Empty{})
+		return err
+	}))
+	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
 
@@ -611,8 +638,8 @@ func TestStatusPage(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(limit)
 		for {
-			var p pageState
-			if err := chromedp.Run(ctx, chromedp.Evaluate(collectJS, &p)); err != nil {
+			p, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](collectJS))
+			if err != nil {
 				t.Fatalf("reading the page: %v", err)
 			}
 			if p.State == "error" {
@@ -627,10 +654,10 @@ func TestStatusPage(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	screenshot := func(name string) string {
+	screenshot := func(name string, shot chromedp.Action[[]byte]) string {
 		t.Helper()
-		var png []byte
-		if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		png, err := chromedp.Run(ctx, shot)
+		if err != nil {
 			t.Fatalf("screenshot: %v", err)
 		}
 		out := filepath.Join(outDir, name)
@@ -643,7 +670,7 @@ func TestStatusPage(t *testing.T) {
 
 	// 1. Thirty days on a desktop.
 	loadStart := time.Now()
-	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#range=30d")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/#range=30d")); err != nil {
 		t.Fatalf("loading the page: %v", err)
 	}
 	p := waitRender(0, 30*time.Second)
@@ -669,11 +696,16 @@ func TestStatusPage(t *testing.T) {
 		t.Error("the <script> server field is not shown as text anywhere")
 	}
 	// Let fonts and the canvas settle before the picture.
-	chromedp.Run(ctx, chromedp.Sleep(300*time.Millisecond))
-	desktop := screenshot("desktop.png")
+	chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond))
+	screenshot("desktop.png", chromedp.FullScreenshot(100))
+	// The README's picture: figures, map and charts in one screen.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1400, 1250), chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	overview := screenshot("overview.png", chromedp.CaptureScreenshot())
 
 	// 2. A phone: 390 px wide, nothing sticks out sideways.
-	if err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload()); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
 	p = waitRender(0, 30*time.Second)
@@ -681,14 +713,14 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("at 390 px the page is %d px wider than the screen", p.Overflow)
 	}
 	checkAgainstAPI(t, base, p)
-	chromedp.Run(ctx, chromedp.Sleep(300*time.Millisecond))
-	screenshot("phone.png")
-	if err := chromedp.Run(ctx, chromedp.EmulateViewport(1400, 1000)); err != nil {
+	chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond))
+	screenshot("phone.png", chromedp.FullScreenshot(100))
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1400, 1000)); err != nil {
 		t.Fatal(err)
 	}
 
 	// 3. The range picker: 24 hours, then a custom range by URL.
-	if err := chromedp.Run(ctx, chromedp.Click(`button[data-range="24h"]`, chromedp.ByQuery)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-range="24h"]`))); err != nil {
 		t.Fatal(err)
 	}
 	p = waitRender(p.Renders, 15*time.Second)
@@ -700,7 +732,7 @@ func TestStatusPage(t *testing.T) {
 	}
 	checkAgainstAPI(t, base, p)
 	from, to := now.Add(-10*24*time.Hour).Unix(), now.Add(-3*24*time.Hour).Unix()
-	if err := chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`location.hash = "range=custom&from=%d&to=%d"`, from, to), nil)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = "range=custom&from=%d&to=%d"`, from, to))); err != nil {
 		t.Fatal(err)
 	}
 	p = waitRender(p.Renders, 15*time.Second)
@@ -710,7 +742,7 @@ func TestStatusPage(t *testing.T) {
 	checkAgainstAPI(t, base, p)
 
 	// 4. Live: new reports show up by themselves within one refresh period.
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`location.hash = "range=7d"`, nil)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`location.hash = "range=7d"`)); err != nil {
 		t.Fatal(err)
 	}
 	p = waitRender(p.Renders, 15*time.Second)
@@ -735,7 +767,7 @@ func TestStatusPage(t *testing.T) {
 	mu.Unlock()
 
 	if *updateScreenshot && !t.Failed() {
-		b, err := os.ReadFile(desktop)
+		b, err := os.ReadFile(overview)
 		if err != nil {
 			t.Fatal(err)
 		}
