@@ -307,6 +307,7 @@
         c.setAttribute('cx', xy[0].toFixed(1));
         c.setAttribute('cy', xy[1].toFixed(1));
         c.setAttribute('r', (1.5 + 8 * Math.sqrt(pt.installations / pmax)).toFixed(1));
+        c.dataset.installations = pt.installations;
         var t = document.createElementNS(SVGNS, 'title');
         t.textContent = nf.format(pt.installations) + ' installations near ' + pt.lat + ', ' + pt.lon;
         c.appendChild(t);

@@ -1,0 +1,291 @@
+package browser
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// pageState is what the page shows, read from its DOM in one go. The tags
+// are needed: chromedp decodes with encoding/json/v2, which matches names
+// exactly.
+type pageState struct {
+	State         string   `json:"state"`
+	Error         string   `json:"error"`
+	Renders       int      `json:"renders"`
+	From          int64    `json:"from"`
+	To            int64    `json:"to"`
+	Reports       string   `json:"reports"`
+	Installations string   `json:"installations"`
+	Distinct      string   `json:"distinct"`
+	Latest        string   `json:"latest"`
+	Adoption      string   `json:"adoption"`
+	OnLatest      string   `json:"onLatest"`
+	Codes         []string `json:"codes"`
+	Shaded        []struct {
+		Code          string `json:"code"`
+		Fill          string `json:"fill"`
+		Installations int    `json:"installations"`
+	} `json:"shaded"`
+	Points      int         `json:"points"`
+	PointSum    int         `json:"pointSum"`
+	Time        *chartState `json:"time"`
+	Platform    *chartState `json:"platform"`
+	Combos      [][]string  `json:"combos"`
+	XSSDefined  bool        `json:"xssDefined"`
+	XSSText     bool        `json:"xssText"`
+	Overflow    int         `json:"overflow"`
+	Attribution string      `json:"attribution"`
+}
+
+type chartState struct {
+	Step     string   `json:"step"`
+	By       string   `json:"by"`
+	Labels   []string `json:"labels"`
+	Datasets []struct {
+		Label string    `json:"label"`
+		Sum   float64   `json:"sum"`
+		Data  []float64 `json:"data"`
+	} `json:"datasets"`
+	Ink int `json:"ink"`
+}
+
+const collectJS = `(() => {
+  const txt = id => document.getElementById(id).textContent;
+  const fig = document.getElementById('figures');
+  const paths = [...document.querySelectorAll('#map-countries path[data-code]')];
+  const ink = c => { const x = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0; for (let i = 3; i < x.length; i += 4) if (x[i] > 0) n++; return n; };
+  const chart = (id) => { const c = Chart.getChart(id); if (!c) return null;
+    return { step: c.canvas.dataset.step || '', by: c.canvas.dataset.by || '', labels: c.data.labels.map(String),
+      datasets: c.data.datasets.map(d => ({ label: String(d.label || ''), data: d.data, sum: d.data.reduce((a, b) => a + b, 0) })),
+      ink: ink(c.canvas) }; };
+  return {
+    state: document.body.dataset.state || '', error: txt('error'), renders: +document.body.dataset.renders || 0,
+    from: +fig.dataset.from || 0, to: +fig.dataset.to || 0,
+    reports: txt('fig-reports'), installations: txt('fig-installations'), distinct: txt('fig-distinct'),
+    latest: txt('fig-latest'), adoption: txt('fig-adoption'), onLatest: txt('fig-on-latest'),
+    codes: paths.map(p => p.dataset.code),
+    shaded: paths.filter(p => p.classList.contains('has-data')).map(p => ({ code: p.dataset.code,
+      installations: +p.dataset.installations, fill: getComputedStyle(p).fill })),
+    points: document.querySelectorAll('#map-points circle').length,
+    pointSum: [...document.querySelectorAll('#map-points circle')].reduce((n, c) => n + +c.dataset.installations, 0),
+    time: chart('chart-time'), platform: chart('chart-platform'),
+    combos: [...document.querySelectorAll('#combos tbody tr')].map(tr => [...tr.cells].map(td => td.textContent)),
+    xssDefined: typeof window.__x !== 'undefined',
+    xssText: document.body.textContent.includes(` + "`" + xssServer + "`" + `),
+    overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    attribution: txt('attribution'),
+  };
+})()`
+
+type summary struct {
+	From, To              int64
+	Reports               int
+	Installations         int
+	DistinctIDs           int     `json:"distinct_ids"`
+	LatestModsec          string  `json:"latest_modsec"`
+	InstallationsOnLatest int     `json:"installations_on_latest"`
+	LatestShare           float64 `json:"latest_share"`
+	Breakdowns            map[string][]struct {
+		Value, Name   string
+		Reports       int
+		Installations int
+	}
+	TopCombinations []map[string]any `json:"top_combinations"`
+}
+
+type timeseries struct {
+	Step, By string
+	Buckets  []struct {
+		T      int64
+		Total  float64
+		Series map[string]float64
+	}
+}
+
+type worldMap struct {
+	CityDatabase bool `json:"city_database"`
+	Countries    []struct {
+		Code, Name    string
+		Installations int
+		Reports       int
+	}
+	Points []struct {
+		Lat, Lon      float64
+		Installations int
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+var nonDigits = regexp.MustCompile(`[^0-9]`)
+
+func number(s string) int {
+	n, err := strconv.Atoi(nonDigits.ReplaceAllString(s, ""))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func shown(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
+}
+
+// checkAgainstAPI compares what the page shows with what the API answers
+// for the same range.
+func checkAgainstAPI(t *testing.T, base string, p pageState) {
+	t.Helper()
+	q := fmt.Sprintf("from=%d&to=%d", p.From, p.To)
+	var s summary
+	getJSON(t, base+"/api/v1/summary?"+q, &s)
+	var m worldMap
+	getJSON(t, base+"/api/v1/map?"+q, &m)
+
+	for _, c := range []struct {
+		what  string
+		shown string
+		want  int
+	}{
+		{"reports", p.Reports, s.Reports},
+		{"installations", p.Installations, s.Installations},
+		{"distinct ids", p.Distinct, s.DistinctIDs},
+		{"installations on latest", p.OnLatest, s.InstallationsOnLatest},
+	} {
+		if number(c.shown) != c.want {
+			t.Errorf("%s: page shows %q, summary says %d", c.what, c.shown, c.want)
+		}
+	}
+	if p.Latest != s.LatestModsec {
+		t.Errorf("latest version: page shows %q, summary says %q", p.Latest, s.LatestModsec)
+	}
+	pct, err := strconv.ParseFloat(strings.TrimSpace(strings.NewReplacer(",", ".", "%", "", "\u00a0", "").Replace(p.Adoption)), 64)
+	if err != nil || math.Abs(pct-s.LatestShare*100) > 0.05+1e-9 {
+		t.Errorf("adoption: page shows %q, summary says %.4f", p.Adoption, s.LatestShare)
+	}
+
+	// Map: every country the API names that the world map has is shaded
+	// with the API's number, and nothing else is.
+	onMap := map[string]bool{}
+	for _, c := range p.Codes {
+		onMap[c] = true
+	}
+	want := map[string]int{}
+	for _, c := range m.Countries {
+		if onMap[c.Code] && c.Installations > 0 {
+			want[c.Code] = c.Installations
+		}
+	}
+	got := map[string]int{}
+	for _, s := range p.Shaded {
+		got[s.Code] = s.Installations
+		if s.Fill == "" || s.Fill == "none" {
+			t.Errorf("country %s marked but not filled", s.Code)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("shaded countries %v, map API says %v", got, want)
+	}
+	if m.CityDatabase {
+		sum := 0
+		for _, pt := range m.Points {
+			sum += pt.Installations
+		}
+		if p.Points != len(m.Points) || p.PointSum != sum {
+			t.Errorf("%d points drawn for %d installations, map API has %d for %d", p.Points, p.PointSum, len(m.Points), sum)
+		}
+	} else if p.Points != 0 {
+		t.Errorf("%d points drawn without a City database", p.Points)
+	}
+
+	// Versions over time: each named series sums to the API's, one label a bucket.
+	if p.Time == nil {
+		t.Fatal("no time chart")
+	}
+	var ts timeseries
+	getJSON(t, fmt.Sprintf("%s/api/v1/timeseries?%s&step=%s&by=%s", base, q, p.Time.Step, p.Time.By), &ts)
+	if len(p.Time.Labels) != len(ts.Buckets) {
+		t.Errorf("time chart has %d points, timeseries %d buckets", len(p.Time.Labels), len(ts.Buckets))
+	}
+	sums := map[string]float64{}
+	var total float64
+	for _, b := range ts.Buckets {
+		total += b.Total
+		for k, v := range b.Series {
+			sums[shown(k)] += v
+		}
+	}
+	var drawn float64
+	for _, d := range p.Time.Datasets {
+		drawn += d.Sum
+		if d.Label != "other" && d.Sum != sums[d.Label] {
+			t.Errorf("time chart series %q sums to %v, timeseries to %v", d.Label, d.Sum, sums[d.Label])
+		}
+	}
+	if drawn < total {
+		t.Errorf("time chart draws %v installation-buckets, timeseries totals %v", drawn, total)
+	}
+	if p.Time.Ink < 2000 {
+		t.Errorf("time chart canvas nearly blank (%d pixels drawn)", p.Time.Ink)
+	}
+
+	// Platform share: the API's platform breakdown, largest first.
+	if p.Platform == nil || len(p.Platform.Datasets) != 1 {
+		t.Fatal("no platform chart")
+	}
+	plat := s.Breakdowns["platform"]
+	sort.SliceStable(plat, func(i, j int) bool { return plat[i].Installations > plat[j].Installations })
+	var labels []string
+	var data []float64
+	for _, r := range plat {
+		labels = append(labels, shown(r.Value))
+		data = append(data, float64(r.Installations))
+	}
+	if fmt.Sprint(p.Platform.Labels) != fmt.Sprint(labels) || fmt.Sprint(p.Platform.Datasets[0].Data) != fmt.Sprint(data) {
+		t.Errorf("platform chart %v %v, summary %v %v", p.Platform.Labels, p.Platform.Datasets[0].Data, labels, data)
+	}
+	if p.Platform.Ink < 2000 {
+		t.Errorf("platform chart canvas nearly blank (%d pixels drawn)", p.Platform.Ink)
+	}
+
+	// Combinations table: one row per combination, the same cells.
+	if len(s.TopCombinations) == 0 || len(p.Combos) != len(s.TopCombinations) {
+		t.Fatalf("combinations table has %d rows, summary %d", len(p.Combos), len(s.TopCombinations))
+	}
+	for i, c := range s.TopCombinations {
+		var want []string
+		for _, k := range []string{"modsec", "server", "apr", "pcre", "lua", "libxml"} {
+			v, _ := c[k].(string)
+			want = append(want, shown(v))
+		}
+		if got := p.Combos[i][:6]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("combination %d: page %q, summary %q", i, got, want)
+		}
+		if n, _ := c["installations"].(float64); number(p.Combos[i][6]) != int(n) {
+			t.Errorf("combination %d: page %q installations, summary %v", i, p.Combos[i][6], n)
+		}
+	}
+}
