@@ -31,9 +31,23 @@ type Record struct {
 	ECS    netip.Prefix
 	Report codec.Report
 	Geo    Geo
+	// Source is the network the per-source limit charges: the resolver's /24
+	// or /48. Not stored (the addresses may be stored truncated or not at all).
+	Source netip.Prefix
 }
 
 const recordVersion = 1
+
+// wellKnownZone is ModSecurity's status zone, held in nearly every record:
+// a flag bit stands for it instead of its 24 bytes.
+const wellKnownZone = "status.modsecurity.org."
+
+// Flag bits of the second byte of a record.
+const (
+	flagEpoch         = 1
+	flagPoint         = 2
+	flagWellKnownZone = 4
+)
 
 var errShortRecord = errors.New("truncated record")
 
@@ -43,10 +57,15 @@ func (r *Record) marshal(buf []byte) []byte {
 	buf = append(buf, recordVersion)
 	var flags byte
 	if r.Report.HasEpoch {
-		flags |= 1
+		flags |= flagEpoch
 	}
 	if r.Geo.HasPoint {
-		flags |= 2
+		flags |= flagPoint
+	}
+	zone := r.Zone
+	if zone == wellKnownZone {
+		flags |= flagWellKnownZone
+		zone = ""
 	}
 	buf = append(buf, flags)
 	buf = binary.AppendVarint(buf, r.Report.Epoch)
@@ -57,7 +76,7 @@ func (r *Record) marshal(buf []byte) []byte {
 	} else {
 		buf = append(buf, 0)
 	}
-	buf = appendString(buf, r.Zone)
+	buf = appendString(buf, zone)
 	buf = appendString(buf, r.Report.Beacon)
 	buf = appendString(buf, r.Geo.Country)
 	buf = appendString(buf, r.Geo.CountryName)
@@ -88,12 +107,15 @@ func unmarshal(key, val []byte) (Record, error) {
 		r.ECS = netip.PrefixFrom(a, int(d.byte()))
 	}
 	r.Zone = d.string()
+	if flags&flagWellKnownZone != 0 {
+		r.Zone = wellKnownZone
+	}
 	beacon := d.string()
 	r.Geo.Country = d.string()
 	r.Geo.CountryName = d.string()
 	r.Geo.City = d.string()
 	r.Geo.Source = d.string()
-	if flags&2 != 0 {
+	if flags&flagPoint != 0 {
 		r.Geo.HasPoint = true
 		r.Geo.Lat = float64(math.Float32frombits(d.uint32()))
 		r.Geo.Lon = float64(math.Float32frombits(d.uint32()))
@@ -106,7 +128,7 @@ func unmarshal(key, val []byte) (Record, error) {
 		// Stored beacons were valid when written; a grammar change must not hide them.
 		rep = codec.Report{Beacon: beacon}
 	}
-	rep.Epoch, rep.HasEpoch = epoch, flags&1 != 0
+	rep.Epoch, rep.HasEpoch = epoch, flags&flagEpoch != 0
 	r.Report = rep
 	return r, nil
 }
