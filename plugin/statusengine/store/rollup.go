@@ -20,7 +20,9 @@ import (
 // they can never disagree with what was acknowledged.
 //
 // Every stored record gets an installation number: the first record of each
-// InstallationKey assigns the next uint32 in the installations bucket. The
+// InstallationKey assigns the next uint32, and the installations bucket
+// appends number -> InstallationHash (appends, so a new installation costs no
+// random B-tree write; the writer keeps the reverse index in memory). The
 // rollup bucket then holds, per period and per dimension value, the count of
 // reports and a roaring bitmap of installation numbers, so distinct
 // installations over any set of periods are an exact bitmap union:
@@ -40,7 +42,7 @@ var (
 
 // rollupVersion changes when the rollup layout or its dimensions change;
 // Open rebuilds rollups written by another version.
-const rollupVersion = 1
+const rollupVersion = 2
 
 // Dimension is a field the rollups break reports down by.
 type Dimension byte
@@ -180,18 +182,75 @@ func (k rollupKey) bytes() []byte {
 
 type rollupDelta struct {
 	reports uint64
-	ids     *roaring.Bitmap // nil for hour counts
+	ids     []uint32 // installation numbers; hour counts have none
+	hasIDs  bool
 }
 
 // rollupBatch gathers the rollup changes of one transaction, then writes each
 // touched key once.
 type rollupBatch struct {
 	tx     *bolt.Tx
+	cache  *rollupCache
 	deltas map[rollupKey]*rollupDelta
 }
 
-func newRollupBatch(tx *bolt.Tx) *rollupBatch {
-	return &rollupBatch{tx: tx, deltas: map[rollupKey]*rollupDelta{}}
+// rollupCache keeps the decoded rollups the writer touched last, so a commit
+// does not read and decode the same growing bitmaps again. It is used only
+// when the last committed transaction was the one that filled it: a failed
+// commit, a rebuild or any other writer (retention) in between empties it.
+type rollupCache struct {
+	committed int // ID of the last transaction that updated the cache and committed
+	vals      map[string]*cachedRollup
+
+	// The installation index: InstallationHash -> number. ids holds numbers
+	// known committed; pending those the open transaction assigned.
+	ids     map[uint64]uint32
+	loaded  bool
+	pending map[uint64]uint32
+}
+
+type cachedRollup struct {
+	reports uint64
+	ids     *roaring.Bitmap
+}
+
+// maxCachedRollups bounds the cache; today's and this month's keys fit.
+const maxCachedRollups = 1 << 16
+
+func newRollupBatch(tx *bolt.Tx, cache *rollupCache) *rollupBatch {
+	if cache.vals == nil || cache.committed != tx.ID()-1 || len(cache.vals) > maxCachedRollups {
+		cache.vals = map[string]*cachedRollup{}
+	}
+	if !cache.loaded {
+		cache.load(tx)
+	}
+	// Until this transaction commits the cache may hold what it never
+	// wrote; committed names the transaction the cache matches.
+	cache.committed = -1
+	cache.pending = map[uint64]uint32{}
+	tx.OnCommit(func() {
+		for h, id := range cache.pending {
+			cache.ids[h] = id
+		}
+		cache.pending = nil
+		cache.committed = tx.ID()
+	})
+	return &rollupBatch{tx: tx, cache: cache, deltas: map[rollupKey]*rollupDelta{}}
+}
+
+// load reads the installation index from the bucket.
+func (c *rollupCache) load(tx *bolt.Tx) {
+	c.ids = make(map[uint64]uint32, getUint(tx.Bucket(metaBucket), nextInstallKey))
+	if b := tx.Bucket(installationBucket); b != nil {
+		b.ForEach(func(k, v []byte) error {
+			if len(k) == 4 && len(v) == 8 {
+				c.ids[binary.BigEndian.Uint64(v)] = binary.BigEndian.Uint32(k)
+			}
+			return nil
+		})
+	}
+	c.pending = nil
+	c.loaded = true
 }
 
 func dayOf(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
@@ -205,7 +264,7 @@ func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
 
 // add counts rec, which the same transaction has just stored.
 func (rb *rollupBatch) add(rec *Record) error {
-	id, err := installationNumber(rb.tx, rec)
+	id, err := rb.installationNumber(rec)
 	if err != nil {
 		return err
 	}
@@ -215,8 +274,8 @@ func (rb *rollupBatch) add(rec *Record) error {
 		if d == DimPoint && v == "" {
 			continue
 		}
-		rb.bump(rollupKey{periodDay, day, d, v}, id)
-		rb.bump(rollupKey{periodMonth, month, d, v}, id)
+		rb.bump(rollupKey{periodDay, day, d, v}, id, d != DimID)
+		rb.bump(rollupKey{periodMonth, month, d, v}, id, d != DimID)
 	}
 	for _, d := range hourly {
 		k := rollupKey{periodHour, hour, d, DimValue(rec, d)}
@@ -230,14 +289,18 @@ func (rb *rollupBatch) add(rec *Record) error {
 	return nil
 }
 
-func (rb *rollupBatch) bump(k rollupKey, id uint32) {
+// bump counts one report of installation id under k; withIDs keeps the
+// installation (ids only count values, so they need no sets).
+func (rb *rollupBatch) bump(k rollupKey, id uint32, withIDs bool) {
 	delta := rb.deltas[k]
 	if delta == nil {
-		delta = &rollupDelta{ids: roaring.New()}
+		delta = &rollupDelta{hasIDs: withIDs}
 		rb.deltas[k] = delta
 	}
 	delta.reports++
-	delta.ids.Add(id)
+	if withIDs {
+		delta.ids = append(delta.ids, id)
+	}
 }
 
 // flush merges the gathered changes into the stored rollups.
@@ -245,20 +308,27 @@ func (rb *rollupBatch) flush() error {
 	b := rb.tx.Bucket(rollupBucket)
 	for k, delta := range rb.deltas {
 		key := k.bytes()
-		reports, ids, err := decodeRollup(b.Get(key), delta.ids != nil, false)
-		if err != nil {
-			return fmt.Errorf("rollup %q: %w", key, err)
-		}
-		reports += delta.reports
-		val := binary.AppendUvarint(make([]byte, 0, 16), reports)
-		if delta.ids != nil {
-			if ids == nil {
-				ids = delta.ids
-			} else {
-				ids.Or(delta.ids)
+		c := rb.cache.vals[string(key)]
+		if c == nil {
+			reports, ids, err := decodeRollup(b.Get(key), delta.hasIDs, false)
+			if err != nil {
+				return fmt.Errorf("rollup %q: %w", key, err)
 			}
-			ids.RunOptimize()
-			bm, err := ids.ToBytes()
+			if delta.hasIDs && ids == nil {
+				ids = roaring.New()
+			}
+			c = &cachedRollup{reports: reports, ids: ids}
+			rb.cache.vals[string(key)] = c
+		}
+		c.reports += delta.reports
+		val := binary.AppendUvarint(make([]byte, 0, 16), c.reports)
+		if delta.hasIDs {
+			before := c.ids.GetCardinality()
+			c.ids.AddMany(delta.ids)
+			if c.ids.GetCardinality() != before || before == 0 {
+				c.ids.RunOptimize()
+			}
+			bm, err := c.ids.ToBytes()
 			if err != nil {
 				return err
 			}
@@ -301,20 +371,26 @@ func decodeRollup(v []byte, withIDs, zeroCopy bool) (uint64, *roaring.Bitmap, er
 
 // installationNumber returns rec's installation number, assigning the next
 // one to an installation seen for the first time.
-func installationNumber(tx *bolt.Tx, rec *Record) (uint32, error) {
-	b := tx.Bucket(installationBucket)
-	h := InstallationHash(rec)
-	if v := b.Get(h[:]); len(v) == 4 {
-		return binary.BigEndian.Uint32(v), nil
+func (rb *rollupBatch) installationNumber(rec *Record) (uint32, error) {
+	hb := InstallationHash(rec)
+	h := binary.BigEndian.Uint64(hb[:])
+	if id, ok := rb.cache.ids[h]; ok {
+		return id, nil
 	}
-	meta := tx.Bucket(metaBucket)
+	if id, ok := rb.cache.pending[h]; ok {
+		return id, nil
+	}
+	meta := rb.tx.Bucket(metaBucket)
 	next := getUint(meta, nextInstallKey)
 	if next > math.MaxUint32 {
 		return 0, errors.New("installation numbers exhausted")
 	}
-	if err := b.Put(append([]byte(nil), h[:]...), binary.BigEndian.AppendUint32(nil, uint32(next))); err != nil {
+	b := rb.tx.Bucket(installationBucket)
+	b.FillPercent = 1 // numbers only grow: pack pages full
+	if err := b.Put(binary.BigEndian.AppendUint32(nil, uint32(next)), hb[:]); err != nil {
 		return 0, err
 	}
+	rb.cache.pending[h] = uint32(next)
 	return uint32(next), putUint(meta, nextInstallKey, next+1)
 }
 
@@ -333,10 +409,11 @@ const rebuildChunk = 20000
 func (s *Store) RebuildRollups() error {
 	s.rollupMu.Lock()
 	defer s.rollupMu.Unlock()
-	return rebuildRollups(s.db)
+	return rebuildRollups(s.db, &s.rollupCache)
 }
 
-func rebuildRollups(db *bolt.DB) error {
+func rebuildRollups(db *bolt.DB, cache *rollupCache) error {
+	*cache = rollupCache{}
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{rollupBucket, installationBucket} {
 			if tx.Bucket(name) != nil {
@@ -362,7 +439,7 @@ func rebuildRollups(db *bolt.DB) error {
 	var after []byte
 	for done := false; !done; {
 		err := db.Update(func(tx *bolt.Tx) error {
-			rb := newRollupBatch(tx)
+			rb := newRollupBatch(tx, cache)
 			c := tx.Bucket(reportsBucket).Cursor()
 			k, v := c.First()
 			if after != nil {

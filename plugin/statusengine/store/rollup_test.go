@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -102,6 +103,9 @@ func bruteTotals(s *Store, from, to time.Time, dims []Dimension) map[Dimension]m
 				continue
 			}
 			reports[d][v]++
+			if d == DimID {
+				continue // ids count values only
+			}
 			if installs[d][v] == nil {
 				installs[d][v] = map[string]bool{}
 			}
@@ -328,4 +332,50 @@ func BenchmarkTotalsYear(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestFailedCommitForgetsInstallations rolls back a transaction that
+// numbered new installations, then expects the numbers to be handed out
+// again and counted once.
+func TestFailedCommitForgetsInstallations(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	s := openTemp(t)
+	start := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	installs := genInstalls(r, 40)
+	bulkLoad(t, s, genRecords(t, r, installs[:20], 200, start, 24*time.Hour))
+	lost := genRecords(t, r, installs[20:], 50, start, 24*time.Hour)
+	s.rollupMu.Lock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		rb := newRollupBatch(tx, &s.rollupCache)
+		for _, rec := range lost {
+			if err := rb.add(rec); err != nil {
+				return err
+			}
+		}
+		if err := rb.flush(); err != nil {
+			return err
+		}
+		return errors.New("disk on fire")
+	})
+	s.rollupMu.Unlock()
+	if err == nil {
+		t.Fatal("the failing transaction committed")
+	}
+	// Another writer in between, as retention will be.
+	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(metaBucket).Put([]byte("x"), []byte("y")) })
+	bulkLoad(t, s, genRecords(t, r, installs, 300, start, 24*time.Hour))
+	got, err := s.Totals(start, start, allDims...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareTotals(t, got.Dims, bruteTotals(s, start, start, allDims))
+	s.Close()
+	s2, err := Open(s.Path(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	bulkLoad(t, s2, genRecords(t, r, installs, 100, start, 24*time.Hour))
+	got, _ = s2.Totals(start, start, allDims...)
+	compareTotals(t, got.Dims, bruteTotals(s2, start, start, allDims))
 }

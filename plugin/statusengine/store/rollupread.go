@@ -55,7 +55,7 @@ func (s *Store) Totals(from, to time.Time, dims ...Dimension) (*Totals, error) {
 				prefix[5] = byte(d)
 				m := acc[d]
 				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-					reports, ids, err := decodeRollup(v, true, true)
+					reports, ids, err := decodeRollup(v, d != DimID, true)
 					if err != nil {
 						continue // one bad value must not hide the rest
 					}
@@ -65,7 +65,9 @@ func (s *Store) Totals(from, to time.Time, dims ...Dimension) (*Totals, error) {
 						m[string(k[6:])] = a
 					}
 					a.reports += reports
-					a.ids = append(a.ids, ids)
+					if ids != nil {
+						a.ids = append(a.ids, ids)
+					}
 				}
 			}
 		}
@@ -74,9 +76,11 @@ func (s *Store) Totals(from, to time.Time, dims ...Dimension) (*Totals, error) {
 			out := make(map[string]Counts, len(m))
 			for v, a := range m {
 				var n uint64
-				if len(a.ids) == 1 {
+				switch len(a.ids) {
+				case 0: // ids keep no installations
+				case 1:
 					n = a.ids[0].GetCardinality()
-				} else {
+				default:
 					n = roaring.FastOr(a.ids...).GetCardinality()
 				}
 				out[v] = Counts{Reports: a.reports, Installations: n}
@@ -88,6 +92,8 @@ func (s *Store) Totals(from, to time.Time, dims ...Dimension) (*Totals, error) {
 	return t, err
 }
 
+var useMonths = true
+
 type period struct {
 	kind byte
 	n    uint32
@@ -98,7 +104,7 @@ func periods(d0, d1 uint32) []period {
 	var ps []period
 	for d := d0; d <= d1; {
 		t := time.Unix(int64(d)*86400, 0).UTC()
-		if t.Day() == 1 {
+		if useMonths && t.Day() == 1 {
 			next := t.AddDate(0, 1, 0)
 			last := dayOf(next) - 1
 			if last <= d1 {

@@ -106,7 +106,8 @@ type Store struct {
 
 	count atomic.Int64
 
-	rollupMu sync.Mutex // a rollup rebuild excludes commits
+	rollupMu    sync.Mutex // a rollup rebuild excludes commits
+	rollupCache rollupCache
 }
 
 type pending struct {
@@ -153,7 +154,7 @@ func Open(path string, opts Options) (*Store, error) {
 	current := false
 	db.View(func(tx *bolt.Tx) error { current = rollupsCurrent(tx); return nil })
 	if !current {
-		if err := rebuildRollups(db); err != nil {
+		if err := rebuildRollups(db, &s.rollupCache); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("database %q: %w", path, err)
 		}
@@ -289,7 +290,7 @@ func (s *Store) commit(batch []*pending) {
 	s.rollupMu.Lock()
 	defer s.rollupMu.Unlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		rollups := newRollupBatch(tx)
+		rollups := newRollupBatch(tx, &s.rollupCache)
 		reports, seen, meta := tx.Bucket(reportsBucket), tx.Bucket(seenBucket), tx.Bucket(metaBucket)
 		reports.FillPercent = 1 // keys are receive times, so inserts append: pack pages full
 		stored, dups = 0, 0
