@@ -293,6 +293,9 @@ func (s *Store) commit(batch []*pending) {
 		rollups := newRollupBatch(tx, &s.rollupCache)
 		reports, seen, meta := tx.Bucket(reportsBucket), tx.Bucket(seenBucket), tx.Bucket(metaBucket)
 		reports.FillPercent = 1 // keys are receive times, so inserts append: pack pages full
+		// Seen keys start with the client's clock, which is near now: mostly
+		// appends, so the default half-empty split wastes 32 bytes a report.
+		seen.FillPercent = 0.9
 		stored, dups = 0, 0
 		for i, p := range batch {
 			if s.seenIn(seen, p) {
