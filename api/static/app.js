@@ -253,6 +253,8 @@
           p.dataset.code = code;
           paths[code] = p;
           p.addEventListener('click', function () { select(code); });
+          p.addEventListener('mouseenter', function () { showInfo(code); });
+          p.addEventListener('mouseleave', function () { showInfo(selected); });
         }
         g.appendChild(p);
       });
@@ -263,9 +265,17 @@
     return worldPromise;
   }
 
-  // ramp interpolates the legend's two colours in RGB; t in [0,1].
+  function hexRGB(s, fallback) {
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(s.trim());
+    return m ? [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)] : fallback;
+  }
+
+  // ramp interpolates the legend's two colours (CSS --ramp-lo and --ramp-hi,
+  // which the dark theme turns around) in RGB; t in [0,1].
   function ramp(t) {
-    var lo = [0xcf, 0xe2, 0xff], hi = [0x08, 0x30, 0x6b];
+    var cs = getComputedStyle(document.documentElement);
+    var lo = hexRGB(cs.getPropertyValue('--ramp-lo'), [0xcf, 0xe2, 0xff]);
+    var hi = hexRGB(cs.getPropertyValue('--ramp-hi'), [0x08, 0x30, 0x6b]);
     var c = lo.map(function (v, i) { return Math.round(v + (hi[i] - v) * t); });
     return 'rgb(' + c.join(',') + ')';
   }
@@ -321,6 +331,14 @@
     selected = code;
     var paths = world ? world.paths : {};
     Object.keys(paths).forEach(function (c) { paths[c].classList.toggle('selected', c === code); });
+    showInfo(code);
+  }
+
+  // showInfo puts one country's numbers under the map: titles alone do not
+  // show on touch screens.
+  function showInfo(code) {
+    if (!code) { $('map-info').textContent = 'Tap or hover over a country.'; return; }
+    var paths = world ? world.paths : {};
     var r = (lastMap && lastMap.countries || []).filter(function (x) { return x.code === code; })[0];
     var name = r && r.name || (paths[code] && paths[code].dataset.name) || code;
     $('map-info').textContent = r
@@ -397,6 +415,7 @@
     var labels = sorted.map(function (r) { return shown(r.value); });
     var data = sorted.map(function (r) { return r.installations || 0; });
     var colors = sorted.map(function (r, i) { return PALETTE[i % PALETTE.length]; });
+    $('platform-empty').hidden = rows.length > 0;
     var c = themeColors();
     if (!charts.platform) {
       charts.platform = new Chart($('chart-platform'), {
@@ -453,6 +472,21 @@
     $('split').addEventListener('change', function () {
       state.split = $('split').value;
       writeHash(); refresh();
+    });
+    // Follow a switch between light and dark while the page is open.
+    window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', function () {
+      var c = themeColors();
+      if (charts.time) {
+        var o = charts.time.options;
+        o.scales.x.ticks.color = o.scales.y.ticks.color = o.plugins.legend.labels.color = c.fg;
+        o.scales.y.grid.color = c.line;
+        charts.time.update();
+      }
+      if (charts.platform) {
+        charts.platform.options.plugins.legend.labels.color = c.fg;
+        charts.platform.update();
+      }
+      if (world && lastMap) renderMap(lastMap);
     });
     window.addEventListener('hashchange', function () { readHash(); syncControls(); refresh(); });
     document.addEventListener('visibilitychange', function () {

@@ -16,6 +16,7 @@ import (
 	"github.com/coredns/coredns/test"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -203,4 +204,15 @@ func (b *browser) screenshot(name string, shot chromedp.Action[[]byte]) string {
 	}
 	b.t.Logf("screenshot %s (%d KB)", out, len(png)/1024)
 	return out
+}
+
+// darkMode makes the page see prefers-color-scheme: dark.
+func (b *browser) darkMode() {
+	b.t.Helper()
+	b.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		})
+		return err
+	}))
 }

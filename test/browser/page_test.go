@@ -42,6 +42,8 @@ type pageState struct {
 	XSSText     bool        `json:"xssText"`
 	Overflow    int         `json:"overflow"`
 	Attribution string      `json:"attribution"`
+	Info        string      `json:"info"`
+	Selected    []string    `json:"selected"`
 }
 
 type chartState struct {
@@ -82,6 +84,8 @@ const collectJS = `(() => {
     xssText: document.body.textContent.includes(` + "`" + xssServer + "`" + `),
     overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
     attribution: txt('attribution'),
+    info: txt('map-info'),
+    selected: [...document.querySelectorAll('#map-countries path.selected')].map(p => p.dataset.code),
   };
 })()`
 

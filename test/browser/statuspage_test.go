@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,21 @@ func TestStatusPage(t *testing.T) {
 	checkAgainstAPI(t, base, p)
 	b.screenshot("phone.png", chromedp.FullScreenshot(100))
 	b.do(chromedp.EmulateViewport(1400, 1000))
+
+	// A tap on the first of the top countries selects it on the map and
+	// prints its numbers, which touch screens need instead of tooltips.
+	var top summary
+	getJSON(t, fmt.Sprintf("%s/api/v1/summary?from=%d&to=%d", base, p.From, p.To), &top)
+	b.do(chromedp.Click(chromedp.CSS(`#countries li`)))
+	p = b.waitRender(0, time.Second)
+	if c := top.Breakdowns["country"]; len(c) == 0 {
+		t.Error("summary has no countries")
+	} else if want := fmt.Sprintf("%s: %d installations", c[0].Name, c[0].Installations); !strings.Contains(strings.ReplaceAll(p.Info, ",", ""), want) ||
+		fmt.Sprint(p.Selected) != fmt.Sprint([]string{c[0].Value}) {
+		t.Errorf("after a tap on the top country: info %q, selected %v; want %q and %s", p.Info, p.Selected, want, c[0].Value)
+	}
+	b.darkMode()
+	b.screenshot("dark.png", chromedp.CaptureScreenshot())
 
 	// 3. The range picker: 24 hours, then a custom range by URL.
 	b.do(chromedp.Click(chromedp.CSS(`button[data-range="24h"]`)))
