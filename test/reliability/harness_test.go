@@ -1,0 +1,439 @@
+package reliability
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+const zone = "status.modsecurity.org."
+
+// binary is the CoreDNS build under test, built once by TestMain.
+var coreBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "se-reliability-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	coreBinary = filepath.Join(dir, "coredns")
+	build := exec.Command("go", "build", "-o", coreBinary, "./build/coredns")
+	build.Dir = moduleRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build ./build/coredns: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func moduleRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
+
+// hasOption tells whether the plugin's Corefile parser knows property, so a
+// test of a feature still being written skips instead of failing to start.
+func hasOption(t *testing.T, property string) bool {
+	t.Helper()
+	var src []byte
+	for _, f := range []string{"setup.go", "options.go", "limit.go", "privacy.go", "retention.go"} {
+		b, _ := os.ReadFile(filepath.Join(moduleRoot(), "plugin", "statusengine", f))
+		src = append(src, b...)
+	}
+	return bytes.Contains(src, []byte(`"`+property+`"`))
+}
+
+// needRoot skips a test that needs root, but fails it in CI where the
+// suite runs as root and a skip would hide a missing proof.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root (CI runs as root)")
+		}
+		t.Skip("needs root")
+	}
+}
+
+// needCommand skips without the program, fails with CI=true.
+func needCommand(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found: install the Debian package %s", name, pkg)
+		}
+		t.Skipf("%s not found (Debian package %s)", name, pkg)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// The DNS port is UDP too.
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// config is one Corefile for the server under test.
+type config struct {
+	DB      string // bbolt file
+	API     string // host:port of the side listener
+	Options string // more statusengine properties, one a line
+	Server  string // more plugins of the server block (reload, log, ...)
+	APIBody string // inside api ADDR { ... }
+}
+
+func (c config) corefile(dnsPort, metricsPort int) string {
+	api := c.API
+	if c.APIBody != "" {
+		api += " {\n" + c.APIBody + "\n        }"
+	}
+	return fmt.Sprintf(`status.modsecurity.org:%d {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.10
+        ttl 60
+        db %s
+        api %s
+%s
+    }
+    prometheus 127.0.0.1:%d
+    errors
+%s
+}
+`, dnsPort, c.DB, api, indent(c.Options), metricsPort, c.Server)
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			b.WriteString("        " + strings.TrimSpace(l) + "\n")
+		}
+	}
+	return b.String()
+}
+
+// server is one CoreDNS process under test.
+type server struct {
+	t       *testing.T
+	dir     string
+	cfg     config
+	dnsPort int
+	metrics int
+	conf    string
+
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+func (s *server) dnsAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.dnsPort) }
+
+// newServer writes a Corefile with fresh ports into a temp dir; cfg.DB
+// defaults to a file there and cfg.API to a free port.
+func newServer(t *testing.T, cfg config) *server {
+	t.Helper()
+	dir := t.TempDir()
+	if cfg.DB == "" {
+		cfg.DB = filepath.Join(dir, "se.db")
+	}
+	if cfg.API == "" {
+		cfg.API = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	}
+	s := &server{t: t, dir: dir, cfg: cfg, dnsPort: freePort(t), metrics: freePort(t), conf: filepath.Join(dir, "Corefile")}
+	s.writeConfig(cfg)
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *server) writeConfig(cfg config) {
+	s.cfg = cfg
+	if err := os.WriteFile(s.conf, []byte(cfg.corefile(s.dnsPort, s.metrics)), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// start runs the binary and waits until DNS, the API and the metrics answer.
+func (s *server) start() {
+	t := s.t
+	t.Helper()
+	s.out = &syncBuffer{}
+	s.cmd = exec.Command(coreBinary, "-conf", s.conf)
+	s.cmd.Dir = s.dir
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			t.Fatalf("server exited at start: %s", s.out)
+		default:
+		}
+		if s.ready() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready after 15s: %s", s.out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) ready() bool {
+	m := new(dns.Msg)
+	m.SetQuestion(zone, dns.TypeSOA)
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	if _, _, err := c.Exchange(m, s.dnsAddr()); err != nil {
+		return false
+	}
+	for _, u := range []string{"http://" + s.cfg.API + "/api/v1/openapi.json", fmt.Sprintf("http://127.0.0.1:%d/metrics", s.metrics)} {
+		resp, err := (&http.Client{Timeout: time.Second}).Get(u)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+	}
+	return true
+}
+
+// running tells whether the process is still alive.
+func (s *server) running() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill ends the process at once (SIGKILL), as a crash or the OOM killer would.
+func (s *server) kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// stop ends the process gracefully, as systemd would.
+func (s *server) stop() {
+	s.t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		s.kill()
+		s.t.Fatalf("server did not stop within 15s of SIGTERM: %s", s.out)
+	}
+}
+
+func (s *server) signal(sig os.Signal) {
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// waitLog waits for re in the output after offset; false on timeout.
+func (s *server) waitLog(re *regexp.Regexp, offset int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if re.Match(s.out.Bytes()[offset:]) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// metricsText is the Prometheus text of the server.
+func (s *server) metricsText() string {
+	s.t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.metrics))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// outcomes reads coredns_statusengine_reports_total by outcome.
+func (s *server) outcomes() map[string]float64 {
+	return sumMetric(s.metricsText(), "coredns_statusengine_reports_total", "outcome")
+}
+
+// sumMetric sums the samples of name by the value of label.
+func sumMetric(text, name, label string) map[string]float64 {
+	out := map[string]float64{}
+	re := regexp.MustCompile(label + `="([^"]*)"`)
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
+			continue
+		}
+		sp := strings.LastIndexByte(l, ' ')
+		v, err := strconv.ParseFloat(l[sp+1:], 64)
+		if err != nil {
+			continue
+		}
+		key := ""
+		if m := re.FindStringSubmatch(l[:sp]); m != nil {
+			key = m[1]
+		}
+		out[key] += v
+	}
+	return out
+}
+
+// delta is after minus before, outcomes that did not change left out.
+func delta(before, after map[string]float64) map[string]float64 {
+	d := map[string]float64{}
+	for k, v := range after {
+		if v-before[k] != 0 {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+// syncBuffer is the process output, written by os/exec and read by tests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.b.Bytes())
+}
+
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Len()
+}
+
+func (b *syncBuffer) String() string { return string(b.Bytes()) }
+
+// beacon is a valid report of installation i: a 40-hex id makes it unique.
+func beacon(i int) string {
+	return fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x", i)
+}
+
+// reportName is the query name of installation i started at epoch.
+func reportName(i int, epoch int64) string { return codec.Encode(beacon(i), epoch, zone) }
+
+// storedNames opens the database file after the server is gone, checks it
+// with bbolt's consistency check and returns the query name of every record
+// (lower case, as Encode makes it).
+func storedNames(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatalf("database does not open: %v", err)
+	}
+	defer st.Close()
+	checkBolt(t, st.DB())
+	names := map[string]bool{}
+	err = st.Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(r *store.Record) bool {
+		epoch := int64(-1)
+		if r.Report.HasEpoch {
+			epoch = r.Report.Epoch
+		}
+		names[strings.ToLower(codec.Encode(r.Report.Beacon, epoch, zone))] = true
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// checkBolt runs bbolt's page-level consistency check.
+func checkBolt(t *testing.T, db *bolt.DB) {
+	t.Helper()
+	err := db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("bbolt check: %v", err)
+	}
+}
+
+// query asks one question over UDP (or TCP) and fails the test on error.
+func query(t *testing.T, addr, net, name string, qtype, qclass uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Question[0].Qclass = qclass
+	c := &dns.Client{Net: net, Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", net, name, dns.TypeToString[qtype], err)
+	}
+	return r
+}
+
+// limitOff is the rate limit property that lets a load test through, when
+// the plugin has one (its default would limit a load from one address).
+func limitOff(t *testing.T) string {
+	if hasOption(t, "limit") {
+		return "limit 100000000 100000000"
+	}
+	return ""
+}
