@@ -17,6 +17,7 @@ const (
 	outcomePartial     = "partial"
 	outcomeMalformed   = "malformed"
 	outcomeStoreFailed = "store_failed"
+	outcomeLimited     = "limited"
 )
 
 // Label values come from the Corefile and a fixed set, never from the query
@@ -50,6 +51,22 @@ var (
 		Subsystem: pluginName,
 		Name:      "records",
 		Help:      "Gauge of the reports held in a store.",
+	}, []string{"db"})
+)
+
+var (
+	storeFull = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "store_full",
+		Help:      "Gauge that is 1 while a store is at its max_size and stores nothing new.",
+	}, []string{"db"})
+
+	retentionDeleted = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "retention_deleted_total",
+		Help:      "Counter of reports deleted by the retention sweep.",
 	}, []string{"db"})
 )
 

@@ -1,10 +1,12 @@
 package statusengine
 
 import (
+	"errors"
 	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 func init() { plugin.Register(pluginName, setup) }
@@ -46,11 +49,12 @@ func setup(c *caddy.Controller) error {
 
 // startup opens (or shares, during a reload) the store before queries arrive.
 func (se *StatusEngine) startup() error {
-	st, err := store.Acquire(se.dbPath, store.Options{OnCommit: observeCommit})
+	st, err := store.Acquire(se.dbPath, store.Options{OnCommit: observeCommit, OnSweep: observeSweep(se.dbPath)})
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
 	se.store = st
+	st.Configure(se.policy)
 	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
 	return nil
 }
@@ -63,14 +67,43 @@ func (se *StatusEngine) shutdown() error {
 	return store.Release(st)
 }
 
+// fullStores remembers which stores' last commit hit max_size, so the log
+// says it once per episode rather than once per batch.
+var fullStores sync.Map // path -> struct{}
+
 func observeCommit(c store.CommitInfo) {
 	commitDuration.Observe(c.Duration.Seconds())
 	commitBatch.Observe(float64(c.Batch))
 	storedRecords.WithLabelValues(c.Path).Set(float64(c.Records))
+	switch {
+	case errors.Is(c.Err, berrors.ErrMaxSizeReached):
+		if _, was := fullStores.Swap(c.Path, struct{}{}); !was {
+			log.Errorf("database %s reached max_size: reports are answered but no longer stored", c.Path)
+		}
+		storeFull.WithLabelValues(c.Path).Set(1)
+	case c.Err == nil && c.Batch > 0:
+		if _, was := fullStores.LoadAndDelete(c.Path); was {
+			log.Infof("database %s is below max_size again: storing resumed", c.Path)
+		}
+		storeFull.WithLabelValues(c.Path).Set(0)
+	}
+}
+
+func observeSweep(path string) func(int, error) {
+	return func(n int, err error) {
+		if err != nil {
+			log.Errorf("retention sweep of %s: %v", path, err)
+			return
+		}
+		retentionDeleted.WithLabelValues(path).Add(float64(n))
+	}
 }
 
 func parse(c *caddy.Controller) (*StatusEngine, error) {
-	se := &StatusEngine{answers: answers{ttl: defaultTTL, serial: uint32(time.Now().Unix())}}
+	se := &StatusEngine{
+		answers: answers{ttl: defaultTTL, serial: uint32(time.Now().Unix())},
+		policy:  store.Policy{LimitPerMinute: defaultLimitPerMinute, LimitBurst: defaultLimitBurst},
+	}
 	db := defaultDB
 	se.api.addr = defaultAPI
 
@@ -165,6 +198,10 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 						return nil, c.Errf("ns: %q is not a domain name", n)
 					}
 					se.answers.ns = append(se.answers.ns, strings.ToLower(n))
+				}
+			case "limit", "max_size", "addresses", "retention":
+				if err := parsePolicyOption(c, se, property, args); err != nil {
+					return nil, err
 				}
 			default:
 				return nil, c.Errf("unknown property %q", property)

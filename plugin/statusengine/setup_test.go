@@ -35,6 +35,16 @@ func TestParse(t *testing.T) {
 		{"statusengine {\nns bad..name\n}", `ns: "bad..name" is not a domain name`},
 		{"statusengine {\nttl 60\nttl 30\n}", "ttl specified more than once"},
 		{"statusengine\nstatusengine", "this plugin"},
+		{"statusengine {\nlimit 120 30\nmax_size 10G\naddresses truncate\nretention 400d 1m\n}", ""},
+		{"statusengine {\nlimit off\naddresses drop\nretention 12h\n}", ""},
+		{"statusengine {\nlimit -1\n}", `limit: "-1" is not a positive rate`},
+		{"statusengine {\nlimit 10 0\n}", `limit: burst "0"`},
+		{"statusengine {\nlimit\n}", "limit needs RATE_PER_MINUTE"},
+		{"statusengine {\nmax_size 10X\n}", "max_size: not a size"},
+		{"statusengine {\nmax_size 0\n}", "max_size: not a size"},
+		{"statusengine {\naddresses some\n}", `addresses: "some" is not one of`},
+		{"statusengine {\nretention forever\n}", `retention: "forever"`},
+		{"statusengine {\nretention 1d 1ms\n}", `sweep interval "1ms"`},
 	}
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)

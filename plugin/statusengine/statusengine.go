@@ -32,6 +32,9 @@ type StatusEngine struct {
 	api     apiConfig
 	geo     Locator
 
+	policy    store.Policy
+	addresses addressMode
+
 	store *store.Store // set on startup, released on shutdown
 }
 
@@ -85,15 +88,19 @@ func (se *StatusEngine) ingest(state request.Request, zone string, rep codec.Rep
 		ECS:      clientSubnet(state.Req),
 		Report:   rep,
 	}
+	rec.Source = sourceNetwork(rec.Resolver)
 	if se.geo != nil {
 		rec.Geo = se.geo.Locate(rec.Resolver, rec.ECS)
 	}
+	se.keepAddresses(rec)
 	outcome, err := st.Submit(rec)
 	switch outcome {
 	case store.Stored:
 		return outcomeStored
 	case store.Duplicate:
 		return outcomeDuplicate
+	case store.Limited:
+		return outcomeLimited
 	}
 	storeErrorLog(err)
 	return outcomeStoreFailed

@@ -43,6 +43,7 @@ type Outcome int
 const (
 	Stored Outcome = iota
 	Duplicate
+	Limited // over the per-source limit of Policy: answered, not stored
 	Failed
 )
 
@@ -61,6 +62,14 @@ type Options struct {
 	OpenTimeout time.Duration
 	// OnCommit, when set, is told about each commit.
 	OnCommit func(CommitInfo)
+	// OnSweep, when set, is told what each retention sweep deleted.
+	OnSweep func(deleted int, err error)
+}
+
+func (o Options) onSweep(n int, err error) {
+	if o.OnSweep != nil {
+		o.OnSweep(n, err)
+	}
 }
 
 // CommitInfo describes one group commit.
@@ -106,6 +115,11 @@ type Store struct {
 
 	count atomic.Int64
 
+	policy        atomic.Pointer[Policy]
+	policyChanged chan struct{}
+	limiter       sourceLimiter     // writer only
+	nextFree      map[uint64]uint64 // writer only, see freeKey
+
 	rollupMu    sync.Mutex // a rollup rebuild excludes commits
 	rollupCache rollupCache
 }
@@ -137,6 +151,9 @@ func Open(path string, opts Options) (*Store, error) {
 		queue: make(chan *pending, opts.QueueSize),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
+
+		policyChanged: make(chan struct{}, 1),
+		nextFree:      map[uint64]uint64{},
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{reportsBucket, seenBucket, metaBucket} {
@@ -255,10 +272,25 @@ func seenKey(rec *Record, window time.Duration) [16]byte {
 func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*pending, 0, s.opts.MaxBatch)
+	// Retention runs here too: every write of the file comes from this
+	// goroutine, which is what lets it set bbolt's MaxSize.
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
 	for {
 		select {
 		case p := <-s.queue:
 			batch = append(batch[:0], p)
+		case <-s.policyChanged:
+			if p := s.policy.Load(); p != nil {
+				sweep.Reset(p.SweepEvery)
+			}
+			continue
+		case <-sweep.C:
+			p := s.policy.Load()
+			if n, err := s.sweep(p, time.Now()); err != nil || n > 0 {
+				s.opts.onSweep(n, err)
+			}
+			continue
 		case <-s.quit:
 			// Close holds off new sends; drain what made it into the queue.
 			for {
@@ -289,6 +321,10 @@ func (s *Store) commit(batch []*pending) {
 	var stored, dups uint64
 	s.rollupMu.Lock()
 	defer s.rollupMu.Unlock()
+	policy := s.policy.Load()
+	if policy != nil {
+		s.db.MaxSize = policy.MaxSize
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		rollups := newRollupBatch(tx, &s.rollupCache)
 		reports, seen, meta := tx.Bucket(reportsBucket), tx.Bucket(seenBucket), tx.Bucket(metaBucket)
@@ -303,6 +339,10 @@ func (s *Store) commit(batch []*pending) {
 				dups++
 				continue
 			}
+			if !s.limiter.allow(policy, p.rec.Source, start) {
+				outcomes[i] = Limited
+				continue
+			}
 			// A non-nil empty value: Get of a key Put with nil in this same
 			// transaction returns nil, which would hide a duplicate in the batch.
 			if err := seen.Put(append([]byte(nil), p.seen[:]...), []byte{}); err != nil {
@@ -310,11 +350,8 @@ func (s *Store) commit(batch []*pending) {
 			}
 			// bbolt keeps the key and value slices until the commit: fresh ones
 			// for every Put. Two reports in the same nanosecond: the later moves up.
-			k := binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(p.rec.Received.UnixNano()))
-			for reports.Get(k) != nil {
-				binary.BigEndian.PutUint64(k, binary.BigEndian.Uint64(k)+1)
-			}
-			p.rec.Key = binary.BigEndian.Uint64(k)
+			p.rec.Key = s.freeKey(reports, uint64(p.rec.Received.UnixNano()))
+			k := binary.BigEndian.AppendUint64(make([]byte, 0, 8), p.rec.Key)
 			if err := reports.Put(k, p.rec.marshal(make([]byte, 0, 160))); err != nil {
 				return err
 			}
@@ -345,6 +382,24 @@ func (s *Store) commit(batch []*pending) {
 			p.res <- result{outcomes[i], nil}
 		}
 	}
+}
+
+// freeKey finds the first unused key from t on. Imports carry whole-second
+// times, so many reports can share one: nextFree remembers where each such
+// run ended, keeping the probe short.
+func (s *Store) freeKey(reports *bolt.Bucket, t uint64) uint64 {
+	k := max(t, s.nextFree[t])
+	var b [8]byte
+	for binary.BigEndian.PutUint64(b[:], k); reports.Get(b[:]) != nil; binary.BigEndian.PutUint64(b[:], k) {
+		k++
+	}
+	if k != t {
+		if len(s.nextFree) > 4096 {
+			clear(s.nextFree)
+		}
+		s.nextFree[t] = k + 1
+	}
+	return k
 }
 
 // seenIn also looks one window back for reports without an epoch, so a retry
