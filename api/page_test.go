@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -126,5 +129,50 @@ func TestPageHeaders(t *testing.T) {
 		if r.Code != http.StatusOK {
 			t.Errorf("%s: code %d", u, r.Code)
 		}
+	}
+}
+
+func TestPageGzip(t *testing.T) {
+	s := pageServer(t)
+	get := func(p, accept, inm string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", p, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, p := range []string{"/static/vendor/chartjs/chart.umd.min.js", "/static/app.js", "/static/vendor/world-atlas/countries-110m.json"} {
+		plain := get(p, "", "")
+		zipped := get(p, "br, gzip;q=0.8", "")
+		if zipped.Header().Get("Content-Encoding") != "gzip" || zipped.Header().Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("%s: Content-Encoding %q, Vary %q", p, zipped.Header().Get("Content-Encoding"), zipped.Header().Get("Vary"))
+		}
+		if zipped.Header().Get("Content-Type") != plain.Header().Get("Content-Type") {
+			t.Errorf("%s: gzip Content-Type %q, plain %q", p, zipped.Header().Get("Content-Type"), plain.Header().Get("Content-Type"))
+		}
+		size := zipped.Body.Len()
+		zr, err := gzip.NewReader(zipped.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(body, plain.Body.Bytes()) {
+			t.Errorf("%s: gzip body does not decode to the plain one (%v)", p, err)
+		}
+		if zipped.Header().Get("ETag") == plain.Header().Get("ETag") {
+			t.Errorf("%s: one ETag for two encodings", p)
+		}
+		if r := get(p, "gzip", zipped.Header().Get("ETag")); r.Code != http.StatusNotModified {
+			t.Errorf("%s: gzip revalidation: code %d", p, r.Code)
+		}
+		if r := get(p, "gzip;q=0", ""); r.Header().Get("Content-Encoding") != "" {
+			t.Errorf("%s: gzip;q=0 still got %q", p, r.Header().Get("Content-Encoding"))
+		}
+		t.Logf("%s: %d bytes, %d gzipped", p, plain.Body.Len(), size)
 	}
 }
