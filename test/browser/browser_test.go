@@ -50,7 +50,8 @@ func chromiumPath(t *testing.T) string {
 // startServer runs CoreDNS in this process with the statusengine plugin on
 // db, DNS and the side listener on loopback ports of its choosing, and
 // returns the DNS address and the listener's base URL. options are more
-// lines of the statusengine block.
+// lines of the statusengine block. The per-source limit is off: every
+// report arrives from 127.0.0.1, standing in for one big public resolver.
 func startServer(t *testing.T, db string, options ...string) (udp, base string) {
 	t.Helper()
 	corefile := fmt.Sprintf(`%s:0 {
@@ -58,6 +59,7 @@ func startServer(t *testing.T, db string, options ...string) (udp, base string) 
     statusengine {
         db %s
         api 127.0.0.1:0
+        limit off
         %s
     }
 }`, strings.TrimSuffix(zone, "."), db, strings.Join(options, "\n        "))
