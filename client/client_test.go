@@ -166,6 +166,11 @@ func TestSendSystemResolver(t *testing.T) {
 		t.Skip("needs root to bind port 53")
 	}
 	host := "127.53.0.1"
+	if pc, err := net.ListenPacket("udp", host+":53"); err != nil {
+		t.Skipf("port 53 of %s is taken (a resolver listening on all addresses?): %v", host, err)
+	} else {
+		pc.Close()
+	}
 	apiAddr := startServer(t, host, "53")
 	conf := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(conf, []byte("nameserver 127.53.0.2\nnameserver "+host+"\noptions timeout:1 attempts:1\n"), 0o644)
