@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -39,6 +40,9 @@ type Options struct {
 	// Progress, when set, is called with the bytes read so far, at most
 	// every 64 KiB.
 	Progress func(read int64)
+	// Locate, when set, geolocates each report from its resolver address,
+	// as the server does at ingest (the original collector never did).
+	Locate func(resolver netip.Addr, ecs netip.Prefix) store.Geo
 }
 
 // DefaultZone is the zone of ModSecurity's status reports.
@@ -109,6 +113,9 @@ func Import(st *store.Store, r io.Reader, opts Options) (Stats, error) {
 			continue
 		}
 		rec := &store.Record{Zone: zone, Resolver: e.Client, Report: rep}
+		if opts.Locate != nil {
+			rec.Geo = opts.Locate(rec.Resolver, netip.Prefix{})
+		}
 		switch {
 		case e.HasTime:
 			rec.Received = e.Time

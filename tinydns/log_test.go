@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -158,5 +160,27 @@ func TestImportZones(t *testing.T) {
 		if err != nil || stats.ImportStats != tc.want {
 			t.Errorf("zones %v: %+v, %v; want %+v", tc.zones, stats, err, tc.want)
 		}
+	}
+}
+
+// Reports are located from the logged resolver address, as at ingest.
+func TestImportGeo(t *testing.T) {
+	db := geotest.WriteCity(t, []geotest.Place{{Network: "81.2.69.0/24", Country: "GB", Name: "United Kingdom", City: "London", Lat: 51.5, Lon: -0.1}})
+	l, err := geo.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	log := "510245a0:0035:0001 + 0001 gixdslrxfraxayldnbss6mrogqxdomja.fbcgkytjmfxcslbrfy3s4mrpgexdolrs.fqytalrugixsytdvmeqdklrrfqzc4ojo.ge2cynzv.1795549302.status.modsecurity.org\n"
+	st := openStore(t)
+	if _, err := Import(st, strings.NewReader(log), Options{Locate: l.Locate}); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, st)
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if g := recs[0].Geo; g.Country != "GB" || g.City != "London" || !g.HasPoint || g.Source != "resolver" || recs[0].Resolver.String() != "81.2.69.160" {
+		t.Errorf("geo %+v resolver %v", g, recs[0].Resolver)
 	}
 }

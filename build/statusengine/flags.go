@@ -106,7 +106,9 @@ Reads logs written by tinydns (the original collector): lines of
 "@" TAI64N label or by tai64nlocal's local time. Every answered (+) query
 whose name decodes as a report is stored with its resolver (the logged
 client address) and its time: the line's timestamp, else the name's client
-epoch label, else the log file's modification time. Reports already in the
+epoch label, else the log file's modification time; and its location, looked
+up from the resolver address in --geoip or the embedded country database
+(the original collector never located anything). Reports already in the
 database (or seen earlier in the logs) count as duplicates, so a log can be
 imported again safely. Lines that are not reports (tinydns's own messages,
 unanswered queries, QNAME minimisation steps) count as ignored; malformed

@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/test"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 
 	_ "github.com/statusengine/statusengine/plugin/statusengine"
@@ -174,6 +175,14 @@ func TestImportTinydns(t *testing.T) {
 	if code != 0 || out != "imported 0, duplicate 12, rejected 2, ignored 10\n" {
 		t.Errorf("again: exit %d, %q", code, out)
 	}
+	// Located by the embedded country database by default; loopback is nowhere.
+	_, out, _ = cli(t, "", "export", "--db", db)
+	if !strings.Contains(out, `"geo":{"source":"resolver"}`) {
+		t.Errorf("export after import-tinydns: %s", out)
+	}
+	if code, _, errs := cli(t, "", "import-tinydns", "--db", db, "--geoip", "/nonexistent.mmdb", fixture); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Errorf("missing geoip: exit %d, %q", code, errs)
+	}
 	if code, _, errs := cli(t, "", "import-tinydns", "--db", db, "/nonexistent.log"); code != 1 || !strings.Contains(errs, "no such file") {
 		t.Errorf("missing log: exit %d, %q", code, errs)
 	}
@@ -255,5 +264,20 @@ func TestProgress(t *testing.T) {
 	p.done()
 	if s := errb.String(); !strings.Contains(s, "big.log [===============               ]  50% 2/4 MiB") || !strings.HasSuffix(s, "100% 4/4 MiB\n") {
 		t.Errorf("progress output %q", s)
+	}
+}
+
+func TestImportTinydnsGeoip(t *testing.T) {
+	dir := t.TempDir()
+	mmdb := geotest.WriteCity(t, []geotest.Place{{Network: "81.2.69.0/24", Country: "GB", Name: "United Kingdom", City: "London", Lat: 51.5, Lon: -0.1}})
+	log := filepath.Join(dir, "current")
+	os.WriteFile(log, []byte("@400000006b069f361852d844 510245a0:0035:0001 + 0001 "+strings.ToLower(strings.TrimSuffix(realName, "."))+"\n"), 0o644)
+	db := filepath.Join(dir, "se.db")
+	if code, out, errs := cli(t, "", "import-tinydns", "--db", db, "--geoip", mmdb, log); code != 0 || out != "imported 1, duplicate 0, rejected 0, ignored 0\n" {
+		t.Fatalf("exit %d, %q %q", code, out, errs)
+	}
+	_, out, _ := cli(t, "", "export", "--db", db)
+	if !strings.Contains(out, `"resolver":"81.2.69.160"`) || !strings.Contains(out, `"city":"London"`) || !strings.Contains(out, `"received":"2026-11-25T08:41:16.408`) {
+		t.Errorf("export: %s", out)
 	}
 }

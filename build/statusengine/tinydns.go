@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 	"github.com/statusengine/statusengine/tinydns"
 )
@@ -19,6 +21,8 @@ func runImportTinydns(e *env, args []string) error {
 	var zones multiFlag
 	fs.Var(&zones, "zone", "status zone of the log, repeatable (default status.modsecurity.org)")
 	quiet := fs.Bool("quiet", false, "do not list rejected lines")
+	geoip := fs.String("geoip", "", "MaxMind/DB-IP City or Country .mmdb to locate resolvers (default: the embedded country database)")
+	noGeo := fs.Bool("no-geo", false, "store no location")
 	logs, err := parse(e, fs, args)
 	if err != nil {
 		return err
@@ -28,6 +32,15 @@ func runImportTinydns(e *env, args []string) error {
 	}
 	if len(logs) == 0 {
 		return usageError(fs, "want at least one LOG (- for standard input)")
+	}
+	var locate func(netip.Addr, netip.Prefix) store.Geo
+	if !*noGeo {
+		l, err := openLocator(*geoip)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		locate = l.Locate
 	}
 	st, err := openDB(*dbPath, false)
 	if err != nil {
@@ -42,7 +55,7 @@ func runImportTinydns(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		opts := tinydns.Options{Zones: zones, Fallback: mtime}
+		opts := tinydns.Options{Zones: zones, Fallback: mtime, Locate: locate}
 		if !*quiet {
 			opts.Reject = func(line int, text string, err error) {
 				if shown++; shown <= maxRejectShown {
@@ -77,6 +90,14 @@ func printTinydnsStats(e *env, s tinydns.Stats) {
 
 func printStats(e *env, s store.ImportStats) {
 	fmt.Fprintf(e.stdout, "imported %d, duplicate %d, rejected %d\n", s.Imported, s.Duplicate, s.Rejected)
+}
+
+// openLocator opens path, or the embedded country database for "".
+func openLocator(path string) (*geo.Locator, error) {
+	if path == "" {
+		return geo.Default()
+	}
+	return geo.Open(path)
 }
 
 // openInput opens a file or "-" for standard input, with its size (0 when
