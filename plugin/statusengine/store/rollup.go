@@ -207,6 +207,11 @@ type rollupCache struct {
 	ids     map[uint64]uint32
 	loaded  bool
 	pending map[uint64]uint32
+
+	// pastChanged tells that the open transaction changed a day before
+	// today; its commit makes the readers' cache of past days stale.
+	pastChanged bool
+	closed      closedCache
 }
 
 type cachedRollup struct {
@@ -228,12 +233,16 @@ func newRollupBatch(tx *bolt.Tx, cache *rollupCache) *rollupBatch {
 	// wrote; committed names the transaction the cache matches.
 	cache.committed = -1
 	cache.pending = map[uint64]uint32{}
+	cache.pastChanged = false
 	tx.OnCommit(func() {
 		for h, id := range cache.pending {
 			cache.ids[h] = id
 		}
 		cache.pending = nil
 		cache.committed = tx.ID()
+		if cache.pastChanged {
+			cache.closed.gen.Add(1)
+		}
 	})
 	return &rollupBatch{tx: tx, cache: cache, deltas: map[rollupKey]*rollupDelta{}}
 }
@@ -269,6 +278,9 @@ func (rb *rollupBatch) add(rec *Record) error {
 		return err
 	}
 	day, month, hour := dayOf(rec.Received), monthOf(rec.Received), hourOf(rec.Received)
+	if day < dayOf(time.Now()) {
+		rb.cache.pastChanged = true
+	}
 	for _, d := range allDims {
 		v := DimValue(rec, d)
 		if d == DimPoint && v == "" {
@@ -413,7 +425,9 @@ func (s *Store) RebuildRollups() error {
 }
 
 func rebuildRollups(db *bolt.DB, cache *rollupCache) error {
-	*cache = rollupCache{}
+	cache.committed, cache.vals = 0, nil
+	cache.ids, cache.loaded, cache.pending = nil, false, nil
+	defer cache.closed.gen.Add(1)
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{rollupBucket, installationBucket} {
 			if tx.Bucket(name) != nil {

@@ -379,3 +379,30 @@ func TestFailedCommitForgetsInstallations(t *testing.T) {
 	got, _ = s2.Totals(start, start, allDims...)
 	compareTotals(t, got.Dims, bruteTotals(s2, start, start, allDims))
 }
+
+// TestTotalsCacheSeesImports asks for past days, imports more reports into
+// them, and expects the next answer to include them; and a range ending
+// today to include what arrives today.
+func TestTotalsCacheSeesImports(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	s := openTemp(t)
+	installs := genInstalls(r, 60)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	start := today.AddDate(0, 0, -20)
+	bulkLoad(t, s, genRecords(t, r, installs, 1000, start, 10*24*time.Hour))
+	past := today.Add(-time.Second)
+	for round := range 3 {
+		got, err := s.Totals(start, past, allDims...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareTotals(t, got.Dims, bruteTotals(s, start, past, allDims))
+		got, _ = s.Totals(start, today.Add(time.Hour), allDims...)
+		compareTotals(t, got.Dims, bruteTotals(s, start, today.Add(time.Hour), allDims))
+		if t.Failed() {
+			t.Fatalf("round %d", round)
+		}
+		bulkLoad(t, s, genRecords(t, r, installs, 300, start.Add(5*24*time.Hour), 10*24*time.Hour)) // past days
+		bulkLoad(t, s, genRecords(t, r, installs, 50, today, time.Hour))                            // today
+	}
+}
