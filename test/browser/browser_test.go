@@ -168,9 +168,11 @@ func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// waitRender polls the DOM until the page has rendered more than after
-// times, and returns what it shows then.
-func (b *browser) waitRender(after int, limit time.Duration) pageState {
+// waitFor polls the DOM until the page has rendered and shows what ok
+// wants, and returns that state. Waiting for the content rather than for a
+// render count keeps an auto-refresh that lands in between from passing
+// stale data off as the awaited render.
+func (b *browser) waitFor(what string, limit time.Duration, ok func(pageState) bool) pageState {
 	b.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -181,13 +183,22 @@ func (b *browser) waitRender(after int, limit time.Duration) pageState {
 		if p.State == "error" {
 			b.t.Fatalf("page shows an error: %s", p.Error)
 		}
-		if p.State == "ready" && p.Renders > after {
+		if p.State == "ready" && ok(p) {
 			return p
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("page not rendered after %v (state %q, %d renders)", limit, p.State, p.Renders)
+			b.t.Fatalf("page does not show %s after %v (state %q, %d renders, range %d..%d, %s reports)",
+				what, limit, p.State, p.Renders, p.From, p.To, p.Reports)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// last is a waitFor condition: the page shows the last d up to now (a
+// custom range of the same length is not it).
+func last(d time.Duration) func(pageState) bool {
+	return func(p pageState) bool {
+		return p.To-p.From == int64(d/time.Second) && time.Now().Unix()-p.To < 120
 	}
 }
 
