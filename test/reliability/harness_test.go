@@ -118,10 +118,15 @@ type config struct {
 	Options string // more statusengine properties, one a line
 	Server  string // more plugins of the server block (reload, log, ...)
 	APIBody string // inside api ADDR { ... }
+	TTL     int    // 60 when 0
 }
 
 func (c config) corefile(dnsPort, metricsPort int) string {
 	api := c.API
+	ttl := c.TTL
+	if ttl == 0 {
+		ttl = 60
+	}
 	if c.APIBody != "" {
 		api += " {\n" + c.APIBody + "\n        }"
 	}
@@ -129,7 +134,7 @@ func (c config) corefile(dnsPort, metricsPort int) string {
     bind 127.0.0.1
     statusengine {
         answer 192.0.2.10
-        ttl 60
+        ttl %d
         db %s
         api %s
 %s
@@ -138,7 +143,7 @@ func (c config) corefile(dnsPort, metricsPort int) string {
     errors
 %s
 }
-`, dnsPort, c.DB, api, indent(c.Options), metricsPort, c.Server)
+`, dnsPort, ttl, c.DB, api, indent(c.Options), metricsPort, c.Server)
 }
 
 func indent(s string) string {
