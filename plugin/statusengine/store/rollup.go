@@ -208,8 +208,9 @@ type rollupCache struct {
 	loaded  bool
 	pending map[uint64]uint32
 
-	// pastChanged tells that the open transaction changed a day before
-	// today; its commit makes the readers' cache of past days stale.
+	// pastChanged tells that the open transaction wrote rollups of a day
+	// before today (or an earlier month); its commit makes the readers'
+	// cache of past days stale.
 	pastChanged bool
 	closed      closedCache
 }
@@ -278,9 +279,6 @@ func (rb *rollupBatch) add(rec *Record) error {
 		return err
 	}
 	day, month, hour := dayOf(rec.Received), monthOf(rec.Received), hourOf(rec.Received)
-	if day < dayOf(time.Now()) {
-		rb.cache.pastChanged = true
-	}
 	for _, d := range allDims {
 		v := DimValue(rec, d)
 		if d == DimPoint && v == "" {
@@ -318,7 +316,12 @@ func (rb *rollupBatch) bump(k rollupKey, id uint32, withIDs bool) {
 // flush merges the gathered changes into the stored rollups.
 func (rb *rollupBatch) flush() error {
 	b := rb.tx.Bucket(rollupBucket)
+	now := time.Now()
+	today, thisMonth := dayOf(now), monthOf(now)
 	for k, delta := range rb.deltas {
+		if (k.period == periodDay && k.n < today) || (k.period == periodMonth && k.n < thisMonth) {
+			rb.cache.pastChanged = true
+		}
 		key := k.bytes()
 		c := rb.cache.vals[string(key)]
 		if c == nil {
