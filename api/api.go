@@ -23,6 +23,7 @@ type Server struct {
 	cfg   atomic.Pointer[Config]
 
 	patterns []string // the API routes, for the OpenAPI document's test
+	cache    respCache
 }
 
 // New returns a Server without a store; requests get 503 until SetStore.

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -46,14 +48,30 @@ func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	city := s.config().CityDatabase
+	st := s.store.Load()
+	d0, d1 := store.DaySpan(from, to)
+	body, err := s.cache.get(fmt.Sprint("map", d0.Unix(), d1.Unix(), city), st, func() ([]byte, error) {
+		m, err := computeMap(st, from, to, city)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(m)
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
+		return
+	}
+	writeJSONBytes(w, body)
+}
+
+func computeMap(st *store.Store, from, to time.Time, city bool) (*MapData, error) {
 	dims := []store.Dimension{store.DimCountry}
 	if city {
 		dims = append(dims, store.DimPoint)
 	}
-	t, err := s.store.Load().Totals(from, to, dims...)
+	t, err := st.Totals(from, to, dims...)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
-		return
+		return nil, err
 	}
 	m := MapData{From: t.From.Unix(), To: t.To.Unix(), CityDatabase: city, Countries: []MapCountry{}, Points: []MapPoint{}}
 	for _, b := range breakdown(t.Dims[store.DimCountry], true) {
@@ -82,5 +100,5 @@ func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
 		}
 		return a.Lon < b.Lon
 	})
-	writeJSON(w, http.StatusOK, m)
+	return &m, nil
 }

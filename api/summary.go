@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -70,14 +72,29 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.store.Load()
+	d0, d1 := store.DaySpan(from, to)
+	body, err := s.cache.get(fmt.Sprint("summary", d0.Unix(), d1.Unix()), st, func() ([]byte, error) {
+		sum, err := computeSummary(st, from, to)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(sum)
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
+		return
+	}
+	writeJSONBytes(w, body)
+}
+
+func computeSummary(st *store.Store, from, to time.Time) (*Summary, error) {
 	dims := []store.Dimension{store.DimTotal, store.DimID, store.DimCombo}
 	for _, b := range breakdownDims {
 		dims = append(dims, b.dim)
 	}
 	t, err := st.Totals(from, to, dims...)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
-		return
+		return nil, err
 	}
 	total := t.Dims[store.DimTotal][""]
 	sum := Summary{
@@ -104,7 +121,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	if sum.Installations > 0 {
 		sum.LatestShare = float64(sum.InstallationsOnLatest) / float64(sum.Installations)
 	}
-	writeJSON(w, http.StatusOK, sum)
+	return &sum, nil
 }
 
 // breakdown lists values by installations, then reports, then value.
