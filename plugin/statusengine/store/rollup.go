@@ -424,7 +424,12 @@ const rebuildChunk = 20000
 func (s *Store) RebuildRollups() error {
 	s.rollupMu.Lock()
 	defer s.rollupMu.Unlock()
-	return rebuildRollups(s.db, &s.rollupCache)
+	if err := rebuildRollups(s.db, &s.rollupCache); err != nil {
+		return err
+	}
+	// The rebuild counted every stored report, pending ones included.
+	s.rollupPending.Store(&pendingRollups{gen: s.rollupPending.Load().gen})
+	return nil
 }
 
 func rebuildRollups(db *bolt.DB, cache *rollupCache) error {
@@ -432,7 +437,7 @@ func rebuildRollups(db *bolt.DB, cache *rollupCache) error {
 	cache.ids, cache.loaded, cache.pending = nil, false, nil
 	defer cache.closed.gen.Add(1)
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{rollupBucket, installationBucket} {
+		for _, name := range [][]byte{rollupBucket, installationBucket, unrolledBucket} {
 			if tx.Bucket(name) != nil {
 				if err := tx.DeleteBucket(name); err != nil {
 					return err

@@ -58,6 +58,7 @@ func (s *Store) Totals(from, to time.Time, dims ...Dimension) (*Totals, error) {
 		if d1 >= today {
 			// Zero-copy: the bitmaps are used only inside this transaction.
 			open = readTotals(tx, periods(max(d0, today), d1), dims, true)
+			open = addPendingTotals(open, s.pendingFor(tx), periods(max(d0, today), d1), dims)
 		}
 		for _, d := range dims {
 			out := map[string]Counts{}
@@ -323,6 +324,18 @@ func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]Bucket, er
 				}
 			}
 		}
+		eachPending(s.pendingFor(tx), func(k rollupKey, pd pendingDelta) {
+			if k.period != kind || k.dim != d || k.n < n0 || k.n > n1 {
+				return
+			}
+			i := int(k.n - n0)
+			if step != StepHour {
+				i = int(time.Unix(int64(k.n)*86400, 0).Sub(first) / stepLen(step))
+			}
+			if i < len(buckets) {
+				buckets[i].Values[k.value] += pd.reports
+			}
+		})
 		return nil
 	})
 	return buckets, err

@@ -122,6 +122,9 @@ type Store struct {
 
 	rollupMu    sync.Mutex // a rollup rebuild excludes commits
 	rollupCache rollupCache
+
+	rollupPending atomic.Pointer[pendingRollups] // see pending.go
+	mergeNow      bool                           // writer only: the next commit merges
 }
 
 type pending struct {
@@ -156,7 +159,7 @@ func Open(path string, opts Options) (*Store, error) {
 		nextFree:      map[uint64]uint64{},
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{reportsBucket, seenBucket, metaBucket} {
+		for _, name := range [][]byte{reportsBucket, seenBucket, metaBucket, unrolledBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -176,6 +179,14 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("database %q: %w", path, err)
 		}
 	}
+	if err := s.replayUnrolled(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %q: replaying rollups: %w", path, err)
+	}
+	db.View(func(tx *bolt.Tx) error {
+		s.rollupPending.Store(&pendingRollups{gen: getUint(tx.Bucket(metaBucket), rollupGenKey)})
+		return nil
+	})
 	go s.writer()
 	return s, nil
 }
@@ -276,6 +287,8 @@ func (s *Store) writer() {
 	// goroutine, which is what lets it set bbolt's MaxSize.
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
+	merge := time.NewTicker(rollupDelay)
+	defer merge.Stop()
 	for {
 		select {
 		case p := <-s.queue:
@@ -291,13 +304,24 @@ func (s *Store) writer() {
 				s.opts.onSweep(n, err)
 			}
 			continue
+		case <-merge.C:
+			// An idle store merges its pending rollups too.
+			if p := s.rollupPending.Load(); len(p.batches) > 0 && p.due(0, time.Now()) {
+				s.commit(batch[:0])
+			}
+			continue
 		case <-s.quit:
-			// Close holds off new sends; drain what made it into the queue.
+			// Close holds off new sends; drain what made it into the queue,
+			// then merge the rollups so the next Open replays nothing.
 			for {
 				select {
 				case p := <-s.queue:
 					s.commit(append(batch[:0], p))
 				default:
+					if len(s.rollupPending.Load().batches) > 0 {
+						s.mergeNow = true
+						s.commit(batch[:0])
+					}
 					return
 				}
 			}
@@ -325,9 +349,15 @@ func (s *Store) commit(batch []*pending) {
 	if policy != nil {
 		s.db.MaxSize = policy.MaxSize
 	}
+	pend := s.rollupPending.Load()
+	merge := s.mergeNow || pend.due(len(batch), start)
+	today := dayOf(start)
+	var rollups *rollupBatch
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		rollups := newRollupBatch(tx, &s.rollupCache)
+		rollups = newRollupBatch(tx, &s.rollupCache)
 		reports, seen, meta := tx.Bucket(reportsBucket), tx.Bucket(seenBucket), tx.Bucket(metaBucket)
+		unrolled := tx.Bucket(unrolledBucket)
+		unrolled.FillPercent = 1 // receive times again
 		reports.FillPercent = 1 // keys are receive times, so inserts append: pack pages full
 		// Seen keys start with the client's clock, which is near now: mostly
 		// appends, so the default half-empty split wastes 32 bytes a report.
@@ -358,19 +388,41 @@ func (s *Store) commit(batch []*pending) {
 			if err := rollups.add(p.rec); err != nil {
 				return err
 			}
+			if err := unrolled.Put(k, []byte{}); err != nil {
+				return err
+			}
+			// Past days (imports) are read through a cache of closed days:
+			// merge them at once rather than teach that cache about pending.
+			merge = merge || dayOf(p.rec.Received) != today
 			outcomes[i] = Stored
 			stored++
 		}
 		if err := putUint(meta, countKey, getUint(meta, countKey)+stored); err != nil {
 			return err
 		}
-		if err := rollups.flush(); err != nil {
-			return err
+		if merge {
+			pend.into(rollups)
+			if err := rollups.flush(); err != nil {
+				return err
+			}
+			if err := resetUnrolled(tx); err != nil {
+				return err
+			}
+			if err := putUint(meta, rollupGenKey, pend.gen+1); err != nil {
+				return err
+			}
 		}
 		return putUint(meta, dupsKey, getUint(meta, dupsKey)+dups)
 	})
 	if err == nil {
 		s.count.Add(int64(stored))
+		switch {
+		case merge:
+			s.rollupPending.Store(pend.merged())
+			s.mergeNow = false
+		case stored > 0:
+			s.rollupPending.Store(pend.with(rollups.deltas, int(stored), start))
+		}
 	}
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(CommitInfo{s.path, time.Since(start), len(batch), s.count.Load(), err})
