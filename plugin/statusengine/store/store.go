@@ -358,7 +358,7 @@ func (s *Store) commit(batch []*pending) {
 		reports, seen, meta := tx.Bucket(reportsBucket), tx.Bucket(seenBucket), tx.Bucket(metaBucket)
 		unrolled := tx.Bucket(unrolledBucket)
 		unrolled.FillPercent = 1 // receive times again
-		reports.FillPercent = 1 // keys are receive times, so inserts append: pack pages full
+		reports.FillPercent = 1  // keys are receive times, so inserts append: pack pages full
 		// Seen keys start with the client's clock, which is near now: mostly
 		// appends, so the default half-empty split wastes 32 bytes a report.
 		seen.FillPercent = 0.9
