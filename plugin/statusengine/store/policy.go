@@ -107,23 +107,20 @@ func (s *Store) sweep(p *Policy, now time.Time) (deleted int, err error) {
 	binary.BigEndian.PutUint64(hi[:], uint64(cutoff.UnixNano()))
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		reports := tx.Bucket(reportsBucket)
-		old := collect(reports.Cursor(), nil, func(k []byte) bool { return string(k) < string(hi[:]) })
-		// Seen keys start with the client epoch, or with the receive-time window
-		// and the top bit set; both sort by age within their half.
 		seen := tx.Bucket(seenBucket)
-		epochCut := uint64(cutoff.Unix())
-		windowCut := uint64(cutoff.UnixNano()/int64(s.opts.NoEpochWindow)) | 1<<63
-		var half [8]byte
-		binary.BigEndian.PutUint64(half[:], 1<<63)
-		oldSeen := collect(seen.Cursor(), nil, func(k []byte) bool { return binary.BigEndian.Uint64(k[:8]) < epochCut })
-		oldSeen = append(oldSeen, collect(seen.Cursor(), half[:], func(k []byte) bool { return binary.BigEndian.Uint64(k[:8]) < windowCut })...)
+		old := collect(reports.Cursor(), nil, func(k []byte) bool { return string(k) < string(hi[:]) })
 		for _, k := range old {
-			if err := reports.Delete(k); err != nil {
-				return err
+			// The de-duplication entry goes with its record, found from the
+			// record: a client epoch says nothing of when the report came
+			// (clocks run behind), and cutting entries by epoch would forget
+			// reports still stored and store their retries again.
+			if rec, err := unmarshal(k, reports.Get(k)); err == nil {
+				sk := seenKey(&rec, s.opts.NoEpochWindow)
+				if err := seen.Delete(sk[:]); err != nil {
+					return err
+				}
 			}
-		}
-		for _, k := range oldSeen {
-			if err := seen.Delete(k); err != nil {
+			if err := reports.Delete(k); err != nil {
 				return err
 			}
 		}
