@@ -335,6 +335,15 @@ func sumMetric(text, name, label string) map[string]float64 {
 	return out
 }
 
+// metricTotal sums every sample of name.
+func metricTotal(text, name string) float64 {
+	var sum float64
+	for _, v := range sumMetric(text, name, "__none__") {
+		sum += v
+	}
+	return sum
+}
+
 // delta is after minus before, outcomes that did not change left out.
 func delta(before, after map[string]float64) map[string]float64 {
 	d := map[string]float64{}
@@ -438,7 +447,7 @@ func query(t *testing.T, addr, net, name string, qtype, qclass uint16) *dns.Msg 
 // the plugin has one (its default would limit a load from one address).
 func limitOff(t *testing.T) string {
 	if hasOption(t, "limit") {
-		return "limit 100000000 100000000"
+		return "limit off"
 	}
 	return ""
 }
