@@ -2,11 +2,13 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -318,7 +320,18 @@ func (rb *rollupBatch) flush() error {
 	b := rb.tx.Bucket(rollupBucket)
 	now := time.Now()
 	today, thisMonth := dayOf(now), monthOf(now)
-	for k, delta := range rb.deltas {
+	// In key order: a merge brings thousands of new keys (ids, combinations)
+	// and bbolt inserts into a sorted slice per node, so random order
+	// costs a memmove per key.
+	keys := make([]rollupKey, 0, len(rb.deltas))
+	for k := range rb.deltas {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b rollupKey) int {
+		return cmp.Or(cmp.Compare(a.period, b.period), cmp.Compare(a.n, b.n), cmp.Compare(a.dim, b.dim), strings.Compare(a.value, b.value))
+	})
+	for _, k := range keys {
+		delta := rb.deltas[k]
 		if (k.period == periodDay && k.n < today) || (k.period == periodMonth && k.n < thisMonth) {
 			rb.cache.pastChanged = true
 		}
