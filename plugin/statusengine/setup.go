@@ -54,6 +54,7 @@ func (se *StatusEngine) startup() error {
 		return plugin.Error(pluginName, err)
 	}
 	se.store = st
+	resetFull(se.dbPath)
 	st.Configure(se.policy)
 	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
 	return nil
@@ -67,9 +68,23 @@ func (se *StatusEngine) shutdown() error {
 	return store.Release(st)
 }
 
-// fullStores remembers which stores' last commit hit max_size, so the log
-// says it once per episode rather than once per batch.
-var fullStores sync.Map // path -> struct{}
+// fullStores remembers, per store path, when a commit last hit max_size. A
+// store at its cap flaps: a big batch fails, the next small one fits in the
+// pages it freed. So the store counts as full until commits have worked for
+// fullHold, and the log says "reached" once per episode, at most once a
+// minute. Only the store's writer goroutine calls observeCommit.
+var fullStores sync.Map // path -> *fullState
+
+type fullState struct {
+	full     bool
+	lastFail time.Time
+	logged   time.Time // of the last "reached" line
+}
+
+const (
+	fullHold     = 10 * time.Second
+	fullLogEvery = time.Minute
+)
 
 func observeCommit(c store.CommitInfo) {
 	commitDuration.Observe(c.Duration.Seconds())
@@ -77,16 +92,34 @@ func observeCommit(c store.CommitInfo) {
 	storedRecords.WithLabelValues(c.Path).Set(float64(c.Records))
 	switch {
 	case errors.Is(c.Err, berrors.ErrMaxSizeReached):
-		if _, was := fullStores.Swap(c.Path, struct{}{}); !was {
+		v, _ := fullStores.LoadOrStore(c.Path, &fullState{})
+		st := v.(*fullState)
+		if !st.full && time.Since(st.logged) > fullLogEvery {
 			log.Errorf("database %s reached max_size: reports are answered but no longer stored", c.Path)
+			st.logged = time.Now()
 		}
+		st.full, st.lastFail = true, time.Now()
 		storeFull.WithLabelValues(c.Path).Set(1)
 	case c.Err == nil && c.Batch > 0:
-		if _, was := fullStores.LoadAndDelete(c.Path); was {
-			log.Infof("database %s is below max_size again: storing resumed", c.Path)
+		v, ok := fullStores.Load(c.Path)
+		if !ok {
+			storeFull.WithLabelValues(c.Path).Set(0)
+			return
 		}
-		storeFull.WithLabelValues(c.Path).Set(0)
+		st := v.(*fullState)
+		if st.full && time.Since(st.lastFail) > fullHold {
+			log.Infof("database %s is below max_size again: storing resumed", c.Path)
+			st.full = false
+			storeFull.WithLabelValues(c.Path).Set(0)
+		}
 	}
+}
+
+// resetFull forgets a store's full state when a new configuration (maybe a
+// new max_size) takes it over; the next commit tells again.
+func resetFull(path string) {
+	fullStores.Delete(path)
+	storeFull.WithLabelValues(path).Set(0)
 }
 
 func observeSweep(path string) func(int, error) {
