@@ -94,7 +94,7 @@ func (p *pendingRollups) into(rb *rollupBatch) {
 			}
 			d.reports += pd.reports
 			if pd.ids != nil {
-				d.ids = append(d.ids, pd.ids.ToArray()...)
+				d.pending = append(d.pending, pd.ids) // Or reads it, never changes it
 			}
 		}
 	}

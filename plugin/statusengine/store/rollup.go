@@ -186,6 +186,7 @@ type rollupDelta struct {
 	reports uint64
 	ids     []uint32 // installation numbers; hour counts have none
 	hasIDs  bool
+	pending []*roaring.Bitmap // more installation numbers, from pending merges
 }
 
 // rollupBatch gathers the rollup changes of one transaction, then writes each
@@ -353,6 +354,9 @@ func (rb *rollupBatch) flush() error {
 		if delta.hasIDs {
 			before := c.ids.GetCardinality()
 			c.ids.AddMany(delta.ids)
+			for _, p := range delta.pending {
+				c.ids.Or(p)
+			}
 			if c.ids.GetCardinality() != before || before == 0 {
 				c.ids.RunOptimize()
 			}
