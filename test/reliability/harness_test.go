@@ -3,6 +3,7 @@ package reliability
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -119,6 +120,7 @@ type config struct {
 	Server  string // more plugins of the server block (reload, log, ...)
 	APIBody string // inside api ADDR { ... }
 	TTL     int    // 60 when 0
+	Bind    string // addresses of the DNS listener, 127.0.0.1 when ""
 }
 
 func (c config) corefile(dnsPort, metricsPort int) string {
@@ -127,11 +129,15 @@ func (c config) corefile(dnsPort, metricsPort int) string {
 	if ttl == 0 {
 		ttl = 60
 	}
+	bind := c.Bind
+	if bind == "" {
+		bind = "127.0.0.1"
+	}
 	if c.APIBody != "" {
 		api += " {\n" + c.APIBody + "\n        }"
 	}
 	return fmt.Sprintf(`status.modsecurity.org:%d {
-    bind 127.0.0.1
+    bind %s
     statusengine {
         answer 192.0.2.10
         ttl %d
@@ -143,7 +149,7 @@ func (c config) corefile(dnsPort, metricsPort int) string {
     errors
 %s
 }
-`, dnsPort, ttl, c.DB, api, indent(c.Options), metricsPort, c.Server)
+`, dnsPort, bind, ttl, c.DB, api, indent(c.Options), metricsPort, c.Server)
 }
 
 func indent(s string) string {
@@ -165,9 +171,47 @@ type server struct {
 	metrics int
 	conf    string
 
+	ns   *netns // runs inside it when set
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{}
+}
+
+// http is a client that reaches the server's listeners.
+func (s *server) http() *http.Client {
+	if s.ns != nil {
+		return s.ns.httpClient()
+	}
+	return &http.Client{Timeout: 10 * time.Second}
+}
+
+// exchange asks m over UDP from local ("" for any), in the server's namespace.
+func (s *server) exchange(m *dns.Msg, local string, timeout time.Duration) (*dns.Msg, error) {
+	if s.ns == nil && local == "" {
+		c := &dns.Client{Timeout: timeout}
+		r, _, err := c.Exchange(m, s.dnsAddr())
+		return r, err
+	}
+	var conn net.Conn
+	var err error
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if s.ns != nil {
+		conn, err = s.ns.dial(ctx, "udp", local, s.dnsAddr())
+	} else {
+		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(local)}}
+		conn, err = d.DialContext(ctx, "udp", s.dnsAddr())
+	}
+	if err != nil {
+		return nil, err
+	}
+	co := &dns.Conn{Conn: conn}
+	defer co.Close()
+	co.SetDeadline(time.Now().Add(timeout))
+	if err := co.WriteMsg(m); err != nil {
+		return nil, err
+	}
+	return co.ReadMsg()
 }
 
 func (s *server) dnsAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.dnsPort) }
@@ -202,6 +246,9 @@ func (s *server) start() {
 	t.Helper()
 	s.out = &syncBuffer{}
 	s.cmd = exec.Command(coreBinary, "-conf", s.conf)
+	if s.ns != nil {
+		s.cmd = s.ns.command(coreBinary, "-conf", s.conf)
+	}
 	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -230,12 +277,11 @@ func (s *server) start() {
 func (s *server) ready() bool {
 	m := new(dns.Msg)
 	m.SetQuestion(zone, dns.TypeSOA)
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
-	if _, _, err := c.Exchange(m, s.dnsAddr()); err != nil {
+	if _, err := s.exchange(m, "", 200*time.Millisecond); err != nil {
 		return false
 	}
 	for _, u := range []string{"http://" + s.cfg.API + "/api/v1/openapi.json", fmt.Sprintf("http://127.0.0.1:%d/metrics", s.metrics)} {
-		resp, err := (&http.Client{Timeout: time.Second}).Get(u)
+		resp, err := s.http().Get(u)
 		if err != nil {
 			return false
 		}
@@ -296,7 +342,7 @@ func (s *server) waitLog(re *regexp.Regexp, offset int, d time.Duration) bool {
 // metricsText is the Prometheus text of the server.
 func (s *server) metricsText() string {
 	s.t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.metrics))
+	resp, err := s.http().Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.metrics))
 	if err != nil {
 		s.t.Fatal(err)
 	}

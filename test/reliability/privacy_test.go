@@ -239,7 +239,12 @@ func countReports(t *testing.T, s *server) int {
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	getJSONWith(t, http.DefaultClient, url, v)
+}
+
+func getJSONWith(t *testing.T, c *http.Client, url string, v any) {
+	t.Helper()
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
