@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -36,8 +37,18 @@ func main() {
 	n := flag.Int("n", 1000000, "reports to add (0: only open and count)")
 	span := flag.Duration("span", 365*24*time.Hour, "the reports are received evenly over this span, ending now")
 	workers := flag.Int("workers", 8192, "concurrent submitters (the writer batches what they queue)")
+	starts := flag.Int("starts", 20, "reports per installation: an installation restarts this often over the span")
 	zone := flag.String("zone", "status.modsecurity.org.", "zone stored with each report")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the fill to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 
 	var st Stats
 	if *n > 0 {
@@ -46,7 +57,7 @@ func main() {
 			fail(err)
 		}
 		start := time.Now()
-		if err := fill(s, *n, *span, *workers, *zone); err != nil {
+		if err := fill(s, *n, max(1, *n / *starts), *span, *workers, *zone); err != nil {
 			fail(err)
 		}
 		st.FillSeconds = time.Since(start).Seconds()
@@ -82,7 +93,7 @@ func fail(err error) {
 
 // fill submits n reports; worker w takes every workers-th one, so the receive
 // times reaching the writer rise nearly in order, as live traffic does.
-func fill(s *store.Store, n int, span time.Duration, workers int, zone string) error {
+func fill(s *store.Store, n, installations int, span time.Duration, workers int, zone string) error {
 	end := time.Now()
 	begin := end.Add(-span)
 	step := span / time.Duration(n)
@@ -96,7 +107,7 @@ func fill(s *store.Store, n int, span time.Duration, workers int, zone string) e
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				rec := record(uint64(i), begin.Add(time.Duration(i)*step), zone)
+				rec := record(uint64(i), uint64(i%installations), begin.Add(time.Duration(i)*step), zone)
 				if out, err := s.Submit(rec); out != store.Stored {
 					mu.Lock()
 					if first == nil {
@@ -121,22 +132,26 @@ var (
 		{"BR", "Brazil"}, {"JP", "Japan"}, {"IN", "India"}, {"GB", "United Kingdom"}, {"NL", "Netherlands"}}
 )
 
-// record is report i: Debian-style 2-hex ids for most (as ModSecurity 2.9.x on
-// glibc sends), full 40-hex ids for a quarter, resolvers from a few thousand
-// networks, and the country-level location the embedded database gives.
-func record(i uint64, received time.Time, zone string) *store.Record {
-	h := sha1.Sum(binary.BigEndian.AppendUint64(nil, i))
+const epochBase = 1700000000
+
+// record is report i, a start of installation inst: Debian-style 2-hex ids for
+// most (as ModSecurity 2.9.x on glibc sends), full 40-hex ids for a quarter,
+// one resolver network per installation, and the country-level location the
+// embedded database gives.
+func record(i, inst uint64, received time.Time, zone string) *store.Record {
+	h := sha1.Sum(binary.BigEndian.AppendUint64(nil, inst))
 	id := fmt.Sprintf("%02x", h[0])
-	if i%4 == 0 {
+	if inst%4 == 0 {
 		id = fmt.Sprintf("%x", h)
 	}
 	beacon := fmt.Sprintf("%s,%s,1.7.2/1.7.2,%s,Lua 5.1,2.9.14,%s",
-		modsecs[i%uint64(len(modsecs))], servers[(i/3)%uint64(len(servers))], pcres[(i/5)%uint64(len(pcres))], id)
+		modsecs[inst%uint64(len(modsecs))], servers[(inst/3)%uint64(len(servers))], pcres[(inst/5)%uint64(len(pcres))], id)
 	rep, err := codec.ParseBeacon(beacon)
 	if err != nil {
 		panic(err)
 	}
-	rep.Epoch, rep.HasEpoch = received.Unix()-int64(h[1]%8), true
+	// A client clock per report that never repeats, so no report is a duplicate.
+	rep.Epoch, rep.HasEpoch = epochBase+int64(i), true
 	c := countries[int(h[2])%len(countries)]
 	return &store.Record{
 		Received: received,
