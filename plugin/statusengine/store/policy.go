@@ -32,6 +32,7 @@ func (s *Store) Configure(p Policy) {
 		p.SweepEvery = time.Minute
 	}
 	s.policy.Store(&p)
+	s.noSpaceUntil.Store(0) // a new max_size may have made room: try at once
 	select {
 	case s.policyChanged <- struct{}{}:
 	default:

@@ -125,6 +125,9 @@ type Store struct {
 
 	rollupPending atomic.Pointer[pendingRollups] // see pending.go
 	mergeNow      bool                           // writer only: the next commit merges
+
+	noSpaceUntil atomic.Int64          // unix ns; see space.go
+	noSpaceErr   atomic.Pointer[error] // why
 }
 
 type pending struct {
@@ -227,6 +230,12 @@ func (s *Store) Submit(rec *Record) (Outcome, error) {
 		p.rec = nil
 		pendingPool.Put(p)
 		return Duplicate, nil
+	}
+
+	if err := s.noSpace(); err != nil {
+		p.rec = nil
+		pendingPool.Put(p)
+		return Failed, err
 	}
 
 	s.mu.RLock()
@@ -423,6 +432,9 @@ func (s *Store) commit(batch []*pending) {
 		case stored > 0:
 			s.rollupPending.Store(pend.with(rollups.deltas, int(stored), start))
 		}
+	}
+	if len(batch) > 0 {
+		s.noteSpace(err, time.Now())
 	}
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(CommitInfo{s.path, time.Since(start), len(batch), s.count.Load(), err})
