@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,14 @@ func (s *Server) SetStore(st *store.Store) { s.store.Store(st) }
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// Read-only but for the import: other methods get 405 rather than the
+	// catch-all's 404, whatever the path.
+	if r.Method != http.MethodGet && r.Method != http.MethodHead &&
+		(r.Method != http.MethodPost || r.URL.Path != strings.TrimPrefix(importPath, "POST ")) {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed: the API is read-only")
+		return
+	}
 	if s.store.Load() == nil {
 		writeError(w, http.StatusServiceUnavailable, "store not open")
 		return
