@@ -19,6 +19,23 @@ func FuzzDecode(f *testing.F) {
 	f.Add(Encode(realDebian, 1700000000, "rpc.atomicorp.com"), "rpc.atomicorp.com.")
 	f.Add(Encode(realDebian, -1, "."), ".")
 	f.Add("MFRGG===.1.status.modsecurity.org.", statusZone)
+	// Malformed names a hostile sender tries: escapes of binary bytes and
+	// NUL as the server presents them, the longest label and name, labels
+	// of impossible base32 lengths, epochs too long, empty labels.
+	for _, n := range []string{
+		`GIXD\000SLRX.1795549302.status.modsecurity.org.`,
+		`\255\001\127\010\027[0m.1795549302.status.modsecurity.org.`,
+		`GIXD\.SLRX.1795549302.status.modsecurity.org.`,
+		strings.Repeat("A", 63) + ".1795549302.status.modsecurity.org.",
+		strings.Repeat("B", 63) + "." + strings.Repeat("B", 63) + "." + strings.Repeat("B", 63) + "." + strings.Repeat("B", 36) + ".status.modsecurity.org.",
+		"A.1795549302.status.modsecurity.org.",
+		"GIXDSLRX.1795549302000.status.modsecurity.org.",
+		"..1795549302.status.modsecurity.org.",
+		"GIXDSLRX..status.modsecurity.org.",
+		"1795549302.1795549302.status.modsecurity.org.",
+	} {
+		f.Add(n, statusZone)
+	}
 
 	f.Fuzz(func(t *testing.T, qname, zone string) {
 		r, err := Decode(qname, zone)
