@@ -146,7 +146,10 @@ var pendingPool = sync.Pool{New: func() any { return &pending{res: make(chan res
 // Open opens or creates the database at path and starts its writer.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, FreelistType: bolt.FreelistMapType})
+	// NoFreelistSync: writing the freelist sorted every page id that rollup
+	// merges had freed, in every commit (a fifth of the server's CPU under
+	// dnsperf on a 600k-report file); Open rebuilds it from the tree instead.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.OpenTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("opening database %q: %w", path, err)
 	}
