@@ -319,6 +319,9 @@ func (rb *rollupBatch) bump(k rollupKey, id uint32, withIDs bool) {
 // flush merges the gathered changes into the stored rollups.
 func (rb *rollupBatch) flush() error {
 	b := rb.tx.Bucket(rollupBucket)
+	// New keys land at the end of their period's run: mostly appends, which
+	// the default 50% split leaves half empty.
+	b.FillPercent = 0.9
 	now := time.Now()
 	today, thisMonth := dayOf(now), monthOf(now)
 	// In key order: a merge brings thousands of new keys (ids, combinations)
