@@ -44,9 +44,17 @@ const wellKnownZone = "status.modsecurity.org."
 
 // Flag bits of the second byte of a record.
 const (
-	flagEpoch         = 1
-	flagPoint         = 2
-	flagWellKnownZone = 4
+	flagEpoch          = 1
+	flagPoint          = 2
+	flagWellKnownZone  = 4
+	flagSourceResolver = 8  // Geo.Source "resolver", not stored as text
+	flagSourceECS      = 16 // Geo.Source "ecs", not stored as text
+)
+
+// Geo.Source values that a flag bit stands for (the geo package's).
+const (
+	sourceResolver = "resolver"
+	sourceECS      = "ecs"
 )
 
 var errShortRecord = errors.New("truncated record")
@@ -67,6 +75,15 @@ func (r *Record) marshal(buf []byte) []byte {
 		flags |= flagWellKnownZone
 		zone = ""
 	}
+	source := r.Geo.Source
+	switch source {
+	case sourceResolver:
+		flags |= flagSourceResolver
+		source = ""
+	case sourceECS:
+		flags |= flagSourceECS
+		source = ""
+	}
 	buf = append(buf, flags)
 	buf = binary.AppendVarint(buf, r.Report.Epoch)
 	buf = appendAddr(buf, r.Resolver)
@@ -81,7 +98,7 @@ func (r *Record) marshal(buf []byte) []byte {
 	buf = appendString(buf, r.Geo.Country)
 	buf = appendString(buf, r.Geo.CountryName)
 	buf = appendString(buf, r.Geo.City)
-	buf = appendString(buf, r.Geo.Source)
+	buf = appendString(buf, source)
 	if r.Geo.HasPoint {
 		buf = binary.BigEndian.AppendUint32(buf, math.Float32bits(float32(r.Geo.Lat)))
 		buf = binary.BigEndian.AppendUint32(buf, math.Float32bits(float32(r.Geo.Lon)))
@@ -115,6 +132,12 @@ func unmarshal(key, val []byte) (Record, error) {
 	r.Geo.CountryName = d.string()
 	r.Geo.City = d.string()
 	r.Geo.Source = d.string()
+	switch {
+	case flags&flagSourceResolver != 0:
+		r.Geo.Source = sourceResolver
+	case flags&flagSourceECS != 0:
+		r.Geo.Source = sourceECS
+	}
 	if flags&flagPoint != 0 {
 		r.Geo.HasPoint = true
 		r.Geo.Lat = float64(math.Float32frombits(d.uint32()))
