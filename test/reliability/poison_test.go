@@ -70,9 +70,6 @@ func flood(t *testing.T, s *server, local string, names []string, workers int, s
 // rate x elapsed; the excess is answered, counted as limited and not
 // stored, and another network's reports are untouched.
 func TestPerSourceLimit(t *testing.T) {
-	if !hasOption(t, "limit") {
-		t.Skip("waiting for the limit option")
-	}
 	ns := newNetns(t, "198.51.100.1/32", "198.51.100.2/32", "203.0.113.9/32", "2001:db8:5::1/128", "2001:db8:5::2/128")
 	for _, tc := range []struct {
 		option      string
@@ -183,9 +180,6 @@ func names(base, n int) []string {
 // names max_size, the API serves what is stored; a reload with a bigger
 // cap resumes storing without a restart.
 func TestMaxSize(t *testing.T) {
-	if !hasOption(t, "max_size") {
-		t.Skip("waiting for the max_size option")
-	}
 	cfg := config{Options: "max_size 1M\n" + limitOff(t)}
 	s := newServer(t, cfg)
 	cfg = s.cfg

@@ -29,9 +29,6 @@ var privacyPlaces = []geotest.Place{
 // the file and the API keep of the resolver and ECS addresses, and that
 // geolocation still used the full address at ingest.
 func TestAddresses(t *testing.T) {
-	if !hasOption(t, "addresses") {
-		t.Skip("waiting for the addresses option")
-	}
 	city := geotest.WriteCity(t, privacyPlaces)
 	type sent struct {
 		ecs      *dns.EDNS0_SUBNET
@@ -152,9 +149,6 @@ func TestAddresses(t *testing.T) {
 // sweep every second: reports older than that leave the file and the raw
 // API, while the summary totals (rollups) stay the same.
 func TestRetention(t *testing.T) {
-	if !hasOption(t, "retention") {
-		t.Skip("waiting for the retention option")
-	}
 	s := newServer(t, config{Options: "retention 4s 1s\n" + limitOff(t)})
 	s.start()
 	const n = 30
@@ -209,9 +203,6 @@ func TestRetention(t *testing.T) {
 // report is stored while the record itself is kept, or the resolver's retry
 // is stored a second time.
 func TestRetentionKeepsDeduplication(t *testing.T) {
-	if !hasOption(t, "retention") {
-		t.Skip("waiting for the retention option")
-	}
 	s := newServer(t, config{Options: "retention 1h 1s\n" + limitOff(t)})
 	s.start()
 	old := reportName(7000, time.Now().Add(-3*time.Hour).Unix())
