@@ -6,28 +6,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/test"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 
-	_ "github.com/statusengine/statusengine/plugin/statusengine"
+	"github.com/statusengine/statusengine/plugin/statusengine"
 )
 
-func init() {
-	// As build/coredns does: statusengine right after template.
-	d := slices.Clone(dnsserver.Directives)
-	if !slices.Contains(d, "statusengine") {
-		i := slices.Index(d, "template")
-		dnsserver.SetDirectives(slices.Insert(d, i+1, "statusengine"))
-	}
-}
+func init() { statusengine.AddDirective() }
 
 const (
 	realBeacon = "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75"

@@ -6,13 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/test"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -25,14 +23,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine"
 )
 
-func init() {
-	// As build/coredns does: statusengine right after template.
-	d := dnsserver.Directives
-	i := slices.Index(d, "template")
-	if err := dnsserver.SetDirectives(slices.Insert(slices.Clone(d), i+1, "statusengine")); err != nil {
-		panic(err)
-	}
-}
+func init() { statusengine.AddDirective() }
 
 // chromiumPath finds Debian's chromium; without it the test skips, except in
 // CI, where a missing browser is a broken install step.

@@ -14,24 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/test"
 
 	"github.com/miekg/dns"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 
-	_ "github.com/statusengine/statusengine/plugin/statusengine"
+	"github.com/statusengine/statusengine/plugin/statusengine"
 )
 
-func init() {
-	// As build/coredns does: statusengine right after template.
-	d := slices.Clone(dnsserver.Directives)
-	if !slices.Contains(d, "statusengine") {
-		i := slices.Index(d, "template")
-		dnsserver.SetDirectives(slices.Insert(d, i+1, "statusengine"))
-	}
-}
+func init() { statusengine.AddDirective() }
 
 const (
 	zone       = "status.modsecurity.org."
