@@ -22,6 +22,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/statusengine/statusengine/internal/netnstest"
+	"github.com/statusengine/statusengine/internal/servertest"
 )
 
 // Addresses inside the namespace. Nothing here is reachable from, or routed
@@ -123,7 +126,7 @@ func checkRequirements(t *testing.T) tools {
 
 type harness struct {
 	tools
-	ns        string
+	ns        *netnstest.NS
 	dir       string // private temp dir (0755 so www-data can reach lock/ and msc-data/)
 	apacheDir string // private copy of /etc/apache2 (APACHE_CONFDIR)
 	errorLog  string
@@ -177,28 +180,25 @@ func (h *harness) run(timeout time.Duration, env []string, name string, args ...
 
 // inNetns runs a short command inside the namespace.
 func (h *harness) inNetns(timeout time.Duration, env []string, args ...string) (string, error) {
-	return h.run(timeout, env, h.ip, append([]string{"netns", "exec", h.ns}, args...)...)
+	return h.run(timeout, env, h.ip, h.ns.ExecArgs(args[0], args[1:]...)...)
 }
 
 // buildServer builds ./build/coredns once from the module root.
 func (h *harness) buildServer(t *testing.T) {
 	t.Helper()
-	root, err := filepath.Abs("../..")
+	root, err := servertest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gm, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil ||
-		!bytes.Contains(gm, []byte("module github.com/statusengine/statusengine\n")) {
-		t.Fatalf("module root not found at %s (run the test from test/e2e, as go test does): %v", root, err)
-	}
 	h.coredns = filepath.Join(h.dir, "coredns")
 	start := time.Now()
-	out, err := h.run(8*time.Minute, nil, h.goCmd, "-C", root, "build", "-o", h.coredns, "./build/coredns")
-	if err != nil {
-		t.Fatalf("go build ./build/coredns: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	if b, err := servertest.Build(ctx, h.goCmd, root, h.coredns); err != nil {
+		t.Fatalf("go build ./build/coredns: %v\n%s", err, bytes.TrimSpace(b))
 	}
 	t.Logf("built %s in %v", h.coredns, time.Since(start).Round(time.Millisecond))
-	out, err = h.run(30*time.Second, nil, h.coredns, "-plugins")
+	out, err := h.run(30*time.Second, nil, h.coredns, "-plugins")
 	if err != nil {
 		t.Fatalf("coredns -plugins: %v\n%s", err, out)
 	}
@@ -215,37 +215,32 @@ func (h *harness) buildServer(t *testing.T) {
 // (systemd-resolved, nscd, mdns) outside the namespace.
 func (h *harness) setupNetns(t *testing.T) {
 	t.Helper()
-	h.ns = fmt.Sprintf("se-e2e-%d", os.Getpid())
-	out, err := h.run(10*time.Second, nil, h.ip, "netns", "add", h.ns)
-	if err != nil && strings.Contains(out, "File exists") {
+	name := fmt.Sprintf("se-e2e-%d", os.Getpid())
+	ns, err := netnstest.Add(h.ip, name)
+	if err != nil && strings.Contains(err.Error(), "File exists") {
 		// A stale namespace of a crashed run with our pid: only this test makes such names.
-		h.run(10*time.Second, nil, h.ip, "netns", "del", h.ns)
-		out, err = h.run(10*time.Second, nil, h.ip, "netns", "add", h.ns)
+		(&netnstest.NS{Name: name, IP: h.ip}).Delete()
+		ns, err = netnstest.Add(h.ip, name)
 	}
 	if err != nil {
-		skipOrFail(t, false, "cannot create a network namespace (`ip netns add %s`: %v: %s); the test needs root with CAP_SYS_ADMIN (a privileged container or a VM)",
-			h.ns, err, out)
+		skipOrFail(t, false, "cannot create a network namespace (%v); the test needs root with CAP_SYS_ADMIN (a privileged container or a VM)", err)
 	}
+	h.ns = ns
 	etcNetns := "/etc/netns"
 	_, statErr := os.Stat(etcNetns)
 	createdEtcNetns := os.IsNotExist(statErr)
-	nsEtc := filepath.Join(etcNetns, h.ns)
+	nsEtc := filepath.Join(etcNetns, ns.Name)
 	t.Cleanup(func() {
-		if out, err := h.run(10*time.Second, nil, h.ip, "netns", "del", h.ns); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", h.ns, err, out)
+		if err := ns.Delete(); err != nil {
+			t.Error(err)
 		}
 		os.RemoveAll(nsEtc)
 		if createdEtcNetns {
 			os.Remove(etcNetns) // only if empty
 		}
 	})
-	for _, args := range [][]string{
-		{"-n", h.ns, "link", "set", "lo", "up"},
-		{"-n", h.ns, "addr", "add", authAddr + "/8", "dev", "lo"},
-	} {
-		if out, err := h.run(10*time.Second, nil, h.ip, args...); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
+	if err := ns.Setup(authAddr + "/8"); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.MkdirAll(nsEtc, 0o755); err != nil {
 		t.Fatal(err)
@@ -256,7 +251,7 @@ func (h *harness) setupNetns(t *testing.T) {
 		nss = regexp.MustCompile(`(?m)^hosts:.*$`).ReplaceAllString(string(b), "hosts:          files dns")
 	}
 	writeFile(t, filepath.Join(nsEtc, "nsswitch.conf"), nss)
-	t.Logf("network namespace %s: lo up with 127.0.0.1 and %s; /etc/netns/%s/resolv.conf -> nameserver 127.0.0.1", h.ns, authAddr, h.ns)
+	t.Logf("network namespace %s: lo up with 127.0.0.1 and %s; /etc/netns/%s/resolv.conf -> nameserver 127.0.0.1", ns.Name, authAddr, ns.Name)
 }
 
 // writeFile replaces path (never writing through a symlink of the copied tree).
@@ -517,11 +512,9 @@ func spaceStarts(prev apacheStart) {
 // Long-running processes inside the namespace, stopped by their own pid.
 
 type proc struct {
+	*servertest.Proc
 	name    string
-	cmd     *exec.Cmd
 	logPath string
-	done    chan struct{}
-	waitErr error
 }
 
 func (h *harness) startProc(t *testing.T, name, logPath string, args ...string) *proc {
@@ -530,48 +523,34 @@ func (h *harness) startProc(t *testing.T, name, logPath string, args ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	// `ip netns exec` execs the command in place, so cmd.Process is the
-	// daemon itself (coredns or unbound), not a wrapper.
-	cmd := exec.Command(h.ip, append([]string{"netns", "exec", h.ns}, args...)...)
+	// The started process is the daemon itself (coredns or unbound), not a
+	// wrapper: see netnstest.NS.Command.
+	cmd := h.ns.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		lf.Close()
+	sp, err := servertest.Start(cmd)
+	lf.Close()
+	if err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	lf.Close()
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
+	p := &proc{Proc: sp, name: name, logPath: logPath}
 	t.Cleanup(func() { p.stop(t) })
-	t.Logf("started %s (pid %d): %s", name, cmd.Process.Pid, strings.Join(args, " "))
+	t.Logf("started %s (pid %d): %s", name, p.Pid(), strings.Join(args, " "))
 	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // stop sends SIGTERM to the process we started, then SIGKILL after 10 s.
 func (p *proc) stop(t *testing.T) {
-	if p.exited() {
+	if p.Exited() {
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if p.WaitExit(10 * time.Second) {
 		return
-	case <-time.After(10 * time.Second):
 	}
-	t.Errorf("%s (pid %d) did not exit within 10s of SIGTERM; sending SIGKILL", p.name, p.cmd.Process.Pid)
-	p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		t.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
+	t.Errorf("%s (pid %d) did not exit within 10s of SIGTERM; sending SIGKILL", p.name, p.Pid())
+	p.Cmd.Process.Kill()
+	if !p.WaitExit(5 * time.Second) {
+		t.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.Pid())
 	}
 }
 
@@ -604,7 +583,7 @@ type server struct {
 
 // startServer writes a Corefile and starts our server inside the namespace,
 // bound to bind:53, with its API on 127.0.0.1:8053 (inside the namespace too;
-// the test reaches it with a socket opened in the namespace, see dialInNetns).
+// the test reaches it with a socket opened in the namespace, see netnstest.NS.Dial).
 // The stock `log` plugin is on so that the queries the server saw can be
 // reported.
 func (h *harness) startServer(t *testing.T, name, bind string) *server {
@@ -622,7 +601,7 @@ func (h *harness) startServer(t *testing.T, name, bind string) *server {
 	// Ready when the API answers and a DNS query to bind:53 gets a reply.
 	var lastErr error
 	ready := waitFor(30*time.Second, func() bool {
-		if s.exited() {
+		if s.Exited() {
 			return true
 		}
 		code, body, err := h.httpGet(fmt.Sprintf("http://%s/api/0/1", apiAddr))
@@ -632,8 +611,8 @@ func (h *harness) startServer(t *testing.T, name, bind string) *server {
 		}
 		return true
 	})
-	if s.exited() {
-		t.Fatalf("our server exited during startup (%v); its output:\n%s", s.waitErr, tail(s.log(), 8000))
+	if s.Exited() {
+		t.Fatalf("our server exited during startup (%v); its output:\n%s", s.Err(), tail(s.log(), 8000))
 	}
 	if !ready {
 		t.Fatalf("our server's API did not answer within 30s (last: %v); its output:\n%s", lastErr, tail(s.log(), 8000))
@@ -769,9 +748,9 @@ stub-zone:
 	}
 	u.proc = h.startProc(t, "unbound", filepath.Join(dir, "stdout.log"), bin, "-d", "-c", conf)
 	if !waitFor(15*time.Second, func() bool {
-		return u.exited() || strings.Contains(u.unboundLog(), "start of service")
-	}) || u.exited() {
-		t.Fatalf("unbound did not start within 15s (exited: %v %v)\nstdout:\n%s\nlog:\n%s", u.exited(), u.waitErr, u.log(), tail(u.unboundLog(), 8000))
+		return u.Exited() || strings.Contains(u.unboundLog(), "start of service")
+	}) || u.Exited() {
+		t.Fatalf("unbound did not start within 15s (exited: %v %v)\nstdout:\n%s\nlog:\n%s", u.Exited(), u.Err(), u.log(), tail(u.unboundLog(), 8000))
 	}
 	return u
 }
@@ -793,16 +772,7 @@ var (
 // Talking to things inside the namespace.
 
 func (h *harness) httpGet(url string) (int, []byte, error) {
-	c := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{ // no proxy from the environment
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dialInNetns(ctx, h.ns, network, addr)
-			},
-			DisableKeepAlives: true,
-		},
-	}
-	resp, err := c.Get(url)
+	resp, err := h.ns.HTTPClient(5 * time.Second).Get(url)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -826,7 +796,7 @@ func (h *harness) dnsQuery(server, name string, qtype uint16) (dnsReply, error) 
 	var r dnsReply
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := dialInNetns(ctx, h.ns, "udp", server)
+	c, err := h.ns.Dial(ctx, "udp", "", server)
 	if err != nil {
 		return r, err
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/statusengine/statusengine/internal/netnstest"
+	"github.com/statusengine/statusengine/internal/servertest"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 	bolt "go.etcd.io/bbolt"
@@ -37,10 +39,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	coreBinary = filepath.Join(dir, "coredns")
-	build := exec.Command("go", "build", "-o", coreBinary, "./build/coredns")
-	build.Dir = moduleRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./build/coredns: %v\n%s", err, out)
+	root, err = servertest.ModuleRoot()
+	if err == nil {
+		var out []byte
+		if out, err = servertest.Build(context.Background(), "go", root, coreBinary); err != nil {
+			err = fmt.Errorf("go build ./build/coredns: %v\n%s", err, out)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -49,10 +56,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func moduleRoot() string {
-	wd, _ := os.Getwd()
-	return filepath.Join(wd, "..", "..")
-}
+// root is the module's directory, found by TestMain.
+var root string
+
+func moduleRoot() string { return root }
 
 // needRoot skips a test that needs root, but fails it in CI where the
 // suite runs as root and a skip would hide a missing proof.
@@ -159,16 +166,15 @@ type server struct {
 	metrics int
 	conf    string
 
-	ns   *netns // runs inside it when set
-	cmd  *exec.Cmd
+	ns   *netnstest.NS // runs inside it when set
+	proc *servertest.Proc
 	out  *syncBuffer
-	done chan struct{}
 }
 
 // http is a client that reaches the server's listeners.
 func (s *server) http() *http.Client {
 	if s.ns != nil {
-		return s.ns.httpClient()
+		return s.ns.HTTPClient(10 * time.Second)
 	}
 	return &http.Client{Timeout: 10 * time.Second}
 }
@@ -185,7 +191,7 @@ func (s *server) exchange(m *dns.Msg, local string, timeout time.Duration) (*dns
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if s.ns != nil {
-		conn, err = s.ns.dial(ctx, "udp", local, s.dnsAddr())
+		conn, err = s.ns.Dial(ctx, "udp", local, s.dnsAddr())
 	} else {
 		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(local)}}
 		conn, err = d.DialContext(ctx, "udp", s.dnsAddr())
@@ -233,24 +239,22 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.out = &syncBuffer{}
-	s.cmd = exec.Command(coreBinary, "-conf", s.conf)
+	cmd := exec.Command(coreBinary, "-conf", s.conf)
 	if s.ns != nil {
-		s.cmd = s.ns.command(coreBinary, "-conf", s.conf)
+		cmd = s.ns.Command(coreBinary, "-conf", s.conf)
 	}
-	s.cmd.Dir = s.dir
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	p, err := servertest.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
+	s.proc = p
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		select {
-		case <-s.done:
+		if p.Exited() {
 			t.Fatalf("server exited at start: %s", s.out)
-		default:
 		}
 		if s.ready() {
 			return
@@ -279,38 +283,29 @@ func (s *server) ready() bool {
 }
 
 // running tells whether the process is still alive.
-func (s *server) running() bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *server) running() bool { return s.proc != nil && !s.proc.Exited() }
 
 // kill ends the process at once (SIGKILL), as a crash or the OOM killer would.
 func (s *server) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	if s.proc == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
+	s.proc.Cmd.Process.Signal(syscall.SIGKILL)
+	<-s.proc.Done()
 }
 
 // stop ends the process gracefully, as systemd would.
 func (s *server) stop() {
 	s.t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
+	s.proc.Cmd.Process.Signal(syscall.SIGTERM)
+	if !s.proc.WaitExit(15 * time.Second) {
 		s.kill()
 		s.t.Fatalf("server did not stop within 15s of SIGTERM: %s", s.out)
 	}
 }
 
 func (s *server) signal(sig os.Signal) {
-	if err := s.cmd.Process.Signal(sig); err != nil {
+	if err := s.proc.Cmd.Process.Signal(sig); err != nil {
 		s.t.Fatal(err)
 	}
 }

@@ -34,7 +34,7 @@ func flood(t *testing.T, s *server, local string, names []string, workers int, s
 			if strings.Contains(local, ":") {
 				remote = fmt.Sprintf("[::1]:%d", s.dnsPort)
 			}
-			conn, err := s.ns.dial(context.Background(), "udp", local, remote)
+			conn, err := s.ns.Dial(context.Background(), "udp", local, remote)
 			if err != nil {
 				t.Error(err)
 				return
