@@ -125,6 +125,7 @@ type Store struct {
 
 	rollupPending atomic.Pointer[pendingRollups] // see pending.go
 	mergeNow      bool                           // writer only: the next commit merges
+	lastBatch     int                            // writer only: size of the last batch
 
 	noSpaceUntil atomic.Int64          // unix ns; see space.go
 	noSpaceErr   atomic.Pointer[error] // why
@@ -347,8 +348,40 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		batch = s.linger(batch)
 		s.commit(batch)
 	}
+}
+
+// A commit costs about as much CPU for 20 reports as for 200 (page writes,
+// two fsyncs, publishing the pending rollups). While reports keep coming (the
+// last batch was not small) a small batch waits up to lingerWait for company;
+// a lone report is committed at once.
+const (
+	lingerBatch = 128
+	lingerBusy  = 16
+	lingerWait  = 500 * time.Microsecond
+)
+
+func (s *Store) linger(batch []*pending) []*pending {
+	last := s.lastBatch
+	s.lastBatch = len(batch)
+	if len(batch) >= lingerBatch || last < lingerBusy {
+		return batch
+	}
+	t := time.NewTimer(lingerWait)
+	defer t.Stop()
+	for len(batch) < lingerBatch {
+		select {
+		case p := <-s.queue:
+			batch = append(batch, p)
+		case <-t.C:
+			s.lastBatch = len(batch)
+			return batch
+		}
+	}
+	s.lastBatch = len(batch)
+	return batch
 }
 
 func (s *Store) commit(batch []*pending) {
