@@ -371,11 +371,21 @@ func (s *Store) linger(batch []*pending) []*pending {
 	}
 	t := time.NewTimer(lingerWait)
 	defer t.Stop()
+wait:
 	for len(batch) < lingerBatch {
 		select {
 		case p := <-s.queue:
 			batch = append(batch, p)
 		case <-t.C:
+			break wait
+		}
+	}
+	// Whatever else is queued goes along, as without lingering.
+	for len(batch) < s.opts.MaxBatch {
+		select {
+		case p := <-s.queue:
+			batch = append(batch, p)
+		default:
 			s.lastBatch = len(batch)
 			return batch
 		}
@@ -385,6 +395,15 @@ func (s *Store) linger(batch []*pending) []*pending {
 }
 
 func (s *Store) commit(batch []*pending) {
+	// Reports queued before a commit ran out of space fail with it: a
+	// smaller commit of the rest could squeeze in and end the fast failing
+	// (rollups no longer grow every commit), and it would fail again soon.
+	if err := s.noSpace(); err != nil && len(batch) > 0 {
+		for _, p := range batch {
+			p.res <- result{Failed, err}
+		}
+		return
+	}
 	start := time.Now()
 	outcomes := make([]Outcome, len(batch))
 	var stored, dups uint64
