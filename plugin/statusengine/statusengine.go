@@ -57,7 +57,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 
 	if c := state.QClass(); c != dns.ClassINET && c != dns.ClassANY {
 		reportsTotal.WithLabelValues(server, zone, outcomeMalformed).Inc()
-		return se.reply(w, r, dns.RcodeRefused, zone)
+		return refuse(w, r)
 	}
 
 	rep, err := codec.Decode(qname, zone)
@@ -106,11 +106,11 @@ func (se *StatusEngine) ingest(state request.Request, zone string, rep codec.Rep
 	return outcomeStoreFailed
 }
 
-func (se *StatusEngine) reply(w dns.ResponseWriter, r *dns.Msg, rcode int, zone string) (int, error) {
+func refuse(w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	m := new(dns.Msg)
-	m.SetRcode(r, rcode)
+	m.SetRcode(r, dns.RcodeRefused)
 	w.WriteMsg(m)
-	return rcode, nil
+	return dns.RcodeRefused, nil
 }
 
 func remoteAddr(state request.Request) netip.Addr {
