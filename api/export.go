@@ -56,18 +56,19 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	n := 0
-	s.store.Load().Range(from, endOf(to), func(rec *store.Record) bool {
+	// Each writes between read transactions: a slow client must not hold one.
+	s.store.Load().Each(from, endOf(to), func(rec *store.Record) error {
 		if !f.match(rec) {
-			return true
+			return nil
 		}
-		if write(rec) != nil {
-			return false // the client went away
+		if err := write(rec); err != nil {
+			return err // the client went away
 		}
 		if n++; n%1000 == 0 {
 			// Writes past the deadline fail; a long export keeps moving it.
 			rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		}
-		return true
+		return nil
 	})
 	bw.Flush()
 }

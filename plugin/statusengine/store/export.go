@@ -125,39 +125,19 @@ func (e *Exported) Record() (*Record, error) {
 	return rec, nil
 }
 
-// exportPage bounds the records read in one transaction: a long read
-// transaction held open while a slow reader drains the output would keep
-// the writer from growing the file.
-const exportPage = 4096
-
 // Export writes the records received in [from, to] to w as NDJSON, oldest
 // first, and returns how many it wrote.
 func (s *Store) Export(w io.Writer, from, to time.Time) (int, error) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	var (
-		n     int
-		after uint64
-		page  = make([]Exported, 0, exportPage)
-	)
-	for {
-		page = page[:0]
-		err := s.RangeAfter(from, to, after, func(r *Record) bool {
-			page = append(page, r.Export())
-			after = r.Key
-			return len(page) < exportPage
-		})
-		if err != nil {
-			return n, err
+	n := 0
+	err := s.Each(from, to, func(r *Record) error {
+		e := r.Export()
+		if err := enc.Encode(&e); err != nil {
+			return err
 		}
-		for i := range page {
-			if err := enc.Encode(&page[i]); err != nil {
-				return n, err
-			}
-			n++
-		}
-		if len(page) < exportPage {
-			return n, nil
-		}
-	}
+		n++
+		return nil
+	})
+	return n, err
 }

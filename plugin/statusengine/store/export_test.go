@@ -124,7 +124,7 @@ func equalInts(a, b []int) bool {
 
 func TestExportPages(t *testing.T) {
 	s := openTemp(t)
-	recs := make([]*Record, exportPage*2+10)
+	recs := make([]*Record, eachPage*2+10)
 	base := time.Unix(1795549302, 0)
 	for i := range recs {
 		recs[i] = newRecord(t, realBeacon, 1795549302+int64(i), base.Add(time.Duration(i)*time.Millisecond))

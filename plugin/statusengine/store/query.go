@@ -24,6 +24,38 @@ func (s *Store) RangeAfter(from, to time.Time, after uint64, fn func(*Record) bo
 	return s.Range(from, to, fn)
 }
 
+// eachPage bounds the records Each reads in one transaction.
+const eachPage = 4096
+
+// Each calls fn for each record received in [from, to], oldest first, until
+// fn returns an error, which Each returns. Unlike Range it never calls fn
+// inside a read transaction: it reads pages of records and hands them out
+// between transactions, so a slow consumer (an export to a slow client)
+// cannot hold a transaction open and block the writer from growing the file.
+func (s *Store) Each(from, to time.Time, fn func(*Record) error) error {
+	page := make([]Record, 0, eachPage)
+	var after uint64
+	for {
+		page = page[:0]
+		err := s.RangeAfter(from, to, after, func(r *Record) bool {
+			page = append(page, *r)
+			after = r.Key
+			return len(page) < eachPage
+		})
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < eachPage {
+			return nil
+		}
+	}
+}
+
 func scan(tx *bolt.Tx, from, to time.Time, fn func(*Record) bool) error {
 	var lo, hi [8]byte
 	binary.BigEndian.PutUint64(lo[:], uint64(clampNano(from)))

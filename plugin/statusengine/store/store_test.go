@@ -276,3 +276,43 @@ func kill9Child(path string) {
 	wg.Wait()
 	os.Exit(0)
 }
+
+// TestEachDoesNotBlockWriter holds an Each consumer still while the file has
+// to grow: bbolt remaps under a lock that an open read transaction holds, so a
+// consumer called inside one would stall every commit behind it.
+func TestEachDoesNotBlockWriter(t *testing.T) {
+	s := openTemp(t)
+	now := time.Now()
+	for i := range 10 {
+		s.Submit(newRecord(t, realBeacon, int64(1600000000+i), now.Add(-time.Hour)))
+	}
+	hold, held := make(chan struct{}), make(chan struct{})
+	go s.Each(time.Unix(0, 0), now, func(*Record) error {
+		select {
+		case held <- struct{}{}:
+			<-hold
+		default:
+		}
+		return nil
+	})
+	<-held
+	defer close(hold)
+
+	done := make(chan error, 1)
+	go func() {
+		recs := make([]*Record, 20000) // several MiB: the file grows and bbolt remaps
+		for i := range recs {
+			recs[i] = newRecord(t, realBeacon, int64(1700000000+i), now)
+		}
+		_, err := s.SubmitBatch(recs)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("commits stalled behind a consumer of Each")
+	}
+}
