@@ -11,7 +11,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 
-	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // lockWait is how long the tool waits for bbolt's file lock: a running
@@ -30,7 +30,7 @@ func openDB(path string, mustExist bool) (*store.Store, error) {
 		}
 	}
 	st, err := store.Open(path, store.Options{OpenTimeout: lockWait})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%s: database is in use by a running server: use the API backup endpoint or stop the server", path)
 	}
 	return st, err

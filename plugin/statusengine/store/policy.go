@@ -43,7 +43,6 @@ func (s *Store) Configure(p Policy) {
 // goroutine touches it, so it needs no lock.
 type sourceLimiter struct {
 	buckets map[netip.Prefix]*tokens
-	swept   time.Time
 }
 
 type tokens struct {

@@ -70,16 +70,6 @@ var allDims = []Dimension{DimTotal, DimModsec, DimPlatform, DimServer, DimAPR, D
 // hourly are the dimensions with hour counts, for timeseries.
 var hourly = []Dimension{DimTotal, DimModsec, DimPlatform, DimCountry}
 
-// Hourly tells whether d has hour counts (and so can split a timeseries).
-func Hourly(d Dimension) bool {
-	for _, h := range hourly {
-		if h == d {
-			return true
-		}
-	}
-	return false
-}
-
 const (
 	periodDay   = 'd'
 	periodMonth = 'm'

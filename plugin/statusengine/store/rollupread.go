@@ -287,8 +287,8 @@ func SeriesStart(t time.Time, step Step) time.Time {
 }
 
 // Series counts the reports of each step that [from, to] touches, split by
-// the values of d (DimTotal for no split). Hour steps need a dimension that
-// Hourly accepts. Steps without reports are there, empty.
+// the values of d (DimTotal for no split). Hour steps need a dimension in
+// hourly. Steps without reports are there, empty.
 func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]Bucket, error) {
 	if to.Before(from) {
 		return nil, nil

@@ -26,7 +26,6 @@ var (
 	metaBucket    = []byte("meta")
 
 	countKey = []byte("count")
-	dupsKey  = []byte("duplicates")
 )
 
 // Errors Submit returns besides bbolt's own.
@@ -406,7 +405,7 @@ func (s *Store) commit(batch []*pending) {
 	}
 	start := time.Now()
 	outcomes := make([]Outcome, len(batch))
-	var stored, dups uint64
+	var stored uint64
 	s.rollupMu.Lock()
 	defer s.rollupMu.Unlock()
 	policy := s.policy.Load()
@@ -426,11 +425,10 @@ func (s *Store) commit(batch []*pending) {
 		// Seen keys start with the client's clock, which is near now: mostly
 		// appends, so the default half-empty split wastes 32 bytes a report.
 		seen.FillPercent = 0.9
-		stored, dups = 0, 0
+		stored = 0
 		for i, p := range batch {
 			if s.seenIn(seen, p) {
 				outcomes[i] = Duplicate
-				dups++
 				continue
 			}
 			if !s.limiter.allow(policy, p.rec.Source, start) {
@@ -476,7 +474,7 @@ func (s *Store) commit(batch []*pending) {
 				return err
 			}
 		}
-		return putUint(meta, dupsKey, getUint(meta, dupsKey)+dups)
+		return nil
 	})
 	if err == nil {
 		s.count.Add(int64(stored))
