@@ -46,12 +46,7 @@ func TestParseAPIAndGeoip(t *testing.T) {
 		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
 		se, err := parse(c)
 		switch {
-		case tc.wantErr == "" && err != nil:
-			t.Errorf("test %d: unexpected error %v", i, err)
-		case tc.wantErr != "" && err == nil:
-			t.Errorf("test %d: expected error containing %q, got none", i, tc.wantErr)
-		case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
-			t.Errorf("test %d: error %q does not contain %q", i, err, tc.wantErr)
+		case !checkParseErr(t, i, err, tc.wantErr):
 		case err == nil:
 			if se.api.token != tc.wantToken || se.api.cityDatabase != tc.wantCity {
 				t.Errorf("test %d: token %q city %v, want %q %v", i, se.api.token, se.api.cityDatabase, tc.wantToken, tc.wantCity)

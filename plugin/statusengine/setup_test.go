@@ -50,15 +50,25 @@ func TestParse(t *testing.T) {
 		c := caddy.NewTestController("dns", tc.input)
 		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
 		_, err := parse(c)
-		switch {
-		case tc.wantErr == "" && err != nil:
-			t.Errorf("test %d: unexpected error %v", i, err)
-		case tc.wantErr != "" && err == nil:
-			t.Errorf("test %d: expected error containing %q, got none", i, tc.wantErr)
-		case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
-			t.Errorf("test %d: error %q does not contain %q", i, err, tc.wantErr)
-		}
+		checkParseErr(t, i, err, tc.wantErr)
 	}
+}
+
+// checkParseErr reports whether err is what a test case wants: nil for an
+// empty want, else an error containing want.
+func checkParseErr(t *testing.T, i int, err error, want string) bool {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("test %d: unexpected error %v", i, err)
+	case want != "" && err == nil:
+		t.Errorf("test %d: expected error containing %q, got none", i, want)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Errorf("test %d: error %q does not contain %q", i, err, want)
+	default:
+		return true
+	}
+	return false
 }
 
 func TestParseErrorNamesLine(t *testing.T) {
