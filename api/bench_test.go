@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -47,7 +48,7 @@ func benchRecord(b *testing.B, r *rand.Rand, installs int, received time.Time, e
 		Zone:     "status.modsecurity.org.",
 		Resolver: netip.AddrFrom4([4]byte{100, byte(in >> 16), byte(in >> 8), byte(in)}),
 		Report:   rep,
-		Geo:      store.Geo{Country: c, CountryName: c, Source: "resolver"},
+		Geo:      geo.Location{Country: c, CountryName: c, Source: "resolver"},
 	}
 }
 
@@ -63,10 +64,10 @@ func benchServer(b *testing.B) (*httptest.Server, *store.Store) {
 	n := benchReports()
 	end := time.Now()
 	start := end.Add(-365 * 24 * time.Hour)
-	im := store.NewImporter(st)
+	im := store.NewImporter(st, nil)
 	for i := range n {
 		at := start.Add(time.Duration(i) * (365 * 24 * time.Hour / time.Duration(n)))
-		if err := im.Add(benchRecord(b, r, 20000, at, int64(i+1))); err != nil {
+		if err := im.Add(benchRecord(b, r, 20000, at, int64(i+1)), i); err != nil {
 			b.Fatal(err)
 		}
 	}

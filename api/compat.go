@@ -64,7 +64,7 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		index := map[string]int{} // installation -> row, for unique
 		private := s.private(r)
 		tooMany := false
-		err := s.store.Load().Range(from, to.Add(time.Second-1), func(rec *store.Record) bool {
+		err := s.store.Load().Each(from, to.Add(time.Second-1), 0, func(rec *store.Record) error {
 			row := toCompat(rec)
 			if !private {
 				row.Beacon = ""
@@ -73,17 +73,20 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 				k := store.InstallationKey(rec)
 				if i, ok := index[k]; ok {
 					resp.Results[i] = row // keep the latest report of each installation
-					return true
+					return nil
 				}
 				index[k] = len(resp.Results)
 			}
 			if len(resp.Results) >= MaxRows {
 				tooMany = true
-				return false
+				return errEnough
 			}
 			resp.Results = append(resp.Results, row)
-			return true
+			return nil
 		})
+		if err == errEnough {
+			err = nil
+		}
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "reading the store failed")
 			return

@@ -11,8 +11,9 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
-// csvHeader names the export's CSV columns: the fields of Report, geo flattened.
-var csvHeader = []string{"key", "received", "client_epoch", "zone", "modsec", "server", "apr_compiled", "apr_loaded",
+// csvHeader names the export's CSV columns: the fields of store.Wire,
+// report and geo flattened.
+var csvHeader = []string{"key", "received", "epoch", "zone", "modsec", "server", "apr_compiled", "apr_loaded",
 	"pcre_compiled", "pcre_loaded", "lua", "lua_loaded", "libxml", "libxml_loaded", "id", "format", "beacon",
 	"resolver", "ecs", "country", "country_name", "city", "lat", "lon", "geo_source", "installation"}
 
@@ -46,18 +47,18 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		cw := csv.NewWriter(bw)
 		cw.Write(csvHeader)
 		write = func(rec *store.Record) error {
-			cw.Write(csvRow(toReport(rec)))
+			cw.Write(csvRow(rec.Wire()))
 			cw.Flush()
 			return cw.Error()
 		}
 	} else {
 		enc := json.NewEncoder(bw)
-		write = func(rec *store.Record) error { return enc.Encode(toReport(rec)) }
+		write = func(rec *store.Record) error { return enc.Encode(rec.Wire()) }
 	}
 	rc := http.NewResponseController(w)
 	n := 0
 	// Each writes between read transactions: a slow client must not hold one.
-	s.store.Load().Each(from, endOf(to), func(rec *store.Record) error {
+	s.store.Load().Each(from, endOf(to), 0, func(rec *store.Record) error {
 		if !f.match(rec) {
 			return nil
 		}
@@ -73,13 +74,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	bw.Flush()
 }
 
-func csvRow(rp Report) []string {
-	opt := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
+func csvRow(e store.Wire) []string {
 	num := func(p *float64) string {
 		if p == nil {
 			return ""
@@ -87,11 +82,18 @@ func csvRow(rp Report) []string {
 		return strconv.FormatFloat(*p, 'f', -1, 64)
 	}
 	epoch := ""
-	if rp.ClientEpoch != nil {
-		epoch = strconv.FormatInt(*rp.ClientEpoch, 10)
+	if e.Epoch != nil {
+		epoch = strconv.FormatInt(*e.Epoch, 10)
 	}
-	return []string{rp.Key, strconv.FormatInt(rp.Received, 10), epoch, rp.Zone, rp.Modsec, rp.Server, rp.APRCompiled,
-		rp.APRLoaded, rp.PCRECompiled, rp.PCRELoaded, rp.Lua, rp.LuaLoaded, rp.Libxml, rp.LibxmlLoaded, rp.ID,
-		rp.Format, rp.Beacon, rp.Resolver, opt(rp.ECS), rp.Geo.Country, rp.Geo.CountryName, rp.Geo.City,
-		num(rp.Geo.Lat), num(rp.Geo.Lon), rp.Geo.Source, rp.Installation}
+	r, g := e.Report, e.Geo
+	if r == nil {
+		r = &store.WireReport{}
+	}
+	if g == nil {
+		g = &store.WireGeo{}
+	}
+	return []string{e.Key, e.Received.Format(time.RFC3339Nano), epoch, e.Zone, r.Modsec, r.Server, r.APRCompiled,
+		r.APRLoaded, r.PCRECompiled, r.PCRELoaded, r.Lua, r.LuaLoaded, r.Libxml, r.LibxmlLoaded, r.ID,
+		r.Format, e.Beacon, e.Resolver, e.ECS, g.Country, g.CountryName, g.City,
+		num(g.Lat), num(g.Lon), g.Source, e.Installation}
 }

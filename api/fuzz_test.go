@@ -22,7 +22,7 @@ func fuzzServer(f *testing.F) *Server {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { st.Close() })
-	im := store.NewImporter(st)
+	im := store.NewImporter(st, nil)
 	base := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
 	for i := range 300 {
 		b := fmt.Sprintf("2.9.%d,Apache/2.4.%d (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", i%9, i%60, i%256)
@@ -36,7 +36,7 @@ func fuzzServer(f *testing.F) *Server {
 			Resolver: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
 			Report:   rep,
 		}
-		if err := im.Add(rec); err != nil {
+		if err := im.Add(rec, 0); err != nil {
 			f.Fatal(err)
 		}
 	}

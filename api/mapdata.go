@@ -65,11 +65,7 @@ func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
 }
 
 func computeMap(st *store.Store, from, to time.Time, city bool) (*MapData, error) {
-	dims := []store.Dimension{store.DimCountry}
-	if city {
-		dims = append(dims, store.DimPoint)
-	}
-	t, err := st.Totals(from, to, dims...)
+	t, err := st.Totals(from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +76,9 @@ func computeMap(st *store.Store, from, to time.Time, city bool) (*MapData, error
 			continue
 		}
 		m.Countries = append(m.Countries, MapCountry{Code: b.Value, Name: geo.CountryName(b.Value), Installations: b.Installations, Reports: b.Reports})
+	}
+	if !city {
+		t.Dims[store.DimPoint] = nil
 	}
 	for v, c := range t.Dims[store.DimPoint] {
 		lat, lon, ok := strings.Cut(v, ",")

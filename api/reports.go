@@ -1,13 +1,11 @@
 package api
 
 import (
-	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -17,96 +15,8 @@ const (
 	MaxLimit     = 1000
 )
 
-// Report is one stored report as the v1 API shows it.
-type Report struct {
-	Key          string  `json:"key"`
-	Received     int64   `json:"received"`
-	ClientEpoch  *int64  `json:"client_epoch"`
-	Zone         string  `json:"zone"`
-	Modsec       string  `json:"modsec"`
-	Server       string  `json:"server"`
-	APRCompiled  string  `json:"apr_compiled"`
-	APRLoaded    string  `json:"apr_loaded"`
-	PCRECompiled string  `json:"pcre_compiled"`
-	PCRELoaded   string  `json:"pcre_loaded"`
-	Lua          string  `json:"lua"`
-	LuaLoaded    string  `json:"lua_loaded,omitempty"`
-	Libxml       string  `json:"libxml"`
-	LibxmlLoaded string  `json:"libxml_loaded,omitempty"`
-	ID           string  `json:"id"`
-	Format       string  `json:"format"`
-	Beacon       string  `json:"beacon"`
-	Resolver     string  `json:"resolver"`
-	ECS          *string `json:"ecs"`
-	Geo          GeoJSON `json:"geo"`
-	Installation string  `json:"installation"`
-}
-
-// GeoJSON is a report's location.
-type GeoJSON struct {
-	Country     string   `json:"country"`
-	CountryName string   `json:"country_name"`
-	City        string   `json:"city"`
-	Lat         *float64 `json:"lat"`
-	Lon         *float64 `json:"lon"`
-	Source      string   `json:"source"`
-}
-
-func formatName(f codec.Format) string {
-	if f == codec.Format2014 {
-		return "2014"
-	}
-	return "current"
-}
-
-// recordKey is the opaque, stable key of a record (and the reports cursor).
-func recordKey(k uint64) string { return strconv.FormatUint(k, 16) }
-
-func toReport(rec *store.Record) Report {
-	rep := &rec.Report
-	h := store.InstallationHash(rec)
-	out := Report{
-		Key:          recordKey(rec.Key),
-		Received:     rec.Received.Unix(),
-		Zone:         rec.Zone,
-		Modsec:       rep.Modsec,
-		Server:       rep.Server,
-		APRCompiled:  rep.APRCompiled,
-		APRLoaded:    rep.APRLoaded,
-		PCRECompiled: rep.PCRECompiled,
-		PCRELoaded:   rep.PCRELoaded,
-		Lua:          rep.Lua,
-		LuaLoaded:    rep.LuaLoaded,
-		Libxml:       rep.Libxml,
-		LibxmlLoaded: rep.LibxmlLoaded,
-		ID:           rep.ID,
-		Format:       formatName(rep.Format),
-		Beacon:       rep.Beacon,
-		Geo: GeoJSON{
-			Country:     rec.Geo.Country,
-			CountryName: rec.Geo.CountryName,
-			City:        rec.Geo.City,
-			Source:      rec.Geo.Source,
-		},
-		Installation: hex.EncodeToString(h[:]),
-	}
-	if rep.HasEpoch {
-		e := rep.Epoch
-		out.ClientEpoch = &e
-	}
-	if rec.Resolver.IsValid() {
-		out.Resolver = rec.Resolver.String()
-	}
-	if rec.ECS.IsValid() {
-		e := rec.ECS.String()
-		out.ECS = &e
-	}
-	if rec.Geo.HasPoint {
-		lat, lon := rec.Geo.Lat, rec.Geo.Lon
-		out.Geo.Lat, out.Geo.Lon = &lat, &lon
-	}
-	return out
-}
+// errEnough stops a scan that has what it needs.
+var errEnough = errors.New("enough")
 
 // filter is the record filter of reports and export.
 type filter struct {
@@ -136,9 +46,11 @@ func (f filter) match(rec *store.Record) bool {
 	return true
 }
 
+// reportsResponse is the answer of /api/v1/reports: records in their wire
+// form (store.Wire), the same as a line of the export.
 type reportsResponse struct {
-	Reports    []Report `json:"reports"`
-	NextCursor *string  `json:"next_cursor"`
+	Reports    []store.Wire `json:"reports"`
+	NextCursor *string      `json:"next_cursor"`
 }
 
 func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
@@ -155,26 +67,29 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 	}
 	var after uint64
 	if c := q.Get("cursor"); c != "" {
-		after, err = strconv.ParseUint(c, 16, 64)
-		if err != nil || after == 0 {
+		after, err = store.ParseKey(c)
+		if err != nil {
 			writeError(w, http.StatusBadRequest, "cursor must be a next_cursor from an earlier response")
 			return
 		}
 	}
 	f := parseFilter(q)
-	resp := reportsResponse{Reports: make([]Report, 0, min(limit, 64))}
+	resp := reportsResponse{Reports: make([]store.Wire, 0, min(limit, 64))}
 	more := false
-	err = s.store.Load().RangeAfter(from, endOf(to), after, func(rec *store.Record) bool {
+	err = s.store.Load().Each(from, endOf(to), after, func(rec *store.Record) error {
 		if !f.match(rec) {
-			return true
+			return nil
 		}
 		if len(resp.Reports) == limit {
 			more = true
-			return false
+			return errEnough
 		}
-		resp.Reports = append(resp.Reports, toReport(rec))
-		return true
+		resp.Reports = append(resp.Reports, rec.Wire())
+		return nil
 	})
+	if err == errEnough {
+		err = nil
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the store failed")
 		return

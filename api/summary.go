@@ -88,21 +88,16 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 }
 
 func computeSummary(st *store.Store, from, to time.Time) (*Summary, error) {
-	dims := []store.Dimension{store.DimTotal, store.DimID, store.DimCombo}
-	for _, b := range breakdownDims {
-		dims = append(dims, b.dim)
-	}
-	t, err := st.Totals(from, to, dims...)
+	t, err := st.Totals(from, to)
 	if err != nil {
 		return nil, err
 	}
-	total := t.Dims[store.DimTotal][""]
 	sum := Summary{
 		From:                   t.From.Unix(),
 		To:                     t.To.Unix(),
-		Reports:                total.Reports,
-		Installations:          total.Installations,
-		DistinctIDs:            len(t.Dims[store.DimID]),
+		Reports:                t.Total.Reports,
+		Installations:          t.Total.Installations,
+		DistinctIDs:            int(t.DistinctIDs),
 		Breakdowns:             map[string][]Breakdown{},
 		TopCombinations:        combinations(t.Dims[store.DimCombo], TopCombinations),
 		InstallationsEverKnown: st.InstallationCount(),

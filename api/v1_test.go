@@ -76,7 +76,7 @@ func newFixture(t *testing.T, n int) *fixture {
 			resolver: netip.MustParseAddr(resolverNets[r.IntN(len(resolverNets))] + fmt.Sprint(1+r.IntN(250))),
 		}
 		if i%10 == 0 {
-			in.ecs = netip.MustParsePrefix("2001:db8:1:" + fmt.Sprintf("%x", i) + "::/56")
+			in.ecs = netip.MustParsePrefix("2001:db8:1:" + fmt.Sprintf("%x", i) + "::/56").Masked()
 		}
 		installs[i] = in
 	}
@@ -84,7 +84,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	installs[0].beacon = "2.9.8,<script>alert(1)</script>,1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,ff"
 
 	base := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -12)
-	im := store.NewImporter(st)
+	im := store.NewImporter(st, func(at int, err error) { t.Errorf("record %d rejected: %v", at, err) })
 	for i := range n {
 		in := installs[r.IntN(len(installs))]
 		epoch := base.Unix() + int64(i)
@@ -101,7 +101,7 @@ func newFixture(t *testing.T, n int) *fixture {
 			Report:   rep,
 		}
 		rec.Geo = loc.Locate(rec.Resolver, rec.ECS)
-		if err := im.Add(rec); err != nil {
+		if err := im.Add(rec, i); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,7 +151,7 @@ type raw struct {
 
 func (f *fixture) raw(t *testing.T) raw {
 	out := raw{installations: map[string]bool{}, ids: map[string]bool{}, modsec: map[string]map[string]bool{}, country: map[string]int{}}
-	f.st.Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(rec *store.Record) bool {
+	f.st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(rec *store.Record) error {
 		k := store.InstallationKey(rec)
 		out.reports++
 		out.installations[k] = true
@@ -161,7 +161,7 @@ func (f *fixture) raw(t *testing.T) raw {
 		}
 		out.modsec[rec.Report.Modsec][k] = true
 		out.country[rec.Geo.Country]++
-		return true
+		return nil
 	})
 	return out
 }
@@ -267,20 +267,20 @@ func TestReportsPaginationAndFilters(t *testing.T) {
 	var page reportsResponse
 	f.get(t, "/api/v1/reports?limit=1", "", &page)
 	r := page.Reports[0]
-	if r.Installation == "" || r.Resolver == "" || r.Beacon == "" || r.Format != "current" || r.ClientEpoch == nil || r.Geo.Source == "" {
+	if r.Installation == "" || r.Resolver == "" || r.Beacon == "" || r.Report == nil || r.Report.Format != "current" || r.Epoch == nil || r.Geo == nil || r.Geo.Source == "" {
 		t.Errorf("fields missing: %+v", r)
 	}
 
 	tests := []struct {
 		query string
-		check func(Report) bool
+		check func(store.Wire) bool
 	}{
-		{"modsec=2.9.8", func(r Report) bool { return r.Modsec == "2.9.8" }},
-		{"server=Apache", func(r Report) bool { return strings.HasPrefix(r.Server, "Apache") }},
-		{"server=Apache/2.4.71", func(r Report) bool { return r.Server == "Apache/2.4.71 (Debian)" }},
-		{"country=DE", func(r Report) bool { return r.Geo.Country == "DE" && r.Geo.Lat != nil && r.Geo.City == "Berlin" }},
-		{"id=ff", func(r Report) bool { return r.ID == "ff" }},
-		{"country=ZZ", func(Report) bool { return false }},
+		{"modsec=2.9.8", func(r store.Wire) bool { return r.Report.Modsec == "2.9.8" }},
+		{"server=Apache", func(r store.Wire) bool { return strings.HasPrefix(r.Report.Server, "Apache") }},
+		{"server=Apache/2.4.71", func(r store.Wire) bool { return r.Report.Server == "Apache/2.4.71 (Debian)" }},
+		{"country=DE", func(r store.Wire) bool { return r.Geo.Country == "DE" && r.Geo.Lat != nil && r.Geo.City == "Berlin" }},
+		{"id=ff", func(r store.Wire) bool { return r.Report.ID == "ff" }},
+		{"country=ZZ", func(store.Wire) bool { return false }},
 	}
 	for _, tc := range tests {
 		var page reportsResponse
@@ -482,7 +482,7 @@ func TestExport(t *testing.T) {
 	sc := bufio.NewScanner(resp.Body)
 	lines := 0
 	for sc.Scan() {
-		var r Report
+		var r store.Wire
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Key == "" {
 			t.Fatalf("line %d: %v", lines+1, err)
 		}

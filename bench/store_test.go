@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -32,7 +33,7 @@ func record(b *testing.B, i uint64, received time.Time) *store.Record {
 		Zone:     zone,
 		Resolver: netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}),
 		Report:   rep,
-		Geo:      store.Geo{Country: "DE", CountryName: "Germany", Source: "resolver"},
+		Geo:      geo.Location{Country: "DE", CountryName: "Germany", Source: "resolver"},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -42,7 +43,7 @@ type Options struct {
 	Progress func(read int64)
 	// Locate, when set, geolocates each report from its resolver address,
 	// as the server does at ingest (the original collector never did).
-	Locate func(resolver netip.Addr, ecs netip.Prefix) store.Geo
+	Locate func(resolver netip.Addr, ecs netip.Prefix) geo.Location
 }
 
 // DefaultZone is the zone of ModSecurity's status reports.
@@ -68,14 +69,19 @@ func Import(st *store.Store, r io.Reader, opts Options) (Stats, error) {
 	}
 	var (
 		stats Stats
-		im    = store.NewImporter(st)
-		cr    = &countingReader{r: r, progress: opts.Progress}
-		sc    = bufio.NewScanner(cr)
-		line  = 0
+		// The store rejects what Record.Validate refuses, later, by line.
+		im = store.NewImporter(st, func(at int, err error) {
+			if opts.Reject != nil {
+				opts.Reject(at, "", err)
+			}
+		})
+		cr   = &countingReader{r: r, progress: opts.Progress}
+		sc   = bufio.NewScanner(cr)
+		line = 0
 	)
 	sc.Buffer(make([]byte, 4096), maxLine)
 	reject := func(text string, err error) {
-		im.Reject()
+		im.Stats.Rejected++
 		if opts.Reject != nil {
 			opts.Reject(line, text, err)
 		}
@@ -124,7 +130,7 @@ func Import(st *store.Store, r io.Reader, opts Options) (Stats, error) {
 		default:
 			rec.Received = opts.Fallback
 		}
-		if err := im.Add(rec); err != nil {
+		if err := im.Add(rec, line); err != nil {
 			stats.ImportStats = im.Stats
 			return stats, err
 		}

@@ -102,7 +102,7 @@ func openStore(t *testing.T) *store.Store {
 func records(t *testing.T, st *store.Store) []*store.Record {
 	t.Helper()
 	var out []*store.Record
-	st.Range(time.Unix(1, 0), time.Unix(1<<33-1, 0), func(r *store.Record) bool { out = append(out, r); return true })
+	st.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(r *store.Record) error { out = append(out, r); return nil })
 	return out
 }
 

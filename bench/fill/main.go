@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -52,7 +53,7 @@ func main() {
 
 	var st Stats
 	if *n > 0 {
-		s, err := store.Open(*path, store.Options{QueueSize: *workers * 2, CommitWait: time.Minute})
+		s, err := store.Open(*path, store.Options{QueueSize: *workers * 2, AnswerWait: time.Hour})
 		if err != nil {
 			fail(err)
 		}
@@ -158,6 +159,6 @@ func record(i, inst uint64, received time.Time, zone string) *store.Record {
 		Zone:     zone,
 		Resolver: netip.AddrFrom4([4]byte{h[3] | 1, h[4], h[5] % 16, 53}),
 		Report:   rep,
-		Geo:      store.Geo{Country: c.code, CountryName: c.name, Source: "resolver"},
+		Geo:      geo.Location{Country: c.code, CountryName: c.name, Source: "resolver"},
 	}
 }

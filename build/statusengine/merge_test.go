@@ -94,7 +94,7 @@ func checkMerged(t *testing.T, path string, want map[string]bool) {
 	_, out, _ := cli(t, "", "export", "--db", path)
 	got := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var e store.Exported
+		var e store.Wire
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatal(err)
 		}

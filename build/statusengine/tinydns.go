@@ -33,7 +33,7 @@ func runImportTinydns(e *env, args []string) error {
 	if len(logs) == 0 {
 		return usageError(fs, "want at least one LOG (- for standard input)")
 	}
-	var locate func(netip.Addr, netip.Prefix) store.Geo
+	var locate func(netip.Addr, netip.Prefix) geo.Location
 	if !*noGeo {
 		l, err := openLocator(*geoip)
 		if err != nil {

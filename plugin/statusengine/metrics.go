@@ -2,6 +2,7 @@ package statusengine
 
 import (
 	"context"
+	"sync"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -18,6 +19,8 @@ const (
 	outcomeMalformed   = "malformed"
 	outcomeStoreFailed = "store_failed"
 	outcomeLimited     = "limited"
+	outcomeQueued      = "queued"   // answered before its commit, which comes later
+	outcomeRejected    = "rejected" // not a valid record (store.Record.Validate)
 )
 
 // Label values come from the Corefile and a fixed set, never from the query
@@ -62,6 +65,13 @@ var (
 		Help:      "Gauge that is 1 while a store is at its max_size and stores nothing new.",
 	}, []string{"db"})
 
+	storeUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "store_up",
+		Help:      "Gauge that is 1 while a store stores reports, 0 when its file is damaged (reports are answered, not stored).",
+	}, []string{"db"})
+
 	retentionDeleted = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
@@ -71,3 +81,17 @@ var (
 )
 
 func metricsServer(ctx context.Context) string { return metrics.WithServer(ctx) }
+
+// reportCounters keeps the counter of each (server, zone, outcome) once
+// looked up: WithLabelValues hashes its labels on every call. All three come
+// from the Corefile or a fixed set, so the map stays small.
+var reportCounters sync.Map // [3]string -> prometheus.Counter
+
+func countReport(server, zone, outcome string) {
+	k := [3]string{server, zone, outcome}
+	c, ok := reportCounters.Load(k)
+	if !ok {
+		c, _ = reportCounters.LoadOrStore(k, reportsTotal.WithLabelValues(server, zone, outcome))
+	}
+	c.(prometheus.Counter).Inc()
+}

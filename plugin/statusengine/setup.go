@@ -48,12 +48,26 @@ func setup(c *caddy.Controller) error {
 }
 
 // startup opens (or shares, during a reload) the store before queries arrive.
+// A damaged file does not stop CoreDNS: the zone is answered, nothing is
+// stored, and one line says what to run.
 func (se *StatusEngine) startup() error {
-	st, err := store.Acquire(se.dbPath, store.Options{OnCommit: observeCommit, OnSweep: observeSweep(se.dbPath)})
+	st, err := store.Acquire(se.dbPath, store.Options{
+		OnCommit: observeCommit,
+		OnSweep:  observeSweep(se.dbPath),
+		OnDown:   observeDown(se.dbPath),
+		OnEvent:  func(e string) { log.Info(e) },
+	})
+	var damaged *store.DamagedError
+	if errors.As(err, &damaged) {
+		log.Errorf("%v; answering %s without storing reports", err, strings.Join(se.Zones, " "))
+		storeUp.WithLabelValues(se.dbPath).Set(0)
+		return nil
+	}
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
 	se.store = st
+	storeUp.WithLabelValues(se.dbPath).Set(1)
 	resetFull(se.dbPath)
 	st.Configure(se.policy)
 	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
@@ -120,6 +134,14 @@ func observeCommit(c store.CommitInfo) {
 func resetFull(path string) {
 	fullStores.Delete(path)
 	storeFull.WithLabelValues(path).Set(0)
+}
+
+// observeDown is told when a running store finds its file damaged.
+func observeDown(path string) func(error) {
+	return func(err error) {
+		log.Errorf("%v; reports are answered but no longer stored", err)
+		storeUp.WithLabelValues(path).Set(0)
+	}
 }
 
 func observeSweep(path string) func(int, error) {

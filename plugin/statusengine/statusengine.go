@@ -5,6 +5,7 @@ package statusengine
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -47,27 +48,31 @@ func (se *StatusEngine) CacheBypassZones() []string { return se.Zones }
 // ServeDNS implements plugin.Handler. This is where a question becomes a
 // stored record: decode the name, store it (waiting for the commit), answer.
 func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	state := request.Request{W: w, Req: r}
-	qname := state.Name()
-	zone := plugin.Zones(se.Zones).Matches(qname)
+	if len(r.Question) == 0 {
+		return plugin.NextOrFailure(se.Name(), se.Next, ctx, w, r)
+	}
+	// The name as sent, letters in any case: zone matching and the codec
+	// ignore case, so no lower-cased copy is made.
+	q := r.Question[0]
+	zone := plugin.Zones(se.Zones).Matches(q.Name)
 	if zone == "" {
 		return plugin.NextOrFailure(se.Name(), se.Next, ctx, w, r)
 	}
 	server := metricsServer(ctx)
 
-	if c := state.QClass(); c != dns.ClassINET && c != dns.ClassANY {
-		reportsTotal.WithLabelValues(server, zone, outcomeMalformed).Inc()
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+		countReport(server, zone, outcomeMalformed)
 		return refuse(w, r)
 	}
 
-	rep, err := codec.Decode(qname, zone)
+	rep, err := codec.Decode(q.Name, zone)
 	if err != nil {
-		if qname != zone { // the apex is an ordinary name to ask, not a bad report
-			reportsTotal.WithLabelValues(server, zone, codec.Outcome(err)).Inc()
+		if len(q.Name) != len(zone) { // the apex is an ordinary name to ask, not a bad report
+			countReport(server, zone, codec.Outcome(err))
 		}
 	} else {
 		setMetadata(ctx, &rep)
-		reportsTotal.WithLabelValues(server, zone, se.ingest(state, zone, rep)).Inc()
+		countReport(server, zone, se.ingest(w, r, zone, rep))
 	}
 
 	m := se.answers.reply(r, zone)
@@ -76,7 +81,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 }
 
 // ingest stores one decoded report and says how it went, as a metric outcome.
-func (se *StatusEngine) ingest(state request.Request, zone string, rep codec.Report) string {
+func (se *StatusEngine) ingest(w dns.ResponseWriter, r *dns.Msg, zone string, rep codec.Report) string {
 	st := se.store
 	if st == nil {
 		return outcomeStoreFailed
@@ -84,8 +89,8 @@ func (se *StatusEngine) ingest(state request.Request, zone string, rep codec.Rep
 	rec := &store.Record{
 		Received: time.Now(),
 		Zone:     zone,
-		Resolver: remoteAddr(state),
-		ECS:      clientSubnet(state.Req),
+		Resolver: remoteAddr(w),
+		ECS:      clientSubnet(r),
 		Report:   rep,
 	}
 	rec.Source = sourceNetwork(rec.Resolver)
@@ -101,6 +106,10 @@ func (se *StatusEngine) ingest(state request.Request, zone string, rep codec.Rep
 		return outcomeDuplicate
 	case store.Limited:
 		return outcomeLimited
+	case store.Queued:
+		return outcomeQueued
+	case store.Rejected:
+		return outcomeRejected
 	}
 	storeErrorLog(err)
 	return outcomeStoreFailed
@@ -113,10 +122,19 @@ func refuse(w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	return dns.RcodeRefused, nil
 }
 
-func remoteAddr(state request.Request) netip.Addr {
-	a, err := netip.ParseAddr(state.IP())
-	if err != nil {
-		return netip.Addr{}
+// remoteAddr is the address the query came from (the resolver).
+func remoteAddr(w dns.ResponseWriter) netip.Addr {
+	var a netip.Addr
+	switch ra := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		a, _ = netip.AddrFromSlice(ra.IP)
+	case *net.TCPAddr:
+		a, _ = netip.AddrFromSlice(ra.IP)
+	default:
+		if ra != nil { // other transports: parse what they print
+			state := request.Request{W: w}
+			a, _ = netip.ParseAddr(state.IP())
+		}
 	}
 	return a.Unmap()
 }

@@ -2,6 +2,7 @@ package statusengine
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"testing"
@@ -99,7 +100,7 @@ func TestServeDNS(t *testing.T) {
 	// Stored: the real report twice (two client epochs) and nothing from the
 	// partial or malformed names; the AAAA query repeated a stored report.
 	var got []*store.Record
-	se.store.Range(time.Unix(0, 0), time.Now().Add(time.Minute), func(r *store.Record) bool { got = append(got, r); return true })
+	se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error { got = append(got, r); return nil })
 	if len(got) != 2 {
 		t.Fatalf("stored %d records, want 2", len(got))
 	}
@@ -139,7 +140,7 @@ func TestServeDNSECS(t *testing.T) {
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
 	se.ServeDNS(context.Background(), rec, m)
 	var got *store.Record
-	se.store.Range(time.Unix(0, 0), time.Now().Add(time.Minute), func(r *store.Record) bool { got = r; return false })
+	se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error { got = r; return errStop })
 	if got == nil || got.ECS.String() != "198.51.100.0/24" {
 		t.Fatalf("ECS not stored masked: %+v", got)
 	}
@@ -156,3 +157,6 @@ func TestServeDNSStoreDown(t *testing.T) {
 		t.Fatalf("store down: got %v, want the A answer", rec.Msg)
 	}
 }
+
+// errStop ends an Each early.
+var errStop = errors.New("stop")

@@ -158,7 +158,7 @@ func fillHistory(t *testing.T, path string, loc *geo.Locator, f *fleet, now time
 	}
 	n := 0
 	for _, o := range out {
-		if o == store.Stored {
+		if o.Outcome == store.Stored {
 			n++
 		}
 	}

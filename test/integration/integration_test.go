@@ -150,12 +150,12 @@ func TestServeStoreReload(t *testing.T) {
 	}
 	defer st.Close()
 	var epochs []int64
-	st.Range(time.Unix(0, 0), time.Now().Add(time.Minute), func(r *store.Record) bool {
+	st.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error {
 		epochs = append(epochs, r.Report.Epoch)
 		if r.Report.Server != "Apache/2.4.71 (Debian)" || r.Resolver.String() != "127.0.0.1" {
 			t.Errorf("record %+v", r)
 		}
-		return true
+		return nil
 	})
 	if !slices.Equal(epochs, []int64{1795549302, 1795549400, 1795549500}) {
 		t.Errorf("stored epochs %v", epochs)

@@ -244,16 +244,16 @@ func TestBadInputs(t *testing.T) {
 		t.Fatalf("server died: %s", s.out)
 	}
 	s.stop()
+	checkFile(t, s.cfg.DB)
 	st, err := store.Open(s.cfg.DB, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	checkBolt(t, st.DB())
 	got := map[string]string{}
-	st.Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(r *store.Record) bool {
+	st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
 		got[strings.ToLower(codec.Encode(r.Report.Beacon, r.Report.Epoch, zone))] = ecsString(r.ECS)
-		return true
+		return nil
 	})
 	for n, want := range ecsWant {
 		if got[n] != want {

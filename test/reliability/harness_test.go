@@ -24,7 +24,6 @@ import (
 	"github.com/statusengine/statusengine/internal/servertest"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 const zone = "status.modsecurity.org."
@@ -418,25 +417,25 @@ func beacon(i int) string {
 // reportName is the query name of installation i started at epoch.
 func reportName(i int, epoch int64) string { return codec.Encode(beacon(i), epoch, zone) }
 
-// storedNames opens the database file after the server is gone, checks it
-// with bbolt's consistency check and returns the query name of every record
+// storedNames checks the database file after the server is gone (every
+// page, every record), opens it and returns the query name of every record
 // (lower case, as Encode makes it).
 func storedNames(t *testing.T, path string) map[string]bool {
 	t.Helper()
+	checkFile(t, path)
 	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatalf("database does not open: %v", err)
 	}
 	defer st.Close()
-	checkBolt(t, st.DB())
 	names := map[string]bool{}
-	err = st.Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(r *store.Record) bool {
+	err = st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
 		epoch := int64(-1)
 		if r.Report.HasEpoch {
 			epoch = r.Report.Epoch
 		}
 		names[strings.ToLower(codec.Encode(r.Report.Beacon, epoch, zone))] = true
-		return true
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -444,17 +443,16 @@ func storedNames(t *testing.T, path string) map[string]bool {
 	return names
 }
 
-// checkBolt runs bbolt's page-level consistency check.
-func checkBolt(t *testing.T, db *bolt.DB) {
+// checkFile runs the store's check (the one `statusengine check` runs):
+// every page read without mapping the file, then every record and rollup.
+func checkFile(t *testing.T, path string) {
 	t.Helper()
-	err := db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	})
+	rep, err := store.Check(path)
 	if err != nil {
-		t.Fatalf("bbolt check: %v", err)
+		t.Fatalf("check: %v", err)
+	}
+	if !rep.OK() {
+		t.Fatalf("check: %d unreadable records, problems %q", rep.Unreadable, rep.Problems)
 	}
 }
 

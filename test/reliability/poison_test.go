@@ -128,14 +128,14 @@ func TestPerSourceLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(r *store.Record) bool {
+			st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
 				bits := 24
 				if r.Resolver.Is6() {
 					bits = 48
 				}
 				p, _ := r.Resolver.Prefix(bits)
 				perNet[p.String()]++
-				return true
+				return nil
 			})
 			st.Close()
 

@@ -114,12 +114,13 @@ func TestAddresses(t *testing.T) {
 
 			// And the file holds no more than the API shows.
 			s.stop()
+			checkFile(t, s.cfg.DB)
 			st, err := store.Open(s.cfg.DB, store.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			st.Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(r *store.Record) bool {
+			st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
 				i := byBeacon[r.Report.Beacon]
 				w := want[mode][i]
 				res := ""
@@ -129,7 +130,7 @@ func TestAddresses(t *testing.T) {
 				if res != w.resolver || ecsString(r.ECS) != w.ecs {
 					t.Errorf("%s, report %d in the file: resolver %q ecs %q, want %q %q", mode, i, res, ecsString(r.ECS), w.resolver, w.ecs)
 				}
-				return true
+				return nil
 			})
 			// Raw bytes too: no full address left anywhere in the file.
 			if mode != "full" {
@@ -186,12 +187,12 @@ func TestRetention(t *testing.T) {
 		t.Errorf("coredns_statusengine_retention_deleted_total = %v, want %d", deleted, n)
 	}
 	s.stop()
+	checkFile(t, s.cfg.DB)
 	st, err := store.Open(s.cfg.DB, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	checkBolt(t, st.DB())
 	if st.Count() != 0 {
 		t.Errorf("%d records left in the file", st.Count())
 	}

@@ -115,7 +115,11 @@ func Decode(qname, zone string) (Report, error) {
 // bits, as the client's encoder does.
 //
 // The heuristic only picks the metric label: neither kind is ever stored.
-// It runs on the error path only.
+// It runs on the error path only, and is not inlined, so that its buffer
+// does not grow Decode's stack frame: every query runs Decode on a fresh
+// goroutine stack, and a larger frame makes the runtime grow (copy) it.
+//
+//go:noinline
 func couldBeTail(data string) bool {
 	var buf [maxName*5/8 + 1]byte
 	for shift := 0; shift < 8; shift += 2 {

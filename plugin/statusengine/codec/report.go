@@ -177,3 +177,25 @@ func isLowerHex(s string) bool {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// SplitID cuts a beacon into its head (every field but the id, without the
+// comma before the id) and its id field as sent. Installations of one build
+// share the head; Join puts the beacon back together byte for byte.
+func SplitID(beacon string) (head, id string) {
+	i := strings.LastIndexByte(beacon, ',')
+	if i < 0 {
+		return "", beacon
+	}
+	return beacon[:i], beacon[i+1:]
+}
+
+// Join is the inverse of SplitID.
+func Join(head, id string) string { return head + "," + id }
+
+// ParseHead parses a beacon head (see SplitID): the fields of a report but
+// its id, which is left empty, as are Beacon and the epoch.
+func ParseHead(head string) (Report, error) {
+	r, err := ParseBeacon(Join(head, noID))
+	r.ID, r.Beacon = "", ""
+	return r, err
+}

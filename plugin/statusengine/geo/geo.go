@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 	"golang.org/x/text/language"
 	"golang.org/x/text/language/display"
-
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
 // defaultDB is ip-location-db's geo-whois-asn-country (IPv4 and IPv6),
@@ -25,7 +24,22 @@ var defaultDB []byte
 // Attribution is the credit the embedded database's licence asks for.
 const Attribution = "IP to country data: ip-location-db geo-whois-asn-country, CC BY 4.0 by the NRO (nro.net)"
 
-// Sources of a location, as stored in store.Geo.Source.
+// Location is where a report most likely came from, looked up once at
+// ingest and stored with the record.
+type Location struct {
+	Country     string // ISO 3166-1 alpha-2, "" when unknown
+	CountryName string
+	City        string
+	Lat, Lon    float64
+	HasPoint    bool   // Lat and Lon are meaningful (a City database was loaded)
+	Source      string // SourceECS, SourceResolver, or "" when nothing was looked up
+}
+
+// MaxName bounds a country or city name as a Location keeps it; longer
+// names from a database are cut at a character boundary.
+const MaxName = 96
+
+// Sources of a location: which address was looked up.
 const (
 	SourceECS      = "ecs"
 	SourceResolver = "resolver"
@@ -90,8 +104,8 @@ type record struct {
 // Locate implements statusengine.Locator: the ECS address when the resolver
 // sent one, else the resolver's. Source says which address was used even when
 // it is private or not in the database; it is "" only when there was none.
-func (l *Locator) Locate(resolver netip.Addr, ecs netip.Prefix) store.Geo {
-	var g store.Geo
+func (l *Locator) Locate(resolver netip.Addr, ecs netip.Prefix) Location {
+	var g Location
 	addr := resolver
 	switch {
 	case ecs.IsValid():
@@ -117,9 +131,13 @@ func (l *Locator) Locate(resolver netip.Addr, ecs netip.Prefix) store.Geo {
 		g.Country = ""
 		return g
 	}
-	g.CountryName = rec.Country.Names["en"]
+	if !upperASCII(g.Country) {
+		g.Country = ""
+		return g
+	}
+	g.CountryName = CleanName(rec.Country.Names["en"])
 	if g.CountryName == "" {
-		g.CountryName = CountryName(g.Country)
+		g.CountryName = CleanName(CountryName(g.Country))
 	}
 	switch c := rec.City.(type) {
 	case string:
@@ -129,14 +147,43 @@ func (l *Locator) Locate(resolver netip.Addr, ecs netip.Prefix) store.Geo {
 			g.City, _ = names["en"].(string)
 		}
 	}
+	g.City = CleanName(g.City)
 	lat, lon := rec.Location.Latitude, rec.Location.Longitude
 	if lat == nil || lon == nil {
 		lat, lon = rec.Latitude, rec.Longitude
 	}
-	if lat != nil && lon != nil {
+	if lat != nil && lon != nil && *lat >= -90 && *lat <= 90 && *lon >= -180 && *lon <= 180 {
 		g.Lat, g.Lon, g.HasPoint = *lat, *lon, true
 	}
 	return g
+}
+
+func upperASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// CleanName keeps a database's name within what a stored record may hold:
+// printable, valid UTF-8, at most MaxName bytes cut at a character boundary.
+func CleanName(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > MaxName {
+		s = s[:MaxName]
+		for !utf8.ValidString(s) { // a character cut in two at the end
+			s = s[:len(s)-1]
+		}
+	}
+	return s
 }
 
 // Public tells whether a is worth looking up: not private, loopback,

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
 var places = []geotest.Place{
@@ -28,19 +27,19 @@ func TestLocateCity(t *testing.T) {
 		name     string
 		resolver string
 		ecs      string
-		want     store.Geo
+		want     Location
 	}{
-		{"resolver only", "198.51.100.7", "", store.Geo{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.52, Lon: 13.405, HasPoint: true, Source: "resolver"}},
-		{"ecs wins", "198.51.100.7", "203.0.113.0/24", store.Geo{Country: "BR", CountryName: "Brazil", City: "São Paulo", Lat: -23.55, Lon: -46.63, HasPoint: true, Source: "ecs"}},
-		{"ipv6 ecs", "192.0.2.1", "2001:db8:1::/56", store.Geo{Country: "JP", CountryName: "Japan", City: "Tokyo", Lat: 35.68, Lon: 139.69, HasPoint: true, Source: "ecs"}},
-		{"mapped v4", "::ffff:198.51.100.9", "", store.Geo{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.52, Lon: 13.405, HasPoint: true, Source: "resolver"}},
-		{"not in database", "192.0.2.1", "", store.Geo{Source: "resolver"}},
-		{"private resolver", "10.1.2.3", "", store.Geo{Source: "resolver"}},
-		{"loopback", "127.0.0.1", "", store.Geo{Source: "resolver"}},
-		{"ipv6 loopback", "::1", "", store.Geo{Source: "resolver"}},
-		{"unspecified", "0.0.0.0", "", store.Geo{Source: "resolver"}},
-		{"private ecs beats public resolver", "198.51.100.7", "192.168.1.0/24", store.Geo{Source: "ecs"}},
-		{"nothing", "", "", store.Geo{}},
+		{"resolver only", "198.51.100.7", "", Location{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.52, Lon: 13.405, HasPoint: true, Source: "resolver"}},
+		{"ecs wins", "198.51.100.7", "203.0.113.0/24", Location{Country: "BR", CountryName: "Brazil", City: "São Paulo", Lat: -23.55, Lon: -46.63, HasPoint: true, Source: "ecs"}},
+		{"ipv6 ecs", "192.0.2.1", "2001:db8:1::/56", Location{Country: "JP", CountryName: "Japan", City: "Tokyo", Lat: 35.68, Lon: 139.69, HasPoint: true, Source: "ecs"}},
+		{"mapped v4", "::ffff:198.51.100.9", "", Location{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.52, Lon: 13.405, HasPoint: true, Source: "resolver"}},
+		{"not in database", "192.0.2.1", "", Location{Source: "resolver"}},
+		{"private resolver", "10.1.2.3", "", Location{Source: "resolver"}},
+		{"loopback", "127.0.0.1", "", Location{Source: "resolver"}},
+		{"ipv6 loopback", "::1", "", Location{Source: "resolver"}},
+		{"unspecified", "0.0.0.0", "", Location{Source: "resolver"}},
+		{"private ecs beats public resolver", "198.51.100.7", "192.168.1.0/24", Location{Source: "ecs"}},
+		{"nothing", "", "", Location{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +74,7 @@ func TestLocateFlatCountry(t *testing.T) {
 		t.Error("a country database has no points")
 	}
 	got := l.Locate(netip.MustParseAddr("203.0.113.5"), netip.Prefix{})
-	want := store.Geo{Country: "BR", CountryName: "Brazil", Source: "resolver"}
+	want := Location{Country: "BR", CountryName: "Brazil", Source: "resolver"}
 	if got != want {
 		t.Errorf("Locate = %+v, want %+v", got, want)
 	}

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 )
 
@@ -22,22 +20,27 @@ type ImportStats struct {
 const importBatch = 4096
 
 // Importer feeds records to a store in batches, through the same
-// de-duplication as live reports, and counts the outcomes. It is not safe
-// for concurrent use.
+// validation and de-duplication as live reports, and counts the outcomes.
+// It is not safe for concurrent use.
 type Importer struct {
-	st    *Store
-	batch []*Record
-	Stats ImportStats
+	st     *Store
+	batch  []*Record
+	where  []int // the caller's position of each queued record (a line)
+	reject func(at int, err error)
+	Stats  ImportStats
 }
 
-// NewImporter returns an Importer writing to st.
-func NewImporter(st *Store) *Importer {
-	return &Importer{st: st, batch: make([]*Record, 0, importBatch)}
+// NewImporter returns an Importer writing to st; reject, when not nil, is
+// told about each record the store rejects, by the position Add was given.
+func NewImporter(st *Store, reject func(at int, err error)) *Importer {
+	return &Importer{st: st, batch: make([]*Record, 0, importBatch), reject: reject}
 }
 
-// Add queues rec, storing the queue when it is full.
-func (im *Importer) Add(rec *Record) error {
+// Add queues rec, found at position at (a line number), storing the queue
+// when it is full.
+func (im *Importer) Add(rec *Record, at int) error {
 	im.batch = append(im.batch, rec)
+	im.where = append(im.where, at)
 	if len(im.batch) >= importBatch {
 		return im.Flush()
 	}
@@ -45,80 +48,46 @@ func (im *Importer) Add(rec *Record) error {
 }
 
 // Reject counts one input that was not a valid record.
-func (im *Importer) Reject() { im.Stats.Rejected++ }
+func (im *Importer) Reject(at int, err error) {
+	im.Stats.Rejected++
+	if im.reject != nil {
+		im.reject(at, err)
+	}
+}
 
 // Flush stores the queued records and waits until they are durable.
 func (im *Importer) Flush() error {
 	if len(im.batch) == 0 {
 		return nil
 	}
-	outcomes, err := im.st.SubmitBatch(im.batch)
-	for _, o := range outcomes {
-		switch o {
+	results, err := im.st.SubmitBatch(im.batch)
+	for i, r := range results {
+		switch r.Outcome {
 		case Stored:
 			im.Stats.Imported++
 		case Duplicate:
 			im.Stats.Duplicate++
+		case Rejected:
+			im.Reject(im.where[i], r.Err)
 		}
 	}
 	clear(im.batch)
-	im.batch = im.batch[:0]
+	im.batch, im.where = im.batch[:0], im.where[:0]
 	return err
 }
 
-// maxLine bounds one NDJSON line; a record is well under 2 KiB.
-const maxLine = 1 << 20
+// MaxLine bounds one NDJSON line; a record is well under 2 KiB.
+const MaxLine = 64 << 10
 
-// importLine reads Export's lines and also those of the API's NDJSON export
-// (GET /api/v1/export), whose "key" is the receive time in hex nanoseconds,
-// "received" unix seconds and "client_epoch" the epoch label.
-type importLine struct {
-	Exported
-	Received    json.RawMessage `json:"received"`
-	Key         string          `json:"key"`
-	ClientEpoch *int64          `json:"client_epoch"`
-}
-
-func parseLine(b []byte) (*Record, error) {
-	var l importLine
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, err
-	}
-	e := &l.Exported
-	switch {
-	case l.Key != "":
-		k, err := strconv.ParseUint(l.Key, 16, 63)
-		if err != nil {
-			return nil, fmt.Errorf("key: %w", err)
-		}
-		e.Received = time.Unix(0, int64(k))
-	case len(l.Received) > 0 && l.Received[0] == '"':
-		if err := json.Unmarshal(l.Received, &e.Received); err != nil {
-			return nil, fmt.Errorf("received: %w", err)
-		}
-	case len(l.Received) > 0:
-		sec, err := strconv.ParseInt(string(l.Received), 10, 64)
-		if err != nil || sec <= 0 || sec >= 1<<33 {
-			return nil, errors.New("received: not a time")
-		}
-		e.Received = time.Unix(sec, 0)
-	}
-	if e.Epoch == nil {
-		e.Epoch = l.ClientEpoch
-	}
-	return e.Record()
-}
-
-// ImportNDJSON stores the records of an NDJSON stream as Export writes it
-// (or as the API's export endpoint does).
+// ImportNDJSON stores the records of an NDJSON stream (Wire lines).
 // Importing the same stream twice stores nothing the second time: records
-// keep their receive time, and the store de-duplicates them as it does
-// live reports. reject, when not nil, is told about each line that is not a
-// valid record (by line number); blank lines are skipped.
+// keep their receive time, and the store de-duplicates them as it does live
+// reports. reject, when not nil, is told about each line that is not a
+// valid record; blank lines are skipped.
 func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (ImportStats, error) {
-	im := NewImporter(s)
+	im := NewImporter(s, reject)
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), maxLine)
+	sc.Buffer(make([]byte, 64*1024), MaxLine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -126,15 +95,12 @@ func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (Imp
 		if len(b) == 0 {
 			continue
 		}
-		rec, err := parseLine(b)
+		rec, err := ParseLine(b)
 		if err != nil {
-			im.Reject()
-			if reject != nil {
-				reject(line, err)
-			}
+			im.Reject(line, err)
 			continue
 		}
-		if err := im.Add(rec); err != nil {
+		if err := im.Add(rec, line); err != nil {
 			return im.Stats, err
 		}
 	}
@@ -143,4 +109,21 @@ func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (Imp
 		return im.Stats, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	return im.Stats, im.Flush()
+}
+
+// Export writes the records received in [from, to] to w as NDJSON (Wire
+// lines), oldest first, and returns how many it wrote.
+func (s *Store) Export(w io.Writer, from, to time.Time) (int, error) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	n := 0
+	err := s.Each(from, to, 0, func(r *Record) error {
+		e := r.Wire()
+		if err := enc.Encode(&e); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
 }

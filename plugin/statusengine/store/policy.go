@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Policy is what a running configuration asks of a shared store. Unlike
@@ -96,57 +94,52 @@ func (l *sourceLimiter) prune(p *Policy, now time.Time) {
 // are never held up for long.
 const sweepBatch = 20000
 
-// sweep deletes reports received before now-Retention, and the
-// de-duplication entries of client epochs that old. Rollups stay.
-func (s *Store) sweep(p *Policy, now time.Time) (deleted int, err error) {
-	if p == nil || p.Retention <= 0 {
-		return 0, nil
+// sweep deletes the records received before now-Retention and their
+// de-duplication keys. Rollups stay: summaries keep counting them.
+func (w *writer) sweep(now time.Time) {
+	s := w.s
+	p := s.policy.Load()
+	if p == nil || p.Retention <= 0 || s.Down() != nil {
+		return
 	}
-	cutoff := now.Add(-p.Retention)
-	var hi [8]byte
-	binary.BigEndian.PutUint64(hi[:], uint64(cutoff.UnixNano()))
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		reports := tx.Bucket(reportsBucket)
-		seen := tx.Bucket(seenBucket)
-		old := collect(reports.Cursor(), nil, func(k []byte) bool { return string(k) < string(hi[:]) })
+	cutoff := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-p.Retention).UnixNano()))
+	deleted := 0
+	// The sweep flushes the live rollups in its transaction: a record it
+	// deletes can then never be missing from a replay.
+	_, err := w.transact(now, false, true, indexPerCommit, func(t *txn) {
+		records, seen := t.tx.Bucket(recordsBucket), t.tx.Bucket(seenBucket)
+		var old [][]byte
+		c := records.Cursor()
+		for k, _ := c.First(); k != nil && string(k) < string(cutoff) && len(old) < sweepBatch; k, _ = c.Next() {
+			old = append(old, append([]byte(nil), k...))
+		}
 		for _, k := range old {
-			// The de-duplication entry goes with its record, found from the
+			// The de-duplication key goes with its record, found from the
 			// record: a client epoch says nothing of when the report came
-			// (clocks run behind), and cutting entries by epoch would forget
+			// (clocks run behind), and cutting keys by epoch would forget
 			// reports still stored and store their retries again.
-			if rec, err := unmarshal(k, reports.Get(k)); err == nil {
-				sk := seenKey(&rec, s.opts.NoEpochWindow)
+			if rec, err := s.readRecord(t.tx, k, records.Get(k)); err == nil {
+				sk := makeSeenKey(&rec, s.opts.NoEpochWindow)
 				if err := seen.Delete(sk[:]); err != nil {
-					return err
+					t.err = err
+					return
 				}
 			}
-			if err := reports.Delete(k); err != nil {
-				return err
+			if err := records.Delete(k); err != nil {
+				t.err = err
+				return
 			}
 		}
 		deleted = len(old)
-		meta := tx.Bucket(metaBucket)
+		meta := t.tx.Bucket(metaBucket)
 		left := getUint(meta, countKey)
-		left -= min(left, uint64(deleted))
-		return putUint(meta, countKey, left)
+		t.err = putUint(meta, countKey, left-min(left, uint64(deleted)))
+		t.changed = deleted > 0
 	})
-	if err != nil {
-		return 0, err
+	if err == nil {
+		s.count.Add(-int64(deleted))
 	}
-	s.count.Add(-int64(deleted))
-	return deleted, nil
-}
-
-// collect copies up to sweepBatch keys from from (or the first key) on while
-// keep says so. Deleting under a live cursor would skip keys.
-func collect(c *bolt.Cursor, from []byte, keep func(k []byte) bool) [][]byte {
-	var out [][]byte
-	k, _ := c.First()
-	if from != nil {
-		k, _ = c.Seek(from)
+	if (err != nil || deleted > 0) && s.opts.OnSweep != nil {
+		s.opts.OnSweep(deleted, err)
 	}
-	for ; k != nil && len(out) < sweepBatch && keep(k); k, _ = c.Next() {
-		out = append(out, append([]byte(nil), k...))
-	}
-	return out
 }

@@ -61,72 +61,98 @@ func TestDuplicatesAreNotCharged(t *testing.T) {
 	}
 }
 
-func TestRetentionSweep(t *testing.T) {
-	s := openTemp(t)
+func fillUntilFull(t *testing.T, s *Store) (stored int, err error) {
 	now := time.Now()
-	for i, age := range []time.Duration{72 * time.Hour, 49 * time.Hour, 47 * time.Hour, time.Hour} {
-		rec := newRecord(t, realBeacon, now.Add(-age).Unix()+int64(i), now.Add(-age))
-		if _, err := s.Submit(rec); err != nil {
-			t.Fatal(err)
+	for i := 0; i < 200000 && err == nil; i += 500 {
+		recs := make([]*Record, 500)
+		for j := range recs {
+			recs[j] = newRecord(t, realBeacon, int64(1700000000+i+j), now)
+		}
+		var res []Result
+		res, err = s.SubmitBatch(recs)
+		for _, r := range res {
+			if r.Outcome == Stored {
+				stored++
+			}
 		}
 	}
-	total := func() uint64 {
-		tt, err := s.Totals(now.Add(-100*time.Hour), now, DimTotal)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tt.Dims[DimTotal][""].Reports
-	}
-	before := total()
-	n, err := s.sweep(&Policy{Retention: 48 * time.Hour}, now)
-	if err != nil || n != 2 {
-		t.Fatalf("sweep deleted %d (%v), want 2", n, err)
-	}
-	if s.Count() != 2 {
-		t.Errorf("Count = %d after sweep, want 2", s.Count())
-	}
-	left := 0
-	s.Range(time.Unix(0, 0), now, func(*Record) bool { left++; return true })
-	if left != 2 {
-		t.Errorf("%d records left, want 2", left)
-	}
-	if after := total(); after != before || before != 4 {
-		t.Errorf("rollups changed by the sweep: %d reports before, %d after, want 4", before, after)
-	}
-	if n, _ := s.sweep(&Policy{Retention: 48 * time.Hour}, now); n != 0 {
-		t.Errorf("second sweep deleted %d", n)
-	}
+	return stored, err
 }
 
 func TestMaxSize(t *testing.T) {
 	s := openTemp(t)
 	s.Configure(Policy{MaxSize: 1 << 20})
-	now := time.Now()
-	var failed error
-	stored := 0
-	for i := 0; i < 100000 && failed == nil; i += 500 {
-		recs := make([]*Record, 500)
-		for j := range recs {
-			recs[j] = newRecord(t, realBeacon, int64(1700000000+i+j), now)
-		}
-		outcomes, err := s.SubmitBatch(recs)
-		for _, o := range outcomes {
-			if o == Stored {
-				stored++
-			}
-		}
-		failed = err
-	}
-	if !errors.Is(failed, berrors.ErrMaxSizeReached) {
-		t.Fatalf("after %d reports: %v, want ErrMaxSizeReached", stored, failed)
+	stored, err := fillUntilFull(t, s)
+	if !errors.Is(err, berrors.ErrMaxSizeReached) {
+		t.Fatalf("after %d reports: %v, want ErrMaxSizeReached", stored, err)
 	}
 	t.Logf("1 MiB cap reached after %d reports", stored)
+	// Right after, reports fail at once: no commit to wait for.
+	start := time.Now()
+	o, err := s.Submit(newRecord(t, realBeacon, 1600000000, time.Now()))
+	if took := time.Since(start); o != Failed || !errors.Is(err, ErrNoSpace) || took > 50*time.Millisecond {
+		t.Fatalf("right after the failure: %v %v in %v, want Failed with ErrNoSpace at once", o, err, took)
+	}
 	// Lifting the cap lets storing resume without a restart.
 	s.Configure(Policy{MaxSize: 64 << 20})
-	if o, err := s.Submit(newRecord(t, realBeacon, 1600000000, now)); o != Stored {
+	if o, err := s.Submit(newRecord(t, realBeacon, 1600000001, time.Now())); o != Stored {
 		t.Fatalf("after raising max_size: %v %v", o, err)
 	}
-	if s.Count() != int64(stored+1) {
+	if s.Count() != int64(stored+1) || len(all(t, s)) != stored+1 {
 		t.Errorf("Count = %d, want %d", s.Count(), stored+1)
+	}
+}
+
+// TestRetentionKeepsSeenOfKeptRecords: a client clock hours behind sends an
+// epoch older than the retention. The sweep deletes de-duplication keys
+// with their records only, so a retry of a report still stored stays a
+// duplicate, and a report whose record was swept is forgotten.
+func TestRetentionKeepsSeenOfKeptRecords(t *testing.T) {
+	s := openTemp(t)
+	now := time.Now()
+	skewed := newRecord(t, realBeacon, now.Add(-72*time.Hour).Unix(), now.Add(-time.Hour))
+	old := newRecord(t, realBeacon, now.Add(-96*time.Hour).Unix(), now.Add(-50*time.Hour))
+	submitAll(t, s, []*Record{skewed, old})
+	s.Configure(Policy{Retention: 48 * time.Hour, SweepEvery: 10 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Count() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Count() != 1 {
+		t.Fatalf("sweep left %d records, want the one received an hour ago", s.Count())
+	}
+	s.seenCache = &recentSeen{} // the writer must decide, from the seen bucket
+	if o, _ := s.Submit(newRecord(t, realBeacon, skewed.Report.Epoch, now)); o != Duplicate {
+		t.Errorf("retry of a kept report with an old epoch: %v, want Duplicate", o)
+	}
+	if o, _ := s.Submit(newRecord(t, realBeacon, old.Report.Epoch, now)); o != Stored {
+		t.Errorf("replay of a swept report: %v, want Stored (its key went with it)", o)
+	}
+}
+
+// The same report twice in one group commit (two resolvers at the same
+// instant, or a log with a retry) is stored once.
+func TestSubmitBatchDuplicatesInOneCommit(t *testing.T) {
+	s := openTemp(t)
+	now := time.Unix(1795549302, 0)
+	recs := []*Record{
+		newRecord(t, realBeacon, 1795549302, now),
+		newRecord(t, realBeacon, 1795549302, now.Add(time.Millisecond)),
+		newRecord(t, realBeacon, -1, now),
+		newRecord(t, realBeacon, -1, now.Add(time.Second)),
+		newRecord(t, realBeacon, 1795549303, now),
+	}
+	got, err := s.SubmitBatch(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Outcome{Stored, Duplicate, Stored, Duplicate, Stored}
+	for i := range want {
+		if got[i].Outcome != want[i] {
+			t.Errorf("record %d: %v, want %v", i, got[i].Outcome, want[i])
+		}
+	}
+	if s.Count() != 3 {
+		t.Errorf("Count = %d, want 3", s.Count())
 	}
 }

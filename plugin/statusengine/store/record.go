@@ -1,236 +1,145 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/miekg/dns"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 )
-
-// Geo is where a report most likely came from, looked up once at ingest.
-type Geo struct {
-	Country     string // ISO 3166-1 alpha-2, "" when unknown
-	CountryName string
-	City        string
-	Lat, Lon    float64
-	HasPoint    bool   // Lat and Lon are meaningful (a City database was loaded)
-	Source      string // "ecs", "resolver" or "" when nothing was looked up
-}
 
 // Record is one stored report.
 type Record struct {
-	// Key orders records by receive time: unix nanoseconds, made unique by the writer.
+	// Key orders records by receive time: unix nanoseconds, unique. The
+	// writer assigns it; live reports get increasing keys in commit order.
 	Key      uint64
 	Received time.Time
 	Zone     string
 	Resolver netip.Addr
 	// ECS is the EDNS Client Subnet the resolver sent; invalid when absent.
-	ECS    netip.Prefix
+	ECS netip.Prefix
+	// Report comes from the codec (Decode or ParseBeacon): its fields obey
+	// the beacon grammar.
 	Report codec.Report
-	Geo    Geo
-	// Source is the network the per-source limit charges: the resolver's /24
-	// or /48. Not stored (the addresses may be stored truncated or not at all).
+	Geo    geo.Location
+	// Source is the network the per-source limit charges: the resolver's
+	// /24 or /48. Not stored (the addresses may be stored truncated or not at
+	// all); imported records have none.
 	Source netip.Prefix
 }
 
-const recordVersion = 1
-
-// wellKnownZone is ModSecurity's status zone, held in nearly every record:
-// a flag bit stands for it instead of its 24 bytes.
-const wellKnownZone = "status.modsecurity.org."
-
-// Flag bits of the second byte of a record.
+// Limits of what a record may hold: what live ingest can produce (the
+// codec's grammar, the Corefile's zones, a geolocation database), so that a
+// hostile import can store nothing live ingest could not.
 const (
-	flagEpoch          = 1
-	flagPoint          = 2
-	flagWellKnownZone  = 4
-	flagSourceResolver = 8  // Geo.Source "resolver", not stored as text
-	flagSourceECS      = 16 // Geo.Source "ecs", not stored as text
+	// MinReceived is the earliest receive time: before the first
+	// SecStatusEngine release, with room for imported tinydns logs.
+	MinReceived = 946684800 // 2000-01-01
+	// MaxFuture is how far past now a receive time may lie (clock skew
+	// between servers that replicate).
+	MaxFuture = 24 * time.Hour
+	// MaxEpoch is the largest client epoch: the codec reads at most 12 digits.
+	MaxEpoch = 999999999999
 )
 
-// Geo.Source values that a flag bit stands for (the geo package's).
-const (
-	sourceResolver = "resolver"
-	sourceECS      = "ecs"
+// Validation errors; each names the field.
+var (
+	errReceived = errors.New("received time out of range")
+	errEpoch    = errors.New("client epoch out of range")
+	errZone     = errors.New("zone is not a domain name")
+	errReport   = errors.New("report was not decoded by the codec")
+	errResolver = errors.New("resolver address invalid")
+	errECS      = errors.New("ecs prefix invalid")
 )
 
-var errShortRecord = errors.New("truncated record")
-
-// marshal encodes everything but the key and the decoded fields: those are the
-// raw beacon parsed again on read, which keeps a record near 120 bytes on disk.
-func (r *Record) marshal(buf []byte) []byte {
-	buf = append(buf, recordVersion)
-	var flags byte
-	if r.Report.HasEpoch {
-		flags |= flagEpoch
+// Validate checks that rec holds only what live ingest can produce. Every
+// record passes here once, in the writer, before anything of it is stored:
+// live reports, imports and replicated records alike.
+func (rec *Record) Validate(now time.Time) error {
+	if s := rec.Received.Unix(); s < MinReceived || rec.Received.After(now.Add(MaxFuture)) {
+		return errReceived
 	}
-	if r.Geo.HasPoint {
-		flags |= flagPoint
+	rep := &rec.Report
+	if rep.HasEpoch && (rep.Epoch < 0 || rep.Epoch > MaxEpoch) {
+		return errEpoch
 	}
-	zone := r.Zone
-	if zone == wellKnownZone {
-		flags |= flagWellKnownZone
-		zone = ""
+	if rep.Format == 0 || rep.Beacon == "" || rep.Modsec == "" {
+		return errReport
 	}
-	source := r.Geo.Source
-	switch source {
-	case sourceResolver:
-		flags |= flagSourceResolver
-		source = ""
-	case sourceECS:
-		flags |= flagSourceECS
-		source = ""
+	if err := validZone(rec.Zone); err != nil {
+		return err
 	}
-	buf = append(buf, flags)
-	buf = binary.AppendVarint(buf, r.Report.Epoch)
-	buf = appendAddr(buf, r.Resolver)
-	if r.ECS.IsValid() {
-		buf = appendAddr(buf, r.ECS.Addr())
-		buf = append(buf, byte(r.ECS.Bits()))
-	} else {
-		buf = append(buf, 0)
+	if rec.Resolver.IsValid() && (rec.Resolver.Is4In6() || rec.Resolver.Zone() != "") {
+		return errResolver
 	}
-	buf = appendString(buf, zone)
-	buf = appendString(buf, r.Report.Beacon)
-	buf = appendString(buf, r.Geo.Country)
-	buf = appendString(buf, r.Geo.CountryName)
-	buf = appendString(buf, r.Geo.City)
-	buf = appendString(buf, source)
-	if r.Geo.HasPoint {
-		buf = binary.BigEndian.AppendUint32(buf, math.Float32bits(float32(r.Geo.Lat)))
-		buf = binary.BigEndian.AppendUint32(buf, math.Float32bits(float32(r.Geo.Lon)))
+	if rec.ECS.IsValid() && (rec.ECS.Addr().Is4In6() || rec.ECS.Addr().Zone() != "" || rec.ECS != rec.ECS.Masked()) {
+		return errECS
 	}
-	return buf
+	return validLocation(&rec.Geo)
 }
 
-func unmarshal(key, val []byte) (Record, error) {
-	var r Record
-	if len(key) != 8 {
-		return r, errShortRecord
+// maxZone is the longest domain name in presentation form with its dot.
+const maxZone = 254
+
+func validZone(z string) error {
+	if z == "" || len(z) > maxZone || !dns.IsFqdn(z) || strings.ToLower(z) != z {
+		return errZone
 	}
-	r.Key = binary.BigEndian.Uint64(key)
-	r.Received = time.Unix(0, int64(r.Key)).UTC()
-	d := decoder{b: val}
-	if d.byte() != recordVersion {
-		return r, errors.New("unknown record version")
+	if _, ok := dns.IsDomainName(z); !ok {
+		return errZone
 	}
-	flags := d.byte()
-	epoch := d.varint()
-	r.Resolver = d.addr()
-	if a := d.addr(); a.IsValid() {
-		r.ECS = netip.PrefixFrom(a, int(d.byte()))
+	for i := 0; i < len(z); i++ {
+		if c := z[i]; c <= ' ' || c > '~' || c == '\\' {
+			return errZone
+		}
 	}
-	r.Zone = d.string()
-	if flags&flagWellKnownZone != 0 {
-		r.Zone = wellKnownZone
-	}
-	beacon := d.string()
-	r.Geo.Country = d.string()
-	r.Geo.CountryName = d.string()
-	r.Geo.City = d.string()
-	r.Geo.Source = d.string()
-	switch {
-	case flags&flagSourceResolver != 0:
-		r.Geo.Source = sourceResolver
-	case flags&flagSourceECS != 0:
-		r.Geo.Source = sourceECS
-	}
-	if flags&flagPoint != 0 {
-		r.Geo.HasPoint = true
-		r.Geo.Lat = float64(math.Float32frombits(d.uint32()))
-		r.Geo.Lon = float64(math.Float32frombits(d.uint32()))
-	}
-	if d.err != nil {
-		return r, d.err
-	}
-	rep, err := codec.ParseBeacon(beacon)
-	if err != nil {
-		// Stored beacons were valid when written; a grammar change must not hide them.
-		rep = codec.Report{Beacon: beacon}
-	}
-	rep.Epoch, rep.HasEpoch = epoch, flags&flagEpoch != 0
-	r.Report = rep
-	return r, nil
+	return nil
 }
 
-func appendAddr(buf []byte, a netip.Addr) []byte {
-	if !a.IsValid() {
-		return append(buf, 0)
+// Lengths of a location's names: what geo.Locate keeps of a database's.
+const (
+	maxCountryName = geo.MaxName
+	maxCity        = geo.MaxName
+)
+
+func validLocation(g *geo.Location) error {
+	if c := g.Country; c != "" && (len(c) != 2 || !upper(c[0]) || !upper(c[1])) {
+		return fmt.Errorf("geo country %q is not two capital letters", c)
 	}
-	b := a.Unmap().AsSlice()
-	buf = append(buf, byte(len(b)))
-	return append(buf, b...)
-}
-
-func appendString(buf []byte, s string) []byte {
-	buf = binary.AppendUvarint(buf, uint64(len(s)))
-	return append(buf, s...)
-}
-
-// decoder reads what marshal wrote; the first short read sticks in err.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err != nil || n < 0 || n > len(d.b) {
-		d.err = errShortRecord
+	if !validName(g.CountryName, maxCountryName) || !validName(g.City, maxCity) {
+		return errors.New("geo name too long or not printable UTF-8")
+	}
+	if g.HasPoint {
+		if !(g.Lat >= -90 && g.Lat <= 90 && g.Lon >= -180 && g.Lon <= 180) || math.IsNaN(g.Lat) || math.IsNaN(g.Lon) {
+			return errors.New("geo point out of range")
+		}
+	} else if g.Lat != 0 || g.Lon != 0 {
+		return errors.New("geo coordinates without a point")
+	}
+	switch g.Source {
+	case "", geo.SourceECS, geo.SourceResolver:
 		return nil
 	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
+	return errors.New("geo source is not ecs or resolver")
 }
 
-func (d *decoder) byte() byte {
-	if p := d.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
+func upper(c byte) bool { return c >= 'A' && c <= 'Z' }
 
-func (d *decoder) uint32() uint32 {
-	if p := d.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
+func validName(s string, max int) bool {
+	if len(s) > max || !utf8.ValidString(s) {
+		return false
 	}
-	return 0
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			return false
+		}
 	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errShortRecord
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string() string {
-	if d.err != nil {
-		return ""
-	}
-	l, n := binary.Uvarint(d.b)
-	if n <= 0 || l > uint64(len(d.b)-n) {
-		d.err = errShortRecord
-		return ""
-	}
-	d.b = d.b[n:]
-	return string(d.take(int(l)))
-}
-
-func (d *decoder) addr() netip.Addr {
-	n := int(d.byte())
-	if n == 0 {
-		return netip.Addr{}
-	}
-	a, _ := netip.AddrFromSlice(d.take(n))
-	return a
+	return true
 }

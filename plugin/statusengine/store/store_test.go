@@ -13,13 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/codec"
-
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 )
 
 const realBeacon = "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75"
 
+const testZone = "status.modsecurity.org."
+
+// newRecord is a report of beacon received at received; epoch < 0 means
+// the name had no epoch label.
 func newRecord(t testing.TB, beacon string, epoch int64, received time.Time) *Record {
 	t.Helper()
 	rep, err := codec.ParseBeacon(beacon)
@@ -32,7 +37,7 @@ func newRecord(t testing.TB, beacon string, epoch int64, received time.Time) *Re
 	}
 	return &Record{
 		Received: received,
-		Zone:     "status.modsecurity.org.",
+		Zone:     testZone,
 		Resolver: netip.MustParseAddr("192.0.2.53"),
 		Report:   rep,
 	}
@@ -48,73 +53,86 @@ func openTemp(t testing.TB) *Store {
 	return s
 }
 
-func TestSubmitDedupe(t *testing.T) {
-	now := time.Unix(1795549302, 0)
-	tests := []struct {
-		name  string
-		first *Record
-		then  *Record
-		want  Outcome
-	}{
-		{"same beacon and epoch", newRecord(t, realBeacon, 1795549302, now), newRecord(t, realBeacon, 1795549302, now.Add(time.Minute)), Duplicate},
-		{"same beacon, next start", newRecord(t, realBeacon, 1795549302, now), newRecord(t, realBeacon, 1795549303, now), Stored},
-		{"other installation, same epoch", newRecord(t, realBeacon, 1795549302, now), newRecord(t, realBeacon[:len(realBeacon)-2]+"99", 1795549302, now), Stored},
-		{"no epoch, inside the window", newRecord(t, realBeacon, -1, now), newRecord(t, realBeacon, -1, now.Add(2*time.Minute)), Duplicate},
-		{"no epoch, across a window boundary", newRecord(t, realBeacon, -1, now.Truncate(10*time.Minute).Add(-time.Second)), newRecord(t, realBeacon, -1, now.Truncate(10*time.Minute).Add(time.Second)), Duplicate},
-		{"no epoch, much later", newRecord(t, realBeacon, -1, now), newRecord(t, realBeacon, -1, now.Add(time.Hour)), Stored},
+// all reads every record back.
+func all(t testing.TB, s *Store) []*Record {
+	t.Helper()
+	var out []*Record
+	err := s.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(r *Record) error {
+		c := *r
+		out = append(out, &c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := openTemp(t)
-			if got, err := s.Submit(tc.first); got != Stored || err != nil {
-				t.Fatalf("first Submit = %v, %v; want Stored", got, err)
-			}
-			if got, err := s.Submit(tc.then); got != tc.want || err != nil {
-				t.Fatalf("second Submit = %v, %v; want %v", got, err, tc.want)
-			}
-			want := int64(1)
-			if tc.want == Stored {
-				want = 2
-			}
-			if s.Count() != want {
-				t.Errorf("Count = %d, want %d", s.Count(), want)
-			}
-		})
+	return out
+}
+
+func mustSubmit(t testing.TB, s *Store, rec *Record, want Outcome) {
+	t.Helper()
+	if o, err := s.Submit(rec); o != want {
+		t.Fatalf("Submit = %v (%v), want %v", o, err, want)
 	}
 }
 
-func TestRangeOrderAndFields(t *testing.T) {
+func TestSubmitDedupe(t *testing.T) {
 	s := openTemp(t)
-	base := time.Unix(1700000000, 0)
-	// Submitted out of order, with one duplicate: the range comes out ordered.
-	for _, i := range []int{3, 1, 2, 2, 0} {
-		rec := newRecord(t, realBeacon, int64(1700000000+i), base.Add(time.Duration(i)*time.Hour))
-		rec.ECS = netip.MustParsePrefix("198.51.100.0/24")
-		rec.Geo = Geo{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.52, Lon: 13.4, HasPoint: true, Source: "ecs"}
-		if _, err := s.Submit(rec); err != nil {
-			t.Fatal(err)
+	now := time.Now()
+	mustSubmit(t, s, newRecord(t, realBeacon, 1795549302, now), Stored)
+	mustSubmit(t, s, newRecord(t, realBeacon, 1795549302, now.Add(time.Second)), Duplicate) // a retry
+	mustSubmit(t, s, newRecord(t, realBeacon, 1795549303, now), Stored)                     // the next start
+	// Without an epoch label: the same beacon within the window is one report.
+	mustSubmit(t, s, newRecord(t, realBeacon, -1, now), Stored)
+	mustSubmit(t, s, newRecord(t, realBeacon, -1, now.Add(time.Minute)), Duplicate)
+	if s.Count() != 3 {
+		t.Errorf("Count = %d, want 3", s.Count())
+	}
+	// A duplicate the recent cache no longer knows still is one: the writer
+	// finds its seen key.
+	s.seenCache = &recentSeen{}
+	mustSubmit(t, s, newRecord(t, realBeacon, 1795549302, now.Add(time.Hour)), Duplicate)
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	s := openTemp(t)
+	base := time.Unix(1795549302, 123456789)
+	recs := []*Record{
+		newRecord(t, realBeacon, 1795549302, base),
+		newRecord(t, realBeacon, 1795549303, base),
+		newRecord(t, realBeacon, -1, base.Add(time.Minute)),
+		newRecord(t, "2.7.7,Apache/2.4.4 (Unix),1.4.6/1.4.6, 8.32 /8.32 2012-11-30,Lua 5.1/(null),2.7.8/(null),96ce9ba3c2fb71f7a8bb92a88d560d44dbe459b8", 1400000000, base.Add(time.Hour)),
+	}
+	recs[1].ECS = netip.MustParsePrefix("198.51.100.0/24")
+	recs[1].Geo = geo.Location{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.52, Lon: 13.405, HasPoint: true, Source: "ecs"}
+	recs[2].Resolver = netip.MustParseAddr("2001:db8::53")
+	recs[2].Zone = "rpc.atomicorp.com."
+	recs[3].Geo = geo.Location{Country: "FR", CountryName: "France", Source: "resolver"}
+	recs[3].Resolver = netip.Addr{}
+	res, err := s.SubmitBatch(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Outcome != Stored {
+			t.Fatalf("record %d: %v %v", i, r.Outcome, r.Err)
 		}
 	}
-	var got []*Record
-	s.Range(base.Add(time.Hour), base.Add(2*time.Hour), func(r *Record) bool { got = append(got, r); return true })
-	if len(got) != 2 {
-		t.Fatalf("Range returned %d records, want 2 (both at +1h and +2h; one of the +2h pair was a duplicate)", len(got))
+	got := all(t, s)
+	if len(got) != len(recs) {
+		t.Fatalf("%d records back, want %d", len(got), len(recs))
 	}
-	if !(got[0].Key < got[1].Key) {
-		t.Errorf("keys not ordered: %d, %d", got[0].Key, got[1].Key)
-	}
-	r := got[0]
-	if r.Report.Modsec != "2.9.7" || r.Report.Server != "Apache/2.4.71 (Debian)" || r.Report.ID != "75" || r.Report.Beacon != realBeacon {
-		t.Errorf("decoded fields lost: %+v", r.Report)
-	}
-	if r.Resolver != netip.MustParseAddr("192.0.2.53") || r.ECS != netip.MustParsePrefix("198.51.100.0/24") {
-		t.Errorf("addresses lost: %v %v", r.Resolver, r.ECS)
-	}
-	if r.Geo.City != "Berlin" || r.Geo.Country != "DE" || !r.Geo.HasPoint || r.Geo.Lat < 52.5 || r.Geo.Lat > 52.53 {
-		t.Errorf("geo lost: %+v", r.Geo)
-	}
-	if !r.Report.HasEpoch || r.Zone != "status.modsecurity.org." {
-		t.Errorf("epoch or zone lost: %+v", r)
+	for i, w := range recs {
+		g := got[i]
+		wantKey := uint64(w.Received.UnixNano())
+		if i == 1 {
+			wantKey++ // same nanosecond as the first: the later moves up
+		}
+		if g.Key != wantKey || !g.Received.Equal(time.Unix(0, int64(wantKey))) {
+			t.Errorf("record %d: key %d received %v, want %d", i, g.Key, g.Received, wantKey)
+		}
+		if g.Zone != w.Zone || g.Resolver != w.Resolver || g.ECS != w.ECS || g.Geo != w.Geo || g.Report != w.Report {
+			t.Errorf("record %d:\n got %+v\nwant %+v", i, g, w)
+		}
 	}
 }
 
@@ -132,16 +150,11 @@ func TestConcurrentSubmitAndReopen(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// every report twice, from two "resolvers": stored once
-			rec := newRecord(t, realBeacon, int64(1700000000+i), now)
-			dup := newRecord(t, realBeacon, int64(1700000000+i), now)
-			s.Submit(rec)
-			s.Submit(dup)
+			s.Submit(newRecord(t, realBeacon, int64(1700000000+i), now))
+			s.Submit(newRecord(t, realBeacon, int64(1700000000+i), now))
 		}()
 	}
 	wg.Wait()
-	if s.Count() != n {
-		t.Fatalf("Count = %d, want %d", s.Count(), n)
-	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +163,8 @@ func TestConcurrentSubmitAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got := 0
-	s.Range(time.Unix(0, 0), now.Add(time.Hour), func(*Record) bool { got++; return true })
-	if got != n || s.Count() != n {
-		t.Errorf("after reopen: Range saw %d, Count %d; want %d", got, s.Count(), n)
+	if got := len(all(t, s)); got != n || s.Count() != n {
+		t.Errorf("after reopen: %d records, Count %d; want %d", got, s.Count(), n)
 	}
 }
 
@@ -183,7 +194,8 @@ func TestAcquireShares(t *testing.T) {
 
 // TestKill9 runs a writer in a child process, kills it with SIGKILL in the
 // middle of its work, and checks that every report the child saw acknowledged
-// is in the file, and that the file needs no repair.
+// is in the file, that the file needs no repair, and that the rollups the
+// next Open replays count every record.
 func TestKill9(t *testing.T) {
 	if path := os.Getenv("STATUSENGINE_KILL9_CHILD"); path != "" {
 		kill9Child(path)
@@ -233,24 +245,30 @@ func TestKill9(t *testing.T) {
 	}
 	defer s.Close()
 	found := map[int64]bool{}
-	s.Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(r *Record) bool { found[r.Report.Epoch] = true; return true })
+	for _, r := range all(t, s) {
+		found[r.Report.Epoch] = true
+	}
 	lost := 0
 	for e := range acked {
 		if !found[e] {
 			lost++
 		}
 	}
-	t.Logf("acknowledged %d, on disk %d after kill -9, lost %d, count %d", len(acked), len(found), lost, s.Count())
+	tt, err := s.Totals(time.Now().Add(-time.Hour), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("acknowledged %d, on disk %d after kill -9, lost %d, count %d, rollups %d", len(acked), len(found), lost, s.Count(), tt.Total.Reports)
 	if lost > 0 {
 		t.Fatalf("%d acknowledged reports lost", lost)
 	}
-	if int64(len(found)) != s.Count() {
-		t.Errorf("Count %d disagrees with the records on disk %d", s.Count(), len(found))
+	if int64(len(found)) != s.Count() || tt.Total.Reports != uint64(len(found)) {
+		t.Errorf("Count %d and rollups %d disagree with the records on disk %d", s.Count(), tt.Total.Reports, len(found))
 	}
 }
 
 func kill9Child(path string) {
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{AnswerWait: time.Minute})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -263,9 +281,10 @@ func kill9Child(path string) {
 			defer wg.Done()
 			for i := 0; i < 100000; i++ {
 				e := int64(1700000000 + w*1000000 + i)
-				rep, _ := codec.ParseBeacon(realBeacon)
+				rep, _ := codec.ParseBeacon(fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", i%256))
 				rep.Epoch, rep.HasEpoch = e, true
-				if o, err := s.Submit(&Record{Received: time.Now(), Report: rep}); o == Stored && err == nil {
+				rec := &Record{Received: time.Now(), Zone: testZone, Resolver: netip.AddrFrom4([4]byte{198, 51, byte(w), 1}), Report: rep}
+				if o, err := s.Submit(rec); o == Stored && err == nil {
 					mu.Lock()
 					fmt.Println(e) // acknowledged: the parent may count on it now
 					mu.Unlock()
@@ -277,9 +296,8 @@ func kill9Child(path string) {
 	os.Exit(0)
 }
 
-// TestEachDoesNotBlockWriter holds an Each consumer still while the file has
-// to grow: bbolt remaps under a lock that an open read transaction holds, so a
-// consumer called inside one would stall every commit behind it.
+// TestEachDoesNotBlockWriter holds an Each consumer still while reports
+// keep coming: the consumer is never called inside a transaction.
 func TestEachDoesNotBlockWriter(t *testing.T) {
 	s := openTemp(t)
 	now := time.Now()
@@ -287,7 +305,7 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 		s.Submit(newRecord(t, realBeacon, int64(1600000000+i), now.Add(-time.Hour)))
 	}
 	hold, held := make(chan struct{}), make(chan struct{})
-	go s.Each(time.Unix(0, 0), now, func(*Record) error {
+	go s.Each(time.Unix(0, 0), now, 0, func(*Record) error {
 		select {
 		case held <- struct{}{}:
 			<-hold
@@ -300,7 +318,7 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		recs := make([]*Record, 20000) // several MiB: the file grows and bbolt remaps
+		recs := make([]*Record, 20000)
 		for i := range recs {
 			recs[i] = newRecord(t, realBeacon, int64(1700000000+i), now)
 		}
@@ -314,5 +332,61 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("commits stalled behind a consumer of Each")
+	}
+}
+
+// TestSubmitAnswersWhileTheWriterIsStuck: with the writer held inside a
+// commit (a stalled disk), Submit answers within AnswerWait with Queued, the
+// queue bounds what waits, and every queued report is stored once the
+// writer moves again.
+func TestSubmitAnswersWhileTheWriterIsStuck(t *testing.T) {
+	stuck := make(chan struct{})
+	release := make(chan struct{})
+	hold := func(CommitInfo) {
+		select {
+		case stuck <- struct{}{}:
+			<-release
+		default:
+		}
+	}
+	s, err := Open(filepath.Join(t.TempDir(), "se.db"), Options{AnswerWait: 50 * time.Millisecond, QueueSize: 100, OnCommit: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	go s.Submit(newRecord(t, realBeacon, 1, now))
+	<-stuck
+	var queued, failed int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, _ := s.Submit(newRecord(t, realBeacon, int64(100+i), now))
+			mu.Lock()
+			defer mu.Unlock()
+			switch o {
+			case Queued:
+				queued++
+			case Failed:
+				failed++
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(release)
+	if queued > 100 || queued+failed != 300 || took > 5*time.Second {
+		t.Fatalf("with the writer stuck: %d queued, %d failed of 300 in %v; want at most the queue (100) queued, the rest failed at once", queued, failed, took)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Count() < int64(queued+1) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Count() != int64(queued+1) {
+		t.Errorf("Count = %d after the writer moved, want %d (every queued report)", s.Count(), queued+1)
 	}
 }

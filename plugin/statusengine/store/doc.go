@@ -1,0 +1,40 @@
+// Package store keeps status reports in one bbolt file.
+//
+// A DNS question becomes a record in Submit (submit.go): the report is
+// queued for the writer goroutine (loop.go), which stores every report
+// queued at that moment in one transaction (writer.go, apply) and answers
+// each once the transaction is on disk, or after Options.AnswerWait.
+//
+// What the file holds (bucket: key -> value), and how each is rebuilt:
+//
+//	records        receive time (unix ns, 8 bytes) -> epoch, resolver, ECS and      raw: the reports
+//	               numbers into zones, places, installations (encode.go)
+//	zones          number -> zone name                                              raw (dictionary)
+//	places         number -> location (country, names, point, source)              raw (dictionary)
+//	builds         number -> beacon head: every field but the id                   raw (dictionary)
+//	installations  number -> build, source network, id (the installation estimate) raw (dictionary)
+//	index          dictionary tag + SHA-256 prefix of a value -> its number         from the dictionaries' rows
+//	seen           client epoch + SHA-256 prefix of the beacon -> nothing           from records (seen.go)
+//	rollups        period (hour, day, month) -> installations bitmap, reports per  from records (period.go),
+//	               build, per country and per map point                             but retention's deleted ones
+//	meta           format, count, rolled (rollups hold records up to this key),    as written
+//	               indexed.<dictionary> (rows up to this number are in index),
+//	               rebuilding (a rollup rebuild is under way)
+//
+// What the process holds:
+//
+//	live (live.go)          the rollup periods being changed, in full; ahead  Open: the bucket, then
+//	                        of the bucket by the records after "rolled"       the records after "rolled"
+//	dict.recent (dict.go)   dictionary rows after indexed.<dictionary>:       Open: those rows
+//	                        hash -> number, at most about half a million
+//	dict.hot                the numbers looked up last, bounded               empty
+//	recentSeen (seen.go)    fingerprints of the seen keys committed last,     empty
+//	                        so Submit answers most duplicates itself (2 MiB)
+//	readCaches (read.go)    parsed zones, places, builds; sums of past days   empty
+//	sourceLimiter           token buckets per source network (policy.go)      empty
+//
+// The file is checked page by page before bbolt maps it (boltfile), and a
+// panic or memory fault inside bbolt takes the store down, never the
+// process: a damaged file is never written, and `statusengine salvage`
+// copies what is readable.
+package store

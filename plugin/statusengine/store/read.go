@@ -1,0 +1,226 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+)
+
+// readCaches keep what readers resolve again and again: the values of the
+// small dictionaries (zones, places, builds), parsed. Dictionary numbers
+// never change meaning once committed, so entries never go stale; each map
+// is emptied when it grows past maxMemo.
+type readCaches struct {
+	mu     sync.Mutex
+	zones  map[uint32]string
+	places map[uint32]geo.Location
+	builds map[uint32]*buildInfo
+
+	closed closedCache
+}
+
+const maxMemo = 1 << 14
+
+// buildInfo is one build (beacon head) parsed.
+type buildInfo struct {
+	head   string
+	report codec.Report // its fields; ID, Beacon and the epoch empty
+	values buildValues
+}
+
+var errDangling = errors.New("record refers to a missing dictionary row")
+
+func memo[V any](c *readCaches, m *map[uint32]V, n uint32, load func() (V, error)) (V, error) {
+	c.mu.Lock()
+	if v, ok := (*m)[n]; ok {
+		c.mu.Unlock()
+		return v, nil
+	}
+	c.mu.Unlock()
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if *m == nil || len(*m) >= maxMemo {
+		*m = map[uint32]V{}
+	}
+	(*m)[n] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+func (c *readCaches) zone(tx *bolt.Tx, n uint32) (string, error) {
+	return memo(c, &c.zones, n, func() (string, error) {
+		v := tx.Bucket(zonesBucket).Get(numKey(n))
+		if v == nil {
+			return "", errDangling
+		}
+		z := string(v)
+		return z, validZone(z)
+	})
+}
+
+func (c *readCaches) place(tx *bolt.Tx, n uint32) (geo.Location, error) {
+	if n == 0 {
+		return geo.Location{}, nil
+	}
+	return memo(c, &c.places, n, func() (geo.Location, error) {
+		v := tx.Bucket(placesBucket).Get(numKey(n))
+		if v == nil {
+			return geo.Location{}, errDangling
+		}
+		return decodePlace(v)
+	})
+}
+
+func (c *readCaches) build(tx *bolt.Tx, n uint32) (*buildInfo, error) {
+	return memo(c, &c.builds, n, func() (*buildInfo, error) {
+		v := tx.Bucket(buildsBucket).Get(numKey(n))
+		if v == nil {
+			return nil, errDangling
+		}
+		if len(v) > maxHead {
+			return nil, errors.New("build too long")
+		}
+		head := string(v)
+		rep, err := codec.ParseHead(head)
+		if err != nil {
+			return nil, err
+		}
+		return &buildInfo{head: head, report: rep, values: valuesOf(&rep)}, nil
+	})
+}
+
+// Bounds of stored dictionary values, checked before they are parsed.
+const (
+	maxHead = 400 // the codec's longest beacon
+	maxID   = 64  // ids are 2 or 40 hex digits, or "no unique id"
+)
+
+// installation reads an installation row: its build and id.
+func installation(tx *bolt.Tx, n uint32) (build uint32, id string, err error) {
+	v := tx.Bucket(installsBucket).Get(numKey(n))
+	if v == nil {
+		return 0, "", errDangling
+	}
+	build, _, id, err = decodeInstallation(v)
+	if err == nil && len(id) > maxID {
+		err = errors.New("installation id too long")
+	}
+	return build, id, err
+}
+
+// readRecord turns a stored record back into a Record. A record whose
+// value or dictionary rows cannot be read gives an error: one bad record
+// must not hide the others.
+func (s *Store) readRecord(tx *bolt.Tx, k, v []byte) (Record, error) {
+	var rec Record
+	r, err := decodeRecord(k, v, &rec)
+	if err != nil {
+		return rec, err
+	}
+	if rec.Zone, err = s.readers.zone(tx, r.zone); err != nil {
+		return rec, err
+	}
+	if rec.Geo, err = s.readers.place(tx, r.place); err != nil {
+		return rec, err
+	}
+	build, id, err := installation(tx, r.install)
+	if err != nil {
+		return rec, err
+	}
+	b, err := s.readers.build(tx, build)
+	if err != nil {
+		return rec, err
+	}
+	epoch, hasEpoch := rec.Report.Epoch, rec.Report.HasEpoch
+	rec.Report = b.report
+	rec.Report.ID = strings.TrimSpace(id)
+	rec.Report.Beacon = codec.Join(b.head, id)
+	rec.Report.Epoch, rec.Report.HasEpoch = epoch, hasEpoch
+	return rec, nil
+}
+
+// eachPage bounds the records Each reads in one transaction.
+const eachPage = 1024
+
+// Each calls fn for each record received in [from, to] whose key is above
+// after (0: from the start), oldest first, until fn returns an error, which
+// Each returns. fn is never called inside a transaction: Each reads pages of
+// records in short read transactions and hands them out in between, so a
+// slow consumer (an export to a slow client) holds nothing open. Records
+// that cannot be read are skipped.
+func (s *Store) Each(from, to time.Time, after uint64, fn func(*Record) error) error {
+	lo, hi := clampNano(from), clampNano(to)
+	if after != 0 && after >= lo {
+		if after == ^uint64(0) {
+			return nil
+		}
+		lo = after + 1
+	}
+	page := make([]Record, 0, eachPage)
+	for lo <= hi {
+		page = page[:0]
+		err := s.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(recordsBucket).Cursor()
+			for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, lo)); k != nil && len(page) < eachPage; k, v = c.Next() {
+				key := binary.BigEndian.Uint64(k)
+				if key > hi {
+					break
+				}
+				lo = key + 1
+				if rec, err := s.readRecord(tx, k, v); err == nil {
+					page = append(page, rec)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < eachPage {
+			return nil
+		}
+	}
+	return nil
+}
+
+// clampNano is t in unix nanoseconds, held to what a key can be.
+func clampNano(t time.Time) uint64 {
+	switch {
+	case t.Unix() <= 0:
+		return 0
+	case t.Unix() >= 1<<33:
+		return 1<<63 - 1
+	}
+	return uint64(t.UnixNano())
+}
+
+func getUint(b *bolt.Bucket, k []byte) uint64 {
+	if v := b.Get(k); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func putUint(b *bolt.Bucket, k []byte, v uint64) error {
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
+}
+
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// zeroLocation is the location of a report nothing was looked up for.
+var zeroLocation geo.Location

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"hash/maphash"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The seen bucket makes a report that arrives again (a resolver's retry,
+// another resolver, another name server's copy) a duplicate: it holds one
+// key per stored record and no value. The key is what identifies one start
+// of one installation, the client epoch and the beacon:
+//
+//	6 bytes  client epoch, big-endian; for a name without an epoch label,
+//	         noEpoch | the receive time cut to Options.NoEpochWindow
+//	8 bytes  SHA-256 of the beacon, first bytes
+//
+// Client clocks are near the receive time, so new keys land near the end of
+// the tree, as appends do.
+var seenBucket = []byte("seen")
+
+const noEpoch = 1 << 47
+
+type seenKey [14]byte
+
+func makeSeenKey(rec *Record, window time.Duration) seenKey {
+	var k seenKey
+	e := uint64(rec.Report.Epoch)
+	if !rec.Report.HasEpoch {
+		e = noEpoch | uint64(rec.Received.UnixNano()/int64(window))
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], e)
+	copy(k[:6], b[2:])
+	h := sha256.Sum256([]byte(rec.Report.Beacon))
+	copy(k[6:], h[:8])
+	return k
+}
+
+// previous is the key of the window before, for names without an epoch: a
+// retry that straddles a window boundary is still a duplicate.
+func (k seenKey) previous() seenKey {
+	var b [8]byte
+	copy(b[2:], k[:6])
+	binary.BigEndian.PutUint64(b[:], binary.BigEndian.Uint64(b[:])-1)
+	copy(k[:6], b[2:])
+	return k
+}
+
+// seenIn tells whether b holds k (or, without an epoch, its window before).
+func seenIn(b *bolt.Bucket, k seenKey, hasEpoch bool) bool {
+	if b.Get(k[:]) != nil {
+		return true
+	}
+	if hasEpoch {
+		return false
+	}
+	p := k.previous()
+	return b.Get(p[:]) != nil
+}
+
+// recentSeen remembers the reports committed last, so that Submit answers
+// most duplicates at once, without the writer or a transaction. It is a
+// fixed table of fingerprints (a lossy cache: a report pushed out, or one
+// not committed yet, goes to the writer, which looks in the seen bucket).
+// 2 MiB.
+type recentSeen struct {
+	slots [1 << 18]atomic.Uint64
+}
+
+// seenSeed keys the fingerprints: they live in memory only.
+var seenSeed = maphash.MakeSeed()
+
+// fingerprint identifies what a seen key does, for recentSeen. It is cheap
+// (no SHA-256) and shallow: Submit runs on the DNS goroutine, whose stack a
+// deep call would make the runtime grow and copy on every query.
+func fingerprint(rec *Record, window time.Duration) uint64 {
+	e := uint64(rec.Report.Epoch)
+	if !rec.Report.HasEpoch {
+		e = noEpoch | uint64(rec.Received.UnixNano()/int64(window))
+	}
+	return (maphash.String(seenSeed, rec.Report.Beacon) ^ e*0x9E3779B97F4A7C15) | 1
+}
+
+func (c *recentSeen) slot(fp uint64) *atomic.Uint64 { return &c.slots[fp>>46] }
+
+func (c *recentSeen) has(fp uint64) bool { return c.slot(fp).Load() == fp }
+
+func (c *recentSeen) add(fp uint64) { c.slot(fp).Store(fp) }

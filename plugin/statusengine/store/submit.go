@@ -1,0 +1,129 @@
+package store
+
+import (
+	"sync"
+	"time"
+)
+
+// Outcome is what Submit did with a report.
+type Outcome int
+
+// Outcomes of Submit.
+const (
+	Stored    Outcome = iota
+	Duplicate         // already stored: the same start of the same installation
+	Limited           // over the per-source limit of Policy: answered, not stored
+	Failed            // not stored: the error says why
+	Rejected          // not a valid record (Record.Validate): never stored
+	Queued            // not committed within Options.AnswerWait: it will be, later
+)
+
+// pending is one report on its way through the writer.
+type pending struct {
+	rec      *Record
+	fp       uint64 // fingerprint, for recentSeen
+	imported bool   // an import or a peer's record: no per-source limit, any key
+	res      chan result
+}
+
+type result struct {
+	outcome Outcome
+	err     error
+}
+
+var pendingPool = sync.Pool{New: func() any { return &pending{res: make(chan result, 1)} }}
+
+// Submit stores rec unless the same report is already stored, and returns
+// once its commit is durable, or after Options.AnswerWait with Queued: the
+// report stays queued and is committed later (lost only if the process
+// dies first). It never opens a transaction, so no reader can delay it; a
+// duplicate of a report committed lately is answered at once. A full queue
+// fails at once: memory and goroutines stay bounded while the disk stalls.
+func (s *Store) Submit(rec *Record) (Outcome, error) {
+	if err := s.Down(); err != nil {
+		return Failed, err
+	}
+	fp := fingerprint(rec, s.opts.NoEpochWindow)
+	if s.seenCache.has(fp) {
+		return Duplicate, nil
+	}
+	if err := s.noSpace(); err != nil {
+		return Failed, err
+	}
+	p := pendingPool.Get().(*pending)
+	p.rec, p.fp, p.imported = rec, fp, false
+	if err := s.enqueue(p, false); err != nil {
+		p.rec = nil
+		pendingPool.Put(p)
+		return Failed, err
+	}
+	t := time.NewTimer(s.opts.AnswerWait)
+	defer t.Stop()
+	select {
+	case r := <-p.res:
+		p.rec = nil
+		pendingPool.Put(p)
+		return r.outcome, r.err
+	case <-t.C:
+		// The writer still owns p and will send on its buffered channel;
+		// leave it to the garbage collector rather than the pool.
+		return Queued, nil
+	}
+}
+
+// enqueue hands p to the writer; wait blocks while the queue is full
+// (importers), else a full queue is an error.
+func (s *Store) enqueue(p *pending, wait bool) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if wait {
+		// Blocking under the read lock is safe: Close waits for it, and the
+		// writer drains the queue until Close closes quit.
+		s.queue <- p
+		return nil
+	}
+	select {
+	case s.queue <- p:
+		return nil
+	default:
+		return ErrOverloaded
+	}
+}
+
+// Result is what became of one record of SubmitBatch.
+type Result struct {
+	Outcome Outcome
+	Err     error // why it was Rejected or Failed
+}
+
+// SubmitBatch stores recs through the same writer, validation and
+// de-duplication as Submit, without the per-source limit, keeping each
+// record's receive time (an import, or a peer's records), and returns what
+// became of each, in order, once all are durable. A full queue makes it
+// wait instead of failing. The error is the first failure of the store
+// (not a rejection).
+func (s *Store) SubmitBatch(recs []*Record) ([]Result, error) {
+	if err := s.Down(); err != nil {
+		return nil, err
+	}
+	ps := make([]*pending, len(recs))
+	for i, rec := range recs {
+		ps[i] = &pending{rec: rec, fp: fingerprint(rec, s.opts.NoEpochWindow), imported: true, res: make(chan result, 1)}
+		if err := s.enqueue(ps[i], true); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Result, len(recs))
+	var firstErr error
+	for i, p := range ps {
+		r := <-p.res
+		out[i] = Result{r.outcome, r.err}
+		if r.outcome == Failed && firstErr == nil {
+			firstErr = r.err
+		}
+	}
+	return out, firstErr
+}

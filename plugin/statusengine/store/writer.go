@@ -1,0 +1,243 @@
+package store
+
+import (
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+)
+
+// writer is the state of the single goroutine that writes the file: every
+// transaction that changes it comes from here, so none of this needs a lock.
+type writer struct {
+	s *Store
+
+	zones, places, builds, installs *dict
+
+	limiter   sourceLimiter
+	lastKey   uint64            // the highest record key stored
+	nextFree  map[uint64]uint64 // see freeKey
+	lastBatch int               // size of the last batch, see linger
+
+	rebuild       *rebuild // a rollup rebuild under way
+	rebuildNeeded string   // why one must start, "" when not
+}
+
+func newWriter(s *Store) *writer {
+	return &writer{
+		s:        s,
+		zones:    newDict("zones", 'z'),
+		places:   newDict("places", 'p'),
+		builds:   newDict("builds", 'b'),
+		installs: newDict("installations", 'i'),
+		nextFree: map[uint64]uint64{},
+	}
+}
+
+func (w *writer) dicts() []*dict { return []*dict{w.zones, w.places, w.builds, w.installs} }
+
+// txn is one write transaction in the making.
+type txn struct {
+	tx        *bolt.Tx
+	now       time.Time
+	facts     []fact
+	stored    int
+	flush     bool // flush the live rollups in this transaction
+	indexed   []bool
+	lastKey   uint64 // writer.lastKey before, restored if the commit fails
+	badRollup bool
+	changed   bool  // the fill wrote something besides records
+	err       error // set by a fill that must not commit
+}
+
+// begin opens a write transaction and lets the dictionaries write their
+// index slices first (see dict.indexStep).
+func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
+	tx, err := w.s.db.Begin(true)
+	if err != nil {
+		return nil, err
+	}
+	t := &txn{tx: tx, now: now, lastKey: w.lastKey}
+	for _, d := range w.dicts() {
+		d.begin()
+		wrote, err := d.indexStep(tx, d.wantsIndexing(idle), indexMax)
+		if err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		t.indexed = append(t.indexed, wrote)
+	}
+	return t, nil
+}
+
+// apply stores one record in t, or says why not.
+func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
+	if err := rec.Validate(t.now); err != nil {
+		return Rejected, err
+	}
+	tx := t.tx
+	seen := makeSeenKey(rec, w.s.opts.NoEpochWindow)
+	if seenIn(tx.Bucket(seenBucket), seen, rec.Report.HasEpoch) {
+		return Duplicate, nil
+	}
+	if !imported && !w.limiter.allow(w.s.policy.Load(), rec.Source, t.now) {
+		return Limited, nil
+	}
+	records := tx.Bucket(recordsBucket)
+	records.FillPercent = 1 // keys are receive times: inserts append, pack pages full
+	k := uint64(rec.Received.UnixNano())
+	if imported {
+		k = w.freeKey(records, k)
+	} else {
+		k = max(k, w.lastKey+1) // live keys grow in commit order
+	}
+	received := time.Unix(0, int64(k))
+	if k <= w.s.live.rolled {
+		t.flush = true // an older record: its rollups go to the bucket with it
+	}
+
+	var r refs
+	var err error
+	if r.zone, err = w.zones.number(tx, []byte(rec.Zone)); err != nil {
+		return Failed, err
+	}
+	if rec.Geo != (zeroLocation) {
+		if r.place, err = w.places.number(tx, appendPlace(nil, &rec.Geo)); err != nil {
+			return Failed, err
+		}
+	}
+	head, id := codec.SplitID(rec.Report.Beacon)
+	build, err := w.builds.number(tx, []byte(head))
+	if err != nil {
+		return Failed, err
+	}
+	if r.install, err = w.installs.number(tx, appendInstallation(nil, build, SourceNetwork(rec), id)); err != nil {
+		return Failed, err
+	}
+
+	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8), k)
+	if err := records.Put(key, appendRecord(make([]byte, 0, 48), rec, r)); err != nil {
+		return Failed, err
+	}
+	sb := tx.Bucket(seenBucket)
+	// Keys start with the client's clock, near now: mostly appends, which
+	// the default half-empty split would waste.
+	sb.FillPercent = 0.9
+	if err := sb.Put(append([]byte(nil), seen[:]...), []byte{}); err != nil {
+		return Failed, err
+	}
+	f := fact{received: received, install: r.install, build: build, country: rec.Geo.Country, point: pointOf(&rec.Geo)}
+	for _, pk := range periodsOf(received) {
+		if w.s.live.hold(tx, pk) {
+			t.badRollup = true
+		}
+	}
+	t.facts = append(t.facts, f)
+	t.stored++
+	w.lastKey = max(w.lastKey, k)
+	return Stored, nil
+}
+
+// finish adds what the transaction changes besides records (the count, a
+// flush of the live rollups) and commits it, or rolls it back when it
+// changed nothing. flushed tells whether it flushed, keys which periods.
+func (w *writer) finish(t *txn, forceFlush bool) (flushed bool, keys []periodKey, err error) {
+	tx := t.tx
+	if t.err != nil {
+		return false, nil, t.err
+	}
+	meta := tx.Bucket(metaBucket)
+	if t.stored > 0 {
+		if err := putUint(meta, countKey, getUint(meta, countKey)+uint64(t.stored)); err != nil {
+			return false, nil, err
+		}
+	}
+	live := w.s.live
+	if t.flush || forceFlush || w.rebuild != nil || (t.stored > 0 || live.pending > 0) && live.due(t.now) {
+		if keys, err = live.flush(tx, t.facts); err != nil {
+			return false, nil, err
+		}
+		if err := putUint(meta, rolledKey, w.lastKey); err != nil {
+			return false, nil, err
+		}
+		flushed = true
+	}
+	wrote := t.stored > 0 || t.changed || flushed
+	for _, ix := range t.indexed {
+		wrote = wrote || ix
+	}
+	if !wrote {
+		return false, nil, tx.Rollback() // duplicates only: no fsync
+	}
+	return flushed, keys, tx.Commit()
+}
+
+// done settles the writer's memory after finish: on success the facts go
+// live and the dictionaries keep their new rows, on failure both forget.
+func (w *writer) done(t *txn, flushed bool, keys []periodKey, ok bool) {
+	for i, d := range w.dicts() {
+		if !ok {
+			d.abort()
+		}
+		d.indexCommitted(t.indexed[i], ok)
+	}
+	if !ok {
+		w.lastKey = t.lastKey
+		clear(w.nextFree)
+		return
+	}
+	live := w.s.live
+	live.apply(t.facts, t.now)
+	if flushed {
+		live.flushed(keys, w.lastKey, t.now)
+	}
+	w.s.count.Add(int64(t.stored))
+	w.s.installs.Store(uint64(w.installs.next - 1))
+	if t.badRollup && w.rebuildNeeded == "" && w.rebuild == nil {
+		w.rebuildNeeded = "a stored rollup could not be read"
+	}
+}
+
+// transact runs one write transaction: fill adds to it, then it is
+// finished and settled. A panic inside bbolt (a damaged page) rolls it back
+// and takes the store down.
+func (w *writer) transact(now time.Time, idle, forceFlush bool, indexMax int, fill func(*txn)) (t *txn, err error) {
+	defer w.s.contain(&err)()
+	if t, err = w.begin(now, idle, indexMax); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if t.tx.DB() != nil { // neither committed nor rolled back: a panic
+			t.tx.Rollback()
+		}
+	}()
+	if fill != nil {
+		fill(t)
+	}
+	flushed, keys, err := w.finish(t, forceFlush)
+	if err != nil && t.tx.DB() != nil {
+		t.tx.Rollback()
+	}
+	w.done(t, flushed, keys, err == nil)
+	return t, err
+}
+
+// freeKey finds the first unused key from t on. Imports carry whole-second
+// times, so many reports can share one: nextFree remembers where each such
+// run ended, keeping the probe short.
+func (w *writer) freeKey(records *bolt.Bucket, t uint64) uint64 {
+	k := max(t, w.nextFree[t])
+	var b [8]byte
+	for binary.BigEndian.PutUint64(b[:], k); records.Get(b[:]) != nil; binary.BigEndian.PutUint64(b[:], k) {
+		k++
+	}
+	if k != t {
+		if len(w.nextFree) > 4096 {
+			clear(w.nextFree)
+		}
+		w.nextFree[t] = k + 1
+	}
+	return k
+}
