@@ -131,6 +131,21 @@ With --api instead of --db the records go to a running server's
 POST /api/v1/import, so one server of a zone can take in what the others
 collected without being stopped, e.g.
   statusengine import --api http://ns1:8053 http://ns2:8053/api/v1/export?from=0`,
+	"check": `
+Reads the database file without mapping or writing it: every page (the
+structure bbolt relies on), then every record, dictionary row and rollup.
+Prints what is damaged and exits 1 when anything is; exits 0 for a sound
+file. The server must be stopped (or check a copy): bbolt locks the file.
+A server whose file is damaged keeps answering its zone, stores nothing,
+and says in its log to run this.`,
+	"salvage": `
+Copies every record that can be read from a damaged database (--db, read
+page by page, never written) into a new database (--out, must not exist),
+rebuilding its dictionaries, de-duplication and rollups. Prints how many
+records it copied and how many were lost: unreadable records, skipped
+damaged pages, and the difference from the count the old file kept. Then
+stop the server, put the new file in place of the old, start it. Rollups of
+records that retention had already deleted are not in the new file.`,
 	"backup": `
 Writes a consistent copy of the bbolt database to --out (- for standard
 output), from one read transaction. With --db the database is opened

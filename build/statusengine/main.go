@@ -41,6 +41,8 @@ func init() {
 		{"export", "--db FILE [--from T] [--to T] [--out FILE]", "write records as NDJSON", runExport},
 		{"import", "(--db FILE | --api URL) [--token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
 		{"backup", "(--db FILE | --api URL [--token T]) --out FILE", "write a consistent copy of a database", runBackup},
+		{"check", "--db FILE", "read every page and record of a database, report damage (exit 1)", runCheck},
+		{"salvage", "--db FILE --out NEW", "copy every readable record of a damaged database into a new one", runSalvage},
 	}
 }
 
