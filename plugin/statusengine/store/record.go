@@ -111,7 +111,7 @@ const (
 
 func validLocation(g *geo.Location) error {
 	if c := g.Country; c != "" && (len(c) != 2 || !upper(c[0]) || !upper(c[1])) {
-		return fmt.Errorf("geo country %q is not two capital letters", c)
+		return fmt.Errorf("geo country %.12q is not two capital letters", c)
 	}
 	if !validName(g.CountryName, maxCountryName) || !validName(g.City, maxCity) {
 		return errors.New("geo name too long or not printable UTF-8")
