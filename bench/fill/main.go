@@ -133,8 +133,6 @@ var (
 		{"BR", "Brazil"}, {"JP", "Japan"}, {"IN", "India"}, {"GB", "United Kingdom"}, {"NL", "Netherlands"}}
 )
 
-const epochBase = 1700000000
-
 // record is report i, a start of installation inst: Debian-style 2-hex ids for
 // most (as ModSecurity 2.9.x on glibc sends), full 40-hex ids for a quarter,
 // one resolver network per installation, and the country-level location the
@@ -151,8 +149,10 @@ func record(i, inst uint64, received time.Time, zone string) *store.Record {
 	if err != nil {
 		panic(err)
 	}
-	// A client clock per report that never repeats, so no report is a duplicate.
-	rep.Epoch, rep.HasEpoch = epochBase+int64(i), true
+	// The client's clock at its start, a few seconds before the report
+	// arrives, as ModSecurity sends it; an installation's starts are weeks
+	// apart, so no report is a duplicate.
+	rep.Epoch, rep.HasEpoch = received.Unix()-int64(i%5), true
 	c := countries[int(h[2])%len(countries)]
 	return &store.Record{
 		Received: received,

@@ -31,8 +31,10 @@ type dict struct {
 	indexed uint32            // rows 1..indexed are in the index bucket
 	recent  map[uint64]uint32 // rows after indexed: hash -> number
 	hot     hotCache
-	staged  []uint64 // hashes this transaction added to recent, undone if it fails
-	first   uint32   // next when the transaction began
+	staged  []uint64     // hashes this transaction added to recent, undone if it fails
+	first   uint32       // next when the transaction began
+	rowsB   *bolt.Bucket // of the transaction
+	indexB  *bolt.Bucket
 
 	flushing []indexEntry // the part of recent being written to the index, sorted
 	flushed  int          // entries of flushing already written
@@ -105,13 +107,15 @@ func (d *dict) load(tx *bolt.Tx) error {
 func numKey(n uint32) []byte { return binary.BigEndian.AppendUint32(make([]byte, 0, 4), n) }
 
 // begin starts a transaction's use of the dict.
-func (d *dict) begin() {
+func (d *dict) begin(tx *bolt.Tx) {
 	d.staged = d.staged[:0]
 	d.first = d.next
+	d.rowsB, d.indexB = tx.Bucket(d.rows), tx.Bucket(indexBucket)
+	d.rowsB.FillPercent = 1 // numbers only grow: pack pages full
 }
 
 // number returns the number of v, adding v as a new row when it is new.
-func (d *dict) number(tx *bolt.Tx, v []byte) (uint32, error) {
+func (d *dict) number(v []byte) (uint32, error) {
 	if n, ok := d.hot.get(v); ok {
 		return n, nil
 	}
@@ -120,7 +124,7 @@ func (d *dict) number(tx *bolt.Tx, v []byte) (uint32, error) {
 		d.hot.put(v, n)
 		return n, nil
 	}
-	if iv := tx.Bucket(indexBucket).Get(d.indexKey(h)); len(iv) == 4 {
+	if iv := d.indexB.Get(d.indexKey(h)); len(iv) == 4 {
 		n := binary.BigEndian.Uint32(iv)
 		d.hot.put(v, n)
 		return n, nil
@@ -129,9 +133,7 @@ func (d *dict) number(tx *bolt.Tx, v []byte) (uint32, error) {
 		return 0, errDictFull
 	}
 	n := d.next
-	rows := tx.Bucket(d.rows)
-	rows.FillPercent = 1 // numbers only grow: pack pages full
-	if err := rows.Put(numKey(n), v); err != nil {
+	if err := d.rowsB.Put(numKey(n), v); err != nil {
 		return 0, err
 	}
 	d.next++

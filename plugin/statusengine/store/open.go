@@ -128,9 +128,10 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 		Timeout:         opts.OpenTimeout,
 		InitialMmapSize: initialMmap,
 		FreelistType:    bolt.FreelistMapType,
-		// Writing the freelist in every commit sorted every free page id;
-		// Open rebuilds it from the tree instead (after CheckFile, safely).
-		NoFreelistSync: true,
+		// The freelist is written in every commit (a page or two: commits
+		// free few pages), so that Open reads it instead of walking every
+		// page again after CheckFile did; CheckFile checks it.
+		NoFreelistSync: false,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag, perm)
 			file = f

@@ -41,6 +41,8 @@ func (w *writer) dicts() []*dict { return []*dict{w.zones, w.places, w.builds, w
 // txn is one write transaction in the making.
 type txn struct {
 	tx        *bolt.Tx
+	records   *bolt.Bucket // looked up once: Tx.Bucket costs a map lookup and more
+	seen      *bolt.Bucket
 	now       time.Time
 	facts     []fact
 	stored    int
@@ -59,9 +61,13 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &txn{tx: tx, now: now, lastKey: w.lastKey}
+	t := &txn{tx: tx, now: now, lastKey: w.lastKey, records: tx.Bucket(recordsBucket), seen: tx.Bucket(seenBucket)}
+	// Keys are receive times: inserts append, pack pages full. Seen keys
+	// start with the client's clock, near now: mostly appends too, which the
+	// default half-empty split would waste.
+	t.records.FillPercent, t.seen.FillPercent = 1, 0.9
 	for _, d := range w.dicts() {
-		d.begin()
+		d.begin(tx)
 		wrote, err := d.indexStep(tx, d.wantsIndexing(idle), indexMax)
 		if err != nil {
 			tx.Rollback()
@@ -79,14 +85,13 @@ func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
 	}
 	tx := t.tx
 	seen := makeSeenKey(rec, w.s.opts.NoEpochWindow)
-	if seenIn(tx.Bucket(seenBucket), seen, rec.Report.HasEpoch) {
+	if seenIn(t.seen, seen, rec.Report.HasEpoch) {
 		return Duplicate, nil
 	}
 	if !imported && !w.limiter.allow(w.s.policy.Load(), rec.Source, t.now) {
 		return Limited, nil
 	}
-	records := tx.Bucket(recordsBucket)
-	records.FillPercent = 1 // keys are receive times: inserts append, pack pages full
+	records := t.records
 	k := uint64(rec.Received.UnixNano())
 	if imported {
 		k = w.freeKey(records, k)
@@ -100,20 +105,20 @@ func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
 
 	var r refs
 	var err error
-	if r.zone, err = w.zones.number(tx, []byte(rec.Zone)); err != nil {
+	if r.zone, err = w.zones.number([]byte(rec.Zone)); err != nil {
 		return Failed, err
 	}
 	if rec.Geo != (zeroLocation) {
-		if r.place, err = w.places.number(tx, appendPlace(nil, &rec.Geo)); err != nil {
+		if r.place, err = w.places.number(appendPlace(nil, &rec.Geo)); err != nil {
 			return Failed, err
 		}
 	}
 	head, id := codec.SplitID(rec.Report.Beacon)
-	build, err := w.builds.number(tx, []byte(head))
+	build, err := w.builds.number([]byte(head))
 	if err != nil {
 		return Failed, err
 	}
-	if r.install, err = w.installs.number(tx, appendInstallation(nil, build, SourceNetwork(rec), id)); err != nil {
+	if r.install, err = w.installs.number(appendInstallation(nil, build, SourceNetwork(rec), id)); err != nil {
 		return Failed, err
 	}
 
@@ -121,11 +126,7 @@ func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
 	if err := records.Put(key, appendRecord(make([]byte, 0, 48), rec, r)); err != nil {
 		return Failed, err
 	}
-	sb := tx.Bucket(seenBucket)
-	// Keys start with the client's clock, near now: mostly appends, which
-	// the default half-empty split would waste.
-	sb.FillPercent = 0.9
-	if err := sb.Put(append([]byte(nil), seen[:]...), []byte{}); err != nil {
+	if err := t.seen.Put(append([]byte(nil), seen[:]...), []byte{}); err != nil {
 		return Failed, err
 	}
 	f := fact{received: received, install: r.install, build: build, country: rec.Geo.Country, point: pointOf(&rec.Geo)}

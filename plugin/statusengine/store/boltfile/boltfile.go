@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
+	"runtime/debug"
+
+	"golang.org/x/sys/unix"
 )
 
 // Format constants of bbolt (internal/common).
@@ -42,10 +44,15 @@ const (
 // ErrNotBolt says a file holds no valid bbolt meta page.
 var ErrNotBolt = errors.New("not a bbolt database (no valid meta page)")
 
-// File is a bbolt file open for reading.
+// File is a bbolt file open for reading. Its pages are read from a
+// read-only map of the file, every access checked against the map's length;
+// should the file shrink while it is read (the only way to fault on such a
+// map: SIGBUS), the reading goroutine panics instead of dying
+// (debug.SetPanicOnFault) and the panic becomes an error.
 type File struct {
 	f        *os.File
 	size     int64
+	data     []byte // the map, len == size
 	pageSize int
 	meta     meta
 }
@@ -71,11 +78,40 @@ func Open(path string) (*File, error) {
 		f.Close()
 		return nil, err
 	}
+	if bf.size > 0 {
+		if bf.size != int64(int(bf.size)) {
+			f.Close()
+			return nil, errors.New("file too large to map")
+		}
+		if bf.data, err = unix.Mmap(int(f.Fd()), 0, int(bf.size), unix.PROT_READ, unix.MAP_SHARED); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("mapping %s: %w", path, err)
+		}
+	}
 	return bf, nil
 }
 
-// Close closes the file.
-func (f *File) Close() error { return f.f.Close() }
+// Close unmaps and closes the file.
+func (f *File) Close() error {
+	if f.data != nil {
+		unix.Munmap(f.data)
+		f.data = nil
+	}
+	return f.f.Close()
+}
+
+// guard turns a fault while reading the map into an error; defer it:
+//
+//	defer f.guard(&err)()
+func guard(err *error) func() {
+	old := debug.SetPanicOnFault(true)
+	return func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			*err = fmt.Errorf("reading the file failed (did it change?): %v", r)
+		}
+	}
+}
 
 // PageSize is the file's page size.
 func (f *File) PageSize() int { return f.pageSize }
@@ -142,34 +178,27 @@ type page struct {
 	buf   []byte // the whole page, header included
 }
 
-// readPage reads page id, checking that it lies below the high-water mark
-// and inside the file, and that it says it is page id.
+// readPage returns page id, checking that it lies below the high-water
+// mark and inside the file, and that it says it is page id.
 func (f *File) readPage(id uint64) (*page, error) {
 	hw := f.meta.pgid
 	if id < 2 || id >= hw {
 		return nil, fmt.Errorf("page %d: out of range [2, %d)", id, hw)
 	}
-	ps := int64(f.pageSize)
-	var hdr [headerSize]byte
-	if _, err := f.f.ReadAt(hdr[:], int64(id)*ps); err != nil {
-		return nil, fmt.Errorf("page %d: %v", id, err)
+	ps := uint64(f.pageSize)
+	if (id+1)*ps > uint64(len(f.data)) {
+		return nil, fmt.Errorf("page %d: past the end of the file", id)
 	}
+	hdr := f.data[id*ps : id*ps+headerSize]
 	le := binary.LittleEndian
+	if got := le.Uint64(hdr[0:]); got != id {
+		return nil, fmt.Errorf("page %d: says it is page %d", id, got)
+	}
 	overflow := uint64(le.Uint32(hdr[12:]))
-	if le.Uint64(hdr[0:]) != id {
-		return nil, fmt.Errorf("page %d: says it is page %d", id, le.Uint64(hdr[0:]))
+	if id+overflow >= hw || (id+overflow+1)*ps > uint64(len(f.data)) {
+		return nil, fmt.Errorf("page %d: %d overflow pages run past the high-water mark %d or the file", id, overflow, hw)
 	}
-	if id+overflow >= hw {
-		return nil, fmt.Errorf("page %d: %d overflow pages run past the high-water mark %d", id, overflow, hw)
-	}
-	buf := make([]byte, int64(overflow+1)*ps)
-	if n, err := f.f.ReadAt(buf, int64(id)*ps); n != len(buf) {
-		if err == nil || err == io.EOF {
-			err = errors.New("short read")
-		}
-		return nil, fmt.Errorf("page %d: %v", id, err)
-	}
-	return &page{id: id, flags: le.Uint16(hdr[8:]), count: int(le.Uint16(hdr[10:])), buf: buf}, nil
+	return &page{id: id, flags: le.Uint16(hdr[8:]), count: int(le.Uint16(hdr[10:])), buf: f.data[id*ps : (id+overflow+1)*ps]}, nil
 }
 
 // elem is one element of a branch or leaf page.
@@ -179,38 +208,40 @@ type elem struct {
 	bucket     bool   // a leaf element that is a bucket
 }
 
-// elems parses the element table of p (or of an inline page held in buf).
-func elems(id uint64, flags uint16, count int, buf []byte) ([]elem, error) {
-	if headerSize+count*elemSize > len(buf) {
-		return nil, fmt.Errorf("page %d: %d elements do not fit", id, count)
+// table checks that count elements fit page buf and that its flags are a
+// branch's or a leaf's.
+func table(id uint64, flags uint16, count int, buf []byte) error {
+	if flags != branchFlag && flags != leafFlag {
+		return fmt.Errorf("page %d: flags %#x are neither branch nor leaf", id, flags)
 	}
+	if headerSize+count*elemSize > len(buf) {
+		return fmt.Errorf("page %d: %d elements do not fit", id, count)
+	}
+	return nil
+}
+
+// elemAt reads element i of a page whose table was checked: it never
+// allocates, the slices point into buf.
+func elemAt(id uint64, flags uint16, buf []byte, i int) (elem, error) {
 	le := binary.LittleEndian
-	out := make([]elem, count)
-	for i := range out {
-		off := headerSize + i*elemSize
-		e := buf[off : off+elemSize]
-		var pos, ksize, vsize uint64
-		switch flags {
-		case branchFlag:
-			pos, ksize = uint64(le.Uint32(e[0:])), uint64(le.Uint32(e[4:]))
-			out[i].child = le.Uint64(e[8:])
-		case leafFlag:
-			out[i].bucket = le.Uint32(e[0:])&bucketLeafFlag != 0
-			pos, ksize, vsize = uint64(le.Uint32(e[4:])), uint64(le.Uint32(e[8:])), uint64(le.Uint32(e[12:]))
-		default:
-			return nil, fmt.Errorf("page %d: flags %#x are neither branch nor leaf", id, flags)
-		}
-		start := uint64(off) + pos
-		if start+ksize+vsize > uint64(len(buf)) {
-			return nil, fmt.Errorf("page %d: element %d points outside the page", id, i)
-		}
-		out[i].key = buf[start : start+ksize]
-		if flags == leafFlag {
-			out[i].value = buf[start+ksize : start+ksize+vsize]
-		}
-		if i > 0 && bytes.Compare(out[i-1].key, out[i].key) >= 0 {
-			return nil, fmt.Errorf("page %d: keys out of order at element %d", id, i)
-		}
+	off := headerSize + i*elemSize
+	e := buf[off : off+elemSize]
+	var out elem
+	var pos, ksize, vsize uint64
+	if flags == branchFlag {
+		pos, ksize = uint64(le.Uint32(e[0:])), uint64(le.Uint32(e[4:]))
+		out.child = le.Uint64(e[8:])
+	} else {
+		out.bucket = le.Uint32(e[0:])&bucketLeafFlag != 0
+		pos, ksize, vsize = uint64(le.Uint32(e[4:])), uint64(le.Uint32(e[8:])), uint64(le.Uint32(e[12:]))
+	}
+	start := uint64(off) + pos
+	if start+ksize+vsize > uint64(len(buf)) {
+		return out, fmt.Errorf("page %d: element %d points outside the page", id, i)
+	}
+	out.key = buf[start : start+ksize]
+	if flags == leafFlag {
+		out.value = buf[start+ksize : start+ksize+vsize]
 	}
 	return out, nil
 }
@@ -281,20 +312,36 @@ func (w *walker) tree(root uint64, inline []byte, lo, hi []byte, depth int, leaf
 		}
 		id, flags, count, buf = root, p.flags, p.count, p.buf
 	}
-	es, err := elems(id, flags, count, buf)
-	if err != nil {
+	if err := table(id, flags, count, buf); err != nil {
 		w.problem("%v", err)
 		return nil
 	}
-	for i, e := range es {
-		if (lo != nil && bytes.Compare(e.key, lo) < 0) || (hi != nil && bytes.Compare(e.key, hi) >= 0) {
+	var prev []byte
+	for i := range count {
+		e, err := elemAt(id, flags, buf, i)
+		if err != nil {
+			w.problem("%v", err)
+			return nil
+		}
+		if i > 0 && bytes.Compare(prev, e.key) >= 0 {
+			w.problem("page %d: keys out of order at element %d", id, i)
+			return nil
+		}
+		prev = e.key
+		// Sorted keys lie in the parent's range when the first and last do.
+		if (i == 0 && lo != nil && bytes.Compare(e.key, lo) < 0) || (i == count-1 && hi != nil && bytes.Compare(e.key, hi) >= 0) {
 			w.problem("page %d: key out of its parent's range", id)
 			return nil
 		}
 		if flags == branchFlag {
 			clo, chi := e.key, hi
-			if i+1 < len(es) {
-				chi = es[i+1].key
+			if i+1 < count {
+				next, err := elemAt(id, flags, buf, i+1)
+				if err != nil {
+					w.problem("%v", err)
+					return nil
+				}
+				chi = next.key
 			}
 			if i == 0 {
 				clo = lo
@@ -341,8 +388,15 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // enough for its high-water mark, every page must say what it is, keys must
 // be in order and inside their parent's range, no page may be reached twice,
 // and every page below the high-water mark must be reached or free.
-func (f *File) Check() *Report {
-	r := &Report{Keys: map[string]int{}, Pages: f.meta.pgid}
+func (f *File) Check() (r *Report) {
+	r = &Report{Keys: map[string]int{}, Pages: f.meta.pgid}
+	var err error
+	defer func() {
+		if err != nil {
+			r.Problems = append(r.Problems, err.Error())
+		}
+	}()
+	defer guard(&err)()
 	need := int64(f.meta.pgid) * int64(f.pageSize)
 	if f.meta.pgid < 2 || f.size < need {
 		r.Problems = append(r.Problems, fmt.Sprintf("file is %d bytes, its meta page says %d pages of %d (%d bytes): truncated",
@@ -353,9 +407,11 @@ func (f *File) Check() *Report {
 	w.mark(0, 1) // the meta pages
 	var walk func(name string, root uint64, inline []byte, depth int)
 	walk = func(name string, root uint64, inline []byte, depth int) {
+		keys := 0
+		defer func() { r.Keys[name] += keys }()
 		w.tree(root, inline, nil, nil, depth, func(e elem) error {
 			if !e.bucket {
-				r.Keys[name]++
+				keys++
 				return nil
 			}
 			sub, in, err := bucketRoot(e.value)
@@ -433,6 +489,7 @@ func (f *File) checkFreelist(w *walker) {
 // returns how many subtrees it skipped. The slices are valid only during
 // the call. Nested buckets are not entered.
 func (f *File) Walk(name string, fn func(k, v []byte) error) (skipped int, err error) {
+	defer guard(&err)()
 	if f.meta.pgid < 2 || f.size < int64(f.meta.pgid)*int64(f.pageSize) {
 		// Pages past the end read as errors one by one: go on.
 		f.meta.pgid = min(f.meta.pgid, uint64(f.size/int64(f.pageSize)))
@@ -462,11 +519,11 @@ func (f *File) Walk(name string, fn func(k, v []byte) error) (skipped int, err e
 
 // Leaves returns the ids of the leaf pages of the top-level bucket name
 // that can be reached, in key order.
-func (f *File) Leaves(name string) ([]uint64, error) {
+func (f *File) Leaves(name string) (_ []uint64, err error) {
+	defer guard(&err)()
 	w := newWalker(f)
 	var root uint64
 	var inline []byte
-	var err error
 	found := false
 	w.tree(f.meta.root, nil, nil, nil, 0, func(e elem) error {
 		if e.bucket && string(e.key) == name {
@@ -492,11 +549,14 @@ func (f *File) Leaves(name string) ([]uint64, error) {
 			leaves = append(leaves, id)
 			return nil
 		}
-		es, err := elems(id, p.flags, p.count, p.buf)
-		if err != nil {
+		if err := table(id, p.flags, p.count, p.buf); err != nil {
 			return err
 		}
-		for _, e := range es {
+		for i := range p.count {
+			e, err := elemAt(id, p.flags, p.buf, i)
+			if err != nil {
+				return err
+			}
 			if err := walk(e.child, depth+1); err != nil {
 				return err
 			}
