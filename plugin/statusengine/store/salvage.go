@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -173,12 +173,20 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 		st.Skipped += legacy
 	} else {
 		zones, places, builds, installs := rows(zonesBucket), rows(placesBucket), rows(buildsBucket), rows(installsBucket)
+		walked := map[uint64]bool{}
 		skipped, err := f.Walk(string(recordsBucket), func(k, v []byte) error {
+			if len(k) == 8 {
+				walked[binary.BigEndian.Uint64(k)] = true
+			}
 			return add(salvageRecord(k, v, zones, places, builds, installs))
 		})
 		st.Skipped += skipped
-		if err != nil && !strings.Contains(err.Error(), "not found") {
-			return st, err
+		if st.Skipped > 0 || err != nil {
+			// Part of the tree is lost: look at every page for leaves
+			// of records and dictionary rows the walk could not reach.
+			if err := deepScan(f, walked, zones, places, builds, installs, add); err != nil {
+				return st, err
+			}
 		}
 	}
 	if err := im.Flush(); err != nil {
@@ -187,6 +195,74 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 	st.Records = im.Stats.Imported + im.Stats.Duplicate
 	st.Lost += im.Stats.Rejected
 	return st, nil
+}
+
+// deepScan reads every leaf-looking page of f (boltfile.ScanLeaves): it
+// adds the dictionary rows the walk lacked, told apart by what their values
+// decode as, then every record not walked already. Copies of pages on the
+// freelist can hold records retention deleted since; the new file's first
+// sweep deletes them again.
+func deepScan(f *boltfile.File, walked map[uint64]bool, zones, places, builds, installs map[uint32][]byte,
+	add func(*Record, error) error) error {
+	found := map[uint64][]byte{}
+	err := f.ScanLeaves(func(k, v []byte) error {
+		switch len(k) {
+		case 4:
+			n := binary.BigEndian.Uint32(k)
+			switch {
+			case validZone(string(v)) == nil:
+				addRow(zones, n, v)
+			case len(v) <= maxHead && parseHeadOK(v):
+				addRow(builds, n, v)
+			case installationOK(v):
+				addRow(installs, n, v)
+			default:
+				if _, err := decodePlace(v); err == nil {
+					addRow(places, n, v)
+				}
+			}
+		case 8:
+			key := binary.BigEndian.Uint64(k)
+			if len(v) > 0 && v[0] == recordVersion && !walked[key] && found[key] == nil {
+				found[key] = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	keys := make([]uint64, 0, len(found))
+	for k := range found {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := add(salvageRecord(binary.BigEndian.AppendUint64(nil, k), found[k], zones, places, builds, installs)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addRow(m map[uint32][]byte, n uint32, v []byte) {
+	if _, ok := m[n]; !ok {
+		m[n] = append([]byte(nil), v...)
+	}
+}
+
+func parseHeadOK(v []byte) bool {
+	_, err := codec.ParseHead(string(v))
+	return err == nil
+}
+
+func installationOK(v []byte) bool {
+	_, _, id, err := decodeInstallation(v)
+	if err != nil || len(id) > maxID {
+		return false
+	}
+	_, err = codec.ParseBeacon(codec.Join("0,x,0/0,0/,(null),(null)", id))
+	return err == nil
 }
 
 // salvageRecord is readRecord over dictionary rows held in memory.

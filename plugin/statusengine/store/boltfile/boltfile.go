@@ -565,3 +565,65 @@ func (f *File) Leaves(name string) (_ []uint64, err error) {
 	}
 	return leaves, walk(root, 0)
 }
+
+// ScanLeaves calls fn with every element of every page of the file that
+// looks like a leaf, reachable or not: the last resort of a salvage when
+// the tree above the leaves is lost (a truncated file keeps its early pages
+// but loses its root, written last). Free pages hold older copies of pages,
+// and pages a failed commit wrote: the caller must expect both. Overflow
+// pages are skipped whole.
+func (f *File) ScanLeaves(fn func(k, v []byte) error) (err error) {
+	defer guard(&err)()
+	ps := uint64(f.pageSize)
+	end := min(f.meta.pgid, uint64(len(f.data))/ps)
+	le := binary.LittleEndian
+	for id := uint64(2); id < end; id++ {
+		buf := f.data[id*ps : (id+1)*ps]
+		if le.Uint64(buf) != id || le.Uint16(buf[8:]) != leafFlag {
+			continue
+		}
+		overflow := uint64(le.Uint32(buf[12:]))
+		if id+overflow >= end {
+			continue
+		}
+		buf = f.data[id*ps : (id+overflow+1)*ps]
+		count := int(le.Uint16(buf[10:]))
+		if table(id, leafFlag, count, buf) != nil {
+			continue
+		}
+		if err := scanElems(id, buf, count, fn); err != nil {
+			return err
+		}
+		id += overflow
+	}
+	return nil
+}
+
+// scanElems calls fn with the elements of a leaf, and with those of the
+// inline buckets it holds (small buckets live in their parent's page).
+func scanElems(id uint64, buf []byte, count int, fn func(k, v []byte) error) error {
+	for i := range count {
+		e, err := elemAt(id, leafFlag, buf, i)
+		if err != nil {
+			return nil
+		}
+		if !e.bucket {
+			if err := fn(e.key, e.value); err != nil {
+				return err
+			}
+			continue
+		}
+		if root, inline, err := bucketRoot(e.value); err == nil && root == 0 && len(inline) >= headerSize {
+			le := binary.LittleEndian
+			if le.Uint16(inline[8:]) == leafFlag {
+				n := int(le.Uint16(inline[10:]))
+				if table(id, leafFlag, n, inline) == nil {
+					if err := scanElems(id, inline, n, fn); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
