@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
@@ -77,17 +75,10 @@ func computeMap(st *store.Store, from, to time.Time, city bool) (*MapData, error
 		}
 		m.Countries = append(m.Countries, MapCountry{Code: b.Value, Name: geo.CountryName(b.Value), Installations: b.Installations, Reports: b.Reports})
 	}
-	if !city {
-		t.Dims[store.DimPoint] = nil
-	}
-	for v, c := range t.Dims[store.DimPoint] {
-		lat, lon, ok := strings.Cut(v, ",")
-		la, err1 := strconv.ParseFloat(lat, 64)
-		lo, err2 := strconv.ParseFloat(lon, 64)
-		if !ok || err1 != nil || err2 != nil {
-			continue
+	if city {
+		for p, c := range t.Points {
+			m.Points = append(m.Points, MapPoint{Lat: p.Lat, Lon: p.Lon, Installations: c.Installations, Reports: c.Reports})
 		}
-		m.Points = append(m.Points, MapPoint{Lat: la, Lon: lo, Installations: c.Installations, Reports: c.Reports})
 	}
 	sort.Slice(m.Points, func(i, j int) bool {
 		a, b := m.Points[i], m.Points[j]

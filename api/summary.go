@@ -1,11 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
@@ -99,7 +100,7 @@ func computeSummary(st *store.Store, from, to time.Time) (*Summary, error) {
 		Installations:          t.Total.Installations,
 		DistinctIDs:            int(t.DistinctIDs),
 		Breakdowns:             map[string][]Breakdown{},
-		TopCombinations:        combinations(t.Dims[store.DimCombo], TopCombinations),
+		TopCombinations:        combinations(t.Combos, TopCombinations),
 		InstallationsEverKnown: st.InstallationCount(),
 	}
 	for _, b := range breakdownDims {
@@ -145,19 +146,18 @@ func breakdown(m map[string]store.Counts, countries bool) []Breakdown {
 	return out
 }
 
-func combinations(m map[string]store.Counts, n int) []Combination {
-	bs := breakdown(m, false)
-	if len(bs) > n {
-		bs = bs[:n]
+// combinations lists the n version combinations with the most
+// installations, then reports.
+func combinations(m map[store.Combo]store.Counts, n int) []Combination {
+	out := make([]Combination, 0, len(m))
+	for c, k := range m {
+		out = append(out, Combination{Modsec: c.Modsec, Server: c.Server, APR: c.APR, PCRE: c.PCRE, Lua: c.Lua, Libxml: c.Libxml,
+			Installations: k.Installations, Reports: k.Reports})
 	}
-	out := make([]Combination, 0, len(bs))
-	for _, b := range bs {
-		f := strings.Split(b.Value, "\x00")
-		for len(f) < 6 {
-			f = append(f, "")
-		}
-		out = append(out, Combination{Modsec: f[0], Server: f[1], APR: f[2], PCRE: f[3], Lua: f[4], Libxml: f[5],
-			Installations: b.Installations, Reports: b.Reports})
-	}
-	return out
+	slices.SortFunc(out, func(a, b Combination) int {
+		return cmp.Or(cmp.Compare(b.Installations, a.Installations), cmp.Compare(b.Reports, a.Reports),
+			cmp.Compare(a.Modsec, b.Modsec), cmp.Compare(a.Server, b.Server), cmp.Compare(a.APR, b.APR),
+			cmp.Compare(a.PCRE, b.PCRE), cmp.Compare(a.Lua, b.Lua), cmp.Compare(a.Libxml, b.Libxml))
+	})
+	return out[:min(n, len(out))]
 }

@@ -12,8 +12,8 @@ import (
 // Dimension is a field summaries break reports and installations down by.
 type Dimension byte
 
-// Dimensions. All but country and point are fields of the build (the beacon
-// head), so every installation has exactly one value of each.
+// Dimensions. All but country are fields of the build (the beacon head),
+// so every installation has exactly one value of each.
 const (
 	DimModsec   Dimension = 'm'
 	DimPlatform Dimension = 'p' // server product without version: Apache, nginx, IIS
@@ -22,13 +22,22 @@ const (
 	DimPCRE     Dimension = 'c' // loaded version, else compiled (PCRE2 builds send no loaded)
 	DimLua      Dimension = 'l'
 	DimLibxml   Dimension = 'x'
-	DimCombo    Dimension = 'k' // modsec, server, apr, pcre, lua, libxml joined by NUL
 	DimCountry  Dimension = 'C' // ISO code, "" when unknown
-	DimPoint    Dimension = 'P' // "lat,lon" rounded to one decimal, only with a City database
 )
 
 // BuildDims are the dimensions that are fields of the build.
-var BuildDims = []Dimension{DimModsec, DimPlatform, DimServer, DimAPR, DimPCRE, DimLua, DimLibxml, DimCombo}
+var BuildDims = []Dimension{DimModsec, DimPlatform, DimServer, DimAPR, DimPCRE, DimLua, DimLibxml}
+
+// Combo is one combination of versions seen together: the build's
+// dimensions but the platform.
+type Combo struct {
+	Modsec, Server, APR, PCRE, Lua, Libxml string
+}
+
+// Point is a map point: a location's coordinates rounded to 0.1°.
+type Point struct {
+	Lat, Lon float64
+}
 
 // Platform is the server product without its version: "Apache/2.4.71
 // (Debian)" gives "Apache", "Microsoft-IIS/10.0" and "IIS" give "IIS".
@@ -61,13 +70,22 @@ func loadedElseCompiled(loaded, compiled string) string {
 }
 
 // buildValues are the values of BuildDims for one report's fields.
-type buildValues [8]string
+type buildValues [7]string
 
 func valuesOf(rep *codec.Report) buildValues {
 	apr, pcre := loadedElseCompiled(rep.APRLoaded, rep.APRCompiled), loadedElseCompiled(rep.PCRELoaded, rep.PCRECompiled)
-	sv := ServerVersion(rep.Server)
-	return buildValues{rep.Modsec, Platform(rep.Server), sv, apr, pcre, rep.Lua, rep.Libxml,
-		strings.Join([]string{rep.Modsec, sv, apr, pcre, rep.Lua, rep.Libxml}, "\x00")}
+	return buildValues{rep.Modsec, Platform(rep.Server), ServerVersion(rep.Server), apr, pcre, rep.Lua, rep.Libxml}
+}
+
+// combo is the version combination of a build's values.
+func (v *buildValues) combo() Combo {
+	return Combo{Modsec: v[0], Server: v[2], APR: v[3], PCRE: v[4], Lua: v[5], Libxml: v[6]}
+}
+
+// ComboOf is the version combination of rec.
+func ComboOf(rec *Record) Combo {
+	v := valuesOf(&rec.Report)
+	return v.combo()
 }
 
 func (v *buildValues) of(d Dimension) string {
@@ -81,22 +99,36 @@ func (v *buildValues) of(d Dimension) string {
 
 // DimValue is the value of dimension d for rec, as summaries count it.
 func DimValue(rec *Record, d Dimension) string {
-	switch d {
-	case DimCountry:
+	if d == DimCountry {
 		return rec.Geo.Country
-	case DimPoint:
-		return pointOf(&rec.Geo)
 	}
 	v := valuesOf(&rec.Report)
 	return v.of(d)
 }
 
-// pointOf is a location's map point: "lat,lon" rounded to 0.1°.
-func pointOf(g *geo.Location) string {
+// PointOf is the map point of a location; false without one.
+func PointOf(g *geo.Location) (Point, bool) {
 	if !g.HasPoint {
+		return Point{}, false
+	}
+	return Point{round1(g.Lat), round1(g.Lon)}, true
+}
+
+// pointOf is the rollups' key of a location's map point, "" without one.
+func pointOf(g *geo.Location) string {
+	p, ok := PointOf(g)
+	if !ok {
 		return ""
 	}
-	return strconv.FormatFloat(round1(g.Lat), 'f', 1, 64) + "," + strconv.FormatFloat(round1(g.Lon), 'f', 1, 64)
+	return strconv.FormatFloat(p.Lat, 'f', 1, 64) + "," + strconv.FormatFloat(p.Lon, 'f', 1, 64)
+}
+
+// parsePoint reads a key of pointOf.
+func parsePoint(s string) (Point, bool) {
+	lat, lon, ok := strings.Cut(s, ",")
+	la, err1 := strconv.ParseFloat(lat, 64)
+	lo, err2 := strconv.ParseFloat(lon, 64)
+	return Point{la, lo}, ok && err1 == nil && err2 == nil
 }
 
 func round1(f float64) float64 {

@@ -25,9 +25,13 @@ type Totals struct {
 	Total    Counts
 	// DistinctIDs counts the distinct raw id fields among the installations.
 	DistinctIDs uint64
-	// Dims holds, per dimension (BuildDims, DimCountry, DimPoint), the counts
-	// of each value seen.
+	// Dims holds, per dimension (BuildDims and DimCountry), the counts of
+	// each value seen.
 	Dims map[Dimension]map[string]Counts
+	// Combos are the version combinations seen; Points the map points (with
+	// a City database).
+	Combos map[Combo]Counts
+	Points map[Point]Counts
 }
 
 // DaySpan widens [from, to] to whole UTC days, the granularity of Totals.
@@ -147,7 +151,7 @@ func (s *Store) derive(p *part, set *roaring.Bitmap) error {
 // sum is computed once and kept (see closedCache); a request then reads
 // today's rollups and the installations new today.
 func (s *Store) Totals(from, to time.Time) (*Totals, error) {
-	t := &Totals{Dims: map[Dimension]map[string]Counts{}}
+	t := &Totals{Dims: map[Dimension]map[string]Counts{}, Combos: map[Combo]Counts{}, Points: map[Point]Counts{}}
 	t.From, t.To = DaySpan(from, to)
 	if to.Before(from) {
 		return t, nil
@@ -203,16 +207,24 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 			continue
 		}
 		t.Total.Reports += reports[b]
+		add := Counts{Reports: reports[b], Installations: installs[b]}
 		for i, d := range BuildDims {
-			c := t.Dims[d][info.values[i]]
-			c.Reports += reports[b]
-			c.Installations += installs[b]
-			t.Dims[d][info.values[i]] = c
+			t.Dims[d][info.values[i]] = sumCounts(t.Dims[d][info.values[i]], add)
 		}
+		combo := info.values.combo()
+		t.Combos[combo] = sumCounts(t.Combos[combo], add)
 	}
 	t.Dims[DimCountry] = mergeCounts(closed.countries, open.countries)
-	t.Dims[DimPoint] = mergeCounts(closed.points, open.points)
+	for v, c := range mergeCounts(closed.points, open.points) {
+		if p, ok := parsePoint(v); ok {
+			t.Points[p] = c
+		}
+	}
 	return t, nil
+}
+
+func sumCounts(a, b Counts) Counts {
+	return Counts{Reports: a.Reports + b.Reports, Installations: a.Installations + b.Installations}
 }
 
 func union(a, b map[uint32]uint64) map[uint32]struct{} {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
@@ -83,42 +84,58 @@ func submitAll(t testing.TB, s *Store, recs []*Record) {
 // bruteTotals computes what Totals must say from the raw records.
 func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 	from, to = DaySpan(from, to)
-	dims := append([]Dimension{DimCountry, DimPoint}, BuildDims...)
-	reports := map[Dimension]map[string]uint64{}
-	installs := map[Dimension]map[string]map[string]bool{}
-	for _, d := range dims {
-		reports[d] = map[string]uint64{}
-		installs[d] = map[string]map[string]bool{}
+	dims := append([]Dimension{DimCountry}, BuildDims...)
+	type tally struct {
+		reports  uint64
+		installs map[string]bool
 	}
+	count := func(m map[any]*tally, k any, inst string) {
+		c := m[k]
+		if c == nil {
+			c = &tally{installs: map[string]bool{}}
+			m[k] = c
+		}
+		c.reports++
+		c.installs[inst] = true
+	}
+	byDim := map[Dimension]map[any]*tally{}
+	for _, d := range dims {
+		byDim[d] = map[any]*tally{}
+	}
+	combos, points := map[any]*tally{}, map[any]*tally{}
 	all := map[string]bool{}
 	ids := map[string]bool{}
 	var total uint64
 	err := s.Each(from, to.Add(time.Second-1), 0, func(rec *Record) error {
 		total++
-		all[InstallationKey(rec)] = true
+		inst := InstallationKey(rec)
+		all[inst] = true
 		ids[rec.Report.ID] = true
 		for _, d := range dims {
-			v := DimValue(rec, d)
-			if d == DimPoint && v == "" {
-				continue
-			}
-			reports[d][v]++
-			if installs[d][v] == nil {
-				installs[d][v] = map[string]bool{}
-			}
-			installs[d][v][InstallationKey(rec)] = true
+			count(byDim[d], DimValue(rec, d), inst)
+		}
+		count(combos, ComboOf(rec), inst)
+		if p, ok := PointOf(&rec.Geo); ok {
+			count(points, p, inst)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &Totals{From: from, To: to, Total: Counts{total, uint64(len(all))}, DistinctIDs: uint64(len(ids)), Dims: map[Dimension]map[string]Counts{}}
+	out := &Totals{From: from, To: to, Total: Counts{total, uint64(len(all))}, DistinctIDs: uint64(len(ids)),
+		Dims: map[Dimension]map[string]Counts{}, Combos: map[Combo]Counts{}, Points: map[Point]Counts{}}
 	for _, d := range dims {
 		out.Dims[d] = map[string]Counts{}
-		for v, n := range reports[d] {
-			out.Dims[d][v] = Counts{Reports: n, Installations: uint64(len(installs[d][v]))}
+		for v, c := range byDim[d] {
+			out.Dims[d][v.(string)] = Counts{c.reports, uint64(len(c.installs))}
 		}
+	}
+	for v, c := range combos {
+		out.Combos[v.(Combo)] = Counts{c.reports, uint64(len(c.installs))}
+	}
+	for v, c := range points {
+		out.Points[v.(Point)] = Counts{c.reports, uint64(len(c.installs))}
 	}
 	return out
 }
@@ -137,6 +154,9 @@ func compareTotals(t *testing.T, got, want *Totals) {
 				t.Errorf("dim %c value %q: %+v, want %+v", d, v, g, w)
 			}
 		}
+	}
+	if !maps.Equal(got.Combos, want.Combos) || !maps.Equal(got.Points, want.Points) {
+		t.Errorf("combos %v points %v\nwant %v %v", got.Combos, got.Points, want.Combos, want.Points)
 	}
 }
 
