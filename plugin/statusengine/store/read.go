@@ -18,15 +18,22 @@ import (
 // never change meaning once committed, so entries never go stale; each map
 // is emptied when it grows past maxMemo.
 type readCaches struct {
-	mu     sync.Mutex
-	zones  map[uint32]string
-	places map[uint32]geo.Location
-	builds map[uint32]*buildInfo
+	mu       sync.Mutex
+	zones    map[uint32]string
+	places   map[uint32]geo.Location
+	builds   map[uint32]*buildInfo
+	installs map[uint32]installRow
 
 	closed closedCache
 }
 
-const maxMemo = 1 << 14
+const maxMemo = 1 << 16
+
+// installRow is what readers need of an installation row.
+type installRow struct {
+	build uint32
+	id    string
+}
 
 // buildInfo is one build (beacon head) parsed.
 type buildInfo struct {
@@ -118,6 +125,16 @@ func installation(tx *bolt.Tx, n uint32) (build uint32, id string, err error) {
 	return build, id, err
 }
 
+// installation is installation through the memo: records of one
+// installation recur, and a page of records would otherwise cost a B-tree
+// search each.
+func (c *readCaches) installation(tx *bolt.Tx, n uint32) (installRow, error) {
+	return memo(c, &c.installs, n, func() (installRow, error) {
+		build, id, err := installation(tx, n)
+		return installRow{build, id}, err
+	})
+}
+
 // readRecord turns a stored record back into a Record. A record whose
 // value or dictionary rows cannot be read gives an error: one bad record
 // must not hide the others.
@@ -133,11 +150,12 @@ func (s *Store) readRecord(tx *bolt.Tx, k, v []byte) (Record, error) {
 	if rec.Geo, err = s.readers.place(tx, r.place); err != nil {
 		return rec, err
 	}
-	build, id, err := installation(tx, r.install)
+	row, err := s.readers.installation(tx, r.install)
 	if err != nil {
 		return rec, err
 	}
-	b, err := s.readers.build(tx, build)
+	id := row.id
+	b, err := s.readers.build(tx, row.build)
 	if err != nil {
 		return rec, err
 	}
