@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"maps"
+	"sync"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
@@ -300,8 +301,9 @@ func TestUnreadableRollupIsRebuilt(t *testing.T) {
 	})
 	db.Close()
 
+	var mu sync.Mutex
 	var events []string
-	s, err = Open(path, Options{OnEvent: func(e string) { events = append(events, e) }})
+	s, err = Open(path, Options{OnEvent: func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }})
 	if err != nil {
 		t.Fatalf("open with unreadable rollups: %v", err)
 	}
@@ -314,10 +316,12 @@ func TestUnreadableRollupIsRebuilt(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("rollups not rebuilt: %+v %v; events %q", tt, err, events)
+			t.Fatalf("rollups not rebuilt: %+v %v", tt, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	t.Logf("events: %q", events)
 }
 
