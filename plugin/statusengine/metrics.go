@@ -18,6 +18,7 @@ const (
 	outcomeMalformed   = "malformed"
 	outcomeStoreFailed = "store_failed"
 	outcomeLimited     = "limited"
+	outcomeNS          = "ns" // a lookup of an in-zone name server name
 )
 
 // Label values come from the Corefile and a fixed set, never from the query

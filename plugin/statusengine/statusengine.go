@@ -60,6 +60,14 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		return refuse(w, r)
 	}
 
+	if _, host := se.answers.hosts[qname]; host {
+		// A name server name inside the zone: resolvers look it up to reach
+		// this server, so it resolves to this server, and it is no report.
+		reportsTotal.WithLabelValues(server, zone, outcomeNS).Inc()
+		w.WriteMsg(se.answers.reply(r, zone, true, w.LocalAddr()))
+		return dns.RcodeSuccess, nil
+	}
+
 	rep, err := codec.Decode(qname, zone)
 	if err != nil {
 		if qname != zone { // the apex is an ordinary name to ask, not a bad report
@@ -70,7 +78,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		reportsTotal.WithLabelValues(server, zone, se.ingest(state, zone, rep)).Inc()
 	}
 
-	m := se.answers.reply(r, zone)
+	m := se.answers.reply(r, zone, false, w.LocalAddr())
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
