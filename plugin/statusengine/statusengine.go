@@ -55,6 +55,11 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 	server := metricsServer(ctx)
 
+	if badOPT(r) {
+		// RFC 6891 6.1.1. The server writes the FORMERR for this rcode.
+		reportsTotal.WithLabelValues(server, zone, outcomeMalformed).Inc()
+		return dns.RcodeFormatError, nil
+	}
 	if c := state.QClass(); c != dns.ClassINET && c != dns.ClassANY {
 		reportsTotal.WithLabelValues(server, zone, outcomeMalformed).Inc()
 		return refuse(w, r)
@@ -119,6 +124,29 @@ func refuse(w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	m.SetRcode(r, dns.RcodeRefused)
 	w.WriteMsg(m)
 	return dns.RcodeRefused, nil
+}
+
+// badOPT tells whether r has more than one OPT record, or one outside the
+// additional section. CoreDNS itself answers BADVERS to an EDNS version
+// above 0 before any plugin runs, but reads only the first OPT record.
+func badOPT(r *dns.Msg) bool {
+	n := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	if n > 1 {
+		return true
+	}
+	for _, sec := range [][]dns.RR{r.Answer, r.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func remoteAddr(state request.Request) netip.Addr {
