@@ -65,7 +65,19 @@ func (se *StatusEngine) startup() error {
 	resetFull(se.dbPath)
 	st.Configure(se.policy)
 	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
+	log.Infof("database %s: %d reports; API %s", se.dbPath, st.Count(), apiURL(se.api.addr))
 	return nil
+}
+
+// apiURL is where the side listener at addr answers, for the startup line.
+func apiURL(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("localhost", port)
+	}
+	return "http://" + addr + "/"
 }
 
 func (se *StatusEngine) shutdown() error {

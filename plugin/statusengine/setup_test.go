@@ -1,6 +1,10 @@
 package statusengine
 
 import (
+	"bytes"
+	golog "log"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -142,6 +146,37 @@ func TestWildcardListener(t *testing.T) {
 	for _, tc := range tests {
 		if got := wildcardListener(tc.hosts); got != tc.want {
 			t.Errorf("wildcardListener(%q) = %v, want %v", tc.hosts, got, tc.want)
+		}
+	}
+}
+
+// One line at startup says where the store is, what it holds and where the
+// API answers.
+func TestStartupLine(t *testing.T) {
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	defer golog.SetOutput(os.Stderr)
+	se := &StatusEngine{dbPath: filepath.Join(t.TempDir(), "se.db"), api: apiConfig{addr: "127.0.0.1:8053"}}
+	if err := se.startup(); err != nil {
+		t.Fatal(err)
+	}
+	defer se.shutdown()
+	want := "[INFO] plugin/statusengine: database " + se.dbPath + ": 0 reports; API http://127.0.0.1:8053/"
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("startup logged %q, want a line %q", buf.String(), want)
+	}
+}
+
+func TestAPIURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"":               "off",
+		"localhost:8053": "http://localhost:8053/",
+		":8053":          "http://localhost:8053/",
+		"[::1]:8053":     "http://[::1]:8053/",
+		"0.0.0.0:80":     "http://0.0.0.0:80/",
+	} {
+		if got := apiURL(addr); got != want {
+			t.Errorf("apiURL(%q) = %q, want %q", addr, got, want)
 		}
 	}
 }
