@@ -16,7 +16,7 @@ func newFlags(e *env, c string) *flag.FlagSet {
 	cmd := lookup(c)
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "Usage: statusengine %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+		fmt.Fprintf(out, "Usage: %s\n\n%s.\n", strings.TrimSpace("statusengine "+cmd.name+" "+cmd.args), strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 		if help, ok := helpText[c]; ok {
 			fmt.Fprintf(out, "\n%s\n", strings.TrimSpace(help))
 		}
@@ -131,6 +131,12 @@ With --api instead of --db the records go to a running server's
 POST /api/v1/import, so one server of a zone can take in what the others
 collected without being stopped, e.g.
   statusengine import --api http://ns1:8053 http://ns2:8053/api/v1/export?from=0`,
+	"version": `
+Prints the main module's version, the commit the binary was built from
+(with "(modified)" when the tree had uncommitted changes), the commit's time,
+and the CoreDNS and Go versions, as the Go toolchain recorded them in the
+binary. A binary built without version control information (go run, a tree
+without .git) says "unknown". coredns -version names the same build.`,
 	"backup": `
 Writes a consistent copy of the bbolt database to --out (- for standard
 output), from one read transaction. With --db the database is opened

@@ -41,6 +41,7 @@ func init() {
 		{"export", "--db FILE [--from T] [--to T] [--out FILE]", "write records as NDJSON", runExport},
 		{"import", "(--db FILE | --api URL) [--token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
 		{"backup", "(--db FILE | --api URL [--token T]) --out FILE", "write a consistent copy of a database", runBackup},
+		{"version", "", "print the build's version and commit, and the CoreDNS it carries", runVersion},
 	}
 }
 
@@ -60,6 +61,9 @@ func run(e *env, args []string) int {
 		return 2
 	}
 	name := args[0]
+	if name == "-version" || name == "--version" {
+		name, args = "version", []string{"version"}
+	}
 	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {
