@@ -36,10 +36,10 @@ func init() {
 	commands = []*command{
 		{"encode", "BEACON [--epoch N|--no-epoch] [--zone Z] [--label-len 32|30]", "print the DNS name ModSecurity resolves for a beacon", runEncode},
 		{"decode", "NAME [--zone Z]", "print the fields of a report name, or why it is not one", runDecode},
-		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
-		{"import-tinydns", "--db FILE [--zone Z]... LOG...", "store the reports in tinydns query logs (- for standard input)", runImportTinydns},
-		{"export", "--db FILE [--from T] [--to T] [--out FILE]", "write records as NDJSON", runExport},
-		{"import", "(--db FILE | --api URL) [--token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
+		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch] [--label-len 32|30] [--timeout D]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
+		{"import-tinydns", "--db FILE [--zone Z]... [--geoip FILE|--no-geo] [--quiet] LOG...", "store the reports in tinydns query logs (- for standard input)", runImportTinydns},
+		{"export", "(--db FILE | --api URL [--token T]) [--from T] [--to T] [--format ndjson|csv] [--out FILE]", "write records as NDJSON or CSV", runExport},
+		{"import", "(--db FILE | --api URL) [--token T] [--source-token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
 		{"backup", "(--db FILE | --api URL [--token T]) --out FILE", "write a consistent copy of a database", runBackup},
 		{"version", "", "print the build's version and commit, and the CoreDNS it carries", runVersion},
 	}
