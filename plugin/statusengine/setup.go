@@ -42,6 +42,7 @@ func setup(c *caddy.Controller) error {
 			"cannot tell which one a UDP query arrived on, so over UDP they resolve to the answer addresses; "+
 			"give them as ns NAME=ADDR, or listen on the server's address with bind", strings.Join(hosts, " "))
 	}
+	c.OnFirstStartup(checkBind(dnsserver.GetConfig(c)))
 	c.OnStartup(se.startup)
 	c.OnShutdown(se.shutdown)
 	if se.api.addr != "" {

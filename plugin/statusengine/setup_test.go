@@ -2,10 +2,13 @@ package statusengine
 
 import (
 	"bytes"
+	"errors"
 	golog "log"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/coredns/caddy"
@@ -177,6 +180,28 @@ func TestAPIURL(t *testing.T) {
 	} {
 		if got := apiURL(addr); got != want {
 			t.Errorf("apiURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+func TestBindError(t *testing.T) {
+	denied := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}
+	tests := []struct {
+		err  error
+		want string // "" means no error of ours
+	}{
+		{nil, ""},
+		{denied, "cannot listen on 127.0.0.1:53: listen tcp: bind: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE"},
+		{&net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}, ""},
+		{errors.New("something else"), ""},
+	}
+	for _, tc := range tests {
+		got := bindError("127.0.0.1:53", tc.err)
+		switch {
+		case tc.want == "" && got != nil:
+			t.Errorf("bindError(%v) = %v, want nil", tc.err, got)
+		case tc.want != "" && (got == nil || !strings.HasPrefix(got.Error(), tc.want) || !strings.Contains(got.Error(), "setcap") || !strings.Contains(got.Error(), "AmbientCapabilities")):
+			t.Errorf("bindError(%v) = %v, want %q and what to do", tc.err, got, tc.want)
 		}
 	}
 }
