@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -11,7 +10,7 @@ func runBackup(e *env, args []string) error {
 	fs := newFlags(e, "backup")
 	dbPath := fs.String("db", "", "database file, when no server runs on it")
 	apiURL := fs.String("api", "", "base URL of a running server's API, e.g. http://localhost:8053")
-	token := fs.String("token", os.Getenv("STATUSENGINE_TOKEN"), "API token (default $STATUSENGINE_TOKEN)")
+	tokenF := tokenFlag(fs)
 	out := fs.String("out", "", "output file, - for standard output")
 	pos, err := parse(e, fs, args)
 	if err != nil {
@@ -28,7 +27,7 @@ func runBackup(e *env, args []string) error {
 
 	var n int64
 	if *apiURL != "" {
-		resp, err := apiGet(strings.TrimSuffix(*apiURL, "/")+"/api/v1/backup", *token)
+		resp, err := apiGet(strings.TrimSuffix(*apiURL, "/")+"/api/v1/backup", token(*tokenF))
 		if err != nil {
 			return err
 		}

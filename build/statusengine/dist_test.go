@@ -33,3 +33,51 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// The deploy snippets (README "Deploying" and the unit's header) install
+// only files the repository has, and the README's edit of Corefile.example
+// finds the line it changes.
+func TestDeploySnippetFiles(t *testing.T) {
+	var lines []string
+	for _, f := range []string{"../../README.md", "../../dist/statusengine.service"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.Split(string(b), "\n")...)
+	}
+	n := 0
+	for _, l := range lines {
+		cmd, _, _ := strings.Cut(strings.TrimLeft(l, "# "), " #") // without a trailing comment
+		fields := strings.Fields(cmd)
+		if len(fields) < 3 || fields[0] != "install" {
+			continue
+		}
+		var args []string
+		for i := 1; i < len(fields); i++ {
+			switch {
+			case fields[i] == "-m":
+				i++
+			case strings.HasPrefix(fields[i], "-"):
+			default:
+				args = append(args, fields[i])
+			}
+		}
+		for _, src := range args[:len(args)-1] {
+			n++
+			if _, err := os.Stat(filepath.Join("../..", src)); err != nil {
+				t.Errorf("deploy snippet %q installs %s, which the repository does not have", strings.TrimSpace(l), src)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no install lines found")
+	}
+	ex, err := os.ReadFile("../../Corefile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ex), "\nstatus.modsecurity.org:1053 {\n") {
+		t.Error("Corefile.example has no line 'status.modsecurity.org:1053 {' for the README's sed to change")
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -16,22 +18,63 @@ func newFlags(e *env, c string) *flag.FlagSet {
 	cmd := lookup(c)
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "Usage: statusengine %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+		fmt.Fprintf(out, "Usage: %s\n\n%s.\n", cmd.synopsis(), strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 		if help, ok := helpText[c]; ok {
 			fmt.Fprintf(out, "\n%s\n", strings.TrimSpace(help))
 		}
 		if hasFlags(fs) {
 			fmt.Fprintf(out, "\nFlags:\n")
-			fs.PrintDefaults()
+			printFlags(out, fs)
 		}
 	}
 	return fs
+}
+
+// synopsis is the command line the usage and README show.
+func (c *command) synopsis() string {
+	return strings.TrimSpace("statusengine " + c.name + " " + c.args)
 }
 
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	return n > 0
+}
+
+// printFlags is flag.PrintDefaults in the --flag form the synopses use (the
+// flag package accepts both -flag and --flag, and prints -flag).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if def := f.DefValue; def != "" && def != "0" && def != "false" && def != "0s" && def != "[]" {
+			if g, ok := f.Value.(flag.Getter); ok {
+				if _, isString := g.Get().(string); isString {
+					def = strconv.Quote(def)
+				}
+			}
+			usage += " (default " + def + ")"
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	})
+}
+
+// tokenFlag defines the --token flag of a command that talks to an API. Its
+// default is $STATUSENGINE_TOKEN, read after parsing (see token), so that
+// the help never prints a secret from the environment.
+func tokenFlag(fs *flag.FlagSet) *string {
+	return fs.String("token", "", "API token (default $STATUSENGINE_TOKEN)")
+}
+
+// token is the --token value, else $STATUSENGINE_TOKEN.
+func token(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return os.Getenv("STATUSENGINE_TOKEN")
 }
 
 // parse parses flags placed anywhere among the arguments (flag stops at the
@@ -117,15 +160,23 @@ lines and names as rejected.
 The server must not be running on the same database: stop it, import, start
 it, or import into a copy and merge with export/import.`,
 	"export": `
-Writes the records received in [--from, --to] as NDJSON, one JSON object a
-line, oldest first. Times are unix seconds, RFC 3339, or YYYY-MM-DD (UTC).
-The server must not be running on the database: use its API then.`,
+Writes the records received in [--from, --to], oldest first. Times are unix
+seconds, RFC 3339, or YYYY-MM-DD (UTC).
+
+With --db the database is opened directly, so the server must not be running
+on it; --format ndjson (the default) writes one JSON object a line, the
+layout import reads back exactly. With --api a running server streams its
+GET /api/v1/export (--token when its API has one): NDJSON in the API's report
+layout, which import also reads. --format csv writes the API's CSV either
+way (one header line, then a row a record).`,
 	"import": `
 Reads NDJSON as export writes it, from files, http(s) URLs (a peer's export
 endpoint; --token for its API token) or - for standard input, and stores each
 record with its original receive time, resolver, ECS subnet and location.
 Records already in the database count as duplicates: importing the same data
-twice, or the same report collected by two servers, stores it once.
+twice, or the same report collected by two servers, stores it once. The
+counts are printed at the end; when any line was rejected the command exits
+with status 1 (the rest is stored all the same).
 
 With --api instead of --db the records go to a running server's
 POST /api/v1/import, so one server of a zone can take in what the others
@@ -146,6 +197,12 @@ records it copied and how many were lost: unreadable records, skipped
 damaged pages, and the difference from the count the old file kept. Then
 stop the server, put the new file in place of the old, start it. Rollups of
 records that retention had already deleted are not in the new file.`,
+	"version": `
+Prints the main module's version, the commit the binary was built from
+(with "(modified)" when the tree had uncommitted changes), the commit's time,
+and the CoreDNS and Go versions, as the Go toolchain recorded them in the
+binary. A binary built without version control information (go run, a tree
+without .git) says "unknown". coredns -version names the same build.`,
 	"backup": `
 Writes a consistent copy of the bbolt database to --out (- for standard
 output), from one read transaction. With --db the database is opened

@@ -36,13 +36,14 @@ func init() {
 	commands = []*command{
 		{"encode", "BEACON [--epoch N|--no-epoch] [--zone Z] [--label-len 32|30]", "print the DNS name ModSecurity resolves for a beacon", runEncode},
 		{"decode", "NAME [--zone Z]", "print the fields of a report name, or why it is not one", runDecode},
-		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
-		{"import-tinydns", "--db FILE [--zone Z]... LOG...", "store the reports in tinydns query logs (- for standard input)", runImportTinydns},
-		{"export", "--db FILE [--from T] [--to T] [--out FILE]", "write records as NDJSON", runExport},
-		{"import", "(--db FILE | --api URL) [--token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
+		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch] [--label-len 32|30] [--timeout D]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
+		{"import-tinydns", "--db FILE [--zone Z]... [--geoip FILE|--no-geo] [--quiet] LOG...", "store the reports in tinydns query logs (- for standard input)", runImportTinydns},
+		{"export", "(--db FILE | --api URL [--token T]) [--from T] [--to T] [--format ndjson|csv] [--out FILE]", "write records as NDJSON or CSV", runExport},
+		{"import", "(--db FILE | --api URL) [--token T] [--source-token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
 		{"backup", "(--db FILE | --api URL [--token T]) --out FILE", "write a consistent copy of a database", runBackup},
 		{"check", "--db FILE", "read every page and record of a database, report damage (exit 1)", runCheck},
 		{"salvage", "--db FILE --out NEW", "copy every readable record of a damaged database into a new one", runSalvage},
+		{"version", "", "print the build's version and commit, and the CoreDNS it carries", runVersion},
 	}
 }
 
@@ -62,6 +63,9 @@ func run(e *env, args []string) int {
 		return 2
 	}
 	name := args[0]
+	if name == "-version" || name == "--version" {
+		name, args = "version", []string{"version"}
+	}
 	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {

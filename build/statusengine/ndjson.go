@@ -2,35 +2,43 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/statusengine/statusengine/api"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
 func runExport(e *env, args []string) error {
 	fs := newFlags(e, "export")
-	dbPath := fs.String("db", "", "statusengine database file")
+	dbPath := fs.String("db", "", "statusengine database file, when no server runs on it")
+	apiURL := fs.String("api", "", "base URL of a running server's API, e.g. http://localhost:8053")
+	tokenF := tokenFlag(fs)
 	fromS := fs.String("from", "", "first receive time (default: the beginning)")
 	toS := fs.String("to", "", "last receive time (default: now and later)")
+	format := fs.String("format", "ndjson", "ndjson or csv")
 	out := fs.String("out", "-", "output file, - for standard output")
 	pos, err := parse(e, fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
+	switch {
+	case len(pos) != 0:
 		return usageError(fs, "unexpected argument %q", pos[0])
-	}
-	if *dbPath == "" {
-		return usageError(fs, "--db is required")
+	case (*dbPath == "") == (*apiURL == ""):
+		return usageError(fs, "give exactly one of --db and --api")
+	case *format != "ndjson" && *format != "csv":
+		return usageError(fs, "--format: %q is neither ndjson nor csv", *format)
 	}
 	from, to := time.Unix(1, 0), time.Unix(1<<33-1, 0)
 	if *fromS != "" {
@@ -43,6 +51,12 @@ func runExport(e *env, args []string) error {
 			return usageError(fs, "--to: %v", err)
 		}
 	}
+	if to.Before(from) {
+		return usageError(fs, "--to is before --from")
+	}
+	if *apiURL != "" {
+		return exportAPI(e, *apiURL, token(*tokenF), *format, from, to, *out)
+	}
 	st, err := openDB(*dbPath, true)
 	if err != nil {
 		return err
@@ -50,7 +64,13 @@ func runExport(e *env, args []string) error {
 	defer st.Close()
 	return writeOutput(e, *out, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<16)
-		n, err := st.Export(bw, from, to)
+		var n int
+		var err error
+		if *format == "csv" {
+			n, err = exportCSV(bw, st, from, to)
+		} else {
+			n, err = st.Export(bw, from, to)
+		}
 		if err == nil {
 			err = bw.Flush()
 		}
@@ -59,6 +79,89 @@ func runExport(e *env, args []string) error {
 		}
 		return err
 	})
+}
+
+// exportURL is the API's export of [from, to] (whole seconds, inclusive).
+func exportURL(base, format string, from, to time.Time) string {
+	q := url.Values{}
+	q.Set("format", format)
+	q.Set("from", strconv.FormatInt(from.Unix(), 10))
+	q.Set("to", strconv.FormatInt(to.Unix(), 10))
+	return strings.TrimSuffix(base, "/") + "/api/v1/export?" + q.Encode()
+}
+
+// exportAPI streams a running server's GET /api/v1/export to out. Its NDJSON
+// is the API's report layout (import reads it too), its CSV the API's.
+func exportAPI(e *env, base, token, format string, from, to time.Time, out string) error {
+	resp, err := apiGet(exportURL(base, format, from, to), token)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return writeOutput(e, out, func(w io.Writer) error {
+		n, err := io.Copy(w, resp.Body)
+		if err == nil {
+			fmt.Fprintf(e.stderr, "exported %d bytes from %s\n", n, base)
+		}
+		return err
+	})
+}
+
+// exportCSV writes the records of [from, to] as the API's CSV export does,
+// by running the API's own export handler on the open store.
+func exportCSV(w io.Writer, st *store.Store, from, to time.Time) (int, error) {
+	srv := api.New()
+	srv.SetStore(st)
+	req, err := http.NewRequestWithContext(contextWithSignals(), http.MethodGet, exportURL("http://db", "csv", from, to), nil)
+	if err != nil {
+		return 0, err
+	}
+	cw := &csvWriter{w: w, header: http.Header{}}
+	srv.ServeHTTP(cw, req)
+	if cw.code != http.StatusOK {
+		return 0, fmt.Errorf("export: %d %s", cw.code, strings.TrimSpace(cw.errBody.String()))
+	}
+	if cw.err != nil {
+		return 0, cw.err
+	}
+	n := cw.lines - 1 // the header line
+	if n < 0 {
+		n = 0
+	}
+	return n, nil
+}
+
+// csvWriter is the http.ResponseWriter exportCSV gives the handler: the body
+// goes to w as it comes, an error answer to errBody.
+type csvWriter struct {
+	w       io.Writer
+	header  http.Header
+	code    int
+	errBody bytes.Buffer
+	lines   int
+	err     error
+}
+
+func (c *csvWriter) Header() http.Header { return c.header }
+
+func (c *csvWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+}
+
+func (c *csvWriter) Write(p []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	if c.code != http.StatusOK {
+		return c.errBody.Write(p)
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.lines += bytes.Count(p[:n], []byte("\n"))
+	c.err = err
+	return n, err
 }
 
 // parseTime reads unix seconds, RFC 3339 or a UTC date; a date as --to
@@ -111,7 +214,7 @@ func runImport(e *env, args []string) error {
 	fs := newFlags(e, "import")
 	dbPath := fs.String("db", "", "statusengine database file (created if missing)")
 	apiURL := fs.String("api", "", "store into a running server through its API (base URL) instead of --db")
-	token := fs.String("token", os.Getenv("STATUSENGINE_TOKEN"), "API token (default $STATUSENGINE_TOKEN)")
+	tokenF := tokenFlag(fs)
 	srcToken := fs.String("source-token", "", "API token of URL inputs (default --token)")
 	inputs, err := parse(e, fs, args)
 	if err != nil {
@@ -123,11 +226,12 @@ func runImport(e *env, args []string) error {
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
+	tok := token(*tokenF)
 	if *srcToken == "" {
-		*srcToken = *token
+		*srcToken = tok
 	}
 	if *apiURL != "" {
-		return importAPI(e, *apiURL, *token, *srcToken, inputs)
+		return importAPI(e, *apiURL, tok, *srcToken, inputs)
 	}
 	st, err := openDB(*dbPath, false)
 	if err != nil {
@@ -161,6 +265,15 @@ func runImport(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "... %d more rejected lines\n", shown-maxRejectShown)
 	}
 	printStats(e, total)
+	return rejectedError(total)
+}
+
+// rejectedError makes an import that rejected any line fail (exit 1), after
+// the counts were printed: the data was not taken in whole.
+func rejectedError(total store.ImportStats) error {
+	if total.Rejected > 0 {
+		return fmt.Errorf("%d lines rejected", total.Rejected)
+	}
 	return nil
 }
 
@@ -225,7 +338,7 @@ func importAPI(e *env, base, token, srcToken string, inputs []string) error {
 		}
 	}
 	printStats(e, total)
-	return nil
+	return rejectedError(total)
 }
 
 type importAnswer struct {

@@ -21,6 +21,7 @@ const (
 	outcomeLimited     = "limited"
 	outcomeQueued      = "queued"   // answered before its commit, which comes later
 	outcomeRejected    = "rejected" // not a valid record (store.Record.Validate)
+	outcomeNS          = "ns"       // a lookup of an in-zone name server name
 )
 
 // Label values come from the Corefile and a fixed set, never from the query

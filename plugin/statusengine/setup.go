@@ -2,8 +2,10 @@ package statusengine
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +36,13 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 
+	if hosts := se.answers.inZoneHosts(); len(hosts) > 0 && wildcardListener(dnsserver.GetConfig(c).ListenHosts) {
+		slices.Sort(hosts)
+		log.Warningf("name servers %s lie inside the zone and have no addresses: a listener on all addresses "+
+			"cannot tell which one a UDP query arrived on, so over UDP they resolve to the answer addresses; "+
+			"give them as ns NAME=ADDR, or listen on the server's address with bind", strings.Join(hosts, " "))
+	}
+	c.OnFirstStartup(checkBind(dnsserver.GetConfig(c)))
 	c.OnStartup(se.startup)
 	c.OnShutdown(se.shutdown)
 	if se.api.addr != "" {
@@ -71,7 +80,19 @@ func (se *StatusEngine) startup() error {
 	resetFull(se.dbPath)
 	st.Configure(se.policy)
 	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
+	log.Infof("database %s: %d reports; API %s", se.dbPath, st.Count(), apiURL(se.api.addr))
 	return nil
+}
+
+// apiURL is where the side listener at addr answers, for the startup line.
+func apiURL(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("localhost", port)
+	}
+	return "http://" + addr + "/"
 }
 
 func (se *StatusEngine) shutdown() error {
@@ -248,11 +269,12 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 				if len(args) == 0 {
 					return nil, c.Errf("ns needs at least one name server name")
 				}
-				for _, n := range args {
-					if _, ok := dns.IsDomainName(n); !ok {
-						return nil, c.Errf("ns: %q is not a domain name", n)
+				for _, arg := range args {
+					ns, err := parseNS(arg)
+					if err != nil {
+						return nil, c.Errf("ns: %v", err)
 					}
-					se.answers.ns = append(se.answers.ns, strings.ToLower(n))
+					se.answers.ns = append(se.answers.ns, ns)
 				}
 			case "limit", "max_size", "addresses", "retention":
 				if err := parsePolicyOption(c, se, property, args); err != nil {
@@ -283,6 +305,42 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 	}
 	se.answers.build(se.Zones)
 	return se, nil
+}
+
+// wildcardListener tells whether a server block listens on an unspecified
+// address (no bind, or bind 0.0.0.0 or ::).
+func wildcardListener(hosts []string) bool {
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseNS reads one name server of the ns property: NAME, or
+// NAME=ADDR[,ADDR...] with the addresses the name resolves to when it lies
+// inside the zone.
+func parseNS(arg string) (nsServer, error) {
+	name, list, hasAddrs := strings.Cut(arg, "=")
+	if _, ok := dns.IsDomainName(name); !ok || name == "" || name == "." {
+		return nsServer{}, fmt.Errorf("%q is not a domain name", name)
+	}
+	ns := nsServer{name: strings.ToLower(name)}
+	if !hasAddrs {
+		return ns, nil
+	}
+	for _, a := range strings.Split(list, ",") {
+		ip := net.ParseIP(a)
+		if ip == nil || ip.IsUnspecified() {
+			return nsServer{}, fmt.Errorf("%q of %s is not an IP address", a, name)
+		}
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		ns.addrs = append(ns.addrs, ip)
+	}
+	return ns, nil
 }
 
 // parseTTL takes seconds ("60") or a Go duration ("1m").

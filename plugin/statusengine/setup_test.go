@@ -1,7 +1,14 @@
 package statusengine
 
 import (
+	"bytes"
+	"errors"
+	golog "log"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/coredns/caddy"
@@ -33,6 +40,15 @@ func TestParse(t *testing.T) {
 		{"statusengine {\napi localhost\n}", `api: "localhost" is not host:port`},
 		{"statusengine {\napi a b\n}", "api needs one address"},
 		{"statusengine {\nns bad..name\n}", `ns: "bad..name" is not a domain name`},
+		{"statusengine {\nns ns1=192.0.2.1,2001:db8::1 ns2.example.net.=198.51.100.2 ns3\n}", ""},
+		{"statusengine {\nns ns1=\n}", `ns: "" of ns1 is not an IP address`},
+		{"statusengine {\nns ns1=192.0.2.1,\n}", `ns: "" of ns1 is not an IP address`},
+		{"statusengine {\nns ns1=300.1.1.1\n}", `ns: "300.1.1.1" of ns1 is not an IP address`},
+		{"statusengine {\nns ns1=0.0.0.0\n}", `ns: "0.0.0.0" of ns1 is not an IP address`},
+		{"statusengine {\nns ns1=192.0.2.1=192.0.2.2\n}", `ns: "192.0.2.1=192.0.2.2" of ns1 is not an IP address`},
+		{"statusengine {\nns =192.0.2.1\n}", `ns: "" is not a domain name`},
+		{"statusengine {\nns .\n}", `ns: "." is not a domain name`},
+		{"statusengine {\nns\n}", "ns needs at least one name server name"},
 		{"statusengine {\nttl 60\nttl 30\n}", "ttl specified more than once"},
 		{"statusengine\nstatusengine", "this plugin"},
 		{"statusengine {\nlimit 120 30\nmax_size 10G\naddresses truncate\nretention 400d 1m\n}", ""},
@@ -94,5 +110,98 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if se.api.addr != defaultAPI || !strings.HasSuffix(se.dbPath, "/"+defaultDB) {
 		t.Errorf("api %q db %q", se.api.addr, se.dbPath)
+	}
+}
+
+func TestParseNS(t *testing.T) {
+	c := caddy.NewTestController("dns", "statusengine {\nns NS1=192.0.2.1,2001:db8::1 ns2.example.net. ns3.status.modsecurity.org.\n}")
+	c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
+	se, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Inside the zone: ns1 with its two addresses, ns3 without (the address
+	// the query arrives on); ns2 lies outside.
+	h := se.answers.hosts
+	if len(h) != 2 || len(h["ns1.status.modsecurity.org."]) != 2 || h["ns1.status.modsecurity.org."][0].String() != "192.0.2.1" {
+		t.Errorf("hosts = %v", h)
+	}
+	if addrs, ok := h["ns3.status.modsecurity.org."]; !ok || len(addrs) != 0 {
+		t.Errorf("ns3: %v %v, want an in-zone name without addresses", addrs, ok)
+	}
+	if got := se.answers.inZoneHosts(); len(got) != 1 || got[0] != "ns3.status.modsecurity.org." {
+		t.Errorf("inZoneHosts = %v", got)
+	}
+}
+
+func TestWildcardListener(t *testing.T) {
+	tests := []struct {
+		hosts []string
+		want  bool
+	}{
+		{[]string{""}, true},
+		{[]string{"0.0.0.0"}, true},
+		{[]string{"::"}, true},
+		{[]string{"127.0.0.1", "::"}, true},
+		{[]string{"192.0.2.53"}, false},
+		{[]string{"192.0.2.53", "2001:db8::53"}, false},
+	}
+	for _, tc := range tests {
+		if got := wildcardListener(tc.hosts); got != tc.want {
+			t.Errorf("wildcardListener(%q) = %v, want %v", tc.hosts, got, tc.want)
+		}
+	}
+}
+
+// One line at startup says where the store is, what it holds and where the
+// API answers.
+func TestStartupLine(t *testing.T) {
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	defer golog.SetOutput(os.Stderr)
+	se := &StatusEngine{dbPath: filepath.Join(t.TempDir(), "se.db"), api: apiConfig{addr: "127.0.0.1:8053"}}
+	if err := se.startup(); err != nil {
+		t.Fatal(err)
+	}
+	defer se.shutdown()
+	want := "[INFO] plugin/statusengine: database " + se.dbPath + ": 0 reports; API http://127.0.0.1:8053/"
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("startup logged %q, want a line %q", buf.String(), want)
+	}
+}
+
+func TestAPIURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"":               "off",
+		"localhost:8053": "http://localhost:8053/",
+		":8053":          "http://localhost:8053/",
+		"[::1]:8053":     "http://[::1]:8053/",
+		"0.0.0.0:80":     "http://0.0.0.0:80/",
+	} {
+		if got := apiURL(addr); got != want {
+			t.Errorf("apiURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+func TestBindError(t *testing.T) {
+	denied := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}
+	tests := []struct {
+		err  error
+		want string // "" means no error of ours
+	}{
+		{nil, ""},
+		{denied, "cannot listen on 127.0.0.1:53: listen tcp: bind: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE"},
+		{&net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}, ""},
+		{errors.New("something else"), ""},
+	}
+	for _, tc := range tests {
+		got := bindError("127.0.0.1:53", tc.err)
+		switch {
+		case tc.want == "" && got != nil:
+			t.Errorf("bindError(%v) = %v, want nil", tc.err, got)
+		case tc.want != "" && (got == nil || !strings.HasPrefix(got.Error(), tc.want) || !strings.Contains(got.Error(), "setcap") || !strings.Contains(got.Error(), "AmbientCapabilities")):
+			t.Errorf("bindError(%v) = %v, want %q and what to do", tc.err, got, tc.want)
+		}
 	}
 }

@@ -60,9 +60,22 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 	server := metricsServer(ctx)
 
+	if badOPT(r) {
+		// RFC 6891 6.1.1. The server writes the FORMERR for this rcode.
+		countReport(server, zone, outcomeMalformed)
+		return dns.RcodeFormatError, nil
+	}
 	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
 		countReport(server, zone, outcomeMalformed)
-		return refuse(w, r)
+		return dns.RcodeRefused, nil // the server writes the REFUSED for this rcode
+	}
+
+	if se.answers.isHost(q.Name) {
+		// A name server name inside the zone: resolvers look it up to reach
+		// this server, so it resolves to this server, and it is no report.
+		countReport(server, zone, outcomeNS)
+		w.WriteMsg(se.answers.reply(r, zone, true, w.LocalAddr()))
+		return dns.RcodeSuccess, nil
 	}
 
 	rep, err := codec.Decode(q.Name, zone)
@@ -75,7 +88,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		countReport(server, zone, se.ingest(w, r, zone, rep))
 	}
 
-	m := se.answers.reply(r, zone)
+	m := se.answers.reply(r, zone, false, w.LocalAddr())
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
@@ -115,11 +128,27 @@ func (se *StatusEngine) ingest(w dns.ResponseWriter, r *dns.Msg, zone string, re
 	return outcomeStoreFailed
 }
 
-func refuse(w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	m := new(dns.Msg)
-	m.SetRcode(r, dns.RcodeRefused)
-	w.WriteMsg(m)
-	return dns.RcodeRefused, nil
+// badOPT tells whether r has more than one OPT record, or one outside the
+// additional section. CoreDNS itself answers BADVERS to an EDNS version
+// above 0 before any plugin runs, but reads only the first OPT record.
+func badOPT(r *dns.Msg) bool {
+	n := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	if n > 1 {
+		return true
+	}
+	for _, sec := range [][]dns.RR{r.Answer, r.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // remoteAddr is the address the query came from (the resolver).

@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -61,7 +62,8 @@ func TestServeDNS(t *testing.T) {
 		// The apex: SOA and NS for delegation, A like every name, NODATA otherwise.
 		{Qname: zone, Qtype: dns.TypeSOA, Authoritative: true, Answer: []dns.RR{soa}},
 		{Qname: zone, Qtype: dns.TypeNS, Authoritative: true,
-			Answer: []dns.RR{test.NS("status.modsecurity.org. 60 IN NS ns1.status.modsecurity.org.")}},
+			Answer: []dns.RR{test.NS("status.modsecurity.org. 60 IN NS ns1.status.modsecurity.org.")},
+			Extra:  []dns.RR{test.A("ns1.status.modsecurity.org. 60 IN A 127.0.0.1")}}, // glue: the address asked
 		{Qname: zone, Qtype: dns.TypeA, Authoritative: true,
 			Answer: []dns.RR{test.A("status.modsecurity.org. 60 IN A 192.0.2.1")}},
 		{Qname: zone, Qtype: dns.TypeTXT, Authoritative: true, Ns: []dns.RR{soa}},
@@ -121,9 +123,10 @@ func TestServeDNSClass(t *testing.T) {
 	m.SetQuestion(realName, dns.TypeA)
 	m.Question[0].Qclass = dns.ClassCHAOS
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
-	se.ServeDNS(context.Background(), rec, m)
-	if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeRefused {
-		t.Fatalf("class CH: got %v, want REFUSED", rec.Msg)
+	// REFUSED is an rcode CoreDNS's server writes itself (plugin.ClientWrite):
+	// the plugin returns it and writes nothing, or the client gets two answers.
+	if rcode, _ := se.ServeDNS(context.Background(), rec, m); rcode != dns.RcodeRefused || rec.Msg != nil {
+		t.Fatalf("class CH: rcode %d, wrote %v; want REFUSED returned, nothing written", rcode, rec.Msg)
 	}
 	if se.store.Count() != 0 {
 		t.Errorf("class CH query was stored")
@@ -156,6 +159,112 @@ func TestServeDNSStoreDown(t *testing.T) {
 	if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeSuccess || len(rec.Msg.Answer) != 1 {
 		t.Fatalf("store down: got %v, want the A answer", rec.Msg)
 	}
+}
+
+// Name server names inside the zone resolve to the server itself: the
+// address the query arrived on, or the addresses given with ns NAME=ADDR.
+// They are counted as outcome ns, never as reports.
+func TestServeDNSNameServers(t *testing.T) {
+	se := newTestEngine(t)
+	se.answers.ns = []nsServer{
+		{name: "ns1"},
+		{name: "ns2", addrs: []net.IP{net.ParseIP("198.51.100.2").To4(), net.ParseIP("2001:db8::2")}},
+		{name: "ns3.example.net.", addrs: []net.IP{net.ParseIP("203.0.113.3").To4()}}, // outside: no glue, not ours
+	}
+	se.answers.build(se.Zones)
+	soa := test.SOA("status.modsecurity.org. 60 IN SOA ns1.status.modsecurity.org. hostmaster.status.modsecurity.org. 1 7200 1800 86400 60")
+	tests := []struct {
+		tc test.Case
+		v6 bool // asked over IPv6 (::1), else IPv4 (127.0.0.1)
+	}{
+		{tc: test.Case{Qname: "ns1.status.modsecurity.org.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("ns1.status.modsecurity.org. 60 IN A 127.0.0.1")}}},
+		// 0x20: any case, echoed.
+		{tc: test.Case{Qname: "nS1.StAtus.modsecurity.ORG.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("nS1.StAtus.modsecurity.ORG. 60 IN A 127.0.0.1")}}},
+		// Asked over IPv4, the server's own address has no AAAA.
+		{tc: test.Case{Qname: "ns1.status.modsecurity.org.", Qtype: dns.TypeAAAA, Authoritative: true, Ns: []dns.RR{soa}}},
+		{tc: test.Case{Qname: "ns1.status.modsecurity.org.", Qtype: dns.TypeAAAA, Authoritative: true,
+			Answer: []dns.RR{test.AAAA("ns1.status.modsecurity.org. 60 IN AAAA ::1")}}, v6: true},
+		{tc: test.Case{Qname: "ns1.status.modsecurity.org.", Qtype: dns.TypeA, Authoritative: true, Ns: []dns.RR{soa}}, v6: true},
+		{tc: test.Case{Qname: "ns1.status.modsecurity.org.", Qtype: dns.TypeMX, Authoritative: true, Ns: []dns.RR{soa}}},
+		// Explicit addresses, whatever the query arrived on.
+		{tc: test.Case{Qname: "ns2.status.modsecurity.org.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("ns2.status.modsecurity.org. 60 IN A 198.51.100.2")}}, v6: true},
+		{tc: test.Case{Qname: "ns2.status.modsecurity.org.", Qtype: dns.TypeANY, Authoritative: true,
+			Answer: []dns.RR{test.A("ns2.status.modsecurity.org. 60 IN A 198.51.100.2"), test.AAAA("ns2.status.modsecurity.org. 60 IN AAAA 2001:db8::2")}}},
+		// The apex NS set, with glue for the names inside the zone.
+		{tc: test.Case{Qname: zone, Qtype: dns.TypeNS, Authoritative: true,
+			Answer: []dns.RR{
+				test.NS("status.modsecurity.org. 60 IN NS ns1.status.modsecurity.org."),
+				test.NS("status.modsecurity.org. 60 IN NS ns2.status.modsecurity.org."),
+				test.NS("status.modsecurity.org. 60 IN NS ns3.example.net."),
+			},
+			Extra: []dns.RR{
+				test.A("ns1.status.modsecurity.org. 60 IN A 127.0.0.1"),
+				test.A("ns2.status.modsecurity.org. 60 IN A 198.51.100.2"),
+				test.AAAA("ns2.status.modsecurity.org. 60 IN AAAA 2001:db8::2"),
+			}}},
+		// Below a name server name, or a name like one: report names as usual.
+		{tc: test.Case{Qname: "x.ns1.status.modsecurity.org.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("x.ns1.status.modsecurity.org. 60 IN A 192.0.2.1")}}},
+		{tc: test.Case{Qname: "ns3.status.modsecurity.org.", Qtype: dns.TypeA, Authoritative: true,
+			Answer: []dns.RR{test.A("ns3.status.modsecurity.org. 60 IN A 192.0.2.1")}}},
+	}
+	nsBefore := counted(outcomeNS)
+	malformedBefore := counted(outcomeMalformed)
+	for _, tt := range tests {
+		var w dns.ResponseWriter = &test.ResponseWriter{}
+		if tt.v6 {
+			w = &test.ResponseWriter6{}
+		}
+		rec := dnstest.NewRecorder(w)
+		if _, err := se.ServeDNS(context.Background(), rec, tt.tc.Msg()); err != nil {
+			t.Errorf("%s %s: %v", tt.tc.Qname, dns.TypeToString[tt.tc.Qtype], err)
+			continue
+		}
+		if rec.Msg == nil {
+			t.Errorf("%s: no reply", tt.tc.Qname)
+			continue
+		}
+		if err := test.SortAndCheck(rec.Msg, tt.tc); err != nil {
+			t.Errorf("%s %s (v6 %v): %v", tt.tc.Qname, dns.TypeToString[tt.tc.Qtype], tt.v6, err)
+		}
+	}
+	if got := counted(outcomeNS) - nsBefore; got != 8 {
+		t.Errorf("outcome ns counted %v times, want 8 (the questions for ns1 and ns2)", got)
+	}
+	if got := counted(outcomeMalformed) - malformedBefore; got != 2 {
+		t.Errorf("outcome malformed counted %v times, want 2 (x.ns1 and ns3)", got)
+	}
+	if n := se.store.Count(); n != 0 {
+		t.Errorf("stored %d records, want 0", n)
+	}
+}
+
+// A listener on a wildcard address does not know which address a UDP query
+// arrived on: the in-zone name server names then get the answer addresses.
+func TestServeDNSNameServerWildcard(t *testing.T) {
+	se := newTestEngine(t)
+	m := new(dns.Msg)
+	m.SetQuestion("ns1.status.modsecurity.org.", dns.TypeA)
+	rec := dnstest.NewRecorder(wildcardWriter{&test.ResponseWriter{}})
+	se.ServeDNS(context.Background(), rec, m)
+	if rec.Msg == nil || len(rec.Msg.Answer) != 1 || rec.Msg.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Fatalf("ns1 A on a wildcard listener: %v, want the answer address 192.0.2.1", rec.Msg)
+	}
+}
+
+type wildcardWriter struct{ *test.ResponseWriter }
+
+func (wildcardWriter) LocalAddr() net.Addr { return &net.UDPAddr{IP: net.IPv6unspecified, Port: 53} }
+
+// counted reads coredns_statusengine_reports_total of zone for an outcome,
+// as ServeDNS counts it without a server in the context.
+func counted(outcome string) float64 {
+	var m dto.Metric
+	reportsTotal.WithLabelValues("", zone, outcome).Write(&m)
+	return m.GetCounter().GetValue()
 }
 
 // errStop ends an Each early.

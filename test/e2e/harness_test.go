@@ -30,8 +30,9 @@ import (
 // Addresses inside the namespace. Nothing here is reachable from, or routed
 // out of, the namespace: it has nothing but its own loopback.
 const (
-	directAddr = "127.0.0.1" // our server in the direct scenario; Unbound in the other
-	authAddr   = "127.0.0.2" // our server behind Unbound
+	directAddr = "127.0.0.1" // our server in the direct scenario; the resolver the stub asks in the others
+	authAddr   = "127.0.0.2" // our server behind a resolver
+	innerAddr  = "127.0.0.3" // the second resolver of a chain (Unbound behind dnsmasq)
 	apiAddr    = "127.0.0.1:8053"
 )
 
@@ -69,10 +70,10 @@ func findBin(name string) string {
 }
 
 type tools struct {
-	ip, cp, apache2ctl, unbound, unboundCheckconf, goCmd string
+	ip, cp, apache2ctl, goCmd string
 }
 
-const aptHint = "apt-get install -y apache2 libapache2-mod-security2 unbound iproute2"
+const aptHint = "apt-get install -y apache2 libapache2-mod-security2 iproute2"
 
 func checkRequirements(t *testing.T) tools {
 	t.Helper()
@@ -107,8 +108,6 @@ func checkRequirements(t *testing.T) tools {
 	file("/etc/apache2/mods-available/unique_id.load", "apache2")
 	file("/etc/apache2/mods-available/security2.load", "libapache2-mod-security2")
 	file("/usr/lib/apache2/modules/mod_security2.so", "libapache2-mod-security2")
-	bin(&tl.unbound, "unbound", "unbound")
-	bin(&tl.unboundCheckconf, "unbound-checkconf", "unbound")
 	if len(missing) > 0 {
 		skipOrFail(t, envTrue("CI"), "TestRealModSecurity: missing %s; install with: %s",
 			strings.Join(missing, ", "), aptHint)
@@ -239,7 +238,7 @@ func (h *harness) setupNetns(t *testing.T) {
 			os.Remove(etcNetns) // only if empty
 		}
 	})
-	if err := ns.Setup(authAddr + "/8"); err != nil {
+	if err := ns.Setup(authAddr+"/8", innerAddr+"/8"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(nsEtc, 0o755); err != nil {
@@ -251,7 +250,7 @@ func (h *harness) setupNetns(t *testing.T) {
 		nss = regexp.MustCompile(`(?m)^hosts:.*$`).ReplaceAllString(string(b), "hosts:          files dns")
 	}
 	writeFile(t, filepath.Join(nsEtc, "nsswitch.conf"), nss)
-	t.Logf("network namespace %s: lo up with 127.0.0.1 and %s; /etc/netns/%s/resolv.conf -> nameserver 127.0.0.1", ns.Name, authAddr, ns.Name)
+	t.Logf("network namespace %s: lo up with 127.0.0.1, %s and %s; /etc/netns/%s/resolv.conf -> nameserver 127.0.0.1", ns.Name, authAddr, innerAddr, ns.Name)
 }
 
 // writeFile replaces path (never writing through a symlink of the copied tree).
@@ -523,7 +522,7 @@ func (h *harness) startProc(t *testing.T, name, logPath string, args ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The started process is the daemon itself (coredns or unbound), not a
+	// The started process is the daemon itself (coredns or a resolver), not a
 	// wrapper: see netnstest.NS.Command.
 	cmd := h.ns.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
@@ -567,7 +566,7 @@ const corefileTmpl = `status.modsecurity.org:53 {
     log
     errors
     statusengine {
-        answer 127.0.0.1
+        answer %s
         db %s
         api %s
     }
@@ -582,18 +581,18 @@ type server struct {
 }
 
 // startServer writes a Corefile and starts our server inside the namespace,
-// bound to bind:53, with its API on 127.0.0.1:8053 (inside the namespace too;
-// the test reaches it with a socket opened in the namespace, see netnstest.NS.Dial).
-// The stock `log` plugin is on so that the queries the server saw can be
-// reported.
-func (h *harness) startServer(t *testing.T, name, bind string) *server {
+// bound to bind:53 and answering every report name with answer, with its API
+// on 127.0.0.1:8053 (inside the namespace too; the test reaches it with a
+// socket opened in the namespace, see netnstest.NS.Dial). The stock `log`
+// plugin is on so that the queries the server saw can be reported.
+func (h *harness) startServer(t *testing.T, name, bind, answer string) *server {
 	t.Helper()
 	dir := filepath.Join(h.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	s := &server{h: h, dir: dir, corefile: filepath.Join(dir, "Corefile")}
-	cf := fmt.Sprintf(corefileTmpl, bind, filepath.Join(dir, "statusengine.db"), apiAddr)
+	cf := fmt.Sprintf(corefileTmpl, bind, answer, filepath.Join(dir, "statusengine.db"), apiAddr)
 	writeFile(t, s.corefile, cf)
 	t.Logf("Corefile:\n%s", cf)
 	s.proc = h.startProc(t, "coredns", filepath.Join(dir, "server.log"), h.coredns, "-conf", s.corefile)
@@ -681,92 +680,23 @@ func (s *server) waitReports(t *testing.T, want int) (*apiResponse, []byte) {
 	return r, body
 }
 
-// seenQuery is one query line of the stock `log` plugin.
-type seenQuery struct{ qtype, name, proto, rcode string }
+// seenQuery is one query line of the stock `log` plugin: the question, the
+// DO bit, the rcode and the reply's flags (rd is copied from the query).
+type seenQuery struct{ qtype, name, proto, do, rcode, flags string }
 
-var reLogLine = regexp.MustCompile(`"(\S+) IN (\S+) (udp|tcp) \d+ (?:true|false) \d+" (\S+)`)
+func (q seenQuery) String() string {
+	return fmt.Sprintf("%s %s %s do=%s -> %s %s", q.proto, q.qtype, q.name, q.do, q.rcode, q.flags)
+}
+
+var reLogLine = regexp.MustCompile(`"(\S+) IN (\S+) (udp|tcp) \d+ (true|false) \d+" (\S+) (\S+)`)
 
 func (s *server) queries() []seenQuery {
 	var qs []seenQuery
 	for _, m := range reLogLine.FindAllStringSubmatch(s.log(), -1) {
-		qs = append(qs, seenQuery{m[1], m[2], m[3], m[4]})
+		qs = append(qs, seenQuery{qtype: m[1], name: m[2], proto: m[3], do: m[4], rcode: m[5], flags: m[6]})
 	}
 	return qs
 }
-
-// ---------------------------------------------------------------------------
-// Unbound between the stub and our server (copy of drive-modsec.sh unbound-start,
-// with verbosity 4 so that its log shows every query it sends upstream, the
-// 0x20-randomised name and whether the reply echoed it).
-
-type unbound struct {
-	*proc
-	logFile string
-}
-
-func (h *harness) startUnbound(t *testing.T, stubAddr string) *unbound {
-	t.Helper()
-	dir := filepath.Join(h.dir, "unbound")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	u := &unbound{logFile: filepath.Join(dir, "unbound.log")}
-	conf := filepath.Join(dir, "unbound.conf")
-	writeFile(t, conf, fmt.Sprintf(`server:
-    verbosity: 4
-    interface: %[2]s
-    port: 53
-    do-ip6: no
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "%[1]s"
-    pidfile: "%[1]s/unbound.pid"
-    use-syslog: no
-    logfile: "%[3]s"
-    log-queries: yes
-    log-replies: yes
-    access-control: 127.0.0.0/8 allow
-    do-not-query-localhost: no
-    qname-minimisation: yes
-    use-caps-for-id: yes
-stub-zone:
-    name: "%[4]s"
-    stub-addr: %[5]s@53
-`, dir, directAddr, u.logFile, zone, stubAddr))
-	if out, err := h.run(30*time.Second, nil, h.unboundCheckconf, conf); err != nil {
-		t.Fatalf("unbound-checkconf: %v: %s", err, out)
-	}
-	// Debian's unbound package ships an AppArmor profile that attaches to
-	// /usr/sbin/unbound and only lets it read /etc/unbound and write
-	// /var/lib/unbound; on an AppArmor host (Debian 12 default) it could
-	// neither read this config nor write its log. A copy of the binary, run
-	// from our temp dir, is not attached to that profile.
-	bin := filepath.Join(dir, "unbound")
-	if out, err := h.run(30*time.Second, nil, h.cp, h.unbound, bin); err != nil {
-		t.Fatalf("copying %s: %v: %s", h.unbound, err, out)
-	}
-	u.proc = h.startProc(t, "unbound", filepath.Join(dir, "stdout.log"), bin, "-d", "-c", conf)
-	if !waitFor(15*time.Second, func() bool {
-		return u.Exited() || strings.Contains(u.unboundLog(), "start of service")
-	}) || u.Exited() {
-		t.Fatalf("unbound did not start within 15s (exited: %v %v)\nstdout:\n%s\nlog:\n%s", u.Exited(), u.Err(), u.log(), tail(u.unboundLog(), 8000))
-	}
-	return u
-}
-
-func (u *unbound) unboundLog() string {
-	b, _ := os.ReadFile(u.logFile)
-	return string(b)
-}
-
-var (
-	reUBClient = regexp.MustCompile(`(?m)info: 127\.0\.0\.1 (\S+) A IN$`)
-	reUBSent   = regexp.MustCompile(`(?m)info: sending query: (\S+) (\S+) IN$`)
-	// verbosity 4: the name as it goes out after use-caps-for-id
-	reUBPerturbed = regexp.MustCompile(`(?m)debug: qname perturbed to (\S+)$`)
-	reUBCapsFail  = regexp.MustCompile(`(?mi)^.*(capsforid|0x20 fallback|0x20 failed|wrong 0x20).*$`)
-)
 
 // ---------------------------------------------------------------------------
 // Talking to things inside the namespace.

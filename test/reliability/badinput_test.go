@@ -37,6 +37,7 @@ type badCase struct {
 	net     string // "udp" (default) or "tcp"
 	edns    []dns.EDNS0
 	ednsVer uint8
+	twoOPT  bool // a second OPT record (RFC 6891: FORMERR)
 	rcode   int
 	answer  answerKind
 	outcome map[string]float64 // counter deltas; nil means none
@@ -109,6 +110,8 @@ func TestBadInputs(t *testing.T) {
 				&dns.EDNS0_LOCAL{Code: 65535},
 			}},
 		{name: "EDNS version 1", qname: nextName(8), ednsVer: 1, rcode: dns.RcodeBadVers, answer: wantEmpty},
+		{name: "two OPT records", qname: nextName(8), twoOPT: true, rcode: dns.RcodeFormatError, answer: wantEmpty,
+			outcome: map[string]float64{"malformed": 1}},
 		{name: "two ECS options", qname: nextName(9), rcode: dns.RcodeSuccess, answer: wantA, outcome: stored1(), ecs: "198.51.100.0/24",
 			edns: []dns.EDNS0{ecsOption(1, 24, "198.51.100.7"), ecsOption(2, 56, "2001:db8::1")}},
 	}
@@ -313,6 +316,10 @@ func exchange(t *testing.T, addr string, tc badCase) *dns.Msg {
 		opt := m.IsEdns0()
 		opt.SetVersion(tc.ednsVer)
 		opt.Option = tc.edns
+	}
+	if tc.twoOPT {
+		m.SetEdns0(1232, false)
+		m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 512}})
 	}
 	netw := tc.net
 	if netw == "" {
