@@ -3,10 +3,10 @@ package store
 import (
 	"fmt"
 	"maps"
-	"sync"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
