@@ -66,6 +66,20 @@ var (
 		Help:      "Gauge that is 1 while a store is at its max_size and stores nothing new.",
 	}, []string{"db"})
 
+	peerLag = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "peer_lag_seconds",
+		Help:      "Gauge of the seconds since a pull from a peer last reached its newest record.",
+	}, []string{"peer"})
+
+	peerErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "peer_errors_total",
+		Help:      "Counter of failed pulls from a peer.",
+	}, []string{"peer"})
+
 	storeUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

@@ -81,6 +81,9 @@ func (se *StatusEngine) startup() error {
 	st.Configure(se.policy)
 	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
 	log.Infof("database %s: %d reports; API %s", se.dbPath, st.Count(), apiURL(se.api.addr))
+	if len(se.peers.urls) > 0 {
+		se.repl = startReplication(se.peers, st)
+	}
 	return nil
 }
 
@@ -96,6 +99,7 @@ func apiURL(addr string) string {
 }
 
 func (se *StatusEngine) shutdown() error {
+	se.repl.stop()
 	st := se.store
 	if st == nil {
 		return nil
@@ -276,6 +280,12 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 					}
 					se.answers.ns = append(se.answers.ns, ns)
 				}
+			case "peers":
+				pc, err := parsePeers(c, args)
+				if err != nil {
+					return nil, err
+				}
+				se.peers = pc
 			case "limit", "max_size", "addresses", "retention":
 				if err := parsePolicyOption(c, se, property, args); err != nil {
 					return nil, err

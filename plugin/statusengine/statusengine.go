@@ -36,6 +36,9 @@ type StatusEngine struct {
 	policy    store.Policy
 	addresses addressMode
 
+	peers peersConfig
+	repl  *replication // pulling from the peers, while started
+
 	store *store.Store // set on startup, released on shutdown
 }
 

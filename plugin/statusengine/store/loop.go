@@ -39,6 +39,13 @@ func (s *Store) writer() {
 		case <-busy:
 			w.stepRebuild(time.Now())
 			continue
+		case j := <-s.jobs:
+			_, err := w.transact(time.Now(), false, false, indexPerCommit, func(t *txn) {
+				t.err = j.fill(t.tx)
+				t.changed = true
+			})
+			j.done <- err
+			continue
 		case <-s.quit:
 			w.close(batch)
 			return

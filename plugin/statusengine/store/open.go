@@ -33,7 +33,7 @@ func (e *DamagedError) Error() string {
 
 // bucketsV2 are the buckets of this layout (see the package documentation).
 var bucketsV2 = [][]byte{recordsBucket, seenBucket, zonesBucket, placesBucket, buildsBucket, installsBucket,
-	indexBucket, rollupsBucket, metaBucket}
+	indexBucket, rollupsBucket, metaBucket, peersBucket}
 
 var (
 	recordsBucket  = []byte("records")
@@ -80,6 +80,7 @@ func Open(path string, opts Options) (*Store, error) {
 		path:          path,
 		opts:          opts,
 		queue:         make(chan *pending, opts.QueueSize),
+		jobs:          make(chan job),
 		quit:          make(chan struct{}),
 		done:          make(chan struct{}),
 		policyChanged: make(chan struct{}, 1),

@@ -94,6 +94,7 @@ type Store struct {
 	opts Options
 
 	queue chan *pending
+	jobs  chan job // small writes besides records (peer cursors)
 	quit  chan struct{}
 	done  chan struct{}
 

@@ -94,7 +94,9 @@ func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
 	records := t.records
 	k := uint64(rec.Received.UnixNano())
 	if imported {
-		k = w.freeKey(records, k)
+		// A peer's clock ahead of ours: stored as received now, so that
+		// no key lies in the future (live keys follow the highest key).
+		k = w.freeKey(records, min(k, uint64(t.now.UnixNano())))
 	} else {
 		k = max(k, w.lastKey+1) // live keys grow in commit order
 	}

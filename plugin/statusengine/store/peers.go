@@ -1,0 +1,77 @@
+package store
+
+import (
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Live replication between the name servers of a zone pulls each peer's
+// records after a cursor (the peer's record key). The cursors live in bucket
+// peers (peer URL -> cursor, 8 bytes, then the unix time of the last pull
+// that reached the peer's newest record, 8 bytes), so a restart resumes where
+// it stopped.
+var peersBucket = []byte("peers")
+
+// PeerState is where the replication from one peer stands.
+type PeerState struct {
+	Cursor uint64    // the key of the last record taken from the peer; 0: none
+	Synced time.Time // when a pull last reached the peer's newest record
+}
+
+// Peer returns the replication state of peer.
+func (s *Store) Peer(peer string) (PeerState, error) {
+	var st PeerState
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(peersBucket).Get([]byte(peer)); len(v) == 16 {
+			st.Cursor = binary.BigEndian.Uint64(v)
+			if t := int64(binary.BigEndian.Uint64(v[8:])); t > 0 {
+				st.Synced = time.Unix(t, 0)
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// SetPeer records the replication state of peer. Call it after the records
+// up to the cursor are stored: a crash in between pulls them again, and the
+// store's de-duplication makes that harmless.
+func (s *Store) SetPeer(peer string, st PeerState) error {
+	v := binary.BigEndian.AppendUint64(nil, st.Cursor)
+	var t int64
+	if !st.Synced.IsZero() {
+		t = st.Synced.Unix()
+	}
+	v = binary.BigEndian.AppendUint64(v, uint64(t))
+	return s.do(func(tx *bolt.Tx) error { return tx.Bucket(peersBucket).Put([]byte(peer), v) })
+}
+
+// job is a small write the writer runs in a transaction of its own.
+type job struct {
+	fill func(tx *bolt.Tx) error
+	done chan error
+}
+
+// do runs fill in a write transaction of the writer goroutine, which makes
+// every write of the file.
+func (s *Store) do(fill func(tx *bolt.Tx) error) error {
+	if err := s.Down(); err != nil {
+		return err
+	}
+	j := job{fill: fill, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.jobs <- j:
+		s.mu.RUnlock()
+	case <-s.quit:
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return <-j.done
+}

@@ -1,0 +1,126 @@
+package reliability
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// TestPeersMesh: three servers of one zone, each pulling from the other two
+// (peers ... { token; interval 300ms }). Reports go to one server each, and
+// some to all three; one server is stopped while the others take more, then
+// started again. Within a few intervals every server holds every report
+// exactly once, and the restarted one resumed from its cursors.
+func TestPeersMesh(t *testing.T) {
+	const n = 3
+	servers := make([]*server, n)
+	apis := make([]string, n)
+	for i := range servers {
+		apis[i] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	}
+	for i := range servers {
+		var urls []string
+		for j := range servers {
+			if j != i {
+				urls = append(urls, "http://"+apis[j])
+			}
+		}
+		servers[i] = newServer(t, config{
+			API:     apis[i],
+			APIBody: "token " + apiToken,
+			Options: "limit off\npeers " + strings.Join(urls, " ") + " {\ntoken " + apiToken + "\ninterval 300ms\n}",
+		})
+		servers[i].start()
+	}
+	want := map[string]bool{}
+	next := 0
+	send := func(to []int, count int) {
+		t.Helper()
+		for range count {
+			name := reportName(next, 1795800000)
+			next++
+			want[strings.ToLower(name)] = true
+			for _, i := range to {
+				m := new(dns.Msg)
+				m.SetQuestion(name, dns.TypeA)
+				if r, err := servers[i].exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
+					t.Fatalf("report to server %d: %v %v", i, r, err)
+				}
+			}
+		}
+	}
+	send([]int{0}, 100)
+	send([]int{1}, 100)
+	send([]int{2}, 100)
+	send([]int{0, 1, 2}, 50)
+	servers[2].stop()
+	send([]int{0}, 100)
+	send([]int{1}, 100)
+	time.Sleep(time.Second)
+	servers[2].start()
+	send([]int{2}, 50)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		done := true
+		for _, s := range servers {
+			if metricTotal(s.metricsText(), "coredns_statusengine_records") != float64(len(want)) {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			for i, s := range servers {
+				t.Logf("server %d: %v records", i, metricTotal(s.metricsText(), "coredns_statusengine_records"))
+			}
+			t.Fatalf("not every server holds the %d reports after 30 s", len(want))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i, s := range servers {
+		text := s.metricsText()
+		lag := sumMetric(text, "coredns_statusengine_peer_lag_seconds", "peer")
+		errs := sumMetric(text, "coredns_statusengine_peer_errors_total", "peer")
+		t.Logf("server %d: lag %v, errors %v", i, lag, errs)
+		if len(lag) != n-1 {
+			t.Errorf("server %d: lag of %d peers, want %d", i, len(lag), n-1)
+		}
+	}
+	for i, s := range servers {
+		s.stop()
+		got := storedNames(t, s.cfg.DB)
+		st, err := store.Open(s.cfg.DB, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := st.Count()
+		for j := range servers {
+			if j == i {
+				continue
+			}
+			ps, _ := st.Peer("http://" + apis[j])
+			if ps.Cursor == 0 || ps.Synced.IsZero() {
+				t.Errorf("server %d: no cursor for peer %d: %+v", i, j, ps)
+			}
+		}
+		st.Close()
+		if int(count) != len(want) || len(missing(keys(want), got)) != 0 || len(got) != len(want) {
+			t.Errorf("server %d: %d records (%d names), want each of the %d once", i, count, len(got), len(want))
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
