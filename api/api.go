@@ -81,7 +81,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // parseTime reads a Unix time in seconds, as every time parameter is.
 func parseTime(s string) (time.Time, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > 1<<33 {
+	if err != nil || !digits(s) || n < 0 || n >= 1<<33 {
 		return time.Time{}, false
 	}
 	return time.Unix(n, 0), true

@@ -153,13 +153,10 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var after uint64
-	if c := q.Get("cursor"); c != "" {
-		after, err = strconv.ParseUint(c, 16, 64)
-		if err != nil || after == 0 {
-			writeError(w, http.StatusBadRequest, "cursor must be a next_cursor from an earlier response")
-			return
-		}
+	after, err := cursorParam(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	f := parseFilter(q)
 	resp := reportsResponse{Reports: make([]Report, 0, min(limit, 64))}
