@@ -64,7 +64,7 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		index := map[string]int{} // installation -> row, for unique
 		private := s.private(r)
 		tooMany := false
-		err := s.store.Load().Range(from, to.Add(time.Second-1), func(rec *store.Record) bool {
+		err := s.storeOf(r).Range(from, to.Add(time.Second-1), func(rec *store.Record) bool {
 			row := toCompat(rec)
 			if !private {
 				row.Beacon = ""

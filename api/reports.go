@@ -117,6 +117,13 @@ func parseFilter(q url.Values) filter {
 	return filter{modsec: q.Get("modsec"), server: q.Get("server"), country: q.Get("country"), id: q.Get("id")}
 }
 
+// filtered tells whether r asks for a filter: such a page may scan the whole
+// range for its rows, so it counts as an expensive request.
+func filtered(r *http.Request) bool {
+	f := parseFilter(r.URL.Query())
+	return f != filter{}
+}
+
 // match: server matches the whole signature, its product/version or its
 // platform, so "Apache", "Apache/2.4.71" and "Apache/2.4.71 (Debian)" all work.
 func (f filter) match(rec *store.Record) bool {
@@ -161,7 +168,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 	f := parseFilter(q)
 	resp := reportsResponse{Reports: make([]Report, 0, min(limit, 64))}
 	more := false
-	err = s.store.Load().RangeAfter(from, endOf(to), after, func(rec *store.Record) bool {
+	err = s.storeOf(r).RangeAfter(from, endOf(to), after, func(rec *store.Record) bool {
 		if !f.match(rec) {
 			return true
 		}
