@@ -25,6 +25,7 @@ type Server struct {
 
 	patterns []string // the API routes, for the OpenAPI document's test
 	cache    respCache
+	streams  streams
 }
 
 // New returns a Server without a store; requests get 503 until Configure.

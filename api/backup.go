@@ -15,6 +15,7 @@ const backupPath = "GET /api/v1/backup"
 // The copy opens like the original. It is raw data: behind the token.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	st := s.storeOf(r)
+	defer s.track(st, w)()
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="statusengine-`+time.Now().UTC().Format("20060102T150405Z")+`.db"`)
@@ -24,6 +25,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	_, err := st.Backup(w, func(size int64) { h.Set("Content-Length", strconv.FormatInt(size, 10)) })
 	if err != nil {
 		// Headers are gone: cut the connection so the client sees a short body.
+		streamsCut.Inc()
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -132,6 +132,9 @@ func (s *Server) Configure(st *store.Store, c Config) {
 		next.private = keep(prev, c.Limits.MaxExpensive)
 	}
 	s.state.Store(next)
+	if old.store != nil && old.store != st {
+		s.cutStreams(old.store)
+	}
 }
 
 // SetStore points the API at st, keeping the configuration.

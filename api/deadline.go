@@ -3,6 +3,7 @@ package api
 import (
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,9 +58,14 @@ type progressWriter struct {
 	n    int64     // bytes written
 	next int64     // the deadline is good until n reaches next
 	min  time.Time // no deadline before this: the time an upload earned
+
+	cutAt atomic.Bool // set by cut, from another goroutine
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
+	if p.cutAt.Load() {
+		return 0, errCut
+	}
 	if end := p.n + int64(len(b)); end > p.next {
 		p.next = end + progressStep
 		d := p.pace.deadline(p.next)

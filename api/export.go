@@ -56,13 +56,24 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	// Each writes between read transactions: a slow client must not hold one.
 	// The write deadline follows the export's progress (see progressWriter).
-	s.storeOf(r).Each(from, endOf(to), func(rec *store.Record) error {
+	st := s.storeOf(r)
+	defer s.track(st, w)()
+	err = st.Each(from, endOf(to), func(rec *store.Record) error {
 		if !f.match(rec) {
 			return nil
 		}
 		return write(rec) // an error: the client went away or was too slow
 	})
-	bw.Flush()
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		// The store failed or closed (a reload onto another db), or the
+		// client is gone: abort the chunked body, so that the client sees a
+		// truncated answer, never a clean end of a partial export.
+		streamsCut.Inc()
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func csvRow(rp Report) []string {

@@ -28,4 +28,11 @@ var (
 		Name:      "api_cache_bytes",
 		Help:      "Gauge of the bytes held by the API's response cache.",
 	})
+
+	streamsCut = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "coredns",
+		Subsystem: "statusengine",
+		Name:      "api_streams_cut_total",
+		Help:      "Counter of exports and backups cut before their end (a store error, the store replaced by a reload, a client too slow): the client sees a truncated body.",
+	})
 )
