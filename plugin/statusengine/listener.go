@@ -15,13 +15,6 @@ import (
 	"github.com/statusengine/statusengine/api"
 )
 
-// apiConfig is the side listener of one statusengine block.
-type apiConfig struct {
-	addr         string
-	token        string // guards raw records when set
-	cityDatabase bool   // geoip gave a City database: the map has points
-}
-
 // The side listeners are process-wide, like the prometheus plugin's: one per
 // address, closed on reload and opened again by the new configuration.
 var (
@@ -48,7 +41,7 @@ func setupAPI(c *caddy.Controller, se *StatusEngine) {
 		apiMu.Lock()
 		defer apiMu.Unlock()
 		if l := apiServers[addr]; l != nil {
-			l.handler.SetConfig(api.Config{Token: se.api.token, CityDatabase: se.api.cityDatabase})
+			l.handler.SetConfig(api.Config{Token: se.api.token, CityDatabase: se.api.cityDatabase, Limits: se.api.limits})
 			l.handler.SetStore(se.store)
 		}
 		return nil
