@@ -34,11 +34,14 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 
+	if se.api.addr != "" {
+		if err := setupAPI(c, se); err != nil {
+			return plugin.Error(pluginName, err)
+		}
+	}
 	c.OnStartup(se.startup)
 	c.OnShutdown(se.shutdown)
-	if se.api.addr != "" {
-		setupAPI(c, se)
-	}
+	attachAPI(c)
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		se.Next = next
