@@ -73,8 +73,7 @@ func importAPI(e *env, base, token, srcToken string, inputs []string) error {
 // sendParts reads NDJSON lines from in and posts them in parts; done is told
 // each part's answer and the input line number the part starts at.
 func sendParts(url, token string, in io.Reader, done func(res importAnswer, first int)) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
+	br := bufio.NewReaderSize(in, maxLineBytes)
 	var part bytes.Buffer
 	line, first, n := 0, 1, 0
 	flush := func() error {
@@ -87,27 +86,40 @@ func sendParts(url, token string, in io.Reader, done func(res importAnswer, firs
 		first, n = line+1, 0
 		return err
 	}
-	for sc.Scan() {
-		line++
-		part.Write(sc.Bytes())
-		part.WriteByte('\n')
-		if n++; n >= partLines || part.Len() >= partBytes {
-			if err := flush(); err != nil {
-				return err
+	for {
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return fmt.Errorf("line %d: longer than %d bytes", line+1, maxLineBytes)
+		}
+		// A line is complete with its newline, or at the clean end of the
+		// input; a line cut by a read error is left out.
+		if len(b) > 0 && (err == nil || err == io.EOF) {
+			line++
+			part.Write(bytes.TrimRight(b, "\n"))
+			part.WriteByte('\n')
+			if n++; n >= partLines || part.Len() >= partBytes {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		// What was read completely still goes in; the error is reported.
-		if ferr := flush(); ferr != nil {
-			return ferr
+		if err == io.EOF {
+			return flush()
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = errCut
+		if err != nil {
+			// What was read completely still goes in; the error is reported.
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = errCut
+			}
+			return fmt.Errorf("line %d: %w", line+1, err)
 		}
-		return fmt.Errorf("line %d: %w", line+1, err)
 	}
-	return flush()
 }
 
 type importAnswer struct {
