@@ -63,20 +63,31 @@ type progressWriter struct {
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	if p.cutAt.Load() {
-		return 0, errCut
-	}
-	if end := p.n + int64(len(b)); end > p.next {
-		p.next = end + progressStep
-		d := p.pace.deadline(p.next)
-		if d.Before(p.min) {
-			d = p.min
+	// A large write goes in steps, each with its own deadline: one Write of
+	// a whole answer must not earn the time of all its bytes at once.
+	written := 0
+	for len(b) > 0 {
+		if p.cutAt.Load() {
+			return written, errCut
 		}
-		p.rc.SetWriteDeadline(d)
+		chunk := b[:min(len(b), progressStep)]
+		if end := p.n + int64(len(chunk)); end > p.next {
+			p.next = p.n + progressStep
+			d := p.pace.deadline(p.next)
+			if d.Before(p.min) {
+				d = p.min
+			}
+			p.rc.SetWriteDeadline(d)
+		}
+		n, err := p.ResponseWriter.Write(chunk)
+		p.n += int64(n)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
 	}
-	n, err := p.ResponseWriter.Write(b)
-	p.n += int64(n)
-	return n, err
+	return written, nil
 }
 
 // Flush sends what is buffered.

@@ -247,42 +247,47 @@ func TestPace(t *testing.T) {
 }
 
 // TestSlowReaderIsCut: an answer of any size keeps its connection only while
-// the client reads at MinRate on average.
+// the client reads at MinRate on average, whether the handler writes it in
+// small pieces or in one Write.
 func TestSlowReaderIsCut(t *testing.T) {
-	s, base, _ := blockingServer(t, Config{Limits: Limits{WriteTimeout: 300 * time.Millisecond, MinRate: 256 << 10}})
 	const size = 64 << 20
-	s.mux.HandleFunc("GET /test/big", func(w http.ResponseWriter, r *http.Request) {
-		chunk := make([]byte, 32<<10)
-		for n := 0; n < size; n += len(chunk) {
-			if _, err := w.Write(chunk); err != nil {
-				return
+	for _, chunk := range []int{32 << 10, size} {
+		t.Run(fmt.Sprintf("writes of %d KiB", chunk>>10), func(t *testing.T) {
+			s, base, _ := blockingServer(t, Config{Limits: Limits{WriteTimeout: 300 * time.Millisecond, MinRate: 256 << 10}})
+			s.mux.HandleFunc("GET /test/big", func(w http.ResponseWriter, r *http.Request) {
+				b := make([]byte, chunk)
+				for n := 0; n < size; n += len(b) {
+					if _, err := w.Write(b); err != nil {
+						return
+					}
+				}
+			})
+			// The client's own receive buffer is small, as a slow reader's
+			// is: what the kernels buffer counts as sent.
+			client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+				Control: func(network, address string, c syscall.RawConn) error {
+					return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10) })
+				},
+			}).DialContext}}
+			resp, err := client.Get(base + "/test/big")
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
-	// The client's own receive buffer is small, as a slow reader's is: what
-	// the kernels buffer counts as sent.
-	client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
-		Control: func(network, address string, c syscall.RawConn) error {
-			return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10) })
-		},
-	}).DialContext}}
-	resp, err := client.Get(base + "/test/big")
-	if err != nil {
-		t.Fatal(err)
+			defer resp.Body.Close()
+			// 16 KiB every 100 ms: 160 KiB/s, below the 256 KiB/s asked.
+			start := time.Now()
+			var got int64
+			buf := make([]byte, 16<<10)
+			for time.Since(start) < 60*time.Second {
+				n, err := io.ReadFull(resp.Body, buf)
+				got += int64(n)
+				if err != nil {
+					t.Logf("cut after %v and %d KiB: %v", time.Since(start).Round(time.Millisecond), got>>10, err)
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Fatalf("a client reading 160 KiB/s still connected after %v (%d KiB of %d)", time.Since(start), got>>10, size>>10)
+		})
 	}
-	defer resp.Body.Close()
-	// 16 KiB every 100 ms: 160 KiB/s, below the 256 KiB/s asked.
-	start := time.Now()
-	var got int64
-	buf := make([]byte, 16<<10)
-	for time.Since(start) < 60*time.Second {
-		n, err := io.ReadFull(resp.Body, buf)
-		got += int64(n)
-		if err != nil {
-			t.Logf("cut after %v and %d KiB: %v", time.Since(start).Round(time.Millisecond), got>>10, err)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("a client reading 160 KiB/s still connected after %v (%d KiB of %d)", time.Since(start), got>>10, size>>10)
 }
