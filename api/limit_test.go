@@ -99,7 +99,7 @@ func TestConcurrencyLimits(t *testing.T) {
 			if tc.token {
 				req.Header.Set("Authorization", "Bearer "+testToken)
 			}
-			client := &http.Client{Timeout: 500 * time.Millisecond}
+			client := &http.Client{Timeout: 3 * time.Second}
 			resp, err := client.Do(req)
 			switch {
 			case tc.wantCode == -1: // served: held like the others

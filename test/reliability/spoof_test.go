@@ -52,7 +52,7 @@ func spoof(t *testing.T, s *server, workers int, n int, src func(i int) netip.Ad
 				if _, _, err := conn.WriteMsgUDP(b, oob, dst); err != nil {
 					continue
 				}
-				conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+				conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 				for {
 					k, _, err := conn.ReadFromUDP(buf)
 					if err != nil {
