@@ -7,44 +7,42 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
 // MaxRows bounds the rows one original-compatible request may return.
 const MaxRows = 100000
 
-// Server is the HTTP handler of the side listener. The store behind it is
-// swapped on Corefile reloads while the listener stays up.
+// Server is the HTTP handler of the side listener. Its configuration and the
+// store behind it are swapped on Corefile reloads while the listener and its
+// connections stay up.
 type Server struct {
 	mux   *http.ServeMux
-	store atomic.Pointer[store.Store]
-	cfg   atomic.Pointer[Config]
+	mu    sync.Mutex // serializes Configure
+	state atomic.Pointer[state]
 
 	patterns []string // the API routes, for the OpenAPI document's test
 	cache    respCache
+	streams  streams
 }
 
-// New returns a Server without a store; requests get 503 until SetStore.
+// New returns a Server without a store; requests get 503 until Configure.
 func New() *Server {
 	s := &Server{mux: http.NewServeMux()}
-	s.cfg.Store(&Config{})
-	s.handle("GET /api/{from}/{to}", s.compat(false))
-	s.handle("GET /api/unique/{from}/{to}", s.compat(true))
+	s.Configure(nil, Config{})
+	s.handle("GET /api/{from}/{to}", s.expensive(s.compat(false), nil))
+	s.handle("GET /api/unique/{from}/{to}", s.expensive(s.compat(true), nil))
 	s.registerV1()
-	s.handle(backupPath, s.requireToken(s.backup))
-	s.handle(importPath, s.requireToken(s.importNDJSON))
+	s.handle(backupPath, s.requireToken(s.expensive(s.backup, nil)))
+	s.handle(importPath, s.requireToken(s.expensive(s.importNDJSON, nil)))
 	s.registerPage()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
 	return s
 }
-
-// SetStore points the API at st.
-func (s *Server) SetStore(st *store.Store) { s.store.Store(st) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,11 +55,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed: the API is read-only")
 		return
 	}
-	if s.store.Load() == nil {
+	st := s.state.Load()
+	if st.store == nil {
 		writeError(w, http.StatusServiceUnavailable, "store not open")
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	lim := &st.cfg.Limits
+	w = paced(w, r, lim)
+	if !st.all.acquire(r.Context(), lim.QueueWait) {
+		rejected.WithLabelValues("requests").Inc()
+		busy(w, retryAfterBusy, "busy: "+strconv.Itoa(st.all.size())+" requests are being served; retry later")
+		return
+	}
+	inFlight.WithLabelValues("all").Inc()
+	defer func() {
+		inFlight.WithLabelValues("all").Dec()
+		st.all.release()
+	}()
+	s.mux.ServeHTTP(w, withState(r, st))
 }
 
 type errorBody struct {
@@ -81,7 +92,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // parseTime reads a Unix time in seconds, as every time parameter is.
 func parseTime(s string) (time.Time, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > 1<<33 {
+	if err != nil || !digits(s) || n < 0 || n >= 1<<33 {
 		return time.Time{}, false
 	}
 	return time.Unix(n, 0), true

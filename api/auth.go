@@ -7,28 +7,10 @@ import (
 	"strings"
 )
 
-// Config is what the Corefile tells the API.
-type Config struct {
-	// Token, when set, guards the raw records: /api/v1/reports,
-	// /api/v1/export and the beacon of the compatible endpoints need
-	// "Authorization: Bearer <Token>".
-	Token string
-	// CityDatabase tells that a City database geolocates reports, so the
-	// map has points.
-	CityDatabase bool
-}
-
-// SetConfig applies c to the requests that follow.
-func (s *Server) SetConfig(c Config) {
-	s.cfg.Store(&c)
-}
-
-func (s *Server) config() *Config { return s.cfg.Load() }
-
 // private tells whether r may see resolver addresses, ECS subnets and raw
 // beacons: always when no token is configured, else with the right token.
 func (s *Server) private(r *http.Request) bool {
-	token := s.config().Token
+	token := s.configOf(r).Token
 	if token == "" {
 		return true
 	}

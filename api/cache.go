@@ -1,6 +1,7 @@
 package api
 
 import (
+	"container/list"
 	"net/http"
 	"sync"
 	"time"
@@ -13,53 +14,93 @@ import (
 // twenty dashboards refreshing at once cost one computation.
 const ResponseTTL = time.Second
 
-// respCache holds recent encoded answers; concurrent requests for an expired
-// key wait for one computation instead of each doing it.
+// respCache holds recent encoded answers, bounded in bytes and in entries
+// (Limits.CacheBytes, Limits.CacheEntries), least recently used dropped
+// first. Concurrent requests for a key being computed wait for that one
+// computation instead of each doing it.
 type respCache struct {
-	mu sync.Mutex
-	m  map[string]*respEntry
+	mu    sync.Mutex
+	m     map[string]*list.Element // of *respEntry
+	lru   list.List                // most recently used at the front
+	bytes int64                    // of the kept bodies
 }
 
 type respEntry struct {
-	mu   sync.Mutex
-	at   time.Time
+	key  string
 	st   *store.Store
+	done chan struct{} // closed once body, err and at are set
+	at   time.Time
 	body []byte
+	err  error
+	kept bool // body is counted in bytes
 }
 
-// maxRespEntries bounds the keys kept; old ones are dropped past it.
-const maxRespEntries = 64
-
-func (c *respCache) get(key string, st *store.Store, compute func() ([]byte, error)) ([]byte, error) {
+func (c *respCache) get(key string, st *store.Store, lim *Limits, compute func() ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
 	if c.m == nil {
-		c.m = map[string]*respEntry{}
+		c.m = map[string]*list.Element{}
 	}
-	e := c.m[key]
-	if e == nil {
-		if len(c.m) >= maxRespEntries {
-			for k, old := range c.m {
-				if time.Since(old.at) > ResponseTTL {
-					delete(c.m, k)
-				}
+	if el, ok := c.m[key]; ok {
+		e := el.Value.(*respEntry)
+		select {
+		case <-e.done:
+			if e.err == nil && e.st == st && time.Since(e.at) < ResponseTTL {
+				c.lru.MoveToFront(el)
+				c.mu.Unlock()
+				return e.body, nil
 			}
+			c.remove(el)
+		default:
+			if e.st == st {
+				c.mu.Unlock()
+				<-e.done
+				return e.body, e.err
+			}
+			c.remove(el) // of a store a reload replaced: its computer keeps it
 		}
-		e = &respEntry{}
-		c.m[key] = e
 	}
+	e := &respEntry{key: key, st: st, done: make(chan struct{})}
+	el := c.lru.PushFront(e)
+	c.m[key] = el
 	c.mu.Unlock()
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.st == st && time.Since(e.at) < ResponseTTL {
-		return e.body, nil
-	}
 	body, err := compute()
-	if err != nil {
-		return nil, err
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.body, e.err, e.at = body, err, time.Now()
+	close(e.done)
+	if c.m[key] != el {
+		return body, err // evicted or replaced meanwhile
 	}
-	e.body, e.at, e.st = body, time.Now(), st
-	return body, nil
+	if err != nil || int64(len(body)) > lim.CacheBytes/4 {
+		c.remove(el) // too big to keep: served to those who waited for it only
+		return body, err
+	}
+	e.kept = true
+	c.bytes += int64(len(body))
+	c.evict(lim)
+	cacheBytes.Set(float64(c.bytes))
+	return body, err
+}
+
+// evict drops the least recently used entries past the limits.
+func (c *respCache) evict(lim *Limits) {
+	for c.lru.Len() > 0 && (c.bytes > lim.CacheBytes || c.lru.Len() > lim.CacheEntries) {
+		c.remove(c.lru.Back())
+	}
+	cacheBytes.Set(float64(c.bytes))
+}
+
+func (c *respCache) remove(el *list.Element) {
+	e := c.lru.Remove(el).(*respEntry)
+	if c.m[e.key] == el {
+		delete(c.m, e.key)
+	}
+	if e.kept {
+		c.bytes -= int64(len(e.body))
+		e.kept = false
+	}
 }
 
 // writeJSONBytes sends an encoded JSON answer.

@@ -64,7 +64,7 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		index := map[string]int{} // installation -> row, for unique
 		private := s.private(r)
 		tooMany := false
-		err := s.store.Load().Each(from, to.Add(time.Second-1), 0, func(rec *store.Record) error {
+		err := s.storeOf(r).Each(from, to.Add(time.Second-1), 0, func(rec *store.Record) error {
 			row := toCompat(rec)
 			if !private {
 				row.Beacon = ""

@@ -55,23 +55,26 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		enc := json.NewEncoder(bw)
 		write = func(rec *store.Record) error { return enc.Encode(rec.Wire()) }
 	}
-	rc := http.NewResponseController(w)
-	n := 0
 	// Each writes between read transactions: a slow client must not hold one.
-	s.store.Load().Each(from, endOf(to), 0, func(rec *store.Record) error {
+	// The write deadline follows the export's progress (see progressWriter).
+	st := s.storeOf(r)
+	defer s.track(st, w)()
+	err = st.Each(from, endOf(to), 0, func(rec *store.Record) error {
 		if !f.match(rec) {
 			return nil
 		}
-		if err := write(rec); err != nil {
-			return err // the client went away
-		}
-		if n++; n%1000 == 0 {
-			// Writes past the deadline fail; a long export keeps moving it.
-			rc.SetWriteDeadline(time.Now().Add(time.Minute))
-		}
-		return nil
+		return write(rec) // an error: the client went away or was too slow
 	})
-	bw.Flush()
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		// The store failed or closed (a reload onto another db), or the
+		// client is gone: abort the chunked body, so that the client sees a
+		// truncated answer, never a clean end of a partial export.
+		streamsCut.Inc()
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func csvRow(e store.Wire) []string {

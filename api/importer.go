@@ -28,8 +28,11 @@ type importResult struct {
 // pushing the same records twice stores nothing new. It writes: behind the
 // token.
 func (s *Server) importNDJSON(w http.ResponseWriter, r *http.Request) {
+	// A large upload is accepted while it keeps arriving at MinRate; each
+	// line is bounded (store.ImportNDJSON's 1 MiB).
+	pacedBody(w, r, &s.configOf(r).Limits)
 	var res importResult
-	stats, err := s.store.Load().ImportNDJSON(r.Body, func(line int, err error) {
+	stats, err := s.storeOf(r).ImportNDJSON(r.Body, func(line int, err error) {
 		if len(res.Errors) < maxImportErrors {
 			res.Errors = append(res.Errors, fmt.Sprintf("line %d: %v", line, err))
 		}

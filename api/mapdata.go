@@ -45,10 +45,10 @@ func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	city := s.config().CityDatabase
-	st := s.store.Load()
+	city := s.configOf(r).CityDatabase
+	st := s.storeOf(r)
 	d0, d1 := store.DaySpan(from, to)
-	body, err := s.cache.get(fmt.Sprint("map", d0.Unix(), d1.Unix(), city), st, func() ([]byte, error) {
+	body, err := s.cache.get(fmt.Sprint("map", d0.Unix(), d1.Unix(), city), st, &s.configOf(r).Limits, func() ([]byte, error) {
 		m, err := computeMap(st, from, to, city)
 		if err != nil {
 			return nil, err

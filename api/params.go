@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
 // DefaultSpan is the range of a request that gives neither from nor to.
@@ -14,6 +16,9 @@ const DefaultSpan = 30 * 24 * time.Hour
 // ends now; without from it starts DefaultSpan before to.
 func timeRange(q url.Values, now time.Time) (from, to time.Time, err error) {
 	to = now.Truncate(time.Second)
+	if err := once(q, "from", "to"); err != nil {
+		return from, to, err
+	}
 	if v := q.Get("to"); v != "" {
 		t, ok := parseTime(v)
 		if !ok {
@@ -37,12 +42,15 @@ func timeRange(q url.Values, now time.Time) (from, to time.Time, err error) {
 
 // intParam reads a whole number in [min, max], def when absent.
 func intParam(q url.Values, name string, def, min, max int) (int, error) {
+	if err := once(q, name); err != nil {
+		return 0, err
+	}
 	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < min || n > max {
+	if err != nil || !digits(v) || n < min || n > max {
 		return 0, errors.New(name + " must be a whole number from " + strconv.Itoa(min) + " to " + strconv.Itoa(max))
 	}
 	return n, nil
@@ -50,6 +58,9 @@ func intParam(q url.Values, name string, def, min, max int) (int, error) {
 
 // oneOf reads a parameter that must be one of choices; def when absent.
 func oneOf(q url.Values, name, def string, choices ...string) (string, error) {
+	if err := once(q, name); err != nil {
+		return "", err
+	}
 	v := q.Get(name)
 	if v == "" {
 		return def, nil
@@ -71,3 +82,51 @@ func oneOf(q url.Values, name, def string, choices ...string) (string, error) {
 
 // endOf is the last instant of the second t names: to is inclusive.
 func endOf(t time.Time) time.Time { return t.Add(time.Second - 1) }
+
+// cursorParam reads the reports cursor, a record key in hex; 0 when absent.
+// Anything that is not a key a record can have is refused, rather than
+// wrapped around to the first record.
+func cursorParam(q url.Values) (uint64, error) {
+	if err := once(q, "cursor"); err != nil {
+		return 0, err
+	}
+	v := q.Get("cursor")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := store.ParseKey(v)
+	if err != nil || len(v) > 16 || !hexDigits(v) {
+		return 0, errors.New("cursor must be a next_cursor from an earlier response")
+	}
+	return n, nil
+}
+
+// once refuses a parameter given more than once: which one would count?
+func once(q url.Values, names ...string) error {
+	for _, n := range names {
+		if len(q[n]) > 1 {
+			return errors.New(n + " is given more than once")
+		}
+	}
+	return nil
+}
+
+// digits tells whether s is decimal digits only (no sign, no space).
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func hexDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if (s[i] < '0' || s[i] > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
+}

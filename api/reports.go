@@ -27,6 +27,13 @@ func parseFilter(q url.Values) filter {
 	return filter{modsec: q.Get("modsec"), server: q.Get("server"), country: q.Get("country"), id: q.Get("id")}
 }
 
+// filtered tells whether r asks for a filter: such a page may scan the whole
+// range for its rows, so it counts as an expensive request.
+func filtered(r *http.Request) bool {
+	f := parseFilter(r.URL.Query())
+	return f != filter{}
+}
+
 // match: server matches the whole signature, its product/version or its
 // platform, so "Apache", "Apache/2.4.71" and "Apache/2.4.71 (Debian)" all work.
 func (f filter) match(rec *store.Record) bool {
@@ -65,18 +72,15 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var after uint64
-	if c := q.Get("cursor"); c != "" {
-		after, err = store.ParseKey(c)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "cursor must be a next_cursor from an earlier response")
-			return
-		}
+	after, err := cursorParam(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	f := parseFilter(q)
 	resp := reportsResponse{Reports: make([]store.Wire, 0, min(limit, 64))}
 	more := false
-	err = s.store.Load().Each(from, endOf(to), after, func(rec *store.Record) error {
+	err = s.storeOf(r).Each(from, endOf(to), after, func(rec *store.Record) error {
 		if !f.match(rec) {
 			return nil
 		}

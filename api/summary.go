@@ -72,9 +72,9 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	st := s.store.Load()
+	st := s.storeOf(r)
 	d0, d1 := store.DaySpan(from, to)
-	body, err := s.cache.get(fmt.Sprint("summary", d0.Unix(), d1.Unix()), st, func() ([]byte, error) {
+	body, err := s.cache.get(fmt.Sprint("summary", d0.Unix(), d1.Unix()), st, &s.configOf(r).Limits, func() ([]byte, error) {
 		sum, err := computeSummary(st, from, to)
 		if err != nil {
 			return nil, err

@@ -58,7 +58,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "too many steps: use a longer step or a shorter range")
 		return
 	}
-	buckets, err := s.store.Load().Series(from, endOf(to), step, byDims[by])
+	buckets, err := s.storeOf(r).Series(from, endOf(to), step, byDims[by])
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
 		return

@@ -320,6 +320,24 @@ func TestBadParameters(t *testing.T) {
 		"/api/v1/export?from=x",
 		"/api/abc/def",
 		"/api/unique/1/x",
+		// Cursors that are no record's key: they wrapped around to the
+		// first record before.
+		"/api/v1/reports?cursor=ffffffffffffffff",
+		"/api/v1/reports?cursor=8000000000000000",
+		"/api/v1/reports?cursor=7fffffffffffffff",
+		"/api/v1/reports?cursor=0",
+		"/api/v1/reports?cursor=%2B1",
+		"/api/v1/reports?cursor=00000000000000001",
+		// Numbers out of range or not plain digits, and repeated parameters.
+		"/api/v1/summary?from=8589934592",
+		"/api/v1/summary?from=%2B5",
+		"/api/v1/summary?from=1&from=2",
+		"/api/v1/reports?limit=%2B5",
+		"/api/v1/reports?limit=5&limit=6",
+		"/api/v1/reports?limit=99999999999999999999",
+		"/api/v1/timeseries?step=day&step=hour",
+		"/api/0/8589934592",
+		"/api/unique/-1/5",
 	}
 	for _, p := range paths {
 		var body errorBody

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -258,6 +257,9 @@ func runImport(e *env, args []string) error {
 		total.Rejected += stats.Rejected
 		if err != nil {
 			printStats(e, total)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("%w: %w", err, errCut)
+			}
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -313,66 +315,4 @@ func apiGet(url, token string) (*http.Response, error) {
 		return nil, errors.New(url + ": " + resp.Status + ": " + msg)
 	}
 	return resp, nil
-}
-
-// importAPI posts each input to a running server's import endpoint.
-func importAPI(e *env, base, token, srcToken string, inputs []string) error {
-	var total store.ImportStats
-	for _, name := range inputs {
-		in, err := openNDJSON(e, name, srcToken)
-		if err != nil {
-			printStats(e, total)
-			return err
-		}
-		res, err := postImport(strings.TrimSuffix(base, "/")+"/api/v1/import", token, in)
-		in.Close()
-		total.Imported += res.Imported
-		total.Duplicate += res.Duplicate
-		total.Rejected += res.Rejected
-		for _, msg := range res.Errors {
-			fmt.Fprintf(e.stderr, "%s: rejected: %s\n", name, msg)
-		}
-		if err != nil {
-			printStats(e, total)
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	printStats(e, total)
-	return rejectedError(total)
-}
-
-type importAnswer struct {
-	Imported  int      `json:"imported"`
-	Duplicate int      `json:"duplicate"`
-	Rejected  int      `json:"rejected"`
-	Errors    []string `json:"errors"`
-	Error     string   `json:"error"`
-}
-
-func postImport(url, token string, body io.Reader) (importAnswer, error) {
-	var res importAnswer
-	req, err := http.NewRequestWithContext(contextWithSignals(), http.MethodPost, url, body)
-	if err != nil {
-		return res, err
-	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return res, err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil {
-		return res, fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg := res.Error
-		if resp.StatusCode == http.StatusUnauthorized {
-			msg += " (give --token)"
-		}
-		return res, fmt.Errorf("%s: %s: %s", url, resp.Status, msg)
-	}
-	return res, nil
 }

@@ -62,6 +62,23 @@ func (n *NS) Setup(addrs ...string) error {
 	return nil
 }
 
+// AddLocalRoute makes every address of prefix (CIDR) local to the
+// namespace's loopback (a "local" route), and lets sockets send from
+// addresses not assigned to any device (ip_nonlocal_bind): one socket can
+// then send from any address of prefix, as spoofed sources would, and get
+// the answers.
+func (n *NS) AddLocalRoute(prefix string) error {
+	family, sysctl := "-4", "/proc/sys/net/ipv4/ip_nonlocal_bind"
+	if p, err := netip.ParsePrefix(prefix); err == nil && p.Addr().Is6() {
+		family, sysctl = "-6", "/proc/sys/net/ipv6/ip_nonlocal_bind"
+	}
+	if err := n.ip("-n", n.Name, family, "route", "add", "local", prefix, "dev", "lo"); err != nil {
+		return err
+	}
+	// /proc/sys/net is the namespace's own for a process inside it.
+	return n.ip("netns", "exec", n.Name, "sh", "-c", "echo 1 > "+sysctl)
+}
+
 // Command runs name inside the namespace. `ip netns exec` execs it in
 // place, so the started process is name itself, not a wrapper, and can be
 // signalled by its pid.

@@ -36,7 +36,13 @@ func ModuleRoot() (string, error) {
 // Build builds ./build/coredns of the module at root into out with the go
 // program goCmd, and returns the build's output.
 func Build(ctx context.Context, goCmd, root, out string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, goCmd, "-C", root, "build", "-o", out, "./build/coredns")
+	return BuildPackage(ctx, goCmd, root, "./build/coredns", out)
+}
+
+// BuildPackage builds the main package pkg (a path relative to root, such
+// as ./build/statusengine) into out, and returns the build's output.
+func BuildPackage(ctx context.Context, goCmd, root, pkg, out string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "-C", root, "build", "-o", out, pkg)
 	cmd.WaitDelay = 2 * time.Second
 	return cmd.CombinedOutput()
 }

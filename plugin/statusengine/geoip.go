@@ -2,10 +2,7 @@ package statusengine
 
 import (
 	"os"
-	"strings"
 	"sync"
-
-	"github.com/coredns/caddy"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 )
@@ -56,53 +53,4 @@ func defaultLocator() (*geo.Locator, error) {
 		defaultLoc = loc
 	}
 	return defaultLoc, nil
-}
-
-// parseAPIBlock reads the optional block of the api property:
-//
-//	api ADDR {
-//	    token TOKEN | token_file FILE
-//	}
-func parseAPIBlock(c *caddy.Controller, cfg *apiConfig) error {
-	// The dispenser's NextBlock cannot tell a nested block from the next
-	// property of the enclosing one, so walk the braces by hand.
-	if !c.NextArg() {
-		return nil
-	}
-	if c.Val() != "{" {
-		return c.Errf("api: unexpected %q", c.Val())
-	}
-	for c.Next() {
-		property := c.Val()
-		if property == "}" {
-			return nil
-		}
-		args := c.RemainingArgs()
-		if cfg.token != "" {
-			return c.Errf("api: only one of token and token_file, once")
-		}
-		switch property {
-		case "token":
-			if len(args) != 1 || args[0] == "" {
-				return c.Errf("api: token needs one value")
-			}
-			cfg.token = args[0]
-		case "token_file":
-			if len(args) != 1 || args[0] == "" {
-				return c.Errf("api: token_file needs one file name")
-			}
-			b, err := os.ReadFile(args[0])
-			if err != nil {
-				return c.Errf("api: token_file: %v", err)
-			}
-			tok := strings.TrimSpace(string(b))
-			if tok == "" {
-				return c.Errf("api: token_file %q is empty", args[0])
-			}
-			cfg.token = tok
-		default:
-			return c.Errf("api: unknown property %q", property)
-		}
-	}
-	return c.Errf("api: block is not closed")
 }

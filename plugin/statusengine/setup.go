@@ -43,11 +43,14 @@ func setup(c *caddy.Controller) error {
 			"give them as ns NAME=ADDR, or listen on the server's address with bind", strings.Join(hosts, " "))
 	}
 	c.OnFirstStartup(checkBind(dnsserver.GetConfig(c)))
+	if se.api.addr != "" {
+		if err := setupAPI(c, se); err != nil {
+			return plugin.Error(pluginName, err)
+		}
+	}
 	c.OnStartup(se.startup)
 	c.OnShutdown(se.shutdown)
-	if se.api.addr != "" {
-		setupAPI(c, se)
-	}
+	attachAPI(c)
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		se.Next = next

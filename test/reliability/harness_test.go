@@ -28,8 +28,9 @@ import (
 
 const zone = "status.modsecurity.org."
 
-// binary is the CoreDNS build under test, built once by TestMain.
-var coreBinary string
+// coreBinary is the CoreDNS build under test, and toolBinary the operator
+// tool (./build/statusengine), built once by TestMain.
+var coreBinary, toolBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "se-reliability-")
@@ -38,11 +39,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	coreBinary = filepath.Join(dir, "coredns")
+	toolBinary = filepath.Join(dir, "statusengine")
 	root, err = servertest.ModuleRoot()
 	if err == nil {
 		var out []byte
 		if out, err = servertest.Build(context.Background(), "go", root, coreBinary); err != nil {
 			err = fmt.Errorf("go build ./build/coredns: %v\n%s", err, out)
+		} else if out, err = servertest.BuildPackage(context.Background(), "go", root, "./build/statusengine", toolBinary); err != nil {
+			err = fmt.Errorf("go build ./build/statusengine: %v\n%s", err, out)
 		}
 	}
 	if err != nil {

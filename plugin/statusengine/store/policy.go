@@ -1,6 +1,7 @@
 package store
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"net/netip"
 	"time"
@@ -39,17 +40,27 @@ func (s *Store) Configure(p Policy) {
 
 // sourceLimiter is a token bucket per source network. Only the writer
 // goroutine touches it, so it needs no lock.
+//
+// Its memory is bounded by maxSources buckets. A bucket may be forgotten only
+// once it has refilled to the burst (forgetting it then changes nothing); a
+// heap ordered by the time each bucket is full again finds such a bucket in
+// O(log n). When every bucket is still refilling, a new source is refused
+// (its report counts as limited) rather than a busy bucket forgotten: a flood
+// of spoofed sources can never hand a limited source a fresh burst.
 type sourceLimiter struct {
 	buckets map[netip.Prefix]*tokens
+	byFull  fullHeap
 }
 
 type tokens struct {
-	n    float64
-	last time.Time
+	src    netip.Prefix
+	n      float64
+	last   time.Time
+	fullAt time.Time // when n is back at the burst at the policy's rate
+	index  int       // in byFull
 }
 
-// maxSources bounds the limiter's memory; beyond it idle buckets are dropped
-// first, and a flood of distinct sources only resets full buckets.
+// maxSources bounds the limiter's memory (about 100 bytes a bucket).
 const maxSources = 100000
 
 func (l *sourceLimiter) allow(p *Policy, src netip.Prefix, now time.Time) bool {
@@ -62,32 +73,75 @@ func (l *sourceLimiter) allow(p *Policy, src netip.Prefix, now time.Time) bool {
 	rate := p.LimitPerMinute / 60
 	b := l.buckets[src]
 	if b == nil {
-		if len(l.buckets) >= maxSources {
-			l.prune(p, now)
+		if len(l.buckets) >= maxSources && !l.evictIdle(p, now) {
+			return false // every bucket is limiting a source: refuse, never forget one
 		}
-		b = &tokens{n: p.LimitBurst, last: now}
+		b = &tokens{src: src, n: p.LimitBurst, last: now}
 		l.buckets[src] = b
+		heap.Push(&l.byFull, b)
 	}
-	b.n = min(p.LimitBurst, b.n+now.Sub(b.last).Seconds()*rate)
+	b.n = min(p.LimitBurst, b.n+max(0, now.Sub(b.last).Seconds())*rate)
 	b.last = now
-	if b.n < 1 {
-		return false
+	ok := b.n >= 1
+	if ok {
+		b.n--
 	}
-	b.n--
-	return true
+	b.fullAt = fullTime(p, b)
+	heap.Fix(&l.byFull, b.index)
+	return ok
 }
 
-// prune drops the buckets that have refilled: forgetting them changes nothing.
-func (l *sourceLimiter) prune(p *Policy, now time.Time) {
-	full := time.Duration(p.LimitBurst / (p.LimitPerMinute / 60) * float64(time.Second))
-	for k, b := range l.buckets {
-		if now.Sub(b.last) > full {
-			delete(l.buckets, k)
+// fullTime is when b is back at the burst.
+func fullTime(p *Policy, b *tokens) time.Time {
+	return b.last.Add(time.Duration((p.LimitBurst - b.n) / (p.LimitPerMinute / 60) * float64(time.Second)))
+}
+
+// evictIdleTries bounds the heap entries evictIdle re-checks after a new
+// policy moved their time of being full.
+const evictIdleTries = 8
+
+// evictIdle forgets one bucket that has refilled to the burst, if there is
+// one, and tells whether it did.
+func (l *sourceLimiter) evictIdle(p *Policy, now time.Time) bool {
+	for range evictIdleTries {
+		if len(l.byFull) == 0 || l.byFull[0].fullAt.After(now) {
+			return false
 		}
+		b := l.byFull[0]
+		// fullAt was computed under the policy of b's last use; a reload may
+		// have raised the burst or lowered the rate since.
+		if at := fullTime(p, b); at.After(now) {
+			b.fullAt = at
+			heap.Fix(&l.byFull, 0)
+			continue
+		}
+		heap.Pop(&l.byFull)
+		delete(l.buckets, b.src)
+		return true
 	}
-	if len(l.buckets) >= maxSources { // all busy: start over rather than grow
-		clear(l.buckets)
-	}
+	return false
+}
+
+// fullHeap orders buckets by fullAt, earliest first (container/heap).
+type fullHeap []*tokens
+
+func (h fullHeap) Len() int           { return len(h) }
+func (h fullHeap) Less(i, j int) bool { return h[i].fullAt.Before(h[j].fullAt) }
+func (h fullHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *fullHeap) Push(x any) {
+	b := x.(*tokens)
+	b.index = len(*h)
+	*h = append(*h, b)
+}
+func (h *fullHeap) Pop() any {
+	old := *h
+	b := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return b
 }
 
 // sweepBatch bounds one retention transaction, so commits of new reports

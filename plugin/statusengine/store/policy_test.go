@@ -47,6 +47,84 @@ func TestSourceLimit(t *testing.T) {
 	}
 }
 
+// TestLimiterKeepsBusySources floods the limiter with more distinct sources
+// than it keeps buckets for, as spoofed IPv6 /48s would: a source that is
+// being limited stays limited (it gets its refill, never a fresh burst),
+// memory stays bounded, and new sources are refused only while every bucket
+// is still refilling.
+func TestLimiterKeepsBusySources(t *testing.T) {
+	p := &Policy{LimitPerMinute: 60, LimitBurst: 5} // full again 5 s after emptying
+	busy := netip.MustParsePrefix("198.51.100.0/24")
+	flood := func(i int) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom16([16]byte{0x3f, 0xff, 0, byte(i >> 16), byte(i >> 8), byte(i)}), 48)
+	}
+	tests := []struct {
+		name        string
+		before      int           // sources seen before the busy source, at the same time
+		after       time.Duration // between the busy source's burst and the flood
+		sources     int           // distinct flooding sources
+		wantRefused int           // flooding sources refused
+		wantBusy    int           // busy source's reports allowed right after the flood
+	}{
+		// At one instant no bucket has refilled: the sources past the cap are
+		// refused and the busy source is still empty.
+		{"same instant", 0, 0, maxSources + 1000, 1001, 0},
+		// Two seconds on, the buckets seen before (one token spent, full again
+		// after a second) are idle and make room; the busy source has
+		// refilled 2 tokens, not a fresh burst.
+		{"two seconds later", maxSources - 1, 2 * time.Second, maxSources + 1000, 1001, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var l sourceLimiter
+			t0 := time.Unix(1700000000, 0)
+			for i := range tc.before {
+				l.allow(p, flood(1<<22+i), t0)
+			}
+			for i := range 10 {
+				if got, want := l.allow(p, busy, t0), i < 5; got != want {
+					t.Fatalf("busy source report %d: allowed %v, want %v", i, got, want)
+				}
+			}
+			now := t0.Add(tc.after)
+			refused := 0
+			for i := range tc.sources {
+				if !l.allow(p, flood(i), now) {
+					refused++
+				}
+				if len(l.buckets) > maxSources || len(l.byFull) != len(l.buckets) {
+					t.Fatalf("after %d sources: %d buckets, %d in the heap, cap %d", i+1, len(l.buckets), len(l.byFull), maxSources)
+				}
+			}
+			allowed := 0
+			for range 10 {
+				if l.allow(p, busy, now) {
+					allowed++
+				}
+			}
+			if refused != tc.wantRefused || allowed != tc.wantBusy {
+				t.Errorf("refused %d flooding sources (want %d); busy source allowed %d of 10 (want %d)", refused, tc.wantRefused, allowed, tc.wantBusy)
+			}
+		})
+	}
+}
+
+// TestLimiterEvictsOnlyFullBuckets checks evictIdle against a raised burst:
+// a bucket that was full under the old policy is not under the new one.
+func TestLimiterEvictsOnlyFullBuckets(t *testing.T) {
+	var l sourceLimiter
+	t0 := time.Unix(1700000000, 0)
+	old := &Policy{LimitPerMinute: 60, LimitBurst: 2}
+	l.allow(old, netip.MustParsePrefix("198.51.100.0/24"), t0) // full again at t0+1s
+	raised := &Policy{LimitPerMinute: 60, LimitBurst: 100}
+	if l.evictIdle(raised, t0.Add(2*time.Second)) {
+		t.Error("evicted a bucket that is still refilling under the new burst")
+	}
+	if !l.evictIdle(raised, t0.Add(100*time.Second)) || len(l.buckets) != 0 {
+		t.Error("did not evict a bucket full under the new burst")
+	}
+}
+
 func TestDuplicatesAreNotCharged(t *testing.T) {
 	s := openTemp(t)
 	s.Configure(Policy{LimitPerMinute: 1, LimitBurst: 1})

@@ -70,10 +70,14 @@ func FormatName(f codec.Format) string {
 // KeyString is the wire form of a record key.
 func KeyString(k uint64) string { return strconv.FormatUint(k, 16) }
 
+// MaxKey is the largest record key: a receive time below 1<<33 Unix
+// seconds, in nanoseconds (what clampNano allows).
+const MaxKey = uint64(1<<33)*uint64(time.Second) - 1
+
 // ParseKey reads a record key as KeyString writes it.
 func ParseKey(s string) (uint64, error) {
 	k, err := strconv.ParseUint(s, 16, 64)
-	if err != nil || k == 0 || k >= 1<<63 {
+	if err != nil || k == 0 || k > MaxKey {
 		return 0, errors.New("not a record key")
 	}
 	return k, nil

@@ -1,0 +1,161 @@
+package statusengine
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+
+	"github.com/statusengine/statusengine/api"
+)
+
+// apiConfig is the side listener of one statusengine block.
+type apiConfig struct {
+	addr         string
+	file         string // where the api property is, for errors found after parsing
+	line         int
+	token        string // guards raw records when set
+	cityDatabase bool   // geoip gave a City database: the map has points
+	limits       api.Limits
+}
+
+// Bounds of the api block's numbers: beyond them a value is a typo.
+const (
+	maxAPISlots   = 100000
+	maxAPITimeout = time.Hour
+	minAPIRate    = 1 << 10
+	minAPICache   = 64 << 10
+)
+
+// errorf is an error about the api property found after parsing (binding its
+// address), naming the property's line as c.Errf would.
+func (a *apiConfig) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s:%d - api %s: %s", a.file, a.line, a.addr, fmt.Sprintf(format, args...))
+}
+
+// parseAPIBlock reads the optional block of the api property:
+//
+//	api ADDR {
+//	    token TOKEN | token_file FILE
+//	    max_requests N
+//	    max_expensive N
+//	    queue_wait DURATION
+//	    write_timeout DURATION
+//	    read_timeout DURATION
+//	    min_rate SIZE
+//	    cache SIZE [ENTRIES]
+//	}
+func parseAPIBlock(c *caddy.Controller, cfg *apiConfig) error {
+	cfg.file, cfg.line = c.File(), c.Line()
+	// The dispenser's NextBlock cannot tell a nested block from the next
+	// property of the enclosing one, so walk the braces by hand.
+	if !c.NextArg() {
+		return nil
+	}
+	if c.Val() != "{" {
+		return c.Errf("api: unexpected %q", c.Val())
+	}
+	seen := map[string]bool{}
+	for c.Next() {
+		property := c.Val()
+		if property == "}" {
+			return nil
+		}
+		args := c.RemainingArgs()
+		if err := parseAPIProperty(c, cfg, property, args); err != nil {
+			return err
+		}
+		if seen[property] {
+			return c.Errf("api: %s specified more than once", property)
+		}
+		if (property == "token" && seen["token_file"]) || (property == "token_file" && seen["token"]) {
+			return c.Errf("api: only one of token and token_file")
+		}
+		seen[property] = true
+	}
+	return c.Errf("api: block is not closed")
+}
+
+func parseAPIProperty(c *caddy.Controller, cfg *apiConfig, property string, args []string) error {
+	l := &cfg.limits
+	switch property {
+	case "token":
+		if len(args) != 1 || args[0] == "" {
+			return c.Errf("api: token needs one value")
+		}
+		cfg.token = args[0]
+	case "token_file":
+		if len(args) != 1 || args[0] == "" {
+			return c.Errf("api: token_file needs one file name")
+		}
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return c.Errf("api: token_file: %v", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return c.Errf("api: token_file %q is empty", args[0])
+		}
+		cfg.token = tok
+	case "max_requests", "max_expensive":
+		if len(args) != 1 {
+			return c.Errf("api: %s needs one number", property)
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 || n > maxAPISlots {
+			return c.Errf("api: %s: %q is not a number from 1 to %d", property, args[0], maxAPISlots)
+		}
+		if property == "max_requests" {
+			l.MaxRequests = n
+		} else {
+			l.MaxExpensive = n
+		}
+	case "queue_wait", "write_timeout", "read_timeout":
+		if len(args) != 1 {
+			return c.Errf("api: %s needs one duration", property)
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d <= 0 || d > maxAPITimeout {
+			return c.Errf("api: %s: %q is not a duration from 1ms to %v", property, args[0], maxAPITimeout)
+		}
+		switch property {
+		case "queue_wait":
+			l.QueueWait = d
+		case "write_timeout":
+			l.WriteTimeout = d
+		default:
+			l.ReadTimeout = d
+		}
+	case "min_rate":
+		if len(args) != 1 {
+			return c.Errf("api: min_rate needs one size (bytes a second), e.g. 32K")
+		}
+		n, err := parseSize(args[0])
+		if err != nil || n < minAPIRate {
+			return c.Errf("api: min_rate: %q is not a size of at least 1K (bytes a second)", args[0])
+		}
+		l.MinRate = int64(n)
+	case "cache":
+		if len(args) < 1 || len(args) > 2 {
+			return c.Errf("api: cache needs SIZE [ENTRIES]")
+		}
+		n, err := parseSize(args[0])
+		if err != nil || n < minAPICache {
+			return c.Errf("api: cache: %q is not a size of at least 64K", args[0])
+		}
+		l.CacheBytes = int64(n)
+		if len(args) == 2 {
+			e, err := strconv.Atoi(args[1])
+			if err != nil || e < 1 || e > maxAPISlots {
+				return c.Errf("api: cache: %q is not a number of entries from 1 to %d", args[1], maxAPISlots)
+			}
+			l.CacheEntries = e
+		}
+	default:
+		return c.Errf("api: unknown property %q", property)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package statusengine
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+
+	"github.com/statusengine/statusengine/api"
+)
+
+func TestParseAPILimits(t *testing.T) {
+	tests := []struct {
+		body    string // inside api 127.0.0.1:0 { }
+		wantErr string // substring; "" means success
+		want    api.Limits
+	}{
+		{"", "", api.Limits{}},
+		{"max_requests 10\nmax_expensive 3\nqueue_wait 500ms", "", api.Limits{MaxRequests: 10, MaxExpensive: 3, QueueWait: 500 * time.Millisecond}},
+		{"write_timeout 1m\nread_timeout 20s\nmin_rate 64K", "", api.Limits{WriteTimeout: time.Minute, ReadTimeout: 20 * time.Second, MinRate: 64 << 10}},
+		{"cache 8M\ntoken x", "", api.Limits{CacheBytes: 8 << 20}},
+		{"cache 8M 16", "", api.Limits{CacheBytes: 8 << 20, CacheEntries: 16}},
+		{"max_requests 0", `api: max_requests: "0" is not a number from 1`, api.Limits{}},
+		{"max_expensive many", `api: max_expensive: "many" is not a number`, api.Limits{}},
+		{"max_requests", "api: max_requests needs one number", api.Limits{}},
+		{"queue_wait 0s", `api: queue_wait: "0s" is not a duration`, api.Limits{}},
+		{"write_timeout 2h", `api: write_timeout: "2h" is not a duration`, api.Limits{}},
+		{"min_rate 100", `api: min_rate: "100" is not a size of at least 1K`, api.Limits{}},
+		{"cache 1K", `api: cache: "1K" is not a size of at least 64K`, api.Limits{}},
+		{"cache 1M 0", `api: cache: "0" is not a number of entries`, api.Limits{}},
+		{"max_requests 5\nmax_requests 6", "api: max_requests specified more than once", api.Limits{}},
+		{"token a\ntoken b", "api: token specified more than once", api.Limits{}},
+		{"token a\ntoken_file /dev/null", "api: token_file", api.Limits{}},
+		// An unknown property is named as such, whatever came before it.
+		{"token a\nbogus 1", `api: unknown property "bogus"`, api.Limits{}},
+		{"max_requests 5\nmaxrequests 6", `api: unknown property "maxrequests"`, api.Limits{}},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", "statusengine {\napi 127.0.0.1:0 {\n"+tc.body+"\n}\n}")
+		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
+		se, err := parse(c)
+		if checkParseErr(t, i, err, tc.wantErr) && err == nil && se.api.limits != tc.want {
+			t.Errorf("test %d: limits %+v, want %+v", i, se.api.limits, tc.want)
+		}
+	}
+}
+
+// TestAPIErrorNamesPropertyAndLine: an unknown property after a token was
+// reported as "only one of token and token_file, once".
+func TestAPIErrorNamesPropertyAndLine(t *testing.T) {
+	tests := []struct {
+		input    string
+		wantLine string
+		wantText string
+	}{
+		{"statusengine {\n  api 127.0.0.1:0 {\n    token x\n    tokn y\n  }\n}", ":4 ", `api: unknown property "tokn"`},
+		{"statusengine {\n  ttl 60\n  api 127.0.0.1:0 {\n    max_requests 5\n    cache big\n  }\n}", ":5 ", `api: cache: "big"`},
+		{"statusengine {\n  api 127.0.0.1:0 {\n    token x\n    token_file y\n  }\n}", ":4 ", "api: token_file"},
+	}
+	for i, tc := range tests {
+		_, err := parse(caddy.NewTestController("dns", tc.input))
+		if err == nil || !strings.Contains(err.Error(), tc.wantLine) || !strings.Contains(err.Error(), tc.wantText) {
+			t.Errorf("test %d: error %v, want line %q and %q", i, err, strings.TrimSpace(tc.wantLine), tc.wantText)
+		}
+	}
+}

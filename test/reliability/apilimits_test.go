@@ -1,0 +1,143 @@
+package reliability
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestExpensiveRequestsLimited (issue 10, point 1): expensive requests run
+// under a small concurrency limit. 40 concurrent public requests for the
+// whole range of a 30,000-report database: at most max_expensive (2 by
+// default) run at once; the others wait up to queue_wait (1 s), then get 503
+// with Retry-After and a JSON error; every other answer is complete. Cheap
+// requests are served meanwhile.
+func TestExpensiveRequestsLimited(t *testing.T) {
+	s := newServer(t, config{Options: limitOff(t), APIBody: "token " + apiToken})
+	s.start()
+	fill(t, s, apiToken, 0, 30000)
+	to := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+
+	type answer struct {
+		code       int
+		retryAfter string
+		errMsg     string
+		amount     int
+		took       time.Duration
+	}
+	answers := make([]answer, 40)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			t0 := time.Now()
+			resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(fmt.Sprintf("http://%s/api/0/%d", s.cfg.API, to))
+			if err != nil {
+				answers[i] = answer{code: -1, errMsg: err.Error()}
+				return
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Amount int    `json:"amount"`
+				Error  string `json:"error"`
+			}
+			b, _ := io.ReadAll(resp.Body)
+			json.Unmarshal(b, &body)
+			answers[i] = answer{resp.StatusCode, resp.Header.Get("Retry-After"), body.Error, body.Amount, time.Since(t0)}
+		}()
+	}
+	close(start)
+	// Cheap requests go on while the expensive ones run or wait.
+	var cheap []time.Duration
+	for range 10 {
+		t0 := time.Now()
+		if code, _, _ := apiGet(t, s, "/api/v1/summary?from=0", ""); code != 200 {
+			t.Errorf("summary during the expensive requests: %d", code)
+		}
+		cheap = append(cheap, time.Since(t0))
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+
+	served, busy := 0, 0
+	var servedTook []time.Duration
+	for i, a := range answers {
+		switch {
+		case a.code == 200 && a.amount == 30000:
+			served++
+			servedTook = append(servedTook, a.took)
+		case a.code == 503 && a.retryAfter != "" && a.errMsg != "":
+			busy++
+		default:
+			t.Errorf("request %d: %d (Retry-After %q, error %q, amount %d)", i, a.code, a.retryAfter, a.errMsg, a.amount)
+		}
+	}
+	rejected := sumMetric(s.metricsText(), "coredns_statusengine_api_rejected_total", "limit")["expensive"]
+	sort.Slice(servedTook, func(i, j int) bool { return servedTook[i] < servedTook[j] })
+	sort.Slice(cheap, func(i, j int) bool { return cheap[i] < cheap[j] })
+	t.Logf("40 concurrent full-range requests: %d served (%v .. %v), %d got 503 with Retry-After (api_rejected_total{limit=expensive} %v); summary meanwhile p50 %v, max %v",
+		served, first(servedTook), last(servedTook), busy, rejected, cheap[len(cheap)/2].Round(time.Millisecond), cheap[len(cheap)-1].Round(time.Millisecond))
+	if busy == 0 || served == 0 || float64(busy) != rejected {
+		t.Errorf("%d served, %d busy, %v counted: want some of each, every 503 counted", served, busy, rejected)
+	}
+}
+
+func first(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[0].Round(time.Millisecond)
+}
+
+func last(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[len(d)-1].Round(time.Millisecond)
+}
+
+// TestStrictParameters (issue 10, point 4): cursors and numbers out of range
+// get 400. These cursors wrapped around and answered 200 from the first
+// record.
+func TestStrictParameters(t *testing.T) {
+	s := newServer(t, config{Options: limitOff(t), APIBody: "token " + apiToken})
+	s.start()
+	fill(t, s, apiToken, 0, 10)
+	for _, p := range []string{
+		"/api/v1/reports?from=0&cursor=ffffffffffffffff",
+		"/api/v1/reports?from=0&cursor=8000000000000000",
+		"/api/v1/reports?from=0&cursor=7fffffffffffffff",
+		"/api/v1/reports?cursor=0",
+		"/api/v1/reports?cursor=10000000000000000",
+		"/api/v1/reports?limit=%2B5",
+		"/api/v1/reports?limit=5&limit=2000",
+		"/api/v1/summary?from=8589934592",
+		"/api/v1/timeseries?to=%2B1",
+		"/api/0/8589934592",
+	} {
+		code, _, body := apiGet(t, s, p, apiToken)
+		if code != http.StatusBadRequest || !isJSONError(body) {
+			t.Errorf("GET %s: %d %.200s, want 400 with a JSON error", p, code, body)
+		}
+	}
+	// A real cursor still pages.
+	code, _, body := apiGet(t, s, "/api/v1/reports?limit=5&from=0", apiToken)
+	var page struct {
+		Reports    []json.RawMessage `json:"reports"`
+		NextCursor *string           `json:"next_cursor"`
+	}
+	if json.Unmarshal([]byte(body), &page); code != 200 || page.NextCursor == nil {
+		t.Fatalf("first page: %d %.200s", code, body)
+	}
+	if code, _, body := apiGet(t, s, "/api/v1/reports?limit=5&from=0&cursor="+*page.NextCursor, apiToken); code != 200 || json.Unmarshal([]byte(body), &page) != nil || len(page.Reports) != 5 {
+		t.Errorf("second page: %d %.200s", code, body)
+	}
+}
