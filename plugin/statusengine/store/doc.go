@@ -17,6 +17,8 @@
 //	seen           client epoch + SHA-256 prefix of the beacon -> nothing           from records (seen.go)
 //	rollups        period (hour, day, month) -> installations bitmap, reports per  from records (period.go),
 //	               build, per country and per map point                             but retention's deleted ones
+//	snapshots      day -> the public daily document the API rendered, kept as      as written
+//	               written (never changed, never deleted)
 //	peers          peer URL -> cursor (its last record key taken), time of the     as written
 //	               last pull that reached its newest record (replication)
 //	meta           format, count, rolled (rollups hold records up to this key),    as written

@@ -178,3 +178,17 @@ func (l *live) reset() {
 	l.mu.Unlock()
 	l.pending = 0
 }
+
+// heldDays are the days held (an empty store's first reports may not be
+// flushed yet).
+func (l *live) heldDays() []uint32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []uint32
+	for k := range l.periods {
+		if k.kind == periodDay {
+			out = append(out, k.n)
+		}
+	}
+	return out
+}

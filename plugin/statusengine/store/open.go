@@ -33,7 +33,7 @@ func (e *DamagedError) Error() string {
 
 // bucketsV2 are the buckets of this layout (see the package documentation).
 var bucketsV2 = [][]byte{recordsBucket, seenBucket, zonesBucket, placesBucket, buildsBucket, installsBucket,
-	indexBucket, rollupsBucket, metaBucket, peersBucket}
+	indexBucket, rollupsBucket, metaBucket, peersBucket, snapshotsBucket}
 
 var (
 	recordsBucket  = []byte("records")

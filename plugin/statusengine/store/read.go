@@ -25,6 +25,7 @@ type readCaches struct {
 	installs map[uint32]installRow
 
 	closed closedCache
+	steps  stepCache
 }
 
 const maxMemo = 1 << 16

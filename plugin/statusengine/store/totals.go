@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,11 +13,19 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Counts are the reports and distinct installations of one value.
+// Counts are the reports and distinct installations of one value, and the
+// distinct source networks those installations reported from.
 type Counts struct {
 	Reports       uint64 `json:"reports"`
 	Installations uint64 `json:"installations"`
+	// Networks counts distinct source networks (the resolver's /24 or /48,
+	// or the ECS subnet's), up to NetworkCap: enough to tell whether a group
+	// is corroborated by several networks, and cheap for any number.
+	Networks uint64 `json:"networks"`
 }
+
+// NetworkCap bounds Counts.Networks.
+const NetworkCap = 64
 
 // Totals is what the rollups say about a span of whole UTC days.
 type Totals struct {
@@ -99,27 +108,33 @@ func (s *Store) readPeriods(a *acc, ks []periodKey) error {
 	})
 }
 
-// part is the sum of some periods with what derives from its installations:
-// how many per build, and the distinct ids among them.
-type part struct {
-	*acc
-	perBuild map[uint32]uint64
-	ids      map[uint64]struct{} // maphash of each distinct id
+// members is what summaries need of a set of installations, read from
+// their rows: parallel slices in number order (24 bytes an installation).
+type members struct {
+	nums   []uint32
+	builds []uint32
+	nets   []uint64 // maphash of the source network
+	ids    []uint64 // maphash of the id field
 }
 
-var idSeed = maphash.MakeSeed()
+var hashSeed = maphash.MakeSeed()
 
-// derive counts the installations of set (those of a not yet counted) per
-// build into p, and their ids, reading the installation rows in number order.
-func (s *Store) derive(p *part, set *roaring.Bitmap) error {
+func (m *members) size() int { return 24 * len(m.nums) }
+
+// members reads the rows of the installations of set, in number order.
+func (s *Store) members(set *roaring.Bitmap) (*members, error) {
+	m := &members{}
 	if set.IsEmpty() {
-		return nil
+		return m, nil
 	}
-	return s.view(func(tx *bolt.Tx) error {
+	n := int(set.GetCardinality())
+	m.nums, m.builds, m.nets, m.ids = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(installsBucket).Cursor()
 		it := set.Iterator()
 		var k, v []byte
 		var at uint32
+		var nb []byte
 		for it.HasNext() {
 			n := it.Next()
 			if k == nil || n != at+1 || len(k) != 4 {
@@ -132,24 +147,99 @@ func (s *Store) derive(p *part, set *roaring.Bitmap) error {
 				continue
 			}
 			at = n
-			build, _, id, err := decodeInstallation(v)
+			build, network, id, err := decodeInstallation(v)
 			if err != nil {
 				continue
 			}
-			p.perBuild[build]++
-			p.ids[maphash.String(idSeed, id)] = struct{}{}
+			nb = appendPrefix(nb[:0], network)
+			m.nums = append(m.nums, n)
+			m.builds = append(m.builds, build)
+			m.nets = append(m.nets, maphash.Bytes(hashSeed, nb))
+			m.ids = append(m.ids, maphash.String(hashSeed, id))
 		}
 		return nil
 	})
+	return m, err
+}
+
+// merged is a ∪ b, both in number order and disjoint.
+func merged(a, b *members) *members {
+	if len(b.nums) == 0 {
+		return a
+	}
+	n := len(a.nums) + len(b.nums)
+	m := &members{make([]uint32, 0, n), make([]uint32, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)}
+	i, j := 0, 0
+	for i < len(a.nums) || j < len(b.nums) {
+		src, k := a, i
+		if i == len(a.nums) || (j < len(b.nums) && b.nums[j] < a.nums[i]) {
+			src, k = b, j
+			j++
+		} else {
+			i++
+		}
+		m.nums = append(m.nums, src.nums[k])
+		m.builds = append(m.builds, src.builds[k])
+		m.nets = append(m.nets, src.nets[k])
+		m.ids = append(m.ids, src.ids[k])
+	}
+	return m
+}
+
+// netSet counts distinct networks up to NetworkCap, in a few words.
+type netSet struct {
+	n    int
+	nets [NetworkCap]uint64
+}
+
+func (ns *netSet) add(h uint64) {
+	if ns.n == NetworkCap {
+		return
+	}
+	for _, x := range ns.nets[:ns.n] {
+		if x == h {
+			return
+		}
+	}
+	ns.nets[ns.n] = h
+	ns.n++
+}
+
+// tally builds Counts: reports, installations, networks.
+type tally struct {
+	c    Counts
+	nets *netSet
+}
+
+func (t *tally) install(net uint64) {
+	t.c.Installations++
+	if t.nets == nil {
+		t.nets = &netSet{}
+	}
+	t.nets.add(net)
+}
+
+func (t *tally) counts() Counts {
+	c := t.c
+	if t.nets != nil {
+		c.Networks = uint64(t.nets.n)
+	}
+	return c
+}
+
+// part is the sum of some periods and the members of its installations.
+type part struct {
+	*acc
+	m *members
 }
 
 // Totals sums the rollups of the UTC days that [from, to] touches.
 // Installations are exact: the union of per-period sets, broken down by
-// build through the installation rows.
+// build through the installation rows (an installation has one build).
 //
 // Days before today change only when old records are imported, so their
 // sum is computed once and kept (see closedCache); a request then reads
-// today's rollups and the installations new today.
+// today's rollups and the rows of the installations new today.
 func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	t := &Totals{Dims: map[Dimension]map[string]Counts{}, Combos: map[Combo]Counts{}, Points: map[Point]Counts{}}
 	t.From, t.To = DaySpan(from, to)
@@ -158,7 +248,7 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	}
 	d0, d1 := dayOf(from), dayOf(to)
 	today := dayOf(time.Now())
-	closed := &part{acc: newAcc(), perBuild: map[uint32]uint64{}, ids: map[uint64]struct{}{}}
+	closed := &part{acc: newAcc(), m: &members{}}
 	if d0 < today {
 		var err error
 		if closed, err = s.closedPart(d0, min(d1, today-1)); err != nil {
@@ -172,50 +262,64 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 		}
 	}
 	// What today adds to the closed days: its new installations.
-	fresh := roaring.AndNot(open.installs, closed.installs)
-	extra := &part{acc: newAcc(), perBuild: map[uint32]uint64{}, ids: map[uint64]struct{}{}}
-	if err := s.derive(extra, fresh); err != nil {
+	fresh, err := s.members(roaring.AndNot(open.installs, closed.installs))
+	if err != nil {
 		return nil, err
 	}
-	t.Total.Installations = closed.installs.GetCardinality() + fresh.GetCardinality()
-	t.DistinctIDs = uint64(len(closed.ids))
-	for id := range extra.ids {
-		if _, ok := closed.ids[id]; !ok {
-			t.DistinctIDs++
-		}
-	}
-	reports := map[uint32]uint64{}
-	for b, n := range closed.builds {
-		reports[b] += n
-	}
+	m := merged(closed.m, fresh)
+
+	reports := maps.Clone(closed.builds)
 	for b, n := range open.builds {
 		reports[b] += n
 	}
-	installs := map[uint32]uint64{}
-	for b, n := range closed.perBuild {
-		installs[b] += n
+	perBuild := map[uint32]*tally{}
+	var total tally
+	ids := make(map[uint64]struct{}, len(m.nums))
+	for i, b := range m.builds {
+		tb := perBuild[b]
+		if tb == nil {
+			tb = &tally{}
+			perBuild[b] = tb
+		}
+		tb.install(m.nets[i])
+		total.install(m.nets[i])
+		ids[m.ids[i]] = struct{}{}
 	}
-	for b, n := range extra.perBuild {
-		installs[b] += n
-	}
+	t.DistinctIDs = uint64(len(ids))
+
+	dims := map[Dimension]map[string]*tally{}
 	for _, d := range BuildDims {
-		t.Dims[d] = map[string]Counts{}
+		dims[d] = map[string]*tally{}
 	}
-	for b := range union(reports, installs) {
+	combos := map[Combo]*tally{}
+	for b := range unionKeys(reports, perBuild) {
 		info, err := s.buildInfo(b)
 		if err != nil {
 			continue
 		}
-		t.Total.Reports += reports[b]
-		add := Counts{Reports: reports[b], Installations: installs[b]}
-		for i, d := range BuildDims {
-			t.Dims[d][info.values[i]] = sumCounts(t.Dims[d][info.values[i]], add)
+		tb := perBuild[b]
+		if tb == nil {
+			tb = &tally{}
 		}
-		combo := info.values.combo()
-		t.Combos[combo] = sumCounts(t.Combos[combo], add)
+		tb.c.Reports = reports[b]
+		total.c.Reports += reports[b]
+		for i, d := range BuildDims {
+			into(dims[d], info.values[i], tb)
+		}
+		into(combos, info.values.combo(), tb)
 	}
-	t.Dims[DimCountry] = mergeCounts(closed.countries, open.countries)
-	for v, c := range mergeCounts(closed.points, open.points) {
+	t.Total = total.counts()
+	for d, vs := range dims {
+		t.Dims[d] = map[string]Counts{}
+		for v, tv := range vs {
+			t.Dims[d][v] = tv.counts()
+		}
+	}
+	for v, tv := range combos {
+		t.Combos[v] = tv.counts()
+	}
+	t.Dims[DimCountry] = geoCounts(closed.countries, open.countries, m)
+	for v, c := range geoCounts(closed.points, open.points, m) {
 		if p, ok := parsePoint(v); ok {
 			t.Points[p] = c
 		}
@@ -223,11 +327,23 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	return t, nil
 }
 
-func sumCounts(a, b Counts) Counts {
-	return Counts{Reports: a.Reports + b.Reports, Installations: a.Installations + b.Installations}
+// into adds a build's tally to the tally of its value k.
+func into[K comparable](m map[K]*tally, k K, tb *tally) {
+	tv := m[k]
+	if tv == nil {
+		tv = &tally{nets: &netSet{}}
+		m[k] = tv
+	}
+	tv.c.Reports += tb.c.Reports
+	tv.c.Installations += tb.c.Installations
+	if tb.nets != nil {
+		for _, h := range tb.nets.nets[:tb.nets.n] {
+			tv.nets.add(h)
+		}
+	}
 }
 
-func union(a, b map[uint32]uint64) map[uint32]struct{} {
+func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) map[uint32]struct{} {
 	out := make(map[uint32]struct{}, len(a))
 	for k := range a {
 		out[k] = struct{}{}
@@ -238,22 +354,43 @@ func union(a, b map[uint32]uint64) map[uint32]struct{} {
 	return out
 }
 
-// mergeCounts adds two sums of values: reports add, installations unite.
-func mergeCounts(a, b map[string]*counts) map[string]Counts {
+// geoCounts adds two sums of countries (or points): reports add,
+// installations unite, and the members tell their networks.
+func geoCounts(a, b map[string]*counts, m *members) map[string]Counts {
 	out := make(map[string]Counts, len(a)+len(b))
-	for v, c := range a {
-		n := c.installs.GetCardinality()
-		r := c.reports
-		if o := b[v]; o != nil {
-			n = c.installs.OrCardinality(o.installs)
-			r += o.reports
-		}
-		out[v] = Counts{Reports: r, Installations: n}
+	vals := make(map[string]struct{}, len(a)+len(b))
+	for v := range a {
+		vals[v] = struct{}{}
 	}
-	for v, o := range b {
-		if _, ok := a[v]; !ok {
-			out[v] = Counts{Reports: o.reports, Installations: o.installs.GetCardinality()}
+	for v := range b {
+		vals[v] = struct{}{}
+	}
+	for v := range vals {
+		set := roaring.New()
+		var c Counts
+		for _, x := range []*counts{a[v], b[v]} {
+			if x != nil {
+				c.Reports += x.reports
+				if x.installs != nil {
+					set.Or(x.installs)
+				}
+			}
 		}
+		c.Installations = set.GetCardinality()
+		var ns netSet
+		j := 0
+		it := set.Iterator()
+		for it.HasNext() && ns.n < NetworkCap {
+			n := it.Next()
+			for j < len(m.nums) && m.nums[j] < n {
+				j++
+			}
+			if j < len(m.nums) && m.nums[j] == n {
+				ns.add(m.nets[j])
+			}
+		}
+		c.Networks = uint64(ns.n)
+		out[v] = c
 	}
 	return out
 }
@@ -290,10 +427,43 @@ type closedEntry struct {
 	ready chan struct{}
 	val   *part
 	err   error
+	bytes int
 }
 
-// maxClosedEntries bounds the ranges kept (the status page asks for a few).
-const maxClosedEntries = 8
+// evict drops the oldest ranges while they hold more than maxClosedBytes
+// (the newest stays, whatever its size). Called with mu held.
+func (cc *closedCache) evict() {
+	total := 0
+	for _, k := range cc.order {
+		if e := cc.entries[k]; e != nil {
+			total += e.bytes
+		}
+	}
+	for total > maxClosedBytes && len(cc.order) > 1 {
+		if e := cc.entries[cc.order[0]]; e != nil {
+			total -= e.bytes
+		}
+		delete(cc.entries, cc.order[0])
+		cc.order = cc.order[1:]
+	}
+}
+
+// Bounds of the ranges kept (the status page asks for a few): entries, and
+// bytes (members 24 bytes an installation, and the bitmaps).
+const (
+	maxClosedEntries = 8
+	maxClosedBytes   = 64 << 20
+)
+
+func (p *part) size() int {
+	n := p.m.size() + int(p.installs.GetSizeInBytes())
+	for _, m := range []map[string]*counts{p.countries, p.points} {
+		for _, c := range m {
+			n += int(c.installs.GetSizeInBytes())
+		}
+	}
+	return n
+}
 
 // closedPart is the part of days d0..d1 (all before today), computed once
 // per generation and range; concurrent callers wait for one computation.
@@ -317,19 +487,22 @@ func (s *Store) closedPart(d0, d1 uint32) (*part, error) {
 		}
 		cc.entries[key] = e
 		cc.mu.Unlock()
-		p := &part{acc: newAcc(), perBuild: map[uint32]uint64{}, ids: map[uint64]struct{}{}}
+		p := &part{acc: newAcc(), m: &members{}}
 		e.err = s.readPeriods(p.acc, periods(d0, d1))
 		if e.err == nil {
-			e.err = s.derive(p, p.installs)
+			p.m, e.err = s.members(p.installs)
 		}
 		e.val = p
+		cc.mu.Lock()
 		if e.err != nil {
-			cc.mu.Lock()
 			if cc.entries[key] == e {
 				delete(cc.entries, key)
 			}
-			cc.mu.Unlock()
+		} else {
+			e.bytes = p.size()
+			cc.evict()
 		}
+		cc.mu.Unlock()
 		close(e.ready)
 	} else {
 		cc.mu.Unlock()

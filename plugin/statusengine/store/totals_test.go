@@ -86,57 +86,62 @@ func submitAll(t testing.TB, s *Store, recs []*Record) {
 func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 	from, to = DaySpan(from, to)
 	dims := append([]Dimension{DimCountry}, BuildDims...)
-	type tally struct {
+	type bt struct {
 		reports  uint64
 		installs map[string]bool
+		nets     map[string]bool
 	}
-	count := func(m map[any]*tally, k any, inst string) {
+	count := func(m map[any]*bt, k any, inst, net string) {
 		c := m[k]
 		if c == nil {
-			c = &tally{installs: map[string]bool{}}
+			c = &bt{installs: map[string]bool{}, nets: map[string]bool{}}
 			m[k] = c
 		}
 		c.reports++
 		c.installs[inst] = true
+		c.nets[net] = true
 	}
-	byDim := map[Dimension]map[any]*tally{}
+	counts := func(c *bt) Counts {
+		return Counts{c.reports, uint64(len(c.installs)), uint64(min(len(c.nets), NetworkCap))}
+	}
+	byDim := map[Dimension]map[any]*bt{}
 	for _, d := range dims {
-		byDim[d] = map[any]*tally{}
+		byDim[d] = map[any]*bt{}
 	}
-	combos, points := map[any]*tally{}, map[any]*tally{}
-	all := map[string]bool{}
+	combos, points := map[any]*bt{}, map[any]*bt{}
+	all, allNets := map[string]bool{}, map[string]bool{}
 	ids := map[string]bool{}
 	var total uint64
 	err := s.Each(from, to.Add(time.Second-1), 0, func(rec *Record) error {
 		total++
-		inst := InstallationKey(rec)
-		all[inst] = true
+		inst, net := InstallationKey(rec), SourceNetwork(rec).String()
+		all[inst], allNets[net] = true, true
 		ids[rec.Report.ID] = true
 		for _, d := range dims {
-			count(byDim[d], DimValue(rec, d), inst)
+			count(byDim[d], DimValue(rec, d), inst, net)
 		}
-		count(combos, ComboOf(rec), inst)
+		count(combos, ComboOf(rec), inst, net)
 		if p, ok := PointOf(&rec.Geo); ok {
-			count(points, p, inst)
+			count(points, p, inst, net)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &Totals{From: from, To: to, Total: Counts{total, uint64(len(all))}, DistinctIDs: uint64(len(ids)),
+	out := &Totals{From: from, To: to, Total: Counts{total, uint64(len(all)), uint64(min(len(allNets), NetworkCap))}, DistinctIDs: uint64(len(ids)),
 		Dims: map[Dimension]map[string]Counts{}, Combos: map[Combo]Counts{}, Points: map[Point]Counts{}}
 	for _, d := range dims {
 		out.Dims[d] = map[string]Counts{}
 		for v, c := range byDim[d] {
-			out.Dims[d][v.(string)] = Counts{c.reports, uint64(len(c.installs))}
+			out.Dims[d][v.(string)] = counts(c)
 		}
 	}
 	for v, c := range combos {
-		out.Combos[v.(Combo)] = Counts{c.reports, uint64(len(c.installs))}
+		out.Combos[v.(Combo)] = counts(c)
 	}
 	for v, c := range points {
-		out.Points[v.(Point)] = Counts{c.reports, uint64(len(c.installs))}
+		out.Points[v.(Point)] = counts(c)
 	}
 	return out
 }

@@ -196,6 +196,9 @@ func (w *writer) done(t *txn, flushed bool, keys []periodKey, ok bool) {
 	if flushed {
 		live.flushed(keys, w.lastKey, t.now)
 	}
+	if changesPast(t.facts, t.now) {
+		w.s.readers.closed.gen.Add(1) // the sums of past days kept for readers are stale
+	}
 	w.s.count.Add(int64(t.stored))
 	w.s.installs.Store(uint64(w.installs.next - 1))
 	if t.badRollup && w.rebuildNeeded == "" && w.rebuild == nil {
@@ -243,4 +246,15 @@ func (w *writer) freeKey(records *bolt.Bucket, t uint64) uint64 {
 		w.nextFree[t] = k + 1
 	}
 	return k
+}
+
+// changesPast tells whether facts count in a day before today's.
+func changesPast(facts []fact, now time.Time) bool {
+	today := dayOf(now)
+	for i := range facts {
+		if dayOf(facts[i].received) < today {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,263 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// StepMonth is a Series or Installs step of one UTC month.
+const StepMonth Step = 3
+
+// InstallBucket is one step of Installs: the installations seen in it, and
+// per value of the dimension asked.
+type InstallBucket struct {
+	Start  time.Time
+	Total  Counts
+	Values map[string]Counts
+}
+
+// stepPeriods are the periods that make up the step starting at t: a day, a
+// week of days, a month.
+func stepPeriods(t time.Time, step Step) []periodKey {
+	switch step {
+	case StepMonth:
+		return []periodKey{{periodMonth, monthOf(t)}}
+	case StepWeek:
+		d := dayOf(t)
+		return periods(d, d+6)
+	}
+	return []periodKey{{periodDay, dayOf(t)}}
+}
+
+// stepStart aligns t to its step; stepNext is the start of the next step.
+func stepStart(t time.Time, step Step) time.Time {
+	if step == StepMonth {
+		t = t.UTC()
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return SeriesStart(t, step)
+}
+
+func stepNext(t time.Time, step Step) time.Time {
+	if step == StepMonth {
+		return t.AddDate(0, 1, 0)
+	}
+	return t.Add(StepLen(step))
+}
+
+// stepInstalls is the installations of each step of [from, to].
+func (s *Store) stepInstalls(from, to time.Time, step Step) ([]time.Time, []*acc, error) {
+	var starts []time.Time
+	var sums []*acc
+	for t := stepStart(from, step); !t.After(to); t = stepNext(t, step) {
+		a := newAcc()
+		if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
+			return nil, nil, err
+		}
+		starts, sums = append(starts, t), append(sums, a)
+	}
+	return starts, sums, nil
+}
+
+// maxInstallSteps bounds the steps of one Installs or Churn call.
+const maxInstallSteps = 3700
+
+// Installs counts the installations of each step (StepDay, StepWeek,
+// StepMonth) that [from, to] touches, and per value of d: DimTotal (none),
+// DimCountry, or one of BuildDims. Closed steps are computed once (see
+// stepCache).
+func (s *Store) Installs(from, to time.Time, step Step, d Dimension) ([]InstallBucket, error) {
+	if step == StepHour {
+		return nil, fmt.Errorf("installations are kept per day: no hour steps")
+	}
+	var out []InstallBucket
+	today := dayOf(time.Now())
+	for t := stepStart(from, step); !t.After(to); t = stepNext(t, step) {
+		if len(out) >= maxInstallSteps {
+			return nil, fmt.Errorf("more than %d steps", maxInstallSteps)
+		}
+		closed := dayOf(stepNext(t, step)) <= today
+		b, err := s.readers.steps.get(s, t, step, d, closed, func() (InstallBucket, error) {
+			a := newAcc()
+			if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
+				return InstallBucket{}, err
+			}
+			return s.installBucket(t, a, d)
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// installBucket breaks the installations of a down by d.
+func (s *Store) installBucket(start time.Time, a *acc, d Dimension) (InstallBucket, error) {
+	b := InstallBucket{Start: start, Values: map[string]Counts{}}
+	m, err := s.members(a.installs)
+	if err != nil {
+		return b, err
+	}
+	var total tally
+	perBuild := map[uint32]*tally{}
+	for i, bn := range m.builds {
+		total.install(m.nets[i])
+		tb := perBuild[bn]
+		if tb == nil {
+			tb = &tally{}
+			perBuild[bn] = tb
+		}
+		tb.install(m.nets[i])
+	}
+	for bn, n := range a.builds {
+		total.c.Reports += n
+		if tb := perBuild[bn]; tb != nil {
+			tb.c.Reports = n
+		}
+	}
+	b.Total = total.counts()
+	switch d {
+	case DimTotal:
+	case DimCountry:
+		b.Values = geoCounts(a.countries, nil, m)
+	default:
+		vals := map[string]*tally{}
+		for bn, tb := range perBuild {
+			info, err := s.buildInfo(bn)
+			if err != nil {
+				continue
+			}
+			into(vals, info.values.of(d), tb)
+		}
+		for v, tv := range vals {
+			b.Values[v] = tv.counts()
+		}
+	}
+	return b, nil
+}
+
+// ChurnStep is one step of Churn.
+type ChurnStep struct {
+	Start time.Time
+	// Active installations reported in the step; New ones never before;
+	// Returning ones reported before, but not in the step before; Gone ones
+	// reported in the step before and not in this one.
+	Active, New, Returning, Gone uint64
+}
+
+// Churn follows the installations from step to step over [from, to]. An
+// installation is new the first step it is seen in since the first record
+// stored.
+func (s *Store) Churn(from, to time.Time, step Step) ([]ChurnStep, error) {
+	if step == StepHour {
+		return nil, fmt.Errorf("installations are kept per day: no hour steps")
+	}
+	first := stepStart(from, step)
+	if int(to.Sub(first)/StepLen(step)) > maxInstallSteps {
+		return nil, fmt.Errorf("more than %d steps", maxInstallSteps)
+	}
+	// Everything seen before the first step, and the step before it.
+	ever := roaring.New()
+	if fd, ok := s.FirstDay(); ok && dayOf(fd) < dayOf(first) {
+		a := newAcc()
+		if err := s.readPeriods(a, periods(dayOf(fd), dayOf(first)-1)); err != nil {
+			return nil, err
+		}
+		ever = a.installs
+	}
+	prevStart := stepStart(first.Add(-time.Second), step)
+	_, prevSums, err := s.stepInstalls(prevStart, prevStart, step)
+	if err != nil {
+		return nil, err
+	}
+	prev := prevSums[0].installs
+	starts, sums, err := s.stepInstalls(first, to, step)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ChurnStep, len(starts))
+	for i, a := range sums {
+		cur := a.installs
+		fresh := roaring.AndNot(cur, ever)
+		out[i] = ChurnStep{
+			Start:     starts[i],
+			Active:    cur.GetCardinality(),
+			New:       fresh.GetCardinality(),
+			Returning: roaring.AndNot(roaring.AndNot(cur, fresh), prev).GetCardinality(),
+			Gone:      roaring.AndNot(prev, cur).GetCardinality(),
+		}
+		ever.Or(cur)
+		prev = cur
+	}
+	return out, nil
+}
+
+// FirstDay is the first UTC day the rollups count reports of (retention
+// deletes records, not rollups); false for an empty store.
+func (s *Store) FirstDay() (time.Time, bool) {
+	var day uint32
+	ok := false
+	s.view(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(rollupsBucket).Cursor().Seek([]byte{periodDay})
+		if len(k) == 5 && k[0] == periodDay {
+			day, ok = binary.BigEndian.Uint32(k[1:]), true
+		}
+		return nil
+	})
+	held := s.live.heldDays()
+	for _, d := range held {
+		if !ok || d < day {
+			day, ok = d, true
+		}
+	}
+	return time.Unix(int64(day)*86400, 0).UTC(), ok
+}
+
+// stepCache keeps the InstallBuckets of closed steps: they change only by
+// imports (closedCache.gen).
+type stepCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	entries map[stepKey]InstallBucket
+}
+
+type stepKey struct {
+	start int64
+	step  Step
+	d     Dimension
+}
+
+const maxStepEntries = 1 << 14
+
+func (c *stepCache) get(s *Store, t time.Time, step Step, d Dimension, closed bool, compute func() (InstallBucket, error)) (InstallBucket, error) {
+	if !closed {
+		return compute()
+	}
+	k := stepKey{t.Unix(), step, d}
+	gen := s.readers.closed.gen.Load()
+	c.mu.Lock()
+	if c.gen != gen || c.entries == nil || len(c.entries) >= maxStepEntries {
+		c.entries, c.gen = map[stepKey]InstallBucket{}, gen
+	}
+	b, ok := c.entries[k]
+	c.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := compute()
+	if err != nil {
+		return b, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		c.entries[k] = b
+	}
+	c.mu.Unlock()
+	return b, nil
+}

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestInstallsAndChurn checks Installs and Churn against the raw records,
+// per day, week and month, by modsec and country.
+func TestInstallsAndChurn(t *testing.T) {
+	s := openTemp(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	now := time.Now()
+	installs := genInstalls(r, 200)
+	submitAll(t, s, genRecords(t, r, installs, 2000, now.Add(-70*24*time.Hour), 70*24*time.Hour))
+	from := now.Add(-50 * 24 * time.Hour)
+	all := all(t, s)
+	for _, step := range []Step{StepDay, StepWeek, StepMonth} {
+		bs, err := s.Installs(from, now, step, DimModsec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		churn, err := s.Churn(from, now, step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bs) != len(churn) || len(bs) == 0 {
+			t.Fatalf("step %d: %d buckets, %d churn steps", step, len(bs), len(churn))
+		}
+		var prev map[string]bool
+		seen := map[string]bool{}
+		for _, rec := range all { // everything before the first step
+			if rec.Received.Before(bs[0].Start) {
+				seen[InstallationKey(rec)] = true
+			}
+		}
+		if first := bs[0].Start; true {
+			prev = map[string]bool{}
+			p0 := stepStart(first.Add(-time.Second), step)
+			for _, rec := range all {
+				if !rec.Received.Before(p0) && rec.Received.Before(first) {
+					prev[InstallationKey(rec)] = true
+				}
+			}
+		}
+		for i, b := range bs {
+			end := stepNext(b.Start, step)
+			cur := map[string]bool{}
+			byModsec := map[string]map[string]bool{}
+			for _, rec := range all {
+				if rec.Received.Before(b.Start) || !rec.Received.Before(end) {
+					continue
+				}
+				k := InstallationKey(rec)
+				cur[k] = true
+				if byModsec[rec.Report.Modsec] == nil {
+					byModsec[rec.Report.Modsec] = map[string]bool{}
+				}
+				byModsec[rec.Report.Modsec][k] = true
+			}
+			if b.Total.Installations != uint64(len(cur)) {
+				t.Errorf("step %d %v: %d installations, want %d", step, b.Start, b.Total.Installations, len(cur))
+			}
+			for v, set := range byModsec {
+				if b.Values[v].Installations != uint64(len(set)) {
+					t.Errorf("step %d %v %s: %d, want %d", step, b.Start, v, b.Values[v].Installations, len(set))
+				}
+			}
+			var nw, ret, gone uint64
+			for k := range cur {
+				switch {
+				case !seen[k]:
+					nw++
+				case !prev[k]:
+					ret++
+				}
+			}
+			for k := range prev {
+				if !cur[k] {
+					gone++
+				}
+			}
+			c := churn[i]
+			if c.Active != uint64(len(cur)) || c.New != nw || c.Returning != ret || c.Gone != gone || !c.Start.Equal(b.Start) {
+				t.Errorf("step %d %v: churn %+v, want active %d new %d returning %d gone %d", step, b.Start, c, len(cur), nw, ret, gone)
+			}
+			for k := range cur {
+				seen[k] = true
+			}
+			prev = cur
+		}
+	}
+	fd, ok := s.FirstDay()
+	if want := SeriesStart(all[0].Received, StepDay); !ok || !fd.Equal(want) {
+		t.Errorf("FirstDay %v %v, want %v", fd, ok, want)
+	}
+}
+
+// TestPastCachesSeeImports: sums of past days are kept; an import into
+// those days makes them stale at once.
+func TestPastCachesSeeImports(t *testing.T) {
+	s := openTemp(t)
+	now := time.Now()
+	old := now.Add(-10 * 24 * time.Hour)
+	submitAll(t, s, []*Record{newRecord(t, realBeacon, old.Unix(), old)})
+	for range 2 {
+		tt, _ := s.Totals(old, now)
+		bs, _ := s.Installs(old, old, StepDay, DimTotal)
+		if tt.Total.Reports != 1 || bs[0].Total.Installations != 1 {
+			t.Fatalf("before: %+v %+v", tt.Total, bs[0].Total)
+		}
+	}
+	later := newRecord(t, beaconOf(7), old.Unix()+5, old.Add(time.Minute))
+	submitAll(t, s, []*Record{later})
+	tt, _ := s.Totals(old, now)
+	bs, _ := s.Installs(old, old, StepDay, DimTotal)
+	if tt.Total.Reports != 2 || tt.Total.Installations != 2 || bs[0].Total.Installations != 2 {
+		t.Errorf("after an import into a past day: %+v %+v", tt.Total, bs[0].Total)
+	}
+}
+
+func TestSnapshots(t *testing.T) {
+	s := openTemp(t)
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	if _, ok, _ := s.Snapshot(day); ok {
+		t.Fatal("a snapshot before any was saved")
+	}
+	kept, err := s.SaveSnapshot(day, []byte(`{"a":1}`))
+	if err != nil || string(kept) != `{"a":1}` {
+		t.Fatalf("save: %q %v", kept, err)
+	}
+	// Never changed once kept.
+	kept, err = s.SaveSnapshot(day, []byte(`{"a":2}`))
+	got, ok, _ := s.Snapshot(day)
+	if err != nil || string(kept) != `{"a":1}` || !ok || string(got) != `{"a":1}` {
+		t.Errorf("second save: %q %v; kept %q", kept, err, got)
+	}
+	days, _ := s.SnapshotDays()
+	if len(days) != 1 || !days[0].Equal(day) {
+		t.Errorf("days %v", days)
+	}
+	if _, err := s.SaveSnapshot(day.AddDate(0, 0, 1), make([]byte, maxSnapshot+1)); err == nil {
+		t.Error("an oversized snapshot was kept")
+	}
+}

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Daily public snapshots (bucket snapshots: day number, 4 bytes -> the
+// document the API rendered for that UTC day once it was over) are kept
+// as written, so that every later request gets the same bytes, across
+// restarts and imports alike; retention never deletes them.
+var snapshotsBucket = []byte("snapshots")
+
+// maxSnapshot bounds one snapshot document.
+const maxSnapshot = 4 << 20
+
+// Snapshot returns the snapshot of day d, if one was saved.
+func (s *Store) Snapshot(day time.Time) ([]byte, bool, error) {
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(snapshotsBucket).Get(numKey(dayOf(day))); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, out != nil, err
+}
+
+// SaveSnapshot keeps doc as the snapshot of day, unless one is kept already
+// (a snapshot never changes); it returns the one kept.
+func (s *Store) SaveSnapshot(day time.Time, doc []byte) ([]byte, error) {
+	if len(doc) > maxSnapshot {
+		return nil, errors.New("snapshot too large")
+	}
+	kept := doc
+	err := s.do(func(tx *bolt.Tx) error {
+		b := tx.Bucket(snapshotsBucket)
+		k := numKey(dayOf(day))
+		if v := b.Get(k); v != nil {
+			kept = append([]byte(nil), v...)
+			return nil
+		}
+		return b.Put(k, doc)
+	})
+	return kept, err
+}
+
+// SnapshotDays lists the days that have a snapshot, oldest first.
+func (s *Store) SnapshotDays() ([]time.Time, error) {
+	var out []time.Time
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(snapshotsBucket).ForEach(func(k, _ []byte) error {
+			if len(k) == 4 {
+				out = append(out, time.Unix(int64(beUint32(k))*86400, 0).UTC())
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+func beUint32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
