@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,12 +9,10 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
-// compatResponse is the shape of the original 2014 service's JSON.
-type compatResponse struct {
-	Time    compatTime     `json:"time"`
-	Amount  int            `json:"amount"`
-	Results []compatResult `json:"results"`
-}
+// The original 2014 service's JSON, {"time":{"from","to"},"amount":N,
+// "results":[...]}, is written row by row: a range of years holds one record
+// in memory at a time. So "amount" comes after "results" (JSON objects are
+// unordered; every parser reads them the same).
 
 type compatTime struct {
 	From string `json:"from"`
@@ -21,7 +20,10 @@ type compatTime struct {
 }
 
 // compatResult keeps the original field names and string types, then adds the
-// fields the original stripped or never filled.
+// fields the original stripped or never filled. The fields marked private
+// are left out of answers to the public when a token is set: with them the
+// beacon could be rebuilt byte for byte (the original published ts_epoch,
+// version and dns_server).
 type compatResult struct {
 	TSEpoch      string    `json:"ts_epoch"`
 	Version      string    `json:"version"`
@@ -33,12 +35,13 @@ type compatResult struct {
 	PCRELoaded   string    `json:"pcre_loaded"`
 	Lua          string    `json:"lua"`
 	Libxml       string    `json:"libxml"`
-	ID           string    `json:"id"`
-	ClientEpoch  *int64    `json:"client_epoch"`
-	Received     time.Time `json:"received"`
-	Beacon       string    `json:"beacon,omitempty"` // left out for the public when a token is set
 	Country      string    `json:"country"`
 	CountryName  string    `json:"country_name"`
+	Installation string    `json:"installation"`           // the estimate's hash
+	ID           string    `json:"id,omitempty"`           // private
+	ClientEpoch  *int64    `json:"client_epoch,omitempty"` // private
+	Received     time.Time `json:"received,omitzero"`      // private: to the nanosecond
+	Beacon       string    `json:"beacon,omitempty"`       // private
 }
 
 type compatDNS struct {
@@ -60,48 +63,57 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "to is before from")
 			return
 		}
-		resp := compatResponse{Time: compatTime{fromS, toS}, Results: []compatResult{}}
-		index := map[string]int{} // installation -> row, for unique
-		private := s.private(r)
-		tooMany := false
-		err := s.storeOf(r).Each(from, to.Add(time.Second-1), 0, func(rec *store.Record) error {
-			row := toCompat(rec)
-			if !private {
-				row.Beacon = ""
-			}
-			if unique {
-				k := store.InstallationKey(rec)
-				if i, ok := index[k]; ok {
-					resp.Results[i] = row // keep the latest report of each installation
-					return nil
-				}
-				index[k] = len(resp.Results)
-			}
-			if len(resp.Results) >= MaxRows {
-				tooMany = true
-				return errEnough
-			}
-			resp.Results = append(resp.Results, row)
-			return nil
-		})
-		if err == errEnough {
-			err = nil
-		}
+		st := s.storeOf(r)
+		to = endOf(to)
+		// Counted from the keys first: past MaxRows the answer is a 400,
+		// which a stream already under way could not be.
+		n, err := st.CountRange(from, to, MaxRows+1)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "reading the store failed")
 			return
 		}
-		if tooMany {
+		if n > MaxRows {
 			writeError(w, http.StatusBadRequest, "more than "+strconv.Itoa(MaxRows)+" rows: narrow the range")
 			return
 		}
-		resp.Amount = len(resp.Results)
-		writeJSON(w, http.StatusOK, resp)
+		// unique keeps the latest report of each installation: a first pass
+		// finds it (a map of at most MaxRows installations).
+		var latest map[[8]byte]uint64
+		if unique {
+			latest = map[[8]byte]uint64{}
+			err := st.Each(from, to, 0, func(rec *store.Record) error {
+				latest[store.InstallationHash(rec)] = rec.Key
+				return nil
+			})
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, "reading the store failed")
+				return
+			}
+		}
+		private := s.private(r)
+		defer s.track(st, w)()
+		out := newJSONStream(w)
+		out.raw(`{"time":`)
+		out.value(compatTime{fromS, toS})
+		out.raw(`,"results":[`)
+		err = st.Each(from, to, 0, func(rec *store.Record) error {
+			if unique && latest[store.InstallationHash(rec)] != rec.Key {
+				return nil
+			}
+			return out.row(toCompat(rec, private))
+		})
+		if err == nil {
+			err = out.end(`],"amount":` + strconv.Itoa(out.rows) + "}\n")
+		}
+		if err != nil {
+			out.abort()
+		}
 	}
 }
 
-func toCompat(rec *store.Record) compatResult {
+func toCompat(rec *store.Record, private bool) compatResult {
 	rep := &rec.Report
+	h := store.InstallationHash(rec)
 	row := compatResult{
 		TSEpoch:      strconv.FormatInt(rec.Received.Unix(), 10),
 		Version:      rep.Modsec,
@@ -112,20 +124,21 @@ func toCompat(rec *store.Record) compatResult {
 		PCRELoaded:   rep.PCRELoaded,
 		Lua:          rep.Lua,
 		Libxml:       rep.Libxml,
-		ID:           rep.ID,
-		Received:     rec.Received,
-		Beacon:       rep.Beacon,
 		Country:      rec.Geo.Country,
 		CountryName:  rec.Geo.CountryName,
-	}
-	if rep.HasEpoch {
-		e := rep.Epoch
-		row.ClientEpoch = &e
+		Installation: hex.EncodeToString(h[:]),
 	}
 	row.DNSServer.City = rec.Geo.City
 	if rec.Geo.HasPoint {
 		row.DNSServer.Latitude = strconv.FormatFloat(rec.Geo.Lat, 'f', 4, 64)
 		row.DNSServer.Longitude = strconv.FormatFloat(rec.Geo.Lon, 'f', 4, 64)
+	}
+	if private {
+		row.ID, row.Received, row.Beacon = rep.ID, rec.Received, rep.Beacon
+		if rep.HasEpoch {
+			e := rep.Epoch
+			row.ClientEpoch = &e
+		}
 	}
 	return row
 }

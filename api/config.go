@@ -53,7 +53,7 @@ type Limits struct {
 // Defaults of Limits.
 const (
 	DefaultMaxRequests  = 64
-	DefaultMaxExpensive = 2
+	DefaultMaxExpensive = 1
 	DefaultQueueWait    = time.Second
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultReadTimeout  = 10 * time.Second

@@ -53,8 +53,18 @@ func (f filter) match(rec *store.Record) bool {
 	return true
 }
 
+// ScanBudget bounds the records one /api/v1/reports page reads: a filter
+// that matches little would otherwise read the whole range for one page.
+// Past it the page ends with what it found (maybe nothing) and a
+// next_cursor to go on from.
+const ScanBudget = 100000
+
+// scanBudget is ScanBudget; tests lower it.
+var scanBudget = ScanBudget
+
 // reportsResponse is the answer of /api/v1/reports: records in their wire
-// form (store.Wire), the same as a line of the export.
+// form (store.Wire), the same as a line of the export. It documents the
+// shape; the handler writes it row by row.
 type reportsResponse struct {
 	Reports    []store.Wire `json:"reports"`
 	NextCursor *string      `json:"next_cursor"`
@@ -78,29 +88,38 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := parseFilter(q)
-	resp := reportsResponse{Reports: make([]store.Wire, 0, min(limit, 64))}
-	more := false
-	err = s.storeOf(r).Each(from, endOf(to), after, func(rec *store.Record) error {
-		if !f.match(rec) {
-			return nil
-		}
-		if len(resp.Reports) == limit {
+	st := s.storeOf(r)
+	defer s.track(st, w)()
+	out := newJSONStream(w)
+	out.raw(`{"reports":[`)
+	var (
+		last    uint64 // the last key read
+		scanned int
+		more    bool
+	)
+	err = st.Each(from, endOf(to), after, func(rec *store.Record) error {
+		if out.rows == limit || scanned == scanBudget {
 			more = true
 			return errEnough
 		}
-		resp.Reports = append(resp.Reports, rec.Wire())
-		return nil
+		scanned++
+		last = rec.Key
+		if !f.match(rec) {
+			return nil
+		}
+		return out.row(rec.Wire())
 	})
 	if err == errEnough {
 		err = nil
 	}
+	if err == nil {
+		next := "null"
+		if more {
+			next = `"` + store.KeyString(last) + `"`
+		}
+		err = out.end(`],"next_cursor":` + next + "}\n")
+	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the store failed")
-		return
+		out.abort()
 	}
-	if more {
-		c := resp.Reports[len(resp.Reports)-1].Key
-		resp.NextCursor = &c
-	}
-	writeJSON(w, http.StatusOK, resp)
 }

@@ -396,8 +396,39 @@ func TestToken(t *testing.T) {
 	if len(pr) == 0 || len(pr) != len(vr) {
 		t.Fatalf("compat rows: %d public, %d private", len(pr), len(vr))
 	}
-	if _, ok := pr[0].(map[string]any)["beacon"]; ok {
-		t.Error("public compat row carries the beacon")
+	// Nothing that could rebuild the beacon, or tell the installation's
+	// id: the receive time in whole seconds and the installation's hash.
+	for _, field := range []string{"beacon", "id", "client_epoch", "received"} {
+		if _, ok := pr[0].(map[string]any)[field]; ok {
+			t.Errorf("public compat row carries %s", field)
+		}
+		if _, ok := vr[0].(map[string]any)[field]; !ok {
+			t.Errorf("authorised compat row lacks %s", field)
+		}
+	}
+	if h, _ := pr[0].(map[string]any)["installation"].(string); len(h) != 16 {
+		t.Errorf("public compat row: installation %q, want a 16-hex hash", h)
+	}
+	if n, _ := pub["amount"].(float64); int(n) != len(pr) {
+		t.Errorf("amount %v, %d rows", pub["amount"], len(pr))
+	}
+	var uniq map[string]any
+	f.get(t, fmt.Sprintf("/api/unique/%d/%d", from, to), "", &uniq)
+	ur, _ := uniq["results"].([]any)
+	hashes := map[string]bool{}
+	for _, r := range ur {
+		h := r.(map[string]any)["installation"].(string)
+		if hashes[h] {
+			t.Errorf("unique: installation %s twice", h)
+		}
+		hashes[h] = true
+	}
+	all := map[string]bool{}
+	for _, r := range pr {
+		all[r.(map[string]any)["installation"].(string)] = true
+	}
+	if len(ur) == 0 || len(hashes) != len(all) {
+		t.Errorf("unique: %d rows, %d installations in the range", len(ur), len(all))
 	}
 	if _, ok := vr[0].(map[string]any)["beacon"]; !ok {
 		t.Error("authorised compat row lacks the beacon")
@@ -665,5 +696,40 @@ func TestCompareVersions(t *testing.T) {
 		if got := compareVersions(tc.b, tc.a); got != -tc.want {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", tc.b, tc.a, got, -tc.want)
 		}
+	}
+}
+
+// TestReportsScanBudget: a filter that matches little reads at most
+// scanBudget records per page, and the cursor goes on to the rest.
+func TestReportsScanBudget(t *testing.T) {
+	f := newFixture(t, 1000)
+	defer func(b int) { scanBudget = b }(scanBudget)
+	scanBudget = 100
+	var want int
+	f.st.Each(time.Unix(0, 0), time.Now(), 0, func(rec *store.Record) error {
+		if rec.Report.Modsec == "2.8.0" {
+			want++
+		}
+		return nil
+	})
+	got, pages, cursor := 0, 0, ""
+	for {
+		var page reportsResponse
+		path := "/api/v1/reports?limit=1000&modsec=2.8.0"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		if code, _ := f.get(t, path, "", &page); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		pages++
+		got += len(page.Reports)
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	if got != want || pages != 10 {
+		t.Errorf("%d reports in %d pages, want %d in 10", got, pages, want)
 	}
 }

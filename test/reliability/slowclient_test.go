@@ -16,7 +16,7 @@ import (
 // each of them is cut once it falls behind the minimum rate (32 KiB/s on
 // average after the 30 s write timeout, the defaults).
 func TestReloadWithSlowReaders(t *testing.T) {
-	s := newServer(t, config{Options: limitOff(t), APIBody: "token old-token"})
+	s := newServer(t, config{Options: limitOff(t), APIBody: "token old-token\nmax_expensive 2"})
 	s.start()
 	fill(t, s, "old-token", 0, 30000)
 
@@ -24,7 +24,7 @@ func TestReloadWithSlowReaders(t *testing.T) {
 	defer close(stop)
 	to := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	// Public full ranges use the public slots, exports the token holders'
-	// (two each by default).
+	// (two each here).
 	readers := []*slowReader{
 		startSlowReader(t, s, "public /api/0/to at 5 KB/s", fmt.Sprintf("/api/0/%d", to), "", 5000, stop),
 		startSlowReader(t, s, "public /api/unique/0/to at 5 KB/s", fmt.Sprintf("/api/unique/0/%d", to), "", 5000, stop),
@@ -45,7 +45,7 @@ func TestReloadWithSlowReaders(t *testing.T) {
 
 	// The reload, with a new token.
 	cfg := s.cfg
-	cfg.APIBody = "token new-token"
+	cfg.APIBody = "token new-token\nmax_expensive 2"
 	off := s.out.Len()
 	s.writeConfig(cfg)
 	start := time.Now()

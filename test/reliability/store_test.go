@@ -426,14 +426,17 @@ func TestHostileValidFile(t *testing.T) {
 }
 
 // processRSS reads VmRSS of pid.
-func processRSS(t *testing.T, pid int) int64 {
+func processRSS(t *testing.T, pid int) int64 { return processStatus(t, pid, "VmRSS") }
+
+// processStatus reads a size field of /proc/pid/status, in bytes.
+func processStatus(t *testing.T, pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+	m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(b)
 	if m == nil {
-		t.Fatal("no VmRSS")
+		t.Fatalf("no %s", field)
 	}
 	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
 	return kb << 10

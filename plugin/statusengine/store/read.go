@@ -243,3 +243,22 @@ func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 // zeroLocation is the location of a report nothing was looked up for.
 var zeroLocation geo.Location
+
+// CountRange counts the records received in [from, to], up to limit, from
+// their keys alone (no value is decoded): what an answer of those records
+// would hold, cheaply, before it starts.
+func (s *Store) CountRange(from, to time.Time, limit int) (int, error) {
+	lo, hi := clampNano(from), clampNano(to)
+	n := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(recordsBucket).Cursor()
+		for k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, lo)); k != nil && n < limit; k, _ = c.Next() {
+			if binary.BigEndian.Uint64(k) > hi {
+				break
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

@@ -390,3 +390,28 @@ func TestSubmitAnswersWhileTheWriterIsStuck(t *testing.T) {
 		t.Errorf("Count = %d after the writer moved, want %d (every queued report)", s.Count(), queued+1)
 	}
 }
+
+func TestCountRange(t *testing.T) {
+	s := openTemp(t)
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i := range 10 {
+		mustSubmit(t, s, newRecord(t, realBeacon, 1795549302+int64(i), base.Add(time.Duration(i)*time.Second)), Stored)
+	}
+	tests := []struct {
+		from, to time.Duration // after base
+		limit    int
+		want     int
+	}{
+		{0, 9 * time.Second, 100, 10},
+		{0, 9 * time.Second, 4, 4},
+		{2 * time.Second, 4*time.Second + time.Millisecond, 100, 3},
+		{20 * time.Second, time.Hour, 100, 0},
+		{-time.Hour, -time.Minute, 100, 0},
+	}
+	for _, tc := range tests {
+		n, err := s.CountRange(base.Add(tc.from), base.Add(tc.to), tc.limit)
+		if err != nil || n != tc.want {
+			t.Errorf("CountRange(+%v, +%v, %d) = %d, %v; want %d", tc.from, tc.to, tc.limit, n, err, tc.want)
+		}
+	}
+}
