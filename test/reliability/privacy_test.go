@@ -259,3 +259,59 @@ func fileBytes(t *testing.T, path string) []byte {
 }
 
 func containsBytes(b, sub []byte) bool { return bytes.Contains(b, sub) }
+
+// TestPublicCompatRows (issue 10, point 5): with a token set, the public
+// original-compatible rows carry nothing the beacon could be rebuilt from:
+// no installation id, client epoch, sub-second receive time or beacon; the
+// installation appears as its hash. Before: every field but the beacon.
+func TestPublicCompatRows(t *testing.T) {
+	s := newServer(t, config{Options: limitOff(t), APIBody: "token " + apiToken})
+	s.start()
+	const n = 20
+	epoch := time.Now().Unix() - 100
+	for i := range n {
+		if r := query(t, s.dnsAddr(), "udp", reportName(1000+i, epoch+int64(i)), dns.TypeA, dns.ClassINET); r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("report %d: %s", i, dns.RcodeToString[r.Rcode])
+		}
+	}
+	now := time.Now().Unix() + 1
+	for _, path := range []string{fmt.Sprintf("/api/0/%d", now), fmt.Sprintf("/api/unique/0/%d", now)} {
+		code, _, public := apiGet(t, s, path, "")
+		_, _, private := apiGet(t, s, path, apiToken)
+		var pub, priv struct {
+			Amount  int              `json:"amount"`
+			Results []map[string]any `json:"results"`
+		}
+		if code != 200 || json.Unmarshal([]byte(public), &pub) != nil || json.Unmarshal([]byte(private), &priv) != nil || pub.Amount != n || len(priv.Results) != n {
+			t.Fatalf("GET %s: %d, %d rows public, %d with the token: %.300s", path, code, pub.Amount, len(priv.Results), public)
+		}
+		for i := range n {
+			id := fmt.Sprintf("%040x", 1000+i)
+			if strings.Contains(public, id) || strings.Contains(public, fmt.Sprint(epoch+int64(i))) {
+				t.Errorf("GET %s: the public answer carries the id or the client epoch of report %d", path, i)
+			}
+			if !strings.Contains(private, id) {
+				t.Errorf("GET %s: the token holder's answer lacks the id of report %d", path, i)
+			}
+		}
+		for _, row := range pub.Results {
+			for _, f := range []string{"id", "client_epoch", "received", "beacon"} {
+				if _, ok := row[f]; ok {
+					t.Errorf("GET %s: public row has %q: %v", path, f, row)
+				}
+			}
+			if h, _ := row["installation"].(string); len(h) != 16 {
+				t.Errorf("GET %s: public row without the installation hash: %v", path, row)
+			}
+			if ts, _ := row["ts_epoch"].(string); len(ts) != 10 {
+				t.Errorf("GET %s: ts_epoch %q, want whole seconds", path, ts)
+			}
+		}
+		for _, row := range priv.Results {
+			if r, _ := row["received"].(string); !strings.Contains(r, ".") {
+				t.Errorf("GET %s: the token holder's row lacks the receive time to the nanosecond: %v", path, row)
+			}
+		}
+		t.Logf("GET %s: %d rows; public row: %v", path, pub.Amount, pub.Results[0])
+	}
+}
