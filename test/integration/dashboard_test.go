@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/test"
 
@@ -24,17 +25,6 @@ var metricFiles = []string{
 	"../../dist/prometheus/statusengine-rules.yml",
 	"../../dist/prometheus/statusengine-rules.test.yml",
 	"../../dist/grafana/statusengine.json",
-}
-
-// notYetExported are the metric names the rules and the dashboard use that a
-// server started here does not export yet: the store's health gauge and the
-// live-replication metrics are being added with the store rewrite and the
-// peers option (and the peer metrics exist only with a peer configured).
-// Remove a name once a server started as below exports it; the test says
-// when that happens.
-var notYetExported = []string{
-	"coredns_statusengine_peer_lag_seconds",
-	"coredns_statusengine_peer_errors_total",
 }
 
 var reMetricName = regexp.MustCompile(`coredns_[a-z0-9_]+`)
@@ -59,8 +49,9 @@ func TestDashboardAndRulesMetrics(t *testing.T) {
 	}
 
 	// A server with the prometheus plugin, one report stored (the labelled
-	// series exist once something was counted).
-	port, metricsAddr := freePort(t), "127.0.0.1:"+freePort(t)
+	// series exist once something was counted), and a peer that is down (the
+	// peer series exist once a pull was tried).
+	port, metricsAddr, peerPort := freePort(t), "127.0.0.1:"+freePort(t), freePort(t)
 	db := filepath.Join(t.TempDir(), "se.db")
 	inst, err := test.CoreDNSServer(fmt.Sprintf(`status.modsecurity.org:%s {
     bind 127.0.0.1
@@ -68,9 +59,12 @@ func TestDashboardAndRulesMetrics(t *testing.T) {
         answer 192.0.2.10
         db %s
         api off
+        peers http://127.0.0.1:%s {
+            interval 1s
+        }
     }
     prometheus %s
-}`, port, db, metricsAddr))
+}`, port, db, peerPort, metricsAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +72,24 @@ func TestDashboardAndRulesMetrics(t *testing.T) {
 	if r := query(t, "127.0.0.1:"+port, codec.Encode(realBeacon, 1795549302, zone), dns.TypeA); len(r.Answer) != 1 {
 		t.Fatalf("report: %v", r)
 	}
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	// The first pull starts with the server; wait for its failure to count.
+	var exported map[string]bool
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		exported = scrape(t, metricsAddr)
+		if exported["coredns_statusengine_peer_errors_total"] || time.Now().After(deadline) {
+			break
+		}
+	}
+	for name, files := range used {
+		if !exported[name] {
+			t.Errorf("%s is used in %s but a running server does not export it", name, strings.Join(files, ", "))
+		}
+	}
+}
+
+// scrape returns the names of the series on addr's /metrics.
+func scrape(t *testing.T, addr string) map[string]bool {
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,18 +104,7 @@ func TestDashboardAndRulesMetrics(t *testing.T) {
 		name, _, _ = strings.Cut(name, " ")
 		exported[name] = true
 	}
-
-	for name, files := range used {
-		switch {
-		case exported[name] && slices.Contains(notYetExported, name):
-			t.Logf("%s is exported now: remove it from notYetExported", name)
-		case exported[name]:
-		case slices.Contains(notYetExported, name):
-			t.Logf("%s (used in %s) is not exported yet; allowed (notYetExported)", name, strings.Join(files, ", "))
-		default:
-			t.Errorf("%s is used in %s but a running server does not export it", name, strings.Join(files, ", "))
-		}
-	}
+	return exported
 }
 
 // The dashboard is valid JSON with the panels the README promises, each
