@@ -1,0 +1,217 @@
+package api
+
+import (
+	"cmp"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// view is what the rollups say about a span of whole UTC days, with the
+// groups a floor lets through: the summary, the map and adoption's figures
+// of the range, all made from one store.Totals. A view is small whatever
+// was sent (its lists are bounded), so the summary, the map, adoption, the
+// badges and the timeseries' series of one span share it.
+type view struct {
+	summary  Summary
+	mapData  MapData // with points, whether or not a City database is loaded
+	adoption adoptionRange
+}
+
+// viewKey tells views apart: the store, the span, the floor of the groups
+// and the public floor that picks latest_modsec.
+type viewKey struct {
+	st            *store.Store
+	d0, d1        int64
+	floor, public Floor
+}
+
+// viewCache keeps views for ResponseTTL, at most maxViews of them;
+// concurrent requests for one view wait for one computation.
+type viewCache struct {
+	mu sync.Mutex
+	m  map[viewKey]*viewEntry
+}
+
+type viewEntry struct {
+	done chan struct{}
+	at   time.Time
+	v    *view
+	err  error
+}
+
+const maxViews = 16
+
+// viewOf is the view of the days [from, to] touch, with r's floor.
+func (s *Server) viewOf(r *http.Request, from, to time.Time) (*view, error) {
+	return s.viewWith(s.storeOf(r), from, to, s.floorOf(r), s.configOf(r).PublicMin)
+}
+
+func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Floor) (*view, error) {
+	d0, d1 := store.DaySpan(from, to)
+	k := viewKey{st, d0.Unix(), d1.Unix(), floor, public}
+	c := &s.views
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[viewKey]*viewEntry{}
+	}
+	if e := c.m[k]; e != nil {
+		select {
+		case <-e.done:
+			if e.err == nil && time.Since(e.at) < ResponseTTL {
+				c.mu.Unlock()
+				return e.v, nil
+			}
+		default:
+			c.mu.Unlock()
+			<-e.done
+			return e.v, e.err
+		}
+	}
+	if len(c.m) >= maxViews {
+		for k, e := range c.m {
+			select {
+			case <-e.done:
+				delete(c.m, k)
+			default:
+			}
+		}
+	}
+	e := &viewEntry{done: make(chan struct{})}
+	c.m[k] = e
+	c.mu.Unlock()
+
+	t, err := st.Totals(from, to)
+	if err == nil {
+		e.v = newView(t, floor, public)
+	}
+	c.mu.Lock()
+	e.err, e.at = err, time.Now()
+	if err != nil && c.m[k] == e {
+		delete(c.m, k)
+	}
+	close(e.done)
+	c.mu.Unlock()
+	return e.v, err
+}
+
+// newView makes a view of t: groups that pass floor, latest_modsec among
+// the versions that pass public.
+func newView(t *store.Totals, floor, public Floor) *view {
+	v := &view{}
+	v.summary = summaryOf(t, floor, public)
+	v.mapData = mapOf(t, floor)
+	v.adoption = adoptionOf(t, floor, public)
+	return v
+}
+
+// summaryOf is the summary of t.
+func summaryOf(t *store.Totals, floor, public Floor) Summary {
+	sum := Summary{
+		From:          t.From.Unix(),
+		To:            t.To.Unix(),
+		Reports:       t.Total.Reports,
+		Installations: t.Total.Installations,
+		DistinctIDs:   int(t.DistinctIDs),
+		Breakdowns:    map[string][]Breakdown{},
+		PublicMin:     floor,
+	}
+	for _, b := range breakdownDims {
+		country := b.dim == store.DimCountry
+		var exempt func(string) bool
+		if country {
+			exempt = unknownCountry
+		}
+		shown, other := groups(t.Dims[b.dim], floor, TopValues, cmp.Compare[string], jsonLen, exempt)
+		rows := make([]Breakdown, 0, len(shown)+1)
+		for _, e := range shown {
+			row := Breakdown{Value: e.key, Reports: e.c.Reports, Installations: e.c.Installations}
+			if country {
+				row.Name = countryName(e.key)
+			}
+			rows = append(rows, row)
+		}
+		if other.Values > 0 {
+			rows = append(rows, Breakdown{Value: OtherName, Other: true, Values: other.Values,
+				Reports: other.Reports, Installations: other.Installations})
+		}
+		sum.Breakdowns[b.name] = rows
+	}
+	combos, other := groups(t.Combos, floor, TopCombinations, compareCombos, comboLen, nil)
+	sum.TopCombinations = make([]Combination, 0, len(combos))
+	for _, e := range combos {
+		c := e.key
+		sum.TopCombinations = append(sum.TopCombinations, Combination{Modsec: c.Modsec, Server: c.Server, APR: c.APR,
+			PCRE: c.PCRE, Lua: c.Lua, Libxml: c.Libxml, Installations: e.c.Installations, Reports: e.c.Reports})
+	}
+	sum.CombinationsOther = other
+	sum.LatestModsec = latest(t.Dims[store.DimModsec], public)
+	if sum.LatestModsec != "" {
+		sum.InstallationsOnLatest = t.Dims[store.DimModsec][sum.LatestModsec].Installations
+	}
+	if sum.Installations > 0 {
+		sum.LatestShare = float64(sum.InstallationsOnLatest) / float64(sum.Installations)
+	}
+	return sum
+}
+
+// latest is the highest version of m that passes the floor: one report of
+// "99.9.9" from one network never becomes the latest.
+func latest(m map[string]store.Counts, floor Floor) string {
+	best := ""
+	for v, c := range m {
+		if floor.passes(c) && (best == "" || compareVersions(v, best) > 0 || (compareVersions(v, best) == 0 && v < best)) {
+			best = v
+		}
+	}
+	return best
+}
+
+// mapOf is the map of t, with points.
+func mapOf(t *store.Totals, floor Floor) MapData {
+	m := MapData{From: t.From.Unix(), To: t.To.Unix(), Countries: []MapCountry{}, Points: []MapPoint{}}
+	countries := make(map[string]store.Counts, len(t.Dims[store.DimCountry]))
+	for v, c := range t.Dims[store.DimCountry] {
+		if v == "" {
+			m.Unknown = c
+			continue
+		}
+		countries[v] = c
+	}
+	shown, other := groups(countries, floor, len(countries), cmp.Compare[string], jsonLen, nil)
+	for _, e := range shown {
+		m.Countries = append(m.Countries, MapCountry{Code: e.key, Name: countryName(e.key), Installations: e.c.Installations, Reports: e.c.Reports})
+	}
+	m.Other = other
+	points, pother := groups(t.Points, floor, MaxPoints, comparePoints, func(store.Point) int { return 0 }, nil)
+	for _, e := range points {
+		m.Points = append(m.Points, MapPoint{Lat: e.key.Lat, Lon: e.key.Lon, Installations: e.c.Installations, Reports: e.c.Reports})
+	}
+	m.PointsOther = pother
+	return m
+}
+
+// unknownCountry: the unlocated group names no place, so the floor leaves
+// it be.
+func unknownCountry(v string) bool { return v == "" }
+
+// countryName is the English name of a country code; "Unknown" for the
+// unlocated.
+func countryName(code string) string {
+	if code == "" {
+		return "Unknown"
+	}
+	return geo.CountryName(code)
+}
+
+func compareCombos(a, b store.Combo) int {
+	return cmp.Or(cmp.Compare(a.Modsec, b.Modsec), cmp.Compare(a.Server, b.Server), cmp.Compare(a.APR, b.APR),
+		cmp.Compare(a.PCRE, b.PCRE), cmp.Compare(a.Lua, b.Lua), cmp.Compare(a.Libxml, b.Libxml))
+}
+
+func comparePoints(a, b store.Point) int {
+	return cmp.Or(cmp.Compare(a.Lat, b.Lat), cmp.Compare(a.Lon, b.Lon))
+}
