@@ -30,20 +30,40 @@ type viewKey struct {
 }
 
 // viewCache keeps views for ResponseTTL, at most maxViews of them;
-// concurrent requests for one view wait for one computation.
+// concurrent requests for one view wait for one computation. A view that
+// was slow to compute (a store flooded with distinct values) is kept four
+// times as long as it took, and after that, for up to maxStale, served as
+// it is while one goroutine computes it again: a steady stream of requests
+// never waits for the store, and the store does at most one such
+// computation per view at a time, and at most maxRefreshes in all.
 type viewCache struct {
-	mu sync.Mutex
-	m  map[viewKey]*viewEntry
+	mu         sync.Mutex
+	m          map[viewKey]*viewEntry
+	refreshing chan struct{} // slots of background computations
 }
 
 type viewEntry struct {
-	done chan struct{}
-	at   time.Time
-	v    *view
-	err  error
+	done       chan struct{}
+	at         time.Time     // when it was computed
+	cost       time.Duration // how long that took
+	v          *view
+	err        error
+	refreshing bool
 }
 
-const maxViews = 16
+const (
+	maxViews = 16
+	// slowView is the cost from which a view is served stale while it is
+	// computed again; cheaper views are computed when they are asked for.
+	slowView     = 100 * time.Millisecond
+	maxStale     = time.Minute
+	maxRefreshes = 2
+)
+
+// fresh tells whether e may be served as it is.
+func (e *viewEntry) fresh(now time.Time) bool {
+	return e.err == nil && now.Sub(e.at) < max(ResponseTTL, 4*e.cost)
+}
 
 // viewOf is the view of the days [from, to] touch, with r's floor.
 func (s *Server) viewOf(r *http.Request, from, to time.Time) (*view, error) {
@@ -57,11 +77,28 @@ func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Flo
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[viewKey]*viewEntry{}
+		c.refreshing = make(chan struct{}, maxRefreshes)
 	}
 	if e := c.m[k]; e != nil {
 		select {
 		case <-e.done:
-			if e.err == nil && time.Since(e.at) < ResponseTTL {
+			now := time.Now()
+			if e.fresh(now) {
+				c.mu.Unlock()
+				return e.v, nil
+			}
+			if e.err == nil && e.cost >= slowView && now.Sub(e.at) < maxStale {
+				if !e.refreshing {
+					select {
+					case c.refreshing <- struct{}{}:
+						e.refreshing = true
+						go func() {
+							defer func() { <-c.refreshing }()
+							c.compute(k, st, from, to, e, true)
+						}()
+					default: // enough of them under way: the next request tries
+					}
+				}
 				c.mu.Unlock()
 				return e.v, nil
 			}
@@ -83,19 +120,36 @@ func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Flo
 	e := &viewEntry{done: make(chan struct{})}
 	c.m[k] = e
 	c.mu.Unlock()
+	c.compute(k, st, from, to, e, false)
+	return e.v, e.err
+}
 
+// compute makes the view of k. A new entry e gets it (and wakes those who
+// wait for it); a stale entry being refreshed is replaced by a new one
+// holding it, unless it was evicted meanwhile or the computation failed
+// (the stale view is served on, and the next request tries again).
+func (c *viewCache) compute(k viewKey, st *store.Store, from, to time.Time, e *viewEntry, stale bool) {
+	start := time.Now()
 	t, err := st.Totals(from, to)
+	var v *view
 	if err == nil {
-		e.v = newView(t, floor, public)
+		v = newView(t, k.floor, k.public)
 	}
 	c.mu.Lock()
-	e.err, e.at = err, time.Now()
+	defer c.mu.Unlock()
+	if stale {
+		e.refreshing = false
+		if err != nil || c.m[k] != e {
+			return
+		}
+		e = &viewEntry{done: make(chan struct{})}
+		c.m[k] = e
+	}
+	e.v, e.err, e.at, e.cost = v, err, time.Now(), time.Since(start)
 	if err != nil && c.m[k] == e {
 		delete(c.m, k)
 	}
 	close(e.done)
-	c.mu.Unlock()
-	return e.v, err
 }
 
 // newView makes a view of t: groups that pass floor, latest_modsec among
