@@ -46,6 +46,7 @@ type population struct {
 	*fixture
 	now   time.Time
 	first time.Time // the first day of the reports
+	path  string    // the database file
 }
 
 // popRecord is one report.
@@ -65,7 +66,8 @@ func popRecord(t testing.TB, beacon string, resolver netip.Addr, g geo.Location,
 // within the last 20 days.
 func newPopulation(t *testing.T, cfg Config) *population {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
+	path := filepath.Join(t.TempDir(), "se.db")
+	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func newPopulation(t *testing.T, cfg Config) *population {
 	s.SetConfig(cfg)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	return &population{fixture: &fixture{srv: s, st: st, http: hs, base: first, n: len(recs)}, now: now, first: first}
+	return &population{fixture: &fixture{srv: s, st: st, http: hs, base: first, n: len(recs)}, now: now, first: first, path: path}
 }
 
 // raw groups, computed from the records alone.
