@@ -74,6 +74,9 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if count == "reports" && step == store.StepMonth {
+		n = countSteps(first, to, store.StepDay) // months of reports are summed from days
+	}
 	if n > limit {
 		writeError(w, http.StatusBadRequest, "too many steps: use a longer step or a shorter range")
 		return

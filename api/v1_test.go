@@ -358,6 +358,7 @@ func TestBadParameters(t *testing.T) {
 		"/api/v1/timeseries?count=reports&count=installations",
 		"/api/v1/timeseries?count=installations&from=0&to=8589934591&step=day",
 		"/api/v1/timeseries?from=0&to=8589934591&step=hour",
+		"/api/v1/timeseries?from=0&to=8589934591&step=month",
 		"/api/v1/public/daily/yesterday.json",
 		"/api/v1/public/daily/2026-13-01.json",
 		"/api/v1/public/daily/2026-11-24",
