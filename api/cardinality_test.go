@@ -181,9 +181,9 @@ func TestSlowViewServedStale(t *testing.T) {
 	if v4, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v4 == e.v || v4 == nil {
 		t.Error("the refreshed view is not served")
 	}
-	// Too stale: computed while the request waits.
+	// Too stale (twenty times its cost): computed while the request waits.
 	e = entry()
-	age(e, time.Second, maxStale+time.Second)
+	age(e, time.Second, 21*time.Second)
 	if v5, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v5 == e.v {
 		t.Error("a view older than maxStale was served")
 	}

@@ -32,10 +32,11 @@ type viewKey struct {
 // viewCache keeps views for ResponseTTL, at most maxViews of them;
 // concurrent requests for one view wait for one computation. A view that
 // was slow to compute (a store flooded with distinct values) is kept four
-// times as long as it took, and after that, for up to maxStale, served as
-// it is while one goroutine computes it again: a steady stream of requests
-// never waits for the store, and the store does at most one such
-// computation per view at a time, and at most maxRefreshes in all.
+// times as long as it took, and after that, until it is twenty times as old
+// as it took (at most maxStale), served as it is while one goroutine
+// computes it again: a steady stream of requests never waits for the
+// store, and the store does at most one such computation per view at a
+// time, and at most maxRefreshes in all.
 type viewCache struct {
 	mu         sync.Mutex
 	m          map[viewKey]*viewEntry
@@ -55,7 +56,7 @@ const (
 	maxViews = 16
 	// slowView is the cost from which a view is served stale while it is
 	// computed again; cheaper views are computed when they are asked for.
-	slowView     = 100 * time.Millisecond
+	slowView     = 250 * time.Millisecond
 	maxStale     = time.Minute
 	maxRefreshes = 2
 )
@@ -63,6 +64,11 @@ const (
 // fresh tells whether e may be served as it is.
 func (e *viewEntry) fresh(now time.Time) bool {
 	return e.err == nil && now.Sub(e.at) < max(ResponseTTL, 4*e.cost)
+}
+
+// stale tells whether e may be served while it is computed again.
+func (e *viewEntry) stale(now time.Time) bool {
+	return e.err == nil && e.cost >= slowView && now.Sub(e.at) < min(maxStale, 20*e.cost)
 }
 
 // viewOf is the view of the days [from, to] touch, with r's floor.
@@ -87,7 +93,7 @@ func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Flo
 				c.mu.Unlock()
 				return e.v, nil
 			}
-			if e.err == nil && e.cost >= slowView && now.Sub(e.at) < maxStale {
+			if e.stale(now) {
 				if !e.refreshing {
 					select {
 					case c.refreshing <- struct{}{}:
