@@ -216,3 +216,25 @@ func TestBadges(t *testing.T) {
 		t.Errorf("escaping: %v %+v", err, b)
 	}
 }
+
+// TestSnapshotsOutliveRetention: retention deletes the records of a day,
+// never its kept snapshot.
+func TestSnapshotsOutliveRetention(t *testing.T) {
+	p := newPopulation(t, Config{})
+	path := "/api/v1/public/daily/" + day(p.now).AddDate(0, 0, -30).Format(time.DateOnly) + ".json"
+	code, _, kept := p.fetch(t, path, "")
+	if code != 200 {
+		t.Fatalf("GET %s: %d", path, code)
+	}
+	before := p.st.Count()
+	p.st.Configure(store.Policy{Retention: 24 * time.Hour, SweepEvery: 100 * time.Millisecond})
+	for deadline := time.Now().Add(20 * time.Second); p.st.Count() > before/10; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("retention left %d of %d records", p.st.Count(), before)
+		}
+	}
+	if code, _, again := p.fetch(t, path, ""); code != 200 || !bytes.Equal(again, kept) {
+		t.Errorf("after retention deleted %d of %d records: %d\n%s\nwas\n%s", before-p.st.Count(), before, code, again, kept)
+	}
+	t.Logf("retention deleted %d of %d records; the snapshot of %s stays the same %d bytes", before-p.st.Count(), before, path, len(kept))
+}
