@@ -1,10 +1,7 @@
 package api
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
-	"strings"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
@@ -52,19 +49,4 @@ func (s *Server) floorOf(r *http.Request) Floor {
 		return NoFloor
 	}
 	return s.configOf(r).PublicMin
-}
-
-// tokenHolder tells whether a token is configured and r carries it.
-func (s *Server) tokenHolder(r *http.Request) bool {
-	token := s.configOf(r).Token
-	if token == "" {
-		return false
-	}
-	scheme, given, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	// Comparing digests keeps the time independent of the token's length too.
-	a, b := sha256.Sum256([]byte(strings.TrimSpace(given))), sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
