@@ -25,6 +25,7 @@ type Server struct {
 
 	patterns []string // the API routes, for the OpenAPI document's test
 	cache    respCache
+	views    viewCache
 	streams  streams
 }
 

@@ -10,18 +10,7 @@ import (
 // private tells whether r may see resolver addresses, ECS subnets and raw
 // beacons: always when no token is configured, else with the right token.
 func (s *Server) private(r *http.Request) bool {
-	token := s.configOf(r).Token
-	if token == "" {
-		return true
-	}
-	auth := r.Header.Get("Authorization")
-	scheme, given, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	// Comparing digests keeps the time independent of the token's length too.
-	a, b := sha256.Sum256([]byte(strings.TrimSpace(given))), sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	return s.configOf(r).Token == "" || s.tokenHolder(r)
 }
 
 // requireToken answers 401 unless r may see private data.
@@ -34,4 +23,19 @@ func (s *Server) requireToken(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// tokenHolder tells whether a token is configured and r carries it.
+func (s *Server) tokenHolder(r *http.Request) bool {
+	token := s.configOf(r).Token
+	if token == "" {
+		return false
+	}
+	scheme, given, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	// Comparing digests keeps the time independent of the token's length too.
+	a, b := sha256.Sum256([]byte(strings.TrimSpace(given))), sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }

@@ -20,6 +20,9 @@ type Config struct {
 	CityDatabase bool
 	// Limits bound what requests may cost.
 	Limits Limits
+	// PublicMin is the public floor of answers to requests without the
+	// token (see Floor); zero means DefaultFloor.
+	PublicMin Floor
 }
 
 // Limits bound the cost of requests. A zero field takes its default.
@@ -108,6 +111,9 @@ func (s *Server) Configure(st *store.Store, c Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.Limits = c.Limits.WithDefaults()
+	if c.PublicMin == (Floor{}) {
+		c.PublicMin = DefaultFloor
+	}
 	old := s.state.Load()
 	if old == nil {
 		old = &state{}

@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
-	"time"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -37,10 +34,14 @@ type MapData struct {
 	// Unknown counts the reports no country was found for (private or
 	// unlisted addresses).
 	Unknown store.Counts `json:"unknown"`
+	// Other sums the countries under the public floor, PointsOther the
+	// points under it or past MaxPoints.
+	Other       Folded `json:"other"`
+	PointsOther Folded `json:"points_other"`
 }
 
 func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
-	from, to, err := timeRange(r.URL.Query(), time.Now())
+	from, to, err := s.rangeOf(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -48,12 +49,13 @@ func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
 	city := s.configOf(r).CityDatabase
 	st := s.storeOf(r)
 	d0, d1 := store.DaySpan(from, to)
-	body, err := s.cache.get(fmt.Sprint("map", d0.Unix(), d1.Unix(), city), st, &s.configOf(r).Limits, func() ([]byte, error) {
-		m, err := computeMap(st, from, to, city)
+	f, pub := s.floorOf(r), s.configOf(r).PublicMin
+	body, err := s.cache.get(fmt.Sprint("map", d0.Unix(), d1.Unix(), city, f, pub), st, &s.configOf(r).Limits, func() ([]byte, error) {
+		v, err := s.viewOf(r, from, to)
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(m)
+		return json.Marshal(withCity(v.mapData, city))
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
@@ -62,33 +64,12 @@ func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
 	writeJSONBytes(w, body)
 }
 
-func computeMap(st *store.Store, from, to time.Time, city bool) (*MapData, error) {
-	t, err := st.Totals(from, to)
-	if err != nil {
-		return nil, err
+// withCity is m as the configuration shows it: points only with a City
+// database.
+func withCity(m MapData, city bool) MapData {
+	m.CityDatabase = city
+	if !city {
+		m.Points, m.PointsOther = []MapPoint{}, Folded{}
 	}
-	m := MapData{From: t.From.Unix(), To: t.To.Unix(), CityDatabase: city, Countries: []MapCountry{}, Points: []MapPoint{}}
-	for _, b := range breakdown(t.Dims[store.DimCountry], true) {
-		if b.Value == "" {
-			m.Unknown = store.Counts{Reports: b.Reports, Installations: b.Installations}
-			continue
-		}
-		m.Countries = append(m.Countries, MapCountry{Code: b.Value, Name: geo.CountryName(b.Value), Installations: b.Installations, Reports: b.Reports})
-	}
-	if city {
-		for p, c := range t.Points {
-			m.Points = append(m.Points, MapPoint{Lat: p.Lat, Lon: p.Lon, Installations: c.Installations, Reports: c.Reports})
-		}
-	}
-	sort.Slice(m.Points, func(i, j int) bool {
-		a, b := m.Points[i], m.Points[j]
-		if a.Installations != b.Installations {
-			return a.Installations > b.Installations
-		}
-		if a.Lat != b.Lat {
-			return a.Lat < b.Lat
-		}
-		return a.Lon < b.Lon
-	})
-	return &m, nil
+	return m
 }

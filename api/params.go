@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -129,4 +130,24 @@ func hexDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// rangeOf reads r's from and to, then clamps from to the first day the
+// rollups count: a range that starts before the data (from=0) starts with
+// it, so that it covers no empty years.
+func (s *Server) rangeOf(r *http.Request) (from, to time.Time, err error) {
+	from, to, err = timeRange(r.URL.Query(), time.Now())
+	if err != nil {
+		return from, to, err
+	}
+	return clampFrom(s.storeOf(r), from, to), to, nil
+}
+
+// clampFrom is from, or the first day st counts when from is before it and
+// to is not.
+func clampFrom(st *store.Store, from, to time.Time) time.Time {
+	if first, ok := st.FirstDay(); ok && from.Before(first) && !to.Before(first) {
+		return first
+	}
+	return from
 }

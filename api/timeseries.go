@@ -10,9 +10,11 @@ import (
 
 // Limits of /api/v1/timeseries.
 const (
-	MaxBuckets = 10000 // steps in one answer
-	TopSeries  = 10    // named series; the rest add up to "other"
-	OtherName  = "other"
+	MaxBuckets = 10000 // steps in one answer of reports
+	// MaxInstallBuckets bounds the steps of an answer counting
+	// installations (about ten years of days).
+	MaxInstallBuckets = 3650
+	TopSeries         = 10 // named series; the rest add up to "other"
 )
 
 // SeriesBucket is one step of a timeseries.
@@ -24,25 +26,30 @@ type SeriesBucket struct {
 
 // Timeseries is the answer of /api/v1/timeseries.
 type Timeseries struct {
-	From    int64          `json:"from"`
-	To      int64          `json:"to"`
-	Step    string         `json:"step"`
-	By      string         `json:"by"`
+	From int64  `json:"from"`
+	To   int64  `json:"to"`
+	Step string `json:"step"`
+	By   string `json:"by"`
+	// Count is what the buckets count: reports, or installations (distinct
+	// installations of each step).
+	Count   string         `json:"count"`
 	Buckets []SeriesBucket `json:"buckets"`
+	// OtherValues is the number of distinct values the "other" series sums.
+	OtherValues int `json:"other_values"`
 }
 
-var steps = map[string]store.Step{"hour": store.StepHour, "day": store.StepDay, "week": store.StepWeek}
+var steps = map[string]store.Step{"hour": store.StepHour, "day": store.StepDay, "week": store.StepWeek, "month": store.StepMonth}
 
 var byDims = map[string]store.Dimension{"": store.DimTotal, "modsec": store.DimModsec, "platform": store.DimPlatform, "country": store.DimCountry}
 
 func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	from, to, err := timeRange(q, time.Now())
+	from, to, err := s.rangeOf(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	stepName, err := oneOf(q, "step", "day", "hour", "day", "week")
+	stepName, err := oneOf(q, "step", "day", "hour", "day", "week", "month")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -52,52 +59,126 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	count, err := oneOf(q, "count", "reports", "reports", "installations")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	step := steps[stepName]
-	first := store.SeriesStart(from, step)
-	if n := to.Sub(first) / stepDuration(step); n >= MaxBuckets {
+	first := stepStart(from, step)
+	n, limit := countSteps(first, to, step), MaxBuckets
+	if count == "installations" {
+		limit = MaxInstallBuckets
+		if step == store.StepHour {
+			writeError(w, http.StatusBadRequest, "installations are counted per day: use step day, week or month")
+			return
+		}
+	}
+	if count == "reports" && step == store.StepMonth {
+		n = countSteps(first, to, store.StepDay) // months of reports are summed from days
+	}
+	if n > limit {
 		writeError(w, http.StatusBadRequest, "too many steps: use a longer step or a shorter range")
 		return
 	}
-	buckets, err := s.storeOf(r).Series(from, endOf(to), step, byDims[by])
+	var buckets []store.InstallBucket
+	if count == "installations" {
+		buckets, err = s.storeOf(r).Installs(first, endOf(to), step, byDims[by])
+	} else {
+		buckets, err = s.reportBuckets(r, first, endOf(to), step, byDims[by])
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
 		return
 	}
-	ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Buckets: make([]SeriesBucket, 0, len(buckets))}
-	top := topValues(buckets, TopSeries)
+	// A series is named when its value is one the summary of the range
+	// names (it passes the public floor, and is among the top values).
+	var allowed map[string]bool
+	if by != "" {
+		v, err := s.viewOf(r, from, to)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "reading the rollups failed")
+			return
+		}
+		allowed = map[string]bool{}
+		for _, b := range v.summary.Breakdowns[by] {
+			if !b.Other {
+				allowed[b.Value] = true
+			}
+		}
+	}
+	ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Count: count, Buckets: make([]SeriesBucket, 0, len(buckets))}
+	top := topValues(buckets, allowed, TopSeries, count == "reports")
+	folded := map[string]bool{}
 	for _, b := range buckets {
-		sb := SeriesBucket{T: b.Start.Unix(), Series: map[string]uint64{}}
-		for v, n := range b.Values {
-			sb.Total += n
+		sb := SeriesBucket{T: b.Start.Unix(), Total: b.Total.Installations, Series: map[string]uint64{}}
+		if count == "reports" {
+			sb.Total = b.Total.Reports
+		}
+		for v, c := range b.Values {
 			if by == "" {
 				continue
 			}
+			n := c.Installations
+			if count == "reports" {
+				n = c.Reports
+			}
+			if n == 0 {
+				continue
+			}
 			if !top[v] {
+				folded[v] = true
 				v = OtherName
 			}
 			sb.Series[v] += n
 		}
 		ts.Buckets = append(ts.Buckets, sb)
 	}
+	ts.OtherValues = len(folded)
 	writeJSON(w, http.StatusOK, ts)
 }
 
-func stepDuration(s store.Step) time.Duration {
-	switch s {
-	case store.StepHour:
-		return time.Hour
-	case store.StepDay:
-		return 24 * time.Hour
+// reportBuckets counts the reports of each step in Installs' shape (months
+// are summed from days).
+func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.Step, d store.Dimension) ([]store.InstallBucket, error) {
+	seriesStep := step
+	if step == store.StepMonth {
+		seriesStep = store.StepDay
 	}
-	return 7 * 24 * time.Hour
+	series, err := s.storeOf(r).Series(from, to, seriesStep, d)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.InstallBucket
+	for _, b := range series {
+		start := stepStart(b.Start, step)
+		if len(out) == 0 || !out[len(out)-1].Start.Equal(start) {
+			out = append(out, store.InstallBucket{Start: start, Values: map[string]store.Counts{}})
+		}
+		ob := &out[len(out)-1]
+		for v, n := range b.Values {
+			c := ob.Values[v]
+			c.Reports += n
+			ob.Values[v] = c
+			ob.Total.Reports += n
+		}
+	}
+	return out, nil
 }
 
-// topValues are the n values with the most reports over all buckets.
-func topValues(buckets []store.Bucket, n int) map[string]bool {
+// topValues are the n values of allowed with the most reports (or
+// installations) over all buckets; nil allowed allows none.
+func topValues(buckets []store.InstallBucket, allowed map[string]bool, n int, reports bool) map[string]bool {
 	sums := map[string]uint64{}
 	for _, b := range buckets {
 		for v, c := range b.Values {
-			sums[v] += c
+			if allowed[v] {
+				if reports {
+					sums[v] += c.Reports
+				} else {
+					sums[v] += c.Installations
+				}
+			}
 		}
 	}
 	vals := make([]string, 0, len(sums))

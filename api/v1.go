@@ -24,6 +24,13 @@ func (s *Server) registerV1() {
 	s.handle("GET /api/v1/summary", s.summary)
 	s.handle("GET /api/v1/timeseries", s.timeseries)
 	s.handle("GET /api/v1/map", s.mapData)
+	s.handle("GET /api/v1/adoption", s.adoption)
+	s.handle("GET /api/v1/churn", s.churn)
+	s.handle("GET "+dailyPath, s.dailyList)
+	s.handle("GET "+dailyPath+"/{file}", s.daily)
+	for path := range badges {
+		s.handle("GET "+path, s.badge)
+	}
 	s.handle("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)

@@ -6,16 +6,28 @@ import (
 )
 
 // compareVersions orders dotted versions numerically ("2.9.10" > "2.9.8");
-// a part without leading digits ranks below any number.
+// a part without leading digits ranks below any number. It allocates
+// nothing: adoption compares every version sent against a few.
 func compareVersions(a, b string) int {
-	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		if c := comparePart(pa[i], pb[i]); c != 0 {
+	for {
+		pa, ra, moreA := strings.Cut(a, ".")
+		pb, rb, moreB := strings.Cut(b, ".")
+		if c := comparePart(pa, pb); c != 0 {
 			return c
 		}
+		if !moreA || !moreB {
+			// "2.9" < "2.9.0": the longer one is more specific.
+			return cmp.Compare(boolInt(moreA), boolInt(moreB))
+		}
+		a, b = ra, rb
 	}
-	// "2.9" < "2.9.0": the longer one is more specific.
-	return cmp.Compare(len(pa), len(pb))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // comparePart compares the leading digits as numbers, then the rest as text.

@@ -7,7 +7,7 @@
   var REFRESH_MS = 30000;
   var TOP_SERIES = 8;
   var TOP_ROWS = 10;
-  var RANGES = { '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400, '1y': 365 * 86400 };
+  var RANGES = { '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400, '90d': 90 * 86400, '365d': 365 * 86400 };
   var PALETTE = ['#1f6feb', '#2da44e', '#e8590c', '#8250df', '#d6336c', '#0ca678',
     '#f59f00', '#1098ad', '#6e7781', '#a0522d', '#94a3b8'];
   var SVGNS = 'http://www.w3.org/2000/svg';
@@ -50,10 +50,19 @@
   }
   function fromLocalInput(s) { var t = new Date(s).getTime(); return isNaN(t) ? NaN : Math.floor(t / 1000); }
 
-  function stepFor(span) {
-    if (span <= 8 * 86400) return 'hour';
-    if (span <= 120 * 86400) return 'day';
-    return 'week';
+  // seriesFor picks what the chart over time plots: installations are
+  // counted per day at the finest, so the shortest ranges plot reports per
+  // hour, and say so.
+  function seriesFor(span) {
+    if (span <= 2 * 86400) return { step: 'hour', count: 'reports' };
+    if (span <= 120 * 86400) return { step: 'day', count: 'installations' };
+    return { step: 'week', count: 'installations' };
+  }
+
+  function churnStepFor(span) { return span <= 120 * 86400 ? 'day' : 'week'; }
+
+  function fmtDay(sec) {
+    return new Date(sec * 1000).toLocaleDateString(undefined, { timeZone: 'UTC', year: 'numeric', month: 'short', day: 'numeric' });
   }
 
   function fmtBucket(t, step) {
@@ -80,6 +89,8 @@
     if (r === 'custom') {
       var f = parseInt(p.get('from'), 10), t = parseInt(p.get('to'), 10);
       if (f >= 0 && t > f) { state.range = 'custom'; state.from = f; state.to = t; }
+    } else if (r === '1y') {
+      state.range = '365d'; // the name of the 365-day range in older links
     } else if (r && RANGES[r]) {
       state.range = r;
     }
@@ -119,16 +130,19 @@
     var w = window_();
     var span = w.to - w.from;
     var q = 'from=' + w.from + '&to=' + w.to;
-    var step = stepFor(span);
+    var series = seriesFor(span);
+    var churnStep = churnStepFor(span);
     return Promise.all([
       getJSON('/api/v1/summary?' + q, ctl.signal),
-      getJSON('/api/v1/timeseries?' + q + '&step=' + step + '&by=' + state.split, ctl.signal),
+      getJSON('/api/v1/timeseries?' + q + '&step=' + series.step + '&count=' + series.count + '&by=' + state.split, ctl.signal),
       getJSON('/api/v1/map?' + q, ctl.signal),
+      getJSON('/api/v1/adoption?' + q, ctl.signal),
+      getJSON('/api/v1/churn?' + q + '&step=' + churnStep, ctl.signal),
       loadWorld()
     ]).then(function (res) {
       if (inflight !== ctl) return;
       inflight = null;
-      render(w, res[0], res[1], res[2]);
+      render(w, res[0], res[1], res[2], res[3], res[4]);
       $('error').hidden = true;
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
       var fig = $('figures');
@@ -146,17 +160,22 @@
     });
   }
 
-  function render(w, sum, ts, map) {
+  function render(w, sum, ts, map, adoption, churn) {
     renderFigures(w, sum);
     renderMap(map);
+    renderAdoption(adoption);
+    renderChurn(churn);
+    renderFloor(sum.public_min);
     renderCountries(sum.breakdowns && sum.breakdowns.country || []);
     renderTime(ts);
     renderPlatform(sum.breakdowns && sum.breakdowns.platform || []);
     var lists = document.querySelectorAll('[data-breakdown]');
     for (var i = 0; i < lists.length; i++) {
-      renderBars(lists[i], (sum.breakdowns || {})[lists[i].dataset.breakdown] || [], function (r) { return shown(r.value); });
+      renderBars(lists[i], (sum.breakdowns || {})[lists[i].dataset.breakdown] || [], function (r) {
+        return r.other ? otherLabel(r, 'values') : shown(r.value);
+      });
     }
-    renderCombos(sum.top_combinations || []);
+    renderCombos(sum.top_combinations || [], sum.combinations_other);
   }
 
   // ---- figures -------------------------------------------------------------
@@ -166,6 +185,10 @@
     $('fig-installations').textContent = nf.format(s.installations || 0);
     $('fig-distinct').textContent = nf.format(s.distinct_ids || 0);
     $('fig-latest').textContent = s.latest_modsec ? s.latest_modsec : '–';
+    var f = s.public_min || {};
+    $('fig-latest-note').textContent = f.installations > 1 || f.networks > 1
+      ? 'newest version run by ' + nf.format(f.installations) + '+ installations from ' + nf.format(f.networks) + '+ networks'
+      : 'newest version reported';
     var share = s.installations ? (s.latest_share || 0) : 0;
     $('fig-adoption').textContent = s.installations ? pf.format(share * 100) + ' %' : '–';
     $('fig-adoption-bar').style.width = (Math.max(0, Math.min(1, share)) * 100) + '%';
@@ -176,13 +199,23 @@
 
   // ---- bar lists and table ------------------------------------------------
 
+  // otherLabel names the row that sums what a list leaves out (values
+  // under the public floor, or past the API's top values).
+  function otherLabel(r, what) {
+    return 'other (' + nf.format(r.values || 0) + ' ' + what + ')';
+  }
+
   function renderBars(list, rows, label, onClick) {
     list.textContent = '';
     if (!rows.length) { list.appendChild(el('li', 'empty', 'No reports in this range')); return; }
-    var top = rows.slice().sort(function (a, b) { return (b.installations || 0) - (a.installations || 0); }).slice(0, TOP_ROWS);
+    var named = rows.filter(function (r) { return !r.other; });
+    var other = rows.filter(function (r) { return r.other; })[0];
+    var top = named.slice().sort(function (a, b) { return (b.installations || 0) - (a.installations || 0); }).slice(0, TOP_ROWS);
     var total = rows.reduce(function (n, r) { return n + (r.installations || 0); }, 0) || 1;
+    if (other) top.push(other);
     top.forEach(function (r) {
-      var li = el('li');
+      if (r === other && named.length > TOP_ROWS) list.appendChild(el('li', 'empty', (named.length - TOP_ROWS) + ' more'));
+      var li = el('li', r.other ? 'other' : undefined);
       var fill = el('span', 'fill');
       fill.style.width = (100 * (r.installations || 0) / total).toFixed(1) + '%';
       var name = el('span', 'label', label(r));
@@ -190,28 +223,24 @@
       li.appendChild(fill);
       li.appendChild(name);
       li.appendChild(el('span', 'n', nf.format(r.installations || 0) + ' · ' + pf.format(100 * (r.installations || 0) / total) + '%'));
-      if (onClick) li.addEventListener('click', function () { onClick(r); });
+      if (onClick && !r.other) li.addEventListener('click', function () { onClick(r); });
       list.appendChild(li);
     });
-    if (rows.length > TOP_ROWS) list.appendChild(el('li', 'empty', (rows.length - TOP_ROWS) + ' more'));
+    if (!other && named.length > TOP_ROWS) list.appendChild(el('li', 'empty', (named.length - TOP_ROWS) + ' more'));
   }
 
   function renderCountries(rows) {
     renderBars($('countries'), rows, function (r) {
-      return r.name ? r.name + ' (' + r.value + ')' : shown(r.value);
-    }, function (r) { select(r.value); });
+      if (r.other) return otherLabel(r, 'countries');
+      if (!r.value) return 'Unknown'; // reports no country was found for
+      return r.name ? r.name + ' (' + r.value + ')' : r.value;
+    }, function (r) { if (r.value) select(r.value); });
   }
 
-  function renderCombos(rows) {
+  function renderCombos(rows, other) {
     var body = document.querySelector('#combos tbody');
     body.textContent = '';
-    if (!rows.length) {
-      var tr = el('tr'), td = el('td', 'none', 'No reports in this range');
-      td.colSpan = 7;
-      tr.appendChild(td);
-      body.appendChild(tr);
-      return;
-    }
+    other = other || {};
     rows.forEach(function (r) {
       var tr = el('tr');
       ['modsec', 'server', 'apr', 'pcre', 'lua', 'libxml'].forEach(function (k) {
@@ -220,6 +249,19 @@
       tr.appendChild(el('td', 'num', nf.format(r.installations || 0)));
       body.appendChild(tr);
     });
+    if (!rows.length && !other.values) {
+      var tr = el('tr'), td = el('td', 'none', 'No reports in this range');
+      td.colSpan = 7;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    } else if (other.values) {
+      // What the list leaves out: past the top 20, or under the public floor.
+      var ot = el('tr', 'other'), label = el('td', 'none', otherLabel(other, 'combinations'));
+      label.colSpan = 6;
+      ot.appendChild(label);
+      ot.appendChild(el('td', 'num', nf.format(other.installations || 0)));
+      body.appendChild(ot);
+    }
   }
 
   // ---- map -----------------------------------------------------------------
@@ -302,8 +344,16 @@
         title.textContent = p.dataset.name;
       }
     });
-    $('legend-min').textContent = rows.length ? '1' : '0';
+    // With nothing located the ramp would read "0 to 0": say so instead.
+    $('legend').hidden = max === 0;
+    $('legend-empty').hidden = max !== 0;
+    $('legend-min').textContent = '1';
     $('legend-max').textContent = nf.format(max);
+    var other = m.other || {};
+    $('map-note').hidden = !other.values;
+    $('map-note').textContent = other.values
+      ? nf.format(other.values) + (other.values === 1 ? ' country' : ' countries') + ' with too few installations to show'
+      : '';
 
     var g = $('map-points');
     g.textContent = '';
@@ -359,7 +409,9 @@
     buckets.forEach(function (b) {
       Object.keys(b.series || {}).forEach(function (k) { totals[k] = (totals[k] || 0) + b.series[k]; });
     });
-    var keys = Object.keys(totals).sort(function (a, b) { return totals[b] - totals[a]; });
+    // The API's own "other" joins what the named series leave, below.
+    var keys = Object.keys(totals).filter(function (k) { return k !== 'other'; })
+      .sort(function (a, b) { return totals[b] - totals[a]; });
     var top = keys.slice(0, TOP_SERIES);
     var datasets = top.map(function (k, i) {
       return {
@@ -408,11 +460,102 @@
     }
     $('chart-time').dataset.step = ts.step || '';
     $('chart-time').dataset.by = ts.by || '';
+    $('chart-time').dataset.count = ts.count || '';
+    $('time-title').textContent = (ts.count === 'installations' ? 'Installations' : 'Reports') + ' per ' + (ts.step || 'day');
+  }
+
+  // ---- adoption and churn -------------------------------------------------
+
+  function renderAdoption(a) {
+    var levels = a.levels || {};
+    var dds = document.querySelectorAll('#levels dd');
+    for (var i = 0; i < dds.length; i++) {
+      dds[i].textContent = levels[dds[i].dataset.level] || '–';
+    }
+    var body = document.querySelector('#adoption tbody');
+    body.textContent = '';
+    var rows = (a.versions || []).slice();
+    if (a.other && a.other.values) rows.push({ other: a.other });
+    if (!rows.length) {
+      var tr = el('tr'), td = el('td', 'none', 'No reports in this range');
+      td.colSpan = 6;
+      tr.appendChild(td);
+      body.appendChild(tr);
+      return;
+    }
+    var days = function (n) { return n === null || n === undefined ? '–' : nf.format(n); };
+    rows.forEach(function (v) {
+      var tr = el('tr');
+      if (v.other) {
+        tr.appendChild(el('td', 'none', otherLabel(v.other, 'versions')));
+        tr.appendChild(el('td', 'none', '–'));
+        tr.appendChild(el('td', 'num', nf.format(v.other.installations || 0)));
+        tr.appendChild(el('td', 'num', pf.format(100 * (v.other.share || 0)) + ' %'));
+        tr.appendChild(el('td', 'num', '–'));
+        tr.appendChild(el('td', 'num', '–'));
+      } else {
+        tr.appendChild(el('td', '', v.version));
+        tr.appendChild(el('td', '', v.first_seen === null ? '–' : fmtDay(v.first_seen)));
+        tr.appendChild(el('td', 'num', nf.format(v.installations || 0)));
+        tr.appendChild(el('td', 'num', pf.format(100 * (v.share || 0)) + ' %'));
+        tr.appendChild(el('td', 'num', days(v.days_to_25)));
+        tr.appendChild(el('td', 'num', days(v.days_to_50)));
+      }
+      body.appendChild(tr);
+    });
+  }
+
+  function renderChurn(c) {
+    var steps = c.steps || [];
+    var labels = steps.map(function (s) { return fmtBucket(s.start, c.step); });
+    var series = [
+      { label: 'new', key: 'new', sign: 1, color: '#2da44e' },
+      { label: 'returning', key: 'returning', sign: 1, color: '#1f6feb' },
+      { label: 'gone', key: 'gone', sign: -1, color: '#d6336c' }
+    ];
+    var datasets = series.map(function (d) {
+      return {
+        label: d.label,
+        data: steps.map(function (s) { return d.sign * (s[d.key] || 0); }),
+        backgroundColor: d.color + 'b3', borderColor: d.color, borderWidth: 1
+      };
+    });
+    var col = themeColors();
+    if (!charts.churn) {
+      charts.churn = new Chart($('chart-churn'), {
+        type: 'bar',
+        data: { labels: labels, datasets: datasets },
+        options: {
+          animation: false, responsive: true, maintainAspectRatio: false,
+          interaction: { mode: 'index', intersect: false },
+          scales: {
+            x: { stacked: true, ticks: { color: col.fg, maxRotation: 0, autoSkipPadding: 12 }, grid: { display: false } },
+            y: { stacked: true, ticks: { color: col.fg, precision: 0 }, grid: { color: col.line } }
+          },
+          plugins: { legend: { position: 'bottom', labels: { color: col.fg, boxWidth: 12 } } }
+        }
+      });
+    } else {
+      charts.churn.data.labels = labels;
+      charts.churn.data.datasets = datasets;
+      charts.churn.update();
+    }
+    $('chart-churn').dataset.step = c.step || '';
+    $('churn-title').textContent = 'Installations gained and lost per ' + (c.step || 'day');
+  }
+
+  // renderFloor says in the footer what the public floor holds back.
+  function renderFloor(f) {
+    f = f || {};
+    $('floor-note').textContent = f.installations > 1 || f.networks > 1
+      ? 'Versions, platforms and places with fewer than ' + nf.format(f.installations) + ' installations or ' +
+        nf.format(f.networks) + ' source networks are counted under "other".'
+      : '';
   }
 
   function renderPlatform(rows) {
     var sorted = rows.slice().sort(function (a, b) { return (b.installations || 0) - (a.installations || 0); });
-    var labels = sorted.map(function (r) { return shown(r.value); });
+    var labels = sorted.map(function (r) { return r.other ? 'other' : shown(r.value); });
     var data = sorted.map(function (r) { return r.installations || 0; });
     var colors = sorted.map(function (r, i) { return PALETTE[i % PALETTE.length]; });
     $('platform-empty').hidden = rows.length > 0;
@@ -485,6 +628,12 @@
       if (charts.platform) {
         charts.platform.options.plugins.legend.labels.color = c.fg;
         charts.platform.update();
+      }
+      if (charts.churn) {
+        var co = charts.churn.options;
+        co.scales.x.ticks.color = co.scales.y.ticks.color = co.plugins.legend.labels.color = c.fg;
+        co.scales.y.grid.color = c.line;
+        charts.churn.update();
       }
       if (world && lastMap) renderMap(lastMap);
     });

@@ -20,6 +20,7 @@ type apiConfig struct {
 	token        string // guards raw records when set
 	cityDatabase bool   // geoip gave a City database: the map has points
 	limits       api.Limits
+	publicMin    api.Floor // zero: api.DefaultFloor
 }
 
 // Bounds of the api block's numbers: beyond them a value is a typo.
@@ -47,6 +48,7 @@ func (a *apiConfig) errorf(format string, args ...any) error {
 //	    read_timeout DURATION
 //	    min_rate SIZE
 //	    cache SIZE [ENTRIES]
+//	    public_min INSTALLATIONS [NETWORKS]
 //	}
 func parseAPIBlock(c *caddy.Controller, cfg *apiConfig) error {
 	cfg.file, cfg.line = c.File(), c.Line()
@@ -154,8 +156,40 @@ func parseAPIProperty(c *caddy.Controller, cfg *apiConfig, property string, args
 			}
 			l.CacheEntries = e
 		}
+	case "public_min":
+		f, err := parsePublicMin(args)
+		if err != nil {
+			return c.Errf("api: public_min: %v", err)
+		}
+		cfg.publicMin = f
 	default:
 		return c.Errf("api: unknown property %q", property)
 	}
 	return nil
+}
+
+// parsePublicMin reads public_min's INSTALLATIONS [NETWORKS]. NETWORKS
+// defaults to the default floor's, but never above INSTALLATIONS: a group
+// of one installation has one network, so "public_min 1" turns the floor
+// off like "public_min 1 1".
+func parsePublicMin(args []string) (api.Floor, error) {
+	if len(args) < 1 || len(args) > 2 {
+		return api.Floor{}, fmt.Errorf("needs INSTALLATIONS [NETWORKS]")
+	}
+	n, err := strconv.ParseUint(args[0], 10, 64)
+	if err != nil || n < 1 || n > api.MaxFloorInstallations {
+		return api.Floor{}, fmt.Errorf("%q is not a number of installations from 1 to %d", args[0], api.MaxFloorInstallations)
+	}
+	f := api.Floor{Installations: n, Networks: min(api.DefaultFloor.Networks, n)}
+	if len(args) == 2 {
+		m, err := strconv.ParseUint(args[1], 10, 64)
+		if err != nil || m < 1 || m > api.MaxFloorNetworks {
+			return api.Floor{}, fmt.Errorf("%q is not a number of networks from 1 to %d", args[1], api.MaxFloorNetworks)
+		}
+		if m > n {
+			return api.Floor{}, fmt.Errorf("%d networks need at least %d installations, not %d", m, m, n)
+		}
+		f.Networks = m
+	}
+	return f, nil
 }

@@ -65,3 +65,41 @@ func TestAPIErrorNamesPropertyAndLine(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePublicMin(t *testing.T) {
+	tests := []struct {
+		body    string // inside api 127.0.0.1:0 { }
+		wantErr string // substring; "" means success
+		want    api.Floor
+	}{
+		{"", "", api.Floor{}}, // the default, filled in by the API
+		{"public_min 10 3", "", api.Floor{Installations: 10, Networks: 3}},
+		{"public_min 10", "", api.Floor{Installations: 10, Networks: 2}},
+		{"public_min 1", "", api.Floor{Installations: 1, Networks: 1}},
+		{"public_min 1 1", "", api.Floor{Installations: 1, Networks: 1}},
+		{"public_min 64 64", "", api.Floor{Installations: 64, Networks: 64}},
+		{"public_min", "api: public_min: needs INSTALLATIONS [NETWORKS]", api.Floor{}},
+		{"public_min 5 2 1", "api: public_min: needs INSTALLATIONS [NETWORKS]", api.Floor{}},
+		{"public_min 0", `api: public_min: "0" is not a number of installations`, api.Floor{}},
+		{"public_min -5", `api: public_min: "-5" is not a number of installations`, api.Floor{}},
+		{"public_min five", `api: public_min: "five" is not a number of installations`, api.Floor{}},
+		{"public_min 1000001", `api: public_min: "1000001" is not a number of installations`, api.Floor{}},
+		{"public_min 5 0", `api: public_min: "0" is not a number of networks from 1 to 64`, api.Floor{}},
+		{"public_min 100 65", `api: public_min: "65" is not a number of networks from 1 to 64`, api.Floor{}},
+		{"public_min 3 4", "api: public_min: 4 networks need at least 4 installations", api.Floor{}},
+		{"public_min 5\npublic_min 6", "api: public_min specified more than once", api.Floor{}},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", "statusengine {\napi 127.0.0.1:0 {\n"+tc.body+"\n}\n}")
+		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
+		se, err := parse(c)
+		if checkParseErr(t, i, err, tc.wantErr) && err == nil && se.api.publicMin != tc.want {
+			t.Errorf("test %d (%q): public_min %+v, want %+v", i, tc.body, se.api.publicMin, tc.want)
+		}
+	}
+	// The error names the line.
+	_, err := parse(caddy.NewTestController("dns", "statusengine {\n  api 127.0.0.1:0 {\n    max_requests 5\n    public_min 0\n  }\n}"))
+	if err == nil || !strings.Contains(err.Error(), ":4 ") || !strings.Contains(err.Error(), "public_min") {
+		t.Errorf("error %v, want line 4 and public_min", err)
+	}
+}

@@ -103,7 +103,7 @@ func attachAPI(c *caddy.Controller) {
 
 // sameAPI tells whether two blocks may share one listener.
 func sameAPI(a, b apiConfig) bool {
-	return a.token == b.token && a.cityDatabase == b.cityDatabase && a.limits == b.limits
+	return a.token == b.token && a.cityDatabase == b.cityDatabase && a.limits == b.limits && a.publicMin == b.publicMin
 }
 
 // listenAPI binds addr and serves it. An address this process already
@@ -156,7 +156,8 @@ func (u *apiUsers) attach() {
 			continue
 		}
 		l.users[u] = true
-		l.handler.Configure(se.store, api.Config{Token: se.api.token, CityDatabase: se.api.cityDatabase, Limits: se.api.limits})
+		l.handler.Configure(se.store, api.Config{Token: se.api.token, CityDatabase: se.api.cityDatabase, Limits: se.api.limits,
+			PublicMin: se.api.publicMin})
 	}
 	closeUnusedLocked(nil)
 }

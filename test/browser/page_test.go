@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,11 +45,24 @@ type pageState struct {
 	Attribution string      `json:"attribution"`
 	Info        string      `json:"info"`
 	Selected    []string    `json:"selected"`
+	// What issue 11 added: the chart over time's title, the adoption
+	// panel, the churn chart, the map legend, the top countries' labels.
+	TimeTitle     string            `json:"timeTitle"`
+	Levels        map[string]string `json:"levels"`
+	AdoptionRows  [][]string        `json:"adoptionRows"`
+	Churn         *chartState       `json:"churn"`
+	ChurnTitle    string            `json:"churnTitle"`
+	LegendShown   bool              `json:"legendShown"`
+	LegendEmpty   bool              `json:"legendEmpty"`
+	Legend        string            `json:"legend"`
+	CountryLabels []string          `json:"countryLabels"`
+	LatestNote    string            `json:"latestNote"`
 }
 
 type chartState struct {
 	Step     string   `json:"step"`
 	By       string   `json:"by"`
+	Count    string   `json:"count"`
 	Labels   []string `json:"labels"`
 	Datasets []struct {
 		Label string    `json:"label"`
@@ -65,7 +79,7 @@ const collectJS = `(() => {
   const ink = c => { const x = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let n = 0; for (let i = 3; i < x.length; i += 4) if (x[i] > 0) n++; return n; };
   const chart = (id) => { const c = Chart.getChart(id); if (!c) return null;
-    return { step: c.canvas.dataset.step || '', by: c.canvas.dataset.by || '', labels: c.data.labels.map(String),
+    return { step: c.canvas.dataset.step || '', by: c.canvas.dataset.by || '', count: c.canvas.dataset.count || '', labels: c.data.labels.map(String),
       datasets: c.data.datasets.map(d => ({ label: String(d.label || ''), data: d.data, sum: d.data.reduce((a, b) => a + b, 0) })),
       ink: ink(c.canvas) }; };
   return {
@@ -78,7 +92,7 @@ const collectJS = `(() => {
       installations: +p.dataset.installations, fill: getComputedStyle(p).fill })),
     points: document.querySelectorAll('#map-points circle').length,
     pointSum: [...document.querySelectorAll('#map-points circle')].reduce((n, c) => n + +c.dataset.installations, 0),
-    time: chart('chart-time'), platform: chart('chart-platform'),
+    time: chart('chart-time'), platform: chart('chart-platform'), churn: chart('chart-churn'),
     combos: [...document.querySelectorAll('#combos tbody tr')].map(tr => [...tr.cells].map(td => td.textContent)),
     xssDefined: typeof window.__x !== 'undefined',
     xssText: document.body.textContent.includes(` + "`" + xssServer + "`" + `),
@@ -86,6 +100,13 @@ const collectJS = `(() => {
     attribution: txt('attribution'),
     info: txt('map-info'),
     selected: [...document.querySelectorAll('#map-countries path.selected')].map(p => p.dataset.code),
+    timeTitle: txt('time-title'), churnTitle: txt('churn-title'), latestNote: txt('fig-latest-note'),
+    levels: Object.fromEntries([...document.querySelectorAll('#levels dd')].map(d => [d.dataset.level, d.textContent])),
+    adoptionRows: [...document.querySelectorAll('#adoption tbody tr')].map(tr => [...tr.cells].map(td => td.textContent)),
+    legendShown: getComputedStyle(document.getElementById('legend')).display !== 'none',
+    legendEmpty: getComputedStyle(document.getElementById('legend-empty')).display !== 'none',
+    legend: document.getElementById('legend').innerText + ' ' + txt('legend-empty'),
+    countryLabels: [...document.querySelectorAll('#countries li .label')].map(l => l.textContent),
   };
 })()`
 
@@ -101,13 +122,19 @@ type summary struct {
 		Value, Name   string
 		Reports       int
 		Installations int
+		Other         bool
+		Values        int
 	}
-	TopCombinations []map[string]any `json:"top_combinations"`
+	TopCombinations   []map[string]any `json:"top_combinations"`
+	CombinationsOther struct {
+		Values        int
+		Installations int
+	} `json:"combinations_other"`
 }
 
 type timeseries struct {
-	Step, By string
-	Buckets  []struct {
+	Step, By, Count string
+	Buckets         []struct {
 		T      int64
 		Total  float64
 		Series map[string]float64
@@ -124,6 +151,31 @@ type worldMap struct {
 	Points []struct {
 		Lat, Lon      float64
 		Installations int
+	}
+	Other struct{ Values int }
+}
+
+type adoption struct {
+	Levels   map[string]*string
+	Versions []struct {
+		Version       string
+		FirstSeen     *int64 `json:"first_seen"`
+		Installations int
+		Share         float64
+		DaysTo25      *int `json:"days_to_25"`
+		DaysTo50      *int `json:"days_to_50"`
+	}
+	Other struct {
+		Values        int
+		Installations int
+	}
+}
+
+type churn struct {
+	Step  string
+	Steps []struct {
+		Start                        int64
+		Active, New, Returning, Gone int
 	}
 }
 
@@ -230,7 +282,21 @@ func checkAgainstAPI(t *testing.T, base string, p pageState) {
 		t.Fatal("no time chart")
 	}
 	var ts timeseries
-	getJSON(t, fmt.Sprintf("%s/api/v1/timeseries?%s&step=%s&by=%s", base, q, p.Time.Step, p.Time.By), &ts)
+	getJSON(t, fmt.Sprintf("%s/api/v1/timeseries?%s&step=%s&by=%s&count=%s", base, q, p.Time.Step, p.Time.By, p.Time.Count), &ts)
+	// It plots installations, and says so; only the shortest ranges plot
+	// reports (per hour: installations are counted per day), and say so.
+	span := p.To - p.From
+	wantCount, wantStep := "installations", "day"
+	switch {
+	case span <= 2*86400:
+		wantCount, wantStep = "reports", "hour"
+	case span > 120*86400:
+		wantStep = "week"
+	}
+	wantTitle := map[string]string{"installations": "Installations", "reports": "Reports"}[wantCount] + " per " + wantStep
+	if p.Time.Count != wantCount || p.Time.Step != wantStep || ts.Count != wantCount || p.TimeTitle != wantTitle {
+		t.Errorf("chart over time: %s per %s titled %q (API %s); want %q", p.Time.Count, p.Time.Step, p.TimeTitle, ts.Count, wantTitle)
+	}
 	if len(p.Time.Labels) != len(ts.Buckets) {
 		t.Errorf("time chart has %d points, timeseries %d buckets", len(p.Time.Labels), len(ts.Buckets))
 	}
@@ -265,7 +331,11 @@ func checkAgainstAPI(t *testing.T, base string, p pageState) {
 	var labels []string
 	var data []float64
 	for _, r := range plat {
-		labels = append(labels, shown(r.Value))
+		if r.Other {
+			labels = append(labels, "other")
+		} else {
+			labels = append(labels, shown(r.Value))
+		}
 		data = append(data, float64(r.Installations))
 	}
 	if fmt.Sprint(p.Platform.Labels) != fmt.Sprint(labels) || fmt.Sprint(p.Platform.Datasets[0].Data) != fmt.Sprint(data) {
@@ -275,9 +345,15 @@ func checkAgainstAPI(t *testing.T, base string, p pageState) {
 		t.Errorf("platform chart canvas nearly blank (%d pixels drawn)", p.Platform.Ink)
 	}
 
-	// Combinations table: one row per combination, the same cells.
-	if len(s.TopCombinations) == 0 || len(p.Combos) != len(s.TopCombinations) {
-		t.Fatalf("combinations table has %d rows, summary %d", len(p.Combos), len(s.TopCombinations))
+	// Combinations table: one row per combination, the same cells, then
+	// one for the combinations it leaves out (under the public floor, or
+	// past the top 20).
+	rows := len(s.TopCombinations)
+	if s.CombinationsOther.Values > 0 || rows == 0 {
+		rows++
+	}
+	if len(p.Combos) != rows {
+		t.Fatalf("combinations table has %d rows, summary %d and %d left out", len(p.Combos), len(s.TopCombinations), s.CombinationsOther.Values)
 	}
 	for i, c := range s.TopCombinations {
 		var want []string
@@ -291,5 +367,116 @@ func checkAgainstAPI(t *testing.T, base string, p pageState) {
 		if n, _ := c["installations"].(float64); number(p.Combos[i][6]) != int(n) {
 			t.Errorf("combination %d: page %q installations, summary %v", i, p.Combos[i][6], n)
 		}
+	}
+	if o := s.CombinationsOther; o.Values > 0 {
+		last := p.Combos[len(p.Combos)-1]
+		if last[0] != fmt.Sprintf("other (%d combinations)", o.Values) || number(last[1]) != o.Installations {
+			t.Errorf("combinations left out: page %q, summary %+v", last, o)
+		}
+	}
+
+	checkIssue11(t, base, q, p, s, m)
+}
+
+// checkIssue11 compares what issue 11 added to the page with the API: the
+// adoption panel, the churn chart, the top countries' labels and the map
+// legend.
+func checkIssue11(t *testing.T, base, q string, p pageState, s summary, m worldMap) {
+	t.Helper()
+	var a adoption
+	getJSON(t, base+"/api/v1/adoption?"+q, &a)
+	for _, lvl := range []string{"50", "75", "90", "95"} {
+		want := "–"
+		if v := a.Levels[lvl]; v != nil {
+			want = *v
+		}
+		if p.Levels[lvl] != want {
+			t.Errorf("adoption level %s: page %q, API %q", lvl, p.Levels[lvl], want)
+		}
+	}
+	rows := len(a.Versions)
+	if a.Other.Values > 0 {
+		rows++
+	}
+	if rows == 0 {
+		rows = 1 // "No reports in this range"
+	}
+	if len(p.AdoptionRows) != rows {
+		t.Fatalf("adoption table: %d rows, API %d versions (other: %d)", len(p.AdoptionRows), len(a.Versions), a.Other.Values)
+	}
+	days := func(n *int) string {
+		if n == nil {
+			return "–"
+		}
+		return strconv.Itoa(*n)
+	}
+	for i, v := range a.Versions {
+		row := p.AdoptionRows[i]
+		if row[0] != v.Version || number(row[2]) != v.Installations || row[4] != days(v.DaysTo25) || row[5] != days(v.DaysTo50) ||
+			(v.FirstSeen == nil) != (row[1] == "–") {
+			t.Errorf("adoption row %d: page %q, API %+v", i, row, v)
+		}
+		pct, err := strconv.ParseFloat(strings.TrimSpace(strings.NewReplacer(",", ".", "%", "", "\u00a0", "").Replace(row[3])), 64)
+		if err != nil || math.Abs(pct-v.Share*100) > 0.05+1e-9 {
+			t.Errorf("adoption row %d share: page %q, API %v", i, row[3], v.Share)
+		}
+	}
+	if a.Other.Values > 0 {
+		if row := p.AdoptionRows[len(p.AdoptionRows)-1]; !strings.HasPrefix(row[0], "other (") || number(row[2]) != a.Other.Installations {
+			t.Errorf("adoption other row: page %q, API %+v", row, a.Other)
+		}
+	}
+
+	// Churn: new, returning and gone per step, gone drawn below the axis.
+	if p.Churn == nil || len(p.Churn.Datasets) != 3 {
+		t.Fatal("no churn chart")
+	}
+	var c churn
+	getJSON(t, fmt.Sprintf("%s/api/v1/churn?%s&step=%s", base, q, p.Churn.Step), &c)
+	if len(p.Churn.Labels) != len(c.Steps) || p.ChurnTitle != "Installations gained and lost per "+c.Step {
+		t.Errorf("churn chart: %d steps titled %q, API %d steps of a %s", len(p.Churn.Labels), p.ChurnTitle, len(c.Steps), c.Step)
+	}
+	var nw, ret, gone float64
+	for _, st := range c.Steps {
+		nw += float64(st.New)
+		ret += float64(st.Returning)
+		gone += float64(st.Gone)
+	}
+	for i, want := range []struct {
+		label string
+		sum   float64
+	}{{"new", nw}, {"returning", ret}, {"gone", -gone}} {
+		if d := p.Churn.Datasets[i]; d.Label != want.label || d.Sum != want.sum {
+			t.Errorf("churn %s sums to %v, API %v", d.Label, d.Sum, want.sum)
+		}
+	}
+
+	// Top countries: "Unknown" for the unlocated, never "Unknown ()", and
+	// the other row names how many countries it holds.
+	for i, l := range p.CountryLabels {
+		if strings.Contains(l, "()") {
+			t.Errorf("top countries row %d reads %q", i, l)
+		}
+	}
+	for _, b := range s.Breakdowns["country"] {
+		if b.Value == "" && !slices.Contains(p.CountryLabels, "Unknown") {
+			t.Errorf("the unlocated are in the summary, not as Unknown on the page: %q", p.CountryLabels)
+		}
+		if b.Other && !slices.Contains(p.CountryLabels, fmt.Sprintf("other (%d countries)", b.Values)) {
+			t.Errorf("the countries under the floor are not in an other row: %q", p.CountryLabels)
+		}
+	}
+	// The legend: a ramp from 1 to the most installations of a country,
+	// or, with none located, a sentence instead of "0 to 0".
+	located := 0
+	for _, c := range m.Countries {
+		located = max(located, c.Installations)
+	}
+	if located == 0 {
+		if p.LegendShown || !p.LegendEmpty {
+			t.Errorf("nothing located, the legend reads %q", p.Legend)
+		}
+	} else if !p.LegendShown || p.LegendEmpty || !strings.Contains(strings.ReplaceAll(p.Legend, ",", ""), strconv.Itoa(located)) {
+		t.Errorf("legend %q (shown %v), most installations of a country %d", p.Legend, p.LegendShown, located)
 	}
 }

@@ -41,6 +41,11 @@ func TestStatusPage(t *testing.T) {
 	}
 	defer loc.Close()
 	f := newFleet(t, loc, 900, 20)
+	// Installations behind private addresses: geolocated to no country,
+	// the page's "Unknown" (which read "Unknown ()").
+	for i := range 60 {
+		f.installs = append(f.installs, install{beacon: randomBeacon(f.rng, pick(f.rng, servers)), addr: netip.AddrFrom4([4]byte{10, 1, byte(i), 1})})
+	}
 	db := filepath.Join(t.TempDir(), "statusengine.db")
 	stored := fillHistory(t, db, loc, f, now)
 	udp, base := startServer(t, db)
@@ -86,8 +91,8 @@ func TestStatusPage(t *testing.T) {
 		t.Error("the <script> server field is not shown as text anywhere")
 	}
 	b.screenshot("desktop.png", chromedp.FullScreenshot(100))
-	// The README's picture: figures, map and charts in one screen.
-	b.do(chromedp.EmulateViewport(1400, 1250))
+	// The README's picture: figures, map, charts, adoption and churn.
+	b.do(chromedp.EmulateViewport(1400, 1800))
 	overview := b.screenshot("overview.png", chromedp.CaptureScreenshot())
 
 	// 2. A phone: 390 px wide, nothing sticks out sideways.
@@ -126,6 +131,28 @@ func TestStatusPage(t *testing.T) {
 	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = "range=custom&from=%d&to=%d"`, from, to)))
 	p = b.waitFor("the custom range", 15*time.Second, func(p pageState) bool { return p.From == from && p.To == to })
 	checkAgainstAPI(t, base, p)
+
+	// The 90- and 365-day windows: installations per day, then per week.
+	for _, r := range []struct {
+		name string
+		span time.Duration
+	}{{"90d", 90 * 24 * time.Hour}, {"365d", 365 * 24 * time.Hour}} {
+		b.do(chromedp.Click(chromedp.CSS(`button[data-range="` + r.name + `"]`)))
+		p = b.waitFor(r.name, 15*time.Second, last(r.span))
+		checkAgainstAPI(t, base, p)
+		t.Logf("%s: %s per %s, churn per %s, adoption levels %v", r.name, p.Time.Count, p.Time.Step, p.Churn.Step, p.Levels)
+	}
+	// A range before any report: nothing located, and the legend says so
+	// rather than "0 ▬ 0".
+	from, to = now.AddDate(-3, 0, 0).Unix(), now.AddDate(-2, 0, 0).Unix()
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = "range=custom&from=%d&to=%d"`, from, to)))
+	p = b.waitFor("a range before the data", 15*time.Second, func(p pageState) bool { return p.From == from && p.To == to })
+	if p.LegendShown || !p.LegendEmpty || strings.Contains(p.Legend, "0 0") || number(p.Reports) != 0 {
+		t.Errorf("no data: legend %q (ramp shown %v), %s reports", p.Legend, p.LegendShown, p.Reports)
+	}
+	// An old link's 1y is the 365-day range.
+	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = "range=1y"`))
+	b.waitFor("365 days from #range=1y", 15*time.Second, last(365*24*time.Hour))
 
 	// 4. Live: new reports show up by themselves within one refresh period.
 	b.do(chromedp.Evaluate[chromedp.Void](`location.hash = "range=7d"`))

@@ -107,7 +107,7 @@ func TestAPIHardening(t *testing.T) {
 	// Range and page limits.
 	for _, p := range []string{"/api/v1/reports?limit=1001", "/api/v1/reports?limit=0", "/api/v1/reports?limit=-1",
 		"/api/v1/reports?limit=99999999999999999999", "/api/v1/reports?cursor=nothex", "/api/v1/reports?from=10&to=5",
-		"/api/v1/timeseries?from=0&step=hour", "/api/v1/timeseries?step=minute", "/api/v1/summary?from=-1",
+		"/api/v1/timeseries?from=0&to=8589934591&step=hour", "/api/v1/timeseries?step=minute", "/api/v1/summary?from=-1",
 		"/api/v1/summary?to=99999999999999", "/api/v1/export?format=xml", "/api/10/5", "/api/x/1", "/api/v1/map?from=abc"} {
 		a := do("GET", p, bearer, nil)
 		if a.code != http.StatusBadRequest || !isJSONError(a.body) {

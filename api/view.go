@@ -1,0 +1,277 @@
+package api
+
+import (
+	"cmp"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// view is what the rollups say about a span of whole UTC days, with the
+// groups a floor lets through: the summary, the map and adoption's figures
+// of the range, all made from one store.Totals. A view is small whatever
+// was sent (its lists are bounded), so the summary, the map, adoption, the
+// badges and the timeseries' series of one span share it.
+type view struct {
+	summary  Summary
+	mapData  MapData // with points, whether or not a City database is loaded
+	adoption adoptionRange
+}
+
+// viewKey tells views apart: the store, the span, the floor of the groups
+// and the public floor that picks latest_modsec.
+type viewKey struct {
+	st            *store.Store
+	d0, d1        int64
+	floor, public Floor
+}
+
+// viewCache keeps views for ResponseTTL, at most maxViews of them;
+// concurrent requests for one view wait for one computation. A view that
+// was slow to compute (a store flooded with distinct values) is kept four
+// times as long as it took, and after that, until it is twenty times as old
+// as it took (at most maxStale), served as it is while one goroutine
+// computes it again: a steady stream of requests never waits for the
+// store, and the store does at most one such computation per view at a
+// time, and at most maxRefreshes in all.
+type viewCache struct {
+	mu         sync.Mutex
+	m          map[viewKey]*viewEntry
+	refreshing chan struct{} // slots of background computations
+}
+
+type viewEntry struct {
+	done       chan struct{}
+	at         time.Time     // when it was computed
+	cost       time.Duration // how long that took
+	v          *view
+	err        error
+	refreshing bool
+}
+
+const (
+	maxViews = 16
+	// slowView is the cost from which a view is served stale while it is
+	// computed again; cheaper views are computed when they are asked for.
+	slowView     = 250 * time.Millisecond
+	maxStale     = time.Minute
+	maxRefreshes = 2
+)
+
+// fresh tells whether e may be served as it is.
+func (e *viewEntry) fresh(now time.Time) bool {
+	return e.err == nil && now.Sub(e.at) < max(ResponseTTL, 4*e.cost)
+}
+
+// stale tells whether e may be served while it is computed again.
+func (e *viewEntry) stale(now time.Time) bool {
+	return e.err == nil && e.cost >= slowView && now.Sub(e.at) < min(maxStale, 20*e.cost)
+}
+
+// viewOf is the view of the days [from, to] touch, with r's floor.
+func (s *Server) viewOf(r *http.Request, from, to time.Time) (*view, error) {
+	return s.viewWith(s.storeOf(r), from, to, s.floorOf(r), s.configOf(r).PublicMin)
+}
+
+func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Floor) (*view, error) {
+	d0, d1 := store.DaySpan(from, to)
+	k := viewKey{st, d0.Unix(), d1.Unix(), floor, public}
+	c := &s.views
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[viewKey]*viewEntry{}
+		c.refreshing = make(chan struct{}, maxRefreshes)
+	}
+	if e := c.m[k]; e != nil {
+		select {
+		case <-e.done:
+			now := time.Now()
+			if e.fresh(now) {
+				c.mu.Unlock()
+				return e.v, nil
+			}
+			if e.stale(now) {
+				if !e.refreshing {
+					select {
+					case c.refreshing <- struct{}{}:
+						e.refreshing = true
+						go func() {
+							defer func() { <-c.refreshing }()
+							c.compute(k, st, from, to, e, true)
+						}()
+					default: // enough of them under way: the next request tries
+					}
+				}
+				c.mu.Unlock()
+				return e.v, nil
+			}
+		default:
+			c.mu.Unlock()
+			<-e.done
+			return e.v, e.err
+		}
+	}
+	if len(c.m) >= maxViews {
+		for k, e := range c.m {
+			select {
+			case <-e.done:
+				delete(c.m, k)
+			default:
+			}
+		}
+	}
+	e := &viewEntry{done: make(chan struct{})}
+	c.m[k] = e
+	c.mu.Unlock()
+	c.compute(k, st, from, to, e, false)
+	return e.v, e.err
+}
+
+// compute makes the view of k. A new entry e gets it (and wakes those who
+// wait for it); a stale entry being refreshed is replaced by a new one
+// holding it, unless it was evicted meanwhile or the computation failed
+// (the stale view is served on, and the next request tries again).
+func (c *viewCache) compute(k viewKey, st *store.Store, from, to time.Time, e *viewEntry, stale bool) {
+	start := time.Now()
+	t, err := st.Totals(from, to)
+	var v *view
+	if err == nil {
+		v = newView(t, k.floor, k.public)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if stale {
+		e.refreshing = false
+		if err != nil || c.m[k] != e {
+			return
+		}
+		e = &viewEntry{done: make(chan struct{})}
+		c.m[k] = e
+	}
+	e.v, e.err, e.at, e.cost = v, err, time.Now(), time.Since(start)
+	if err != nil && c.m[k] == e {
+		delete(c.m, k)
+	}
+	close(e.done)
+}
+
+// newView makes a view of t: groups that pass floor, latest_modsec among
+// the versions that pass public.
+func newView(t *store.Totals, floor, public Floor) *view {
+	v := &view{}
+	v.summary = summaryOf(t, floor, public)
+	v.mapData = mapOf(t, floor)
+	v.adoption = adoptionOf(t, floor, public)
+	return v
+}
+
+// summaryOf is the summary of t.
+func summaryOf(t *store.Totals, floor, public Floor) Summary {
+	sum := Summary{
+		From:          t.From.Unix(),
+		To:            t.To.Unix(),
+		Reports:       t.Total.Reports,
+		Installations: t.Total.Installations,
+		DistinctIDs:   int(t.DistinctIDs),
+		Breakdowns:    map[string][]Breakdown{},
+		PublicMin:     floor,
+	}
+	for _, b := range breakdownDims {
+		country := b.dim == store.DimCountry
+		var exempt func(string) bool
+		if country {
+			exempt = unknownCountry
+		}
+		shown, other := groups(t.Dims[b.dim], floor, TopValues, cmp.Compare[string], jsonLen, exempt)
+		rows := make([]Breakdown, 0, len(shown)+1)
+		for _, e := range shown {
+			row := Breakdown{Value: e.key, Reports: e.c.Reports, Installations: e.c.Installations}
+			if country {
+				row.Name = countryName(e.key)
+			}
+			rows = append(rows, row)
+		}
+		if other.Values > 0 {
+			rows = append(rows, Breakdown{Value: OtherName, Other: true, Values: other.Values,
+				Reports: other.Reports, Installations: other.Installations})
+		}
+		sum.Breakdowns[b.name] = rows
+	}
+	combos, other := groups(t.Combos, floor, TopCombinations, compareCombos, comboLen, nil)
+	sum.TopCombinations = make([]Combination, 0, len(combos))
+	for _, e := range combos {
+		c := e.key
+		sum.TopCombinations = append(sum.TopCombinations, Combination{Modsec: c.Modsec, Server: c.Server, APR: c.APR,
+			PCRE: c.PCRE, Lua: c.Lua, Libxml: c.Libxml, Installations: e.c.Installations, Reports: e.c.Reports})
+	}
+	sum.CombinationsOther = other
+	sum.LatestModsec = latest(t.Dims[store.DimModsec], public)
+	if sum.LatestModsec != "" {
+		sum.InstallationsOnLatest = t.Dims[store.DimModsec][sum.LatestModsec].Installations
+	}
+	if sum.Installations > 0 {
+		sum.LatestShare = float64(sum.InstallationsOnLatest) / float64(sum.Installations)
+	}
+	return sum
+}
+
+// latest is the highest version of m that passes the floor: one report of
+// "99.9.9" from one network never becomes the latest.
+func latest(m map[string]store.Counts, floor Floor) string {
+	best := ""
+	for v, c := range m {
+		if floor.passes(c) && (best == "" || compareVersions(v, best) > 0 || (compareVersions(v, best) == 0 && v < best)) {
+			best = v
+		}
+	}
+	return best
+}
+
+// mapOf is the map of t, with points.
+func mapOf(t *store.Totals, floor Floor) MapData {
+	m := MapData{From: t.From.Unix(), To: t.To.Unix(), Countries: []MapCountry{}, Points: []MapPoint{}}
+	countries := make(map[string]store.Counts, len(t.Dims[store.DimCountry]))
+	for v, c := range t.Dims[store.DimCountry] {
+		if v == "" {
+			m.Unknown = c
+			continue
+		}
+		countries[v] = c
+	}
+	shown, other := groups(countries, floor, len(countries), cmp.Compare[string], jsonLen, nil)
+	for _, e := range shown {
+		m.Countries = append(m.Countries, MapCountry{Code: e.key, Name: countryName(e.key), Installations: e.c.Installations, Reports: e.c.Reports})
+	}
+	m.Other = other
+	points, pother := groups(t.Points, floor, MaxPoints, comparePoints, func(store.Point) int { return 0 }, nil)
+	for _, e := range points {
+		m.Points = append(m.Points, MapPoint{Lat: e.key.Lat, Lon: e.key.Lon, Installations: e.c.Installations, Reports: e.c.Reports})
+	}
+	m.PointsOther = pother
+	return m
+}
+
+// unknownCountry: the unlocated group names no place, so the floor leaves
+// it be.
+func unknownCountry(v string) bool { return v == "" }
+
+// countryName is the English name of a country code; "Unknown" for the
+// unlocated.
+func countryName(code string) string {
+	if code == "" {
+		return "Unknown"
+	}
+	return geo.CountryName(code)
+}
+
+func compareCombos(a, b store.Combo) int {
+	return cmp.Or(cmp.Compare(a.Modsec, b.Modsec), cmp.Compare(a.Server, b.Server), cmp.Compare(a.APR, b.APR),
+		cmp.Compare(a.PCRE, b.PCRE), cmp.Compare(a.Lua, b.Lua), cmp.Compare(a.Libxml, b.Libxml))
+}
+
+func comparePoints(a, b store.Point) int {
+	return cmp.Or(cmp.Compare(a.Lat, b.Lat), cmp.Compare(a.Lon, b.Lon))
+}
