@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -128,12 +130,14 @@ func (s *Store) installBucket(start time.Time, a *acc, d Dimension) (InstallBuck
 		b.Values = geoCounts(a.countries, nil, m)
 	default:
 		vals := map[string]*tally{}
+		infos, err := s.buildInfos(slices.Collect(maps.Keys(perBuild)))
+		if err != nil {
+			return b, err
+		}
 		for bn, tb := range perBuild {
-			info, err := s.buildInfo(bn)
-			if err != nil {
-				continue
+			if info := infos[bn]; info != nil {
+				into(vals, info.values.of(d), tb)
 			}
-			into(vals, info.values.of(d), tb)
 		}
 		for v, tv := range vals {
 			b.Values[v] = tv.counts()

@@ -57,12 +57,28 @@ func memo[V any](c *readCaches, m *map[uint32]V, n uint32, load func() (V, error
 		return v, err
 	}
 	c.mu.Lock()
-	if *m == nil || len(*m) >= maxMemo {
-		*m = map[uint32]V{}
-	}
-	(*m)[n] = v
+	remember(m, n, v)
 	c.mu.Unlock()
 	return v, nil
+}
+
+// remember puts v in m; a full m first forgets a quarter of its entries,
+// at random (map order), so that a reader cycling through more than
+// maxMemo values still finds most of them. c.mu must be held.
+func remember[V any](m *map[uint32]V, n uint32, v V) {
+	if *m == nil {
+		*m = map[uint32]V{}
+	}
+	if len(*m) >= maxMemo {
+		drop := maxMemo / 4
+		for k := range *m {
+			delete(*m, k)
+			if drop--; drop == 0 {
+				break
+			}
+		}
+	}
+	(*m)[n] = v
 }
 
 func (c *readCaches) zone(tx *bolt.Tx, n uint32) (string, error) {
@@ -91,20 +107,24 @@ func (c *readCaches) place(tx *bolt.Tx, n uint32) (geo.Location, error) {
 
 func (c *readCaches) build(tx *bolt.Tx, n uint32) (*buildInfo, error) {
 	return memo(c, &c.builds, n, func() (*buildInfo, error) {
-		v := tx.Bucket(buildsBucket).Get(numKey(n))
-		if v == nil {
-			return nil, errDangling
-		}
-		if len(v) > maxHead {
-			return nil, errors.New("build too long")
-		}
-		head := string(v)
-		rep, err := codec.ParseHead(head)
-		if err != nil {
-			return nil, err
-		}
-		return &buildInfo{head: head, report: rep, values: valuesOf(&rep)}, nil
+		return parseBuild(tx.Bucket(buildsBucket).Get(numKey(n)))
 	})
+}
+
+// parseBuild parses a builds row's value.
+func parseBuild(v []byte) (*buildInfo, error) {
+	if v == nil {
+		return nil, errDangling
+	}
+	if len(v) > maxHead {
+		return nil, errors.New("build too long")
+	}
+	head := string(v)
+	rep, err := codec.ParseHead(head)
+	if err != nil {
+		return nil, err
+	}
+	return &buildInfo{head: head, report: rep, values: valuesOf(&rep)}, nil
 }
 
 // Bounds of stored dictionary values, checked before they are parsed.

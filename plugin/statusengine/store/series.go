@@ -2,6 +2,7 @@ package store
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -97,6 +98,18 @@ func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]Bucket, er
 	if err != nil {
 		return nil, err
 	}
+	var infos map[uint32]*buildInfo
+	if d != DimTotal && d != DimCountry {
+		nums := map[uint32]struct{}{}
+		for _, p := range got {
+			for b := range p.builds {
+				nums[b] = struct{}{}
+			}
+		}
+		if infos, err = s.buildInfos(slices.Collect(maps.Keys(nums))); err != nil {
+			return nil, err
+		}
+	}
 	for k, p := range got {
 		i := int(k.start().Sub(first) / StepLen(step))
 		if i < 0 || i >= len(buckets) {
@@ -112,8 +125,8 @@ func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]Bucket, er
 		for b, n := range p.builds {
 			v := ""
 			if d != DimTotal {
-				info, err := s.buildInfo(b)
-				if err != nil {
+				info := infos[b]
+				if info == nil {
 					continue
 				}
 				v = info.values.of(d)

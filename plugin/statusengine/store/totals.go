@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,44 +187,32 @@ func merged(a, b *members) *members {
 	return m
 }
 
-// netSet counts distinct networks up to NetworkCap, in a few words.
-type netSet struct {
-	n    int
-	nets [NetworkCap]uint64
-}
+// netSet holds distinct networks (their hashes), up to NetworkCap. It
+// grows as needed: most values come from one or two networks, and a summary
+// of 100,000 distinct values holds one per value and dimension.
+type netSet []uint64
 
 func (ns *netSet) add(h uint64) {
-	if ns.n == NetworkCap {
+	if len(*ns) == NetworkCap || slices.Contains(*ns, h) {
 		return
 	}
-	for _, x := range ns.nets[:ns.n] {
-		if x == h {
-			return
-		}
-	}
-	ns.nets[ns.n] = h
-	ns.n++
+	*ns = append(*ns, h)
 }
 
 // tally builds Counts: reports, installations, networks.
 type tally struct {
 	c    Counts
-	nets *netSet
+	nets netSet
 }
 
 func (t *tally) install(net uint64) {
 	t.c.Installations++
-	if t.nets == nil {
-		t.nets = &netSet{}
-	}
 	t.nets.add(net)
 }
 
 func (t *tally) counts() Counts {
 	c := t.c
-	if t.nets != nil {
-		c.Networks = uint64(t.nets.n)
-	}
+	c.Networks = uint64(len(t.nets))
 	return c
 }
 
@@ -292,9 +281,14 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 		dims[d] = map[string]*tally{}
 	}
 	combos := map[Combo]*tally{}
-	for b := range unionKeys(reports, perBuild) {
-		info, err := s.buildInfo(b)
-		if err != nil {
+	nums := unionKeys(reports, perBuild)
+	infos, err := s.buildInfos(nums)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range nums {
+		info := infos[b]
+		if info == nil {
 			continue
 		}
 		tb := perBuild[b]
@@ -331,25 +325,26 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 func into[K comparable](m map[K]*tally, k K, tb *tally) {
 	tv := m[k]
 	if tv == nil {
-		tv = &tally{nets: &netSet{}}
+		tv = &tally{}
 		m[k] = tv
 	}
 	tv.c.Reports += tb.c.Reports
 	tv.c.Installations += tb.c.Installations
-	if tb.nets != nil {
-		for _, h := range tb.nets.nets[:tb.nets.n] {
-			tv.nets.add(h)
-		}
+	for _, h := range tb.nets {
+		tv.nets.add(h)
 	}
 }
 
-func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) map[uint32]struct{} {
-	out := make(map[uint32]struct{}, len(a))
+// unionKeys lists the keys of a and b, each once.
+func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) []uint32 {
+	out := make([]uint32, 0, len(a))
 	for k := range a {
-		out[k] = struct{}{}
+		out = append(out, k)
 	}
 	for k := range b {
-		out[k] = struct{}{}
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
 	}
 	return out
 }
@@ -380,7 +375,7 @@ func geoCounts(a, b map[string]*counts, m *members) map[string]Counts {
 		var ns netSet
 		j := 0
 		it := set.Iterator()
-		for it.HasNext() && ns.n < NetworkCap {
+		for it.HasNext() && len(ns) < NetworkCap {
 			n := it.Next()
 			for j < len(m.nums) && m.nums[j] < n {
 				j++
@@ -389,27 +384,62 @@ func geoCounts(a, b map[string]*counts, m *members) map[string]Counts {
 				ns.add(m.nets[j])
 			}
 		}
-		c.Networks = uint64(ns.n)
+		c.Networks = uint64(len(ns))
 		out[v] = c
 	}
 	return out
 }
 
-// buildInfo is build n parsed, through the readers' memo.
-func (s *Store) buildInfo(n uint32) (*buildInfo, error) {
+// buildInfos is builds nums parsed, through the readers' memo; the builds
+// it misses are read in one transaction, in number order (a summary of a
+// day of 100,000 distinct builds otherwise paid a transaction per build).
+// A build that cannot be read is left out.
+func (s *Store) buildInfos(nums []uint32) (map[uint32]*buildInfo, error) {
+	out := make(map[uint32]*buildInfo, len(nums))
+	var missing []uint32
 	c := &s.readers
 	c.mu.Lock()
-	b, ok := c.builds[n]
-	c.mu.Unlock()
-	if ok {
-		return b, nil
+	for _, n := range nums {
+		if b, ok := c.builds[n]; ok {
+			out[n] = b
+		} else {
+			missing = append(missing, n)
+		}
 	}
+	c.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	slices.Sort(missing)
+	read := make([]*buildInfo, len(missing))
 	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		b, err = s.readers.build(tx, n)
-		return err
+		// Builds are numbered densely: the next one wanted is most often
+		// the cursor's next row, not worth a search from the root.
+		cur := tx.Bucket(buildsBucket).Cursor()
+		var k, v []byte
+		for i, n := range missing {
+			if len(k) == 4 && binary.BigEndian.Uint32(k)+1 == n {
+				k, v = cur.Next()
+			} else {
+				k, v = cur.Seek(numKey(n))
+			}
+			if len(k) != 4 || binary.BigEndian.Uint32(k) != n {
+				k = nil
+				continue
+			}
+			read[i], _ = parseBuild(v)
+		}
+		return nil
 	})
-	return b, err
+	c.mu.Lock()
+	for i, b := range read {
+		if b != nil {
+			out[missing[i]] = b
+			remember(&c.builds, missing[i], b)
+		}
+	}
+	c.mu.Unlock()
+	return out, err
 }
 
 // closedCache keeps the sums of past days. gen counts the flushes that
