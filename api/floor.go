@@ -10,7 +10,7 @@ import (
 // request without the token, a group — a breakdown value, a version
 // combination, a country, a map point, a series, an adoption row — is shown
 // only when it holds at least Installations installations seen from at
-// least Networks distinct source networks in the range. Smaller groups fold
+// least Networks distinct resolver networks in the range (store.Counts). Smaller groups fold
 // into "other", so totals still add up. It keeps small groups, which could
 // single out one site, private, and it keeps one network (one resolver, or
 // one attacker) from setting a public figure by itself.

@@ -49,7 +49,9 @@ type mapAnswer struct {
 // Client Subnets chosen in 60 countries, 2 each, each a made-up
 // installation: before the public floor they put 60 countries on the map.
 // Now the public map, summary and daily snapshot show none of them (each
-// country has 2 installations, under 5); the token shows all 60.
+// country has 2 installations, under 5); the token shows all 60. Nor do 5
+// installations per country: their ECS networks are the sender's choice,
+// and the floor counts resolver networks.
 func TestECSPoisoning(t *testing.T) {
 	dir := t.TempDir()
 	var places []geotest.Place
@@ -113,14 +115,18 @@ func TestECSPoisoning(t *testing.T) {
 	t.Logf("120 queries, 2 per country from distinct ECS /24s: the token sees %d countries, the public map %d (%d folded into other)",
 		len(priv.Countries), len(pub.Countries), pub.Other.Values)
 
-	// What the floor then asks of an attacker: 5 installations from 2
-	// networks per country; ECS subnets are the sender's to choose, so 3
-	// more queries per country do it (from a resolver that is not loopback,
-	// at most 60 new reports a minute per resolver network: the limit).
+	// 3 more queries per country make 5 installations from 5 ECS networks
+	// each, but all came through one resolver network, which is what the
+	// floor counts: still nothing public (before, these put all 60 back).
 	send(3, 2)
 	time.Sleep(1100 * time.Millisecond) // map answers are reused for a second
 	getJSON(t, base+"/api/v1/map", "", &pub)
-	t.Logf("with 3 more queries per country (300 in all): the public map shows %d countries", len(pub.Countries))
+	getJSON(t, base+"/api/v1/map", "poison-token", &priv)
+	t.Logf("with 3 more queries per country (300 in all): the token sees %d countries, the public map %d", len(priv.Countries), len(pub.Countries))
+	if len(pub.Countries) != 0 || len(pub.Points) != 0 || len(priv.Countries) != 60 {
+		t.Errorf("300 queries with chosen ECS through one resolver network: %d countries and %d points public, %d with the token",
+			len(pub.Countries), len(pub.Points), len(priv.Countries))
+	}
 }
 
 // TestSnapshotAcrossRestart: a past day's public snapshot is the same bytes

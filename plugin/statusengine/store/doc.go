@@ -13,6 +13,8 @@
 //	places         number -> location (country, names, point, source)              raw (dictionary)
 //	builds         number -> beacon head: every field but the id                   raw (dictionary)
 //	installations  number -> build, source network, id (the installation estimate) raw (dictionary)
+//	resolvers      installation number -> the /24 or /48 of the resolver of its    raw, written with the row
+//	               first report, for the public floor (absent: the source network)  (files before it: absent)
 //	index          dictionary tag + SHA-256 prefix of a value -> its number         from the dictionaries' rows
 //	seen           client epoch + SHA-256 prefix of the beacon -> nothing           from records (seen.go)
 //	rollups        period (hour, day, month) -> installations bitmap, reports per  from records (period.go),

@@ -28,10 +28,21 @@ func InstallationKey(r *Record) string {
 // /48 (IPv6) at most. Resolvers differ in the ECS length they send (/24,
 // /32, /56): the cut keeps one host behind two of them one network.
 func SourceNetwork(r *Record) netip.Prefix {
-	a, bits := r.Resolver, -1
 	if r.ECS.IsValid() {
-		a, bits = r.ECS.Addr(), r.ECS.Bits()
+		return cutNetwork(r.ECS.Addr(), r.ECS.Bits())
 	}
+	return cutNetwork(r.Resolver, -1)
+}
+
+// ResolverNetwork is the resolver's /24 or /48, ECS or not: what the public
+// floor counts, since an ECS option is the sender's to choose and a
+// resolver's address is not (spoofed sources aside, which the per-source
+// limit bounds).
+func ResolverNetwork(r *Record) netip.Prefix { return cutNetwork(r.Resolver, -1) }
+
+// cutNetwork is a/bits, with bits held to 24 (IPv4) or 48 (IPv6); bits < 0
+// means the limit.
+func cutNetwork(a netip.Addr, bits int) netip.Prefix {
 	if !a.IsValid() {
 		return netip.Prefix{}
 	}

@@ -41,7 +41,11 @@ var (
 	placesBucket   = []byte("places")
 	buildsBucket   = []byte("builds")
 	installsBucket = []byte("installations")
-	metaBucket     = []byte("meta")
+	// resolversBucket came after format 2's first files: Open adds it, and
+	// Check does not ask for it (an installation without a row counts its
+	// source network).
+	resolversBucket = []byte("resolvers")
+	metaBucket      = []byte("meta")
 
 	formatKey = []byte("format")
 	countKey  = []byte("count")
@@ -216,7 +220,7 @@ func (s *Store) layout(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	for _, name := range bucketsV2 {
+	for _, name := range append(bucketsV2, resolversBucket) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return &DamagedError{Path: s.path, Problems: []string{fmt.Sprintf("bucket %q: %v", name, err)}}
 		}

@@ -19,9 +19,12 @@ import (
 type Counts struct {
 	Reports       uint64 `json:"reports"`
 	Installations uint64 `json:"installations"`
-	// Networks counts distinct source networks (the resolver's /24 or /48,
-	// or the ECS subnet's), up to NetworkCap: enough to tell whether a group
-	// is corroborated by several networks, and cheap for any number.
+	// Networks counts the distinct resolver networks (/24 or /48) the
+	// installations first reported through, up to NetworkCap: enough to
+	// tell whether a group is corroborated by several networks, and cheap
+	// for any number. Not the ECS subnet, which the sender chooses.
+	// (Installations stored before the resolvers bucket count their source
+	// network, the ECS subnet when there was one.)
 	Networks uint64 `json:"networks"`
 }
 
@@ -114,7 +117,7 @@ func (s *Store) readPeriods(a *acc, ks []periodKey) error {
 type members struct {
 	nums   []uint32
 	builds []uint32
-	nets   []uint64 // maphash of the source network
+	nets   []uint64 // maphash of the resolver network (else the source network)
 	ids    []uint64 // maphash of the id field
 }
 
@@ -131,28 +134,29 @@ func (s *Store) members(set *roaring.Bitmap) (*members, error) {
 	n := int(set.GetCardinality())
 	m.nums, m.builds, m.nets, m.ids = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(installsBucket).Cursor()
+		rows := &inOrder{c: tx.Bucket(installsBucket).Cursor()}
+		var resolvers *inOrder
+		if b := tx.Bucket(resolversBucket); b != nil {
+			resolvers = &inOrder{c: b.Cursor()}
+		}
 		it := set.Iterator()
-		var k, v []byte
-		var at uint32
 		var nb []byte
 		for it.HasNext() {
 			n := it.Next()
-			if k == nil || n != at+1 || len(k) != 4 {
-				k, v = c.Seek(numKey(n))
-			} else {
-				k, v = c.Next()
-			}
-			if len(k) != 4 || binary.BigEndian.Uint32(k) != n {
-				k = nil
+			v := rows.get(n)
+			if v == nil {
 				continue
 			}
-			at = n
 			build, network, id, err := decodeInstallation(v)
 			if err != nil {
 				continue
 			}
 			nb = appendPrefix(nb[:0], network)
+			if resolvers != nil {
+				if rv := resolvers.get(n); rv != nil {
+					nb = append(nb[:0], rv...)
+				}
+			}
 			m.nums = append(m.nums, n)
 			m.builds = append(m.builds, build)
 			m.nets = append(m.nets, maphash.Bytes(hashSeed, nb))
@@ -161,6 +165,31 @@ func (s *Store) members(set *roaring.Bitmap) (*members, error) {
 		return nil
 	})
 	return m, err
+}
+
+// inOrder reads rows keyed by number, asked for in increasing order: the
+// next number is most often the cursor's next row, not worth a search from
+// the root.
+type inOrder struct {
+	c    *bolt.Cursor
+	k, v []byte
+}
+
+// get is the value of row n, or nil.
+func (o *inOrder) get(n uint32) []byte {
+	switch {
+	case len(o.k) == 4 && binary.BigEndian.Uint32(o.k) == n:
+	case len(o.k) == 4 && binary.BigEndian.Uint32(o.k)+1 == n:
+		o.k, o.v = o.c.Next()
+	case len(o.k) == 4 && binary.BigEndian.Uint32(o.k) > n:
+		return nil // asked again for a missing row below the cursor
+	default:
+		o.k, o.v = o.c.Seek(numKey(n))
+	}
+	if len(o.k) != 4 || binary.BigEndian.Uint32(o.k) != n {
+		return nil
+	}
+	return o.v
 }
 
 // merged is a ∪ b, both in number order and disjoint.
@@ -413,21 +442,11 @@ func (s *Store) buildInfos(nums []uint32) (map[uint32]*buildInfo, error) {
 	slices.Sort(missing)
 	read := make([]*buildInfo, len(missing))
 	err := s.view(func(tx *bolt.Tx) error {
-		// Builds are numbered densely: the next one wanted is most often
-		// the cursor's next row, not worth a search from the root.
-		cur := tx.Bucket(buildsBucket).Cursor()
-		var k, v []byte
+		rows := &inOrder{c: tx.Bucket(buildsBucket).Cursor()}
 		for i, n := range missing {
-			if len(k) == 4 && binary.BigEndian.Uint32(k)+1 == n {
-				k, v = cur.Next()
-			} else {
-				k, v = cur.Seek(numKey(n))
+			if v := rows.get(n); v != nil {
+				read[i], _ = parseBuild(v)
 			}
-			if len(k) != 4 || binary.BigEndian.Uint32(k) != n {
-				k = nil
-				continue
-			}
-			read[i], _ = parseBuild(v)
 		}
 		return nil
 	})

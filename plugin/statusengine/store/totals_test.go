@@ -114,7 +114,7 @@ func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 	var total uint64
 	err := s.Each(from, to.Add(time.Second-1), 0, func(rec *Record) error {
 		total++
-		inst, net := InstallationKey(rec), SourceNetwork(rec).String()
+		inst, net := InstallationKey(rec), ResolverNetwork(rec).String() // one resolver per generated installation
 		all[inst], allNets[net] = true, true
 		ids[rec.Report.ID] = true
 		for _, d := range dims {
@@ -363,5 +363,61 @@ func TestSeries(t *testing.T) {
 	}
 	if len(hs) != 5 || hs[2].Values["Apache"] != 1 {
 		t.Errorf("hours: %+v", hs)
+	}
+}
+
+// TestNetworksAreResolverNetworks: the networks a group counts (for the
+// public floor) are those of the resolvers its installations first reported
+// through, never their ECS subnets, which the sender chooses. A file
+// written before the resolvers bucket counts the source networks.
+func TestNetworksAreResolverNetworks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "se.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	// Five made-up installations, each with its own ECS /24, through one
+	// resolver; then one through another resolver.
+	for i := range 6 {
+		rec := newRecord(t, fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", i), 1795549302, now)
+		rec.ECS = netip.MustParsePrefix(fmt.Sprintf("45.%d.7.0/24", i))
+		if i == 5 {
+			rec.Resolver = netip.MustParseAddr("198.51.100.53")
+		}
+		mustSubmit(t, s, rec, Stored)
+	}
+	networks := func(s *Store) (uint64, uint64) {
+		tot, err := s.Totals(now, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := tot.Dims[DimServer]["Apache/2.4.71"]
+		return c.Installations, c.Networks
+	}
+	if n, nets := networks(s); n != 6 || nets != 2 {
+		t.Errorf("6 installations through 2 resolver networks with 6 ECS subnets: counted %d installations, %d networks", n, nets)
+	}
+	s.Close()
+
+	// The same file as an older statusengine left it: no resolvers bucket.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(resolversBucket) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if r, err := Check(path); err != nil || !r.OK() {
+		t.Fatalf("Check of a file without the resolvers bucket: %v %v", r.Problems, err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, nets := networks(s); n != 6 || nets != 6 {
+		t.Errorf("without the resolvers bucket: counted %d installations, %d networks; want 6 and the 6 ECS subnets", n, nets)
 	}
 }

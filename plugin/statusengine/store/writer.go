@@ -43,6 +43,7 @@ type txn struct {
 	tx        *bolt.Tx
 	records   *bolt.Bucket // looked up once: Tx.Bucket costs a map lookup and more
 	seen      *bolt.Bucket
+	resolvers *bolt.Bucket
 	now       time.Time
 	facts     []fact
 	stored    int
@@ -61,11 +62,12 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &txn{tx: tx, now: now, lastKey: w.lastKey, records: tx.Bucket(recordsBucket), seen: tx.Bucket(seenBucket)}
+	t := &txn{tx: tx, now: now, lastKey: w.lastKey, records: tx.Bucket(recordsBucket), seen: tx.Bucket(seenBucket),
+		resolvers: tx.Bucket(resolversBucket)}
 	// Keys are receive times: inserts append, pack pages full. Seen keys
 	// start with the client's clock, near now: mostly appends too, which the
 	// default half-empty split would waste.
-	t.records.FillPercent, t.seen.FillPercent = 1, 0.9
+	t.records.FillPercent, t.seen.FillPercent, t.resolvers.FillPercent = 1, 0.9, 1
 	for _, d := range w.dicts() {
 		d.begin(tx)
 		wrote, err := d.indexStep(tx, d.wantsIndexing(idle), indexMax)
@@ -120,8 +122,16 @@ func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
 	if err != nil {
 		return Failed, err
 	}
+	next := w.installs.next
 	if r.install, err = w.installs.number(appendInstallation(nil, build, SourceNetwork(rec), id)); err != nil {
 		return Failed, err
+	}
+	// A new installation: the network of the resolver that asked, for the
+	// public floor (an ECS option is the sender's to choose).
+	if rn := ResolverNetwork(rec); w.installs.next != next && rn.IsValid() {
+		if err := t.resolvers.Put(numKey(r.install), appendPrefix(nil, rn)); err != nil {
+			return Failed, err
+		}
 	}
 
 	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8), k)
