@@ -155,6 +155,9 @@ func appendString(buf []byte, s string) []byte {
 type decoder struct {
 	b   []byte
 	err error
+	// skipBitmaps passes over bitmaps without parsing them (period.go):
+	// for readers of report counts only.
+	skipBitmaps bool
 }
 
 func (d *decoder) take(n int) []byte {

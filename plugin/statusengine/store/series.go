@@ -88,7 +88,7 @@ func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]Bucket, er
 		b := tx.Bucket(rollupsBucket)
 		for _, k := range missing {
 			if v := b.Get(k.bytes()); v != nil {
-				if p, err := decodePeriod(v, k.kind); err == nil {
+				if p, err := decodeReports(v, k.kind); err == nil {
 					got[k] = p
 				}
 			}
