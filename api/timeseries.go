@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -81,61 +83,71 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "too many steps: use a longer step or a shorter range")
 		return
 	}
-	var buckets []store.InstallBucket
-	if count == "installations" {
-		buckets, err = s.storeOf(r).Installs(first, endOf(to), step, byDims[by])
-	} else {
-		buckets, err = s.reportBuckets(r, first, endOf(to), step, byDims[by])
-	}
+	// Kept in the answer cache like the summary's (a page's clients ask the
+	// same question every few seconds); to is in the key to the second.
+	st := s.storeOf(r)
+	key := fmt.Sprint("timeseries", first.Unix(), to.Unix(), stepName, by, count, s.floorOf(r), s.configOf(r).PublicMin)
+	out, err := s.cache.get(key, st, &s.configOf(r).Limits, func() ([]byte, error) {
+		var buckets []store.InstallBucket
+		var err error
+		if count == "installations" {
+			buckets, err = st.Installs(first, endOf(to), step, byDims[by])
+		} else {
+			buckets, err = s.reportBuckets(r, first, endOf(to), step, byDims[by])
+		}
+		if err != nil {
+			return nil, err
+		}
+		// A series is named when its value is one the summary of the range
+		// names (it passes the public floor, and is among the top values).
+		var allowed map[string]bool
+		if by != "" {
+			v, err := s.viewOf(r, from, to)
+			if err != nil {
+				return nil, err
+			}
+			allowed = map[string]bool{}
+			for _, b := range v.summary.Breakdowns[by] {
+				if !b.Other {
+					allowed[b.Value] = true
+				}
+			}
+		}
+		ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Count: count, Buckets: make([]SeriesBucket, 0, len(buckets))}
+		top := topValues(buckets, allowed, TopSeries, count == "reports")
+		folded := map[string]bool{}
+		for _, b := range buckets {
+			sb := SeriesBucket{T: b.Start.Unix(), Total: b.Total.Installations, Series: map[string]uint64{}}
+			if count == "reports" {
+				sb.Total = b.Total.Reports
+			}
+			for v, c := range b.Values {
+				if by == "" {
+					continue
+				}
+				n := c.Installations
+				if count == "reports" {
+					n = c.Reports
+				}
+				if n == 0 {
+					continue
+				}
+				if !top[v] {
+					folded[v] = true
+					v = OtherName
+				}
+				sb.Series[v] += n
+			}
+			ts.Buckets = append(ts.Buckets, sb)
+		}
+		ts.OtherValues = len(folded)
+		return json.Marshal(ts)
+	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
 		return
 	}
-	// A series is named when its value is one the summary of the range
-	// names (it passes the public floor, and is among the top values).
-	var allowed map[string]bool
-	if by != "" {
-		v, err := s.viewOf(r, from, to)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, "reading the rollups failed")
-			return
-		}
-		allowed = map[string]bool{}
-		for _, b := range v.summary.Breakdowns[by] {
-			if !b.Other {
-				allowed[b.Value] = true
-			}
-		}
-	}
-	ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Count: count, Buckets: make([]SeriesBucket, 0, len(buckets))}
-	top := topValues(buckets, allowed, TopSeries, count == "reports")
-	folded := map[string]bool{}
-	for _, b := range buckets {
-		sb := SeriesBucket{T: b.Start.Unix(), Total: b.Total.Installations, Series: map[string]uint64{}}
-		if count == "reports" {
-			sb.Total = b.Total.Reports
-		}
-		for v, c := range b.Values {
-			if by == "" {
-				continue
-			}
-			n := c.Installations
-			if count == "reports" {
-				n = c.Reports
-			}
-			if n == 0 {
-				continue
-			}
-			if !top[v] {
-				folded[v] = true
-				v = OtherName
-			}
-			sb.Series[v] += n
-		}
-		ts.Buckets = append(ts.Buckets, sb)
-	}
-	ts.OtherValues = len(folded)
-	writeJSON(w, http.StatusOK, ts)
+	writeJSONBytes(w, out)
 }
 
 // reportBuckets counts the reports of each step in Installs' shape (months
