@@ -3,6 +3,7 @@ package browser
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -172,11 +173,15 @@ func sendReports(t *testing.T, server string, ins []install, epoch int64) {
 	var wg sync.WaitGroup
 	work := make(chan int)
 	errs := make(chan error, len(ins))
-	for range 8 {
+	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &dns.Client{Net: "udp", Timeout: 3 * time.Second}
+			// Each worker is a resolver of its own network (127.0.w.1 is
+			// loopback, its own /24): the public floor counts resolver
+			// networks, and a fleet behind one resolver would show nothing.
+			c := &dns.Client{Net: "udp", Timeout: 3 * time.Second,
+				Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.IPv4(127, 0, byte(w+1), 1)}}}
 			for i := range work {
 				in := ins[i]
 				m := new(dns.Msg)
