@@ -81,14 +81,15 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		return dns.RcodeSuccess, nil
 	}
 
-	rep, err := codec.Decode(q.Name, zone)
-	if err != nil {
+	// Decoded straight into the record it is stored as (see codec.DecodeTo).
+	rec := new(store.Record)
+	if err := codec.DecodeTo(&rec.Report, q.Name, zone); err != nil {
 		if len(q.Name) != len(zone) { // the apex is an ordinary name to ask, not a bad report
 			countReport(server, zone, codec.Outcome(err))
 		}
 	} else {
-		setMetadata(ctx, &rep)
-		countReport(server, zone, se.ingest(w, r, zone, rep))
+		setMetadata(ctx, &rec.Report)
+		countReport(server, zone, se.ingest(w, r, zone, rec))
 	}
 
 	m := se.answers.reply(r, zone, false, w.LocalAddr())
@@ -96,19 +97,14 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	return dns.RcodeSuccess, nil
 }
 
-// ingest stores one decoded report and says how it went, as a metric outcome.
-func (se *StatusEngine) ingest(w dns.ResponseWriter, r *dns.Msg, zone string, rep codec.Report) string {
+// ingest stores one decoded report (rec holds its Report) and says how it
+// went, as a metric outcome.
+func (se *StatusEngine) ingest(w dns.ResponseWriter, r *dns.Msg, zone string, rec *store.Record) string {
 	st := se.store
 	if st == nil {
 		return outcomeStoreFailed
 	}
-	rec := &store.Record{
-		Received: time.Now(),
-		Zone:     zone,
-		Resolver: remoteAddr(w),
-		ECS:      clientSubnet(r),
-		Report:   rep,
-	}
+	rec.Received, rec.Zone, rec.Resolver, rec.ECS = time.Now(), zone, remoteAddr(w), clientSubnet(r)
 	rec.Source = sourceNetwork(rec.Resolver)
 	if se.geo != nil {
 		rec.Geo = se.geo.Locate(rec.Resolver, rec.ECS)

@@ -32,6 +32,19 @@ var b32val = func() (t [256]byte) {
 // base32. On success the only allocation is the beacon string; every field
 // is a substring of it.
 func Decode(qname, zone string) (Report, error) {
+	var r Report
+	if err := DecodeTo(&r, qname, zone); err != nil {
+		return Report{}, err
+	}
+	return r, nil
+}
+
+// DecodeTo is Decode into *r, which the caller allocates (the record the
+// report goes into): a Report returned by value through every call would
+// take room on the stack of each, and every query runs this on a fresh
+// goroutine stack, which the runtime grows by copying when it is short.
+// On an error *r is left zero.
+func DecodeTo(r *Report, qname, zone string) error {
 	q := strings.TrimSuffix(qname, ".")
 	z := strings.TrimSuffix(zone, ".")
 
@@ -39,18 +52,18 @@ func Decode(qname, zone string) (Report, error) {
 	switch {
 	case z == "": // root zone: every name is below it
 		if q == "" {
-			return Report{}, ErrPartial
+			return ErrPartial
 		}
 		rest = q
 	case len(q) == len(z) && equalFoldASCII(q, z):
-		return Report{}, ErrPartial
+		return ErrPartial
 	case len(q) > len(z) && q[len(q)-len(z)-1] == '.' && equalFoldASCII(q[len(q)-len(z):], z):
 		rest = q[:len(q)-len(z)-1]
 	default:
-		return Report{}, ErrNotInZone
+		return ErrNotInZone
 	}
 	if len(q) > maxName {
-		return Report{}, ErrTooLong
+		return ErrTooLong
 	}
 
 	var (
@@ -65,14 +78,14 @@ func Decode(qname, zone string) (Report, error) {
 	dot := strings.LastIndexByte(rest, '.')
 	if last := rest[dot+1:]; allDigits(last) {
 		if len(last) > maxEpochDigits {
-			return Report{}, ErrEpoch
+			return ErrEpoch
 		}
 		for i := 0; i < len(last); i++ {
 			epoch = epoch*10 + int64(last[i]-'0')
 		}
 		hasEpoch = true
 		if dot < 0 {
-			return Report{}, ErrPartial // "<epoch>.zone", the first minimised query
+			return ErrPartial // "<epoch>.zone", the first minimised query
 		}
 		data = rest[:dot]
 	}
@@ -83,21 +96,20 @@ func Decode(qname, zone string) (Report, error) {
 		// A tail of a Windows name (30-character labels) starts off a byte
 		// boundary and often has a length no encoder produces.
 		if err == errBadLength && hasEpoch {
-			return Report{}, ErrPartial
+			return ErrPartial
 		}
-		return Report{}, ErrNotBase32
+		return ErrNotBase32
 	}
 
-	beacon := string(buf[:n])
-	r, err := ParseBeacon(beacon)
-	if err != nil {
+	if err := parseBeacon(r, string(buf[:n])); err != nil {
+		*r = Report{}
 		if couldBeTail(data) {
-			return Report{}, ErrPartial
+			return ErrPartial
 		}
-		return Report{}, err
+		return err
 	}
 	r.Epoch, r.HasEpoch = epoch, hasEpoch
-	return r, nil
+	return nil
 }
 
 // couldBeTail tells a QNAME minimisation tail from a malformed report, for

@@ -41,12 +41,22 @@ type Report struct {
 // ParseBeacon splits a beacon plaintext into its fields and checks each
 // against its grammar. Epoch and HasEpoch are left unset.
 func ParseBeacon(beacon string) (Report, error) {
+	var r Report
+	if err := parseBeacon(&r, beacon); err != nil {
+		return Report{}, err
+	}
+	return r, nil
+}
+
+// parseBeacon is ParseBeacon into *r (see DecodeTo); on an error *r holds
+// part of the fields.
+func parseBeacon(r *Report, beacon string) error {
 	if len(beacon) > maxBeacon {
-		return Report{}, errBeaconLong
+		return errBeaconLong
 	}
 	for i := 0; i < len(beacon); i++ {
 		if c := beacon[i]; c < 0x20 || c > 0x7e {
-			return Report{}, errBeaconBytes
+			return errBeaconBytes
 		}
 	}
 
@@ -55,34 +65,34 @@ func ParseBeacon(beacon string) (Report, error) {
 	// from the right, and leave whatever is in between to the server.
 	first := strings.IndexByte(beacon, ',')
 	if first < 0 {
-		return Report{}, ErrFieldCount
+		return ErrFieldCount
 	}
 	var comma [5]int // comma[0] precedes id, comma[4] precedes apr
 	end := len(beacon)
 	for k := range comma {
 		i := strings.LastIndexByte(beacon[:end], ',')
 		if i <= first {
-			return Report{}, ErrFieldCount
+			return ErrFieldCount
 		}
 		comma[k], end = i, i
 	}
 
-	r := Report{Beacon: beacon, Format: FormatCurrent}
+	*r = Report{Beacon: beacon, Format: FormatCurrent}
 	r.Modsec = strings.TrimSpace(beacon[:first])
 	if !validModsec(r.Modsec) {
-		return Report{}, errModsec
+		return errModsec
 	}
 	r.Server = strings.TrimSpace(beacon[first+1 : comma[4]])
 	if r.Server == "" {
-		return Report{}, errServer
+		return errServer
 	}
 	var ok bool
 	if r.APRCompiled, r.APRLoaded, ok = versionPair(beacon[comma[4]+1:comma[3]], false); !ok {
-		return Report{}, errAPR
+		return errAPR
 	}
 	// PCRE2 builds leave the loaded version empty ("10.42/").
 	if r.PCRECompiled, r.PCRELoaded, ok = versionPair(beacon[comma[3]+1:comma[2]], true); !ok {
-		return Report{}, errPCRE
+		return errPCRE
 	}
 
 	lua := beacon[comma[2]+1 : comma[1]]
@@ -91,29 +101,29 @@ func ParseBeacon(beacon string) (Report, error) {
 		r.Format = Format2014
 		r.Libxml, r.LibxmlLoaded = strings.TrimSpace(c), strings.TrimSpace(l)
 		if !validVersion(r.Libxml) || !validVersion(r.LibxmlLoaded) {
-			return Report{}, errLibxml
+			return errLibxml
 		}
 		c, l, found = strings.Cut(lua, "/")
 		r.Lua, r.LuaLoaded = strings.TrimSpace(c), strings.TrimSpace(l)
 		if !found || !validLua(r.Lua) || !validLua(r.LuaLoaded) {
-			return Report{}, errLua
+			return errLua
 		}
 	} else {
 		r.Libxml = strings.TrimSpace(libxml)
 		if !validVersion(r.Libxml) {
-			return Report{}, errLibxml
+			return errLibxml
 		}
 		r.Lua = strings.TrimSpace(lua)
 		if !validLua(r.Lua) {
-			return Report{}, errLua
+			return errLua
 		}
 	}
 
 	r.ID = strings.TrimSpace(beacon[comma[0]+1:])
 	if !validID(r.ID) {
-		return Report{}, errID
+		return errID
 	}
-	return r, nil
+	return nil
 }
 
 // versionPair splits "compiled/loaded" at its only slash. PCRE1 pads the
