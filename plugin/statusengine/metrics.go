@@ -46,9 +46,32 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "commit_batch_size",
-		Help:      "Histogram of the number of reports in one store transaction.",
+		Help:      "Histogram of the number of reports a store transaction answered when it committed.",
 		Buckets:   prometheus.ExponentialBuckets(1, 2, 14),
 	})
+
+	logDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "log_duration_seconds",
+		Help:      "Histogram of the time one batch of reports takes to be stored in the open transaction and written to the write-ahead log, fdatasync included.",
+		Buckets:   prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+
+	logBatch = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "log_batch_size",
+		Help:      "Histogram of the number of reports answered once written to the write-ahead log.",
+		Buckets:   prometheus.ExponentialBuckets(1, 2, 14),
+	})
+
+	logPending = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "log_pending",
+		Help:      "Gauge of the reports answered and durable in a store's write-ahead log that its database file does not hold yet (nonzero for long: commits fail, e.g. for lack of space).",
+	}, []string{"db"})
 
 	storedRecords = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,

@@ -129,6 +129,12 @@ const (
 )
 
 func observeCommit(c store.CommitInfo) {
+	logPending.WithLabelValues(c.Path).Set(float64(c.Pending))
+	if c.Logged {
+		logDuration.Observe(c.Duration.Seconds())
+		logBatch.Observe(float64(c.Batch))
+		return
+	}
 	commitDuration.Observe(c.Duration.Seconds())
 	commitBatch.Observe(float64(c.Batch))
 	storedRecords.WithLabelValues(c.Path).Set(float64(c.Records))

@@ -1,9 +1,13 @@
 // Package store keeps status reports in one bbolt file.
 //
 // A DNS question becomes a record in Submit (submit.go): the report is
-// queued for the writer goroutine (loop.go), which stores every report
-// queued at that moment in one transaction (writer.go, apply) and answers
-// each once the transaction is on disk, or after Options.AnswerWait.
+// queued for the writer goroutine (loop.go), which applies every report
+// queued at that moment to its open transaction (writer.go, apply) and
+// answers each once the batch is on disk, or after Options.AnswerWait. On
+// disk means committed, when reports come slowly; while they come fast,
+// the stored records are appended to the write-ahead log (wal.go, one
+// fdatasync) and the transaction, held open across batches, commits every
+// 100 ms.
 //
 // What the file holds (bucket: key -> value), and how each is rebuilt:
 //
@@ -25,10 +29,19 @@
 //	               last pull that reached its newest record (replication)
 //	meta           format, count, rolled (rollups hold records up to this key),    as written
 //	               indexed.<dictionary> (rows up to this number are in index),
-//	               rebuilding (a rollup rebuild is under way)
+//	               rebuilding (a rollup rebuild is under way), wal (the log's
+//	               frames up to this seq are in the file)
+//
+// Beside it, the file <db>-wal (wal.go):
+//
+//	frames         seq -> a whole record with its key, for the records answered  Open applies the frames
+//	               since the last commit; the frames from offset 0 whose seqs    after meta "wal";
+//	               follow one another, a torn or older frame ends them           removed on a clean Close
 //
 // What the process holds:
 //
+//	writer.held (loop.go)   the write transaction open across batches, and   begun again; a failed
+//	                        the records it holds, logged                      commit's are in the log
 //	live (live.go)          the rollup periods being changed, in full; ahead  Open: the bucket, then
 //	                        of the bucket by the records after "rolled"       the records after "rolled"
 //	dict.recent (dict.go)   dictionary rows after indexed.<dictionary>:       Open: those rows

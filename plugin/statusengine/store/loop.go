@@ -17,14 +17,23 @@ func (s *Store) writer() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastBusy := time.Now()
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
 	for {
-		var busy <-chan time.Time
+		var busy, settle <-chan time.Time
 		if w.rebuild != nil || w.rebuildNeeded != "" {
 			busy = closedTimeChan // keep stepping the rebuild while nothing is queued
+		}
+		if w.held != nil {
+			quiet.Reset(quietCommit)
+			settle = quiet.C
 		}
 		select {
 		case p := <-s.queue:
 			batch = append(batch[:0], p)
+		case <-settle:
+			w.settle()
+			continue
 		case <-s.policyChanged:
 			if p := s.policy.Load(); p != nil {
 				sweep.Reset(p.SweepEvery)
@@ -40,6 +49,10 @@ func (s *Store) writer() {
 			w.stepRebuild(time.Now())
 			continue
 		case j := <-s.jobs:
+			if j.fill == nil { // Sync
+				j.done <- w.sync()
+				continue
+			}
 			_, err := w.transact(time.Now(), false, false, indexPerCommit, func(t *txn) {
 				t.err = j.fill(t.tx)
 				t.changed = true
@@ -74,7 +87,9 @@ const indexPerIdle = 1 << 16
 
 var closedTimeChan = func() chan time.Time { c := make(chan time.Time); close(c); return c }()
 
-// commit stores a batch in one transaction and answers each report.
+// commit stores a batch and answers each report: once the transaction
+// holding it has committed, or, while more reports wait, once its stored
+// records are in the write-ahead log (see wal.go and store).
 func (w *writer) commit(batch []*pending) {
 	s := w.s
 	out := make([]result, len(batch))
@@ -83,35 +98,153 @@ func (w *writer) commit(batch []*pending) {
 		err = s.noSpace()
 	}
 	start := time.Now()
+	var logged, settled bool
 	if err == nil {
 		policy := s.policy.Load()
 		if policy != nil {
 			s.db.MaxSize = policy.MaxSize
 		}
-		_, err = w.transact(start, false, false, indexPerCommit, func(t *txn) {
-			for i, p := range batch {
-				o, e := w.apply(t, p.rec, p.imported)
-				out[i] = result{o, e}
-			}
-		})
-		if err == nil {
-			for i, p := range batch {
-				if o := out[i].outcome; o == Stored || o == Duplicate {
-					s.seenCache.add(p.fp)
-				}
-			}
+		logged, settled, err = w.store(start, batch, out)
+	}
+	if !settled && s.opts.OnCommit != nil { // settle tells of its commits
+		s.opts.OnCommit(CommitInfo{Path: s.path, Duration: time.Since(start), Batch: len(batch),
+			Records: s.count.Load(), Logged: logged, Pending: w.pending(), Err: err})
+	}
+	s.answer(batch, out, err)
+}
+
+// commitEvery bounds how long the writer keeps a transaction open while
+// reports keep coming: a commit's pages, fsyncs and tree spill are paid
+// once per commitEvery instead of once per batch (etcd's backend commits
+// every 100 ms too). Readers see a report at most this late. When no report
+// comes for quietCommit, the open transaction commits at once.
+const (
+	commitEvery = 100 * time.Millisecond
+	quietCommit = 2 * time.Millisecond
+)
+
+// store applies batch to the held transaction (begun if there is none)
+// and makes it durable: by committing when reports come slowly (the first
+// batch of the transaction is small and nothing else is queued: a client
+// that has its answers reads its reports back), when the transaction is
+// old, or when the log cannot take the batch; else by logging the records
+// it stored, keeping the transaction open. logged and settled tell which.
+func (w *writer) store(now time.Time, batch []*pending, out []result) (logged, settled bool, err error) {
+	defer w.s.contain(&err)()
+	defer func() {
+		if r := recover(); r != nil {
+			w.drop()
+			panic(r) // for contain
 		}
-		s.noteSpace(err, time.Now())
+	}()
+	t, err := w.hold(now)
+	if err != nil {
+		return false, false, err
 	}
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(CommitInfo{s.path, time.Since(start), len(batch), s.count.Load(), err})
-	}
+	first := t.logged == 0
+	recs := w.logged[:0]
 	for i, p := range batch {
-		r := out[i]
-		if err != nil && r.outcome != Rejected {
-			r = result{Failed, err}
+		o, e := w.apply(t, p.rec, p.origin)
+		out[i] = result{o, e}
+		if o == Stored {
+			recs = append(recs, p.rec)
 		}
-		p.res <- r
+	}
+	w.logged = recs[:0]
+	slow := first && len(batch) < lingerBusy && len(w.s.queue) == 0
+	if w.log == nil || w.logBlocked || slow || now.Sub(w.heldSince) >= commitEvery {
+		return false, true, w.settle()
+	}
+	if len(recs) > 0 {
+		top, err := w.log.append(recs)
+		if err != nil {
+			// The log is full, or failing (a full disk): commit, as
+			// without it.
+			return false, true, w.settle()
+		}
+		t.logTop = top
+	}
+	t.logged++
+	return true, false, nil
+}
+
+// hold returns the held transaction, beginning it when there is none.
+func (w *writer) hold(now time.Time) (*txn, error) {
+	if w.held != nil {
+		return w.held, nil
+	}
+	t, err := w.begin(now, false, indexPerCommit)
+	if err != nil {
+		return nil, err
+	}
+	w.held, w.heldSince = t, now
+	return t, nil
+}
+
+// settle commits the held transaction, if any, and tells OnCommit. When
+// that fails, what it held is rolled back: the records it logged are
+// applied again by the next transaction (begin), the others fail; after a
+// lack of space nothing more is logged until a commit works, so the log
+// holds at most one transaction's reports the file could not take.
+func (w *writer) settle() (err error) {
+	t := w.held
+	if t == nil {
+		return nil
+	}
+	w.held = nil
+	start := time.Now()
+	defer func() {
+		if t.tx.DB() != nil { // neither committed nor rolled back: a panic
+			t.tx.Rollback()
+		}
+	}()
+	flushed, keys, err := w.finish(t, false)
+	if err != nil && t.tx.DB() != nil {
+		t.tx.Rollback()
+	}
+	w.done(t, flushed, keys, err == nil)
+	s := w.s
+	s.noteSpace(err, time.Now())
+	w.logBlocked = isSpaceError(err)
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(CommitInfo{Path: s.path, Duration: time.Since(start), Batch: t.stored,
+			Records: s.count.Load(), Pending: w.pending(), Err: err})
+	}
+	return err
+}
+
+// pending is the number of reports the log holds that the file lacks.
+func (w *writer) pending() int {
+	if w.log == nil {
+		return 0
+	}
+	return int(w.log.next - 1 - w.log.committed)
+}
+
+// sync commits the held transaction, or what the log holds that the file
+// lacks (a failed commit's records).
+func (w *writer) sync() error {
+	if w.held != nil {
+		return w.settle()
+	}
+	if w.log != nil && w.log.pending() && w.s.Down() == nil {
+		// Through the held transaction, so that settle tells of it.
+		if _, err := w.hold(time.Now()); err != nil {
+			return err
+		}
+		return w.settle()
+	}
+	return nil
+}
+
+// drop rolls the held transaction back (a panic inside bbolt).
+func (w *writer) drop() {
+	if t := w.held; t != nil {
+		w.held = nil
+		if t.tx.DB() != nil {
+			t.tx.Rollback()
+		}
+		w.done(t, false, nil, false)
 	}
 }
 
@@ -120,6 +253,9 @@ func (w *writer) commit(batch []*pending) {
 func (w *writer) idle(now time.Time, idle bool) {
 	if w.s.Down() != nil {
 		return
+	}
+	if w.log != nil && w.log.pending() && w.held == nil && w.s.noSpace() == nil {
+		w.sync() // logged records a failed commit rolled back
 	}
 	if w.s.live.pending > 0 && w.s.live.due(now) {
 		w.transact(now, false, true, indexPerCommit, nil)
@@ -168,6 +304,7 @@ func (w *writer) close(batch []*pending) {
 		w.commit(batch)
 	}
 	if s.Down() != nil {
+		w.drop()
 		return
 	}
 	if _, err := w.transact(time.Now(), false, true, indexPerCommit, nil); err != nil {
@@ -180,14 +317,17 @@ func (w *writer) close(batch []*pending) {
 	}
 }
 
-// A commit costs about as much CPU for 20 reports as for 200 (page writes,
-// two fsyncs). While reports keep coming (the last batch was not small) a
-// small batch waits up to lingerWait for company; a lone report is committed
-// at once.
+// A log append costs one fdatasync, whose kernel work (an ext4 journal
+// commit) is about the same for 20 reports as for 200. While reports keep
+// coming (the last batch was not small) a small batch waits up to
+// lingerWait for company; a lone report is stored at once. Measured with
+// dnsperf -q 500 against stock CoreDNS (3 rounds each): without lingering
+// 0.98-1.03 of stock's rate, 11,500 fdatasyncs a second of 27 reports; 200
+// us for 64: 1.08-1.11; 500 us for 128: 1.12-1.14; 1 ms for 256: 0.97-1.18.
 const (
-	lingerBatch = 512
+	lingerBatch = 128
 	lingerBusy  = 16
-	lingerWait  = 2 * time.Millisecond
+	lingerWait  = 500 * time.Microsecond
 )
 
 func (w *writer) linger(batch []*pending) []*pending {

@@ -162,6 +162,7 @@ func (s *Store) init(keys map[string]int) (err error) {
 		return err
 	}
 	rebuild := false
+	var logged uint64
 	err = s.db.View(func(tx *bolt.Tx) error {
 		for _, d := range s.w.dicts() {
 			if err := d.load(tx); err != nil {
@@ -171,6 +172,7 @@ func (s *Store) init(keys map[string]int) (err error) {
 		s.w.lastKey = lastKey(tx)
 		s.installs.Store(uint64(s.w.installs.next - 1))
 		s.live.rolled = getUint(tx.Bucket(metaBucket), rolledKey)
+		logged = getUint(tx.Bucket(metaBucket), walKey)
 		if n, ok := keys[string(recordsBucket)]; ok {
 			s.count.Store(int64(n))
 		} else {
@@ -189,6 +191,29 @@ func (s *Store) init(keys map[string]int) (err error) {
 	s.live.last = time.Now()
 	if rebuild {
 		s.w.rebuildNeeded = "a stored rollup could not be read"
+	}
+	return s.openLog(logged)
+}
+
+// openLog opens the write-ahead log and stores what it holds that the file
+// lacks (answered reports a crash kept from their commit). A log that
+// cannot be opened costs speed, not reports: every batch is then
+// committed before its answer.
+func (s *Store) openLog(committed uint64) error {
+	l, problems, err := openWAL(s.path, committed)
+	if err != nil {
+		s.notify("%v: answering reports after their commit", err)
+		return nil
+	}
+	if len(problems) > 0 {
+		s.notify("write-ahead log %s%s", l.path, problemList(problems))
+	}
+	s.w.log = l
+	if l.pending() {
+		if _, err := s.w.transact(time.Now(), false, false, indexPerCommit, nil); err != nil {
+			// Kept in the log: every later transaction tries again.
+			s.notify("write-ahead log %s: storing what it holds failed, tried again with the next commit: %v", l.path, err)
+		}
 	}
 	return nil
 }
@@ -225,7 +250,7 @@ func (s *Store) layout(tx *bolt.Tx) error {
 			return &DamagedError{Path: s.path, Problems: []string{fmt.Sprintf("bucket %q: %v", name, err)}}
 		}
 	}
-	mkeys := [][]byte{countKey, rolledKey}
+	mkeys := [][]byte{countKey, rolledKey, walKey}
 	for _, d := range s.w.dicts() {
 		mkeys = append(mkeys, []byte("indexed."+d.name))
 	}

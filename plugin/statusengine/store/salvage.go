@@ -24,6 +24,10 @@ type CheckReport struct {
 	Records, Unreadable int
 	// Pages is the file's size in pages.
 	Pages uint64
+	// Logged counts the reports its write-ahead log holds that the file
+	// lacks (answered, then the process died before their commit): the
+	// next Open stores them.
+	Logged int
 }
 
 // OK tells whether Check found no damage.
@@ -96,6 +100,14 @@ func Check(path string) (*CheckReport, error) {
 		if n := getUint(tx.Bucket(metaBucket), countKey); n != uint64(r.Records+r.Unreadable) {
 			problem("meta count says %d records, the file holds %d", n, r.Records+r.Unreadable)
 		}
+		recs, bad, err := ReadLog(path, getUint(tx.Bucket(metaBucket), walKey))
+		if err != nil {
+			problem("write-ahead log: %v", err)
+		}
+		for _, b := range bad {
+			problem("write-ahead log %s", b)
+		}
+		r.Logged = len(recs)
 		return nil
 	})
 	if err != nil {
@@ -154,9 +166,13 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 		st.Skipped += skipped
 		return m
 	}
+	var logged uint64
 	f.Walk(string(metaBucket), func(k, v []byte) error {
-		if string(k) == string(countKey) && len(v) == 8 {
+		switch {
+		case string(k) == string(countKey) && len(v) == 8:
 			st.Expected = int64(binary.BigEndian.Uint64(v))
+		case string(k) == string(walKey) && len(v) == 8:
+			logged = binary.BigEndian.Uint64(v)
 		}
 		return nil
 	})
@@ -185,6 +201,20 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 			// Part of the tree is lost: look at every page for leaves
 			// of records and dictionary rows the walk could not reach.
 			if err := deepScan(f, walked, zones, places, builds, installs, add); err != nil {
+				return st, err
+			}
+		}
+	}
+	// Answered reports the file lacks are in its log (read like the file:
+	// a frame that holds no record is lost, and the log ends there).
+	recs, bad, err := ReadLog(src, logged)
+	st.Lost += len(bad)
+	if err == nil {
+		if st.Expected >= 0 {
+			st.Expected += int64(len(recs))
+		}
+		for _, rec := range recs {
+			if err := im.Add(rec, 0); err != nil {
 				return st, err
 			}
 		}

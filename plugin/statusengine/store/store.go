@@ -33,7 +33,8 @@ type Options struct {
 	MaxBatch int
 	// OpenTimeout bounds the wait for bbolt's file lock.
 	OpenTimeout time.Duration
-	// OnCommit, when set, is told about each commit (from the writer).
+	// OnCommit, when set, is told about each commit and each batch
+	// logged, and each batch failed before either (from the writer).
 	OnCommit func(CommitInfo)
 	// OnSweep, when set, is told what each retention sweep deleted.
 	OnSweep func(deleted int, err error)
@@ -59,13 +60,21 @@ func (s *Store) notify(format string, a ...any) {
 // loses the answer; the report is still committed, later.
 const DefaultAnswerWait = 300 * time.Millisecond
 
-// CommitInfo describes one group commit.
+// CommitInfo describes one transaction commit, or one batch of reports
+// made durable in the write-ahead log.
 type CommitInfo struct {
 	Path     string
 	Duration time.Duration
-	Batch    int   // reports in the transaction
-	Records  int64 // reports in the store afterwards
-	Err      error
+	// Batch is the reports the transaction stored, or the batch logged.
+	Batch   int
+	Records int64 // reports in the file afterwards
+	// Logged says the batch is durable in the write-ahead log and the
+	// transaction holding it commits later (Duration is then the log's).
+	Logged bool
+	// Pending is the reports the log holds that the file lacks: answered
+	// and durable, in the file after the next commit that works.
+	Pending int
+	Err     error
 }
 
 func (o Options) withDefaults() Options {
@@ -153,7 +162,14 @@ func (s *Store) Close() error {
 	close(s.quit)
 	s.mu.Unlock()
 	<-s.done
-	return s.db.Close()
+	var err error
+	if s.w.log != nil {
+		err = s.w.log.close()
+	}
+	if e := s.db.Close(); e != nil {
+		err = e
+	}
+	return err
 }
 
 // view runs fn in a read transaction. A damaged page makes bbolt panic or

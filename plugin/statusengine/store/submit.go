@@ -20,10 +20,10 @@ const (
 
 // pending is one report on its way through the writer.
 type pending struct {
-	rec      *Record
-	fp       uint64 // fingerprint, for recentSeen
-	imported bool   // an import or a peer's record: no per-source limit, any key
-	res      chan result
+	rec    *Record
+	fp     uint64 // fingerprint, for recentSeen
+	origin origin // a live report, or an import or a peer's record
+	res    chan result
 }
 
 type result struct {
@@ -51,7 +51,7 @@ func (s *Store) Submit(rec *Record) (Outcome, error) {
 		return Failed, err
 	}
 	p := pendingPool.Get().(*pending)
-	p.rec, p.fp, p.imported = rec, fp, false
+	p.rec, p.fp, p.origin = rec, fp, fromDNS
 	if err := s.enqueue(p, false); err != nil {
 		p.rec = nil
 		pendingPool.Put(p)
@@ -104,14 +104,14 @@ type Result struct {
 // record's receive time (an import, or a peer's records), and returns what
 // became of each, in order, once all are durable. A full queue makes it
 // wait instead of failing. The error is the first failure of the store
-// (not a rejection).
+// (not a rejection). Readers see the records once it returns.
 func (s *Store) SubmitBatch(recs []*Record) ([]Result, error) {
 	if err := s.Down(); err != nil {
 		return nil, err
 	}
 	ps := make([]*pending, len(recs))
 	for i, rec := range recs {
-		ps[i] = &pending{rec: rec, fp: fingerprint(rec, s.opts.NoEpochWindow), imported: true, res: make(chan result, 1)}
+		ps[i] = &pending{rec: rec, fp: fingerprint(rec, s.opts.NoEpochWindow), origin: fromImport, res: make(chan result, 1)}
 		if err := s.enqueue(ps[i], true); err != nil {
 			return nil, err
 		}
@@ -125,5 +125,14 @@ func (s *Store) SubmitBatch(recs []*Record) ([]Result, error) {
 			firstErr = r.err
 		}
 	}
+	if err := s.Sync(); err != nil && firstErr == nil {
+		firstErr = err
+	}
 	return out, firstErr
 }
+
+// Sync commits the transaction the writer holds open while reports come
+// fast (see wal.go): every report answered before it returns is then in
+// the file and seen by readers. Reports logged but not yet committed are
+// durable already; Sync is for readers that must see them now.
+func (s *Store) Sync() error { return s.do(nil) }

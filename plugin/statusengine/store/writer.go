@@ -23,7 +23,25 @@ type writer struct {
 
 	rebuild       *rebuild // a rollup rebuild under way
 	rebuildNeeded string   // why one must start, "" when not
+
+	log       *wal      // the write-ahead log (wal.go)
+	held      *txn      // the transaction kept open across batches (commit)
+	heldSince time.Time // when it began
+	logged    []*Record // the records of the batch being logged
+	// logBlocked stops logging after a commit failed for lack of space,
+	// until one works.
+	logBlocked bool
 }
+
+// origin is where a record comes from: it decides its key and whether the
+// per-source limit applies.
+type origin uint8
+
+const (
+	fromDNS    origin = iota // a live report: limited per source, keyed after the last
+	fromImport               // an import or a peer's record: keyed by its receive time
+	fromLog                  // logged, then rolled back or cut by a crash: its logged key
+)
 
 func newWriter(s *Store) *writer {
 	return &writer{
@@ -51,12 +69,15 @@ type txn struct {
 	indexed   []bool
 	lastKey   uint64 // writer.lastKey before, restored if the commit fails
 	badRollup bool
-	changed   bool  // the fill wrote something besides records
-	err       error // set by a fill that must not commit
+	changed   bool   // the fill wrote something besides records
+	logTop    uint64 // the last frame of the log this transaction holds
+	logged    int    // batches it answered once logged
+	err       error  // set by a fill that must not commit
 }
 
 // begin opens a write transaction and lets the dictionaries write their
-// index slices first (see dict.indexStep).
+// index slices first (see dict.indexStep). Records logged but rolled back
+// (a failed commit) go into it first, with their keys.
 func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 	tx, err := w.s.db.Begin(true)
 	if err != nil {
@@ -77,11 +98,39 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 		}
 		t.indexed = append(t.indexed, wrote)
 	}
+	if w.log != nil && w.log.pending() {
+		if err := w.replayLog(t); err != nil {
+			tx.Rollback()
+			w.done(t, false, nil, false)
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
+// replayLog applies to t the records the log holds and the database lacks.
+func (w *writer) replayLog(t *txn) error {
+	recs, problems := w.log.pendingRecords()
+	stored := 0
+	for _, rec := range recs {
+		switch o, err := w.apply(t, rec, fromLog); o {
+		case Failed:
+			return err
+		case Stored:
+			stored++
+		}
+	}
+	t.logTop = w.log.next - 1
+	if len(problems) > 0 || w.log.replays == 0 {
+		w.s.notify("write-ahead log %s: %d reports the database lacked, %d stored again (the rest were there)%s",
+			w.log.path, len(recs), stored, problemList(problems))
+	}
+	w.log.replays++
+	return nil
+}
+
 // apply stores one record in t, or says why not.
-func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
+func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 	if err := rec.Validate(t.now); err != nil {
 		return Rejected, err
 	}
@@ -90,18 +139,22 @@ func (w *writer) apply(t *txn, rec *Record, imported bool) (Outcome, error) {
 	if seenIn(t.seen, seen, rec.Report.HasEpoch) {
 		return Duplicate, nil
 	}
-	if !imported && !w.limiter.allow(w.s.policy.Load(), rec.Source, t.now) {
+	if from == fromDNS && !w.limiter.allow(w.s.policy.Load(), rec.Source, t.now) {
 		return Limited, nil
 	}
 	records := t.records
 	k := uint64(rec.Received.UnixNano())
-	if imported {
+	switch from {
+	case fromImport:
 		// A peer's clock ahead of ours: stored as received now, so that
 		// no key lies in the future (live keys follow the highest key).
 		k = w.freeKey(records, min(k, uint64(t.now.UnixNano())))
-	} else {
+	case fromLog:
+		k = w.freeKey(records, rec.Key) // free: the commit holding it did not land
+	default:
 		k = max(k, w.lastKey+1) // live keys grow in commit order
 	}
+	rec.Key = k // what the log keeps
 	received := time.Unix(0, int64(k))
 	if k <= w.s.live.rolled {
 		t.flush = true // an older record: its rollups go to the bucket with it
@@ -177,6 +230,12 @@ func (w *writer) finish(t *txn, forceFlush bool) (flushed bool, keys []periodKey
 		}
 		flushed = true
 	}
+	if w.log != nil && t.logTop > w.log.committed {
+		if err := putUint(meta, walKey, t.logTop); err != nil {
+			return false, nil, err
+		}
+		t.changed = true
+	}
 	wrote := t.stored > 0 || t.changed || flushed
 	for _, ix := range t.indexed {
 		wrote = wrote || ix
@@ -201,6 +260,9 @@ func (w *writer) done(t *txn, flushed bool, keys []periodKey, ok bool) {
 		clear(w.nextFree)
 		return
 	}
+	if w.log != nil {
+		w.log.committedThrough(t.logTop)
+	}
 	live := w.s.live
 	live.apply(t.facts, t.now)
 	if flushed {
@@ -221,6 +283,11 @@ func (w *writer) done(t *txn, flushed bool, keys []periodKey, ok bool) {
 // and takes the store down.
 func (w *writer) transact(now time.Time, idle, forceFlush bool, indexMax int, fill func(*txn)) (t *txn, err error) {
 	defer w.s.contain(&err)()
+	if w.held != nil {
+		// Its records were answered: they go first. If that commit fails
+		// they are in the log, and begin applies them again.
+		w.settle()
+	}
 	if t, err = w.begin(now, idle, indexMax); err != nil {
 		return nil, err
 	}
