@@ -215,4 +215,7 @@ func sendReports(t *testing.T, server string, ins []install, epoch int64) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// An answered report is durable at once (the write-ahead log); readers
+	// see it once its transaction commits, at most 100 ms later.
+	time.Sleep(300 * time.Millisecond)
 }
