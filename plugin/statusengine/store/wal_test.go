@@ -235,3 +235,40 @@ func TestCheckAndSalvageReadTheLog(t *testing.T) {
 		t.Errorf("salvage: %+v, want 17 records, none lost", st)
 	}
 }
+
+// An operator who moves a salvaged file over the damaged one may leave the
+// damaged file's log beside it. Salvage copied what that log held, so
+// opening the new file with the old log stores nothing twice.
+func TestLogLeftBesideSalvagedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "se.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := logRecords(t, 17, time.Now().Add(-time.Minute)) // 17 distinct reports
+	submitAll(t, s, recs[:5])
+	s.Close()
+	writeLog(t, path, recs[5:])
+	dst := filepath.Join(dir, "new.db")
+	if _, err := Salvage(path, dst, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dst, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(LogPath(path)); err != nil {
+		t.Fatalf("the old log should still be there: %v", err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := s.Count(); n != 17 {
+		t.Errorf("count %d after opening the salvaged file beside the old log, want 17", n)
+	}
+	if n := len(all(t, s)); n != 17 {
+		t.Errorf("%d records listed, want 17", n)
+	}
+}
