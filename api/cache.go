@@ -2,6 +2,7 @@ package api
 
 import (
 	"container/list"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -64,7 +65,7 @@ func (c *respCache) get(key string, st *store.Store, lim *Limits, compute func()
 	c.m[key] = el
 	c.mu.Unlock()
 
-	body, err := compute()
+	body, err := computeSafely(compute)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -82,6 +83,18 @@ func (c *respCache) get(key string, st *store.Store, lim *Limits, compute func()
 	c.evict(lim)
 	cacheBytes.Set(float64(c.bytes))
 	return body, err
+}
+
+// computeSafely runs compute, a panic becoming an error: an entry whose
+// computation panicked must still be done, or every later request for its
+// key would wait for it forever.
+func computeSafely(compute func() ([]byte, error)) (body []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			body, err = nil, fmt.Errorf("computing the answer failed: %v", r)
+		}
+	}()
+	return compute()
 }
 
 // evict drops the least recently used entries past the limits.

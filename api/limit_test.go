@@ -291,3 +291,28 @@ func TestSlowReaderIsCut(t *testing.T) {
 		})
 	}
 }
+
+// A computation that panics ends in an error for its request and those
+// waiting for it; the next request for the key computes again instead of
+// waiting forever.
+func TestCachePanicDoesNotWedgeKey(t *testing.T) {
+	lim := &Limits{CacheBytes: 1000, CacheEntries: 3}
+	st := &store.Store{}
+	var c respCache
+	if _, err := c.get("k", st, lim, func() ([]byte, error) { panic("boom") }); err == nil {
+		t.Fatal("a panicking computation answered without an error")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.get("k", st, lim, func() ([]byte, error) { return []byte("ok"), nil })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("second request: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the key is wedged: the second request still waits")
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -136,11 +137,7 @@ func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Flo
 // (the stale view is served on, and the next request tries again).
 func (c *viewCache) compute(k viewKey, st *store.Store, from, to time.Time, e *viewEntry, stale bool) {
 	start := time.Now()
-	t, err := st.Totals(from, to)
-	var v *view
-	if err == nil {
-		v = newView(t, k.floor, k.public)
-	}
+	v, err := makeView(st, from, to, k.floor, k.public)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if stale {
@@ -156,6 +153,23 @@ func (c *viewCache) compute(k viewKey, st *store.Store, from, to time.Time, e *v
 		delete(c.m, k)
 	}
 	close(e.done)
+}
+
+// makeView reads the totals of [from, to] and makes their view. A panic
+// becomes an error: a refresh runs in a goroutine of its own, where a panic
+// would end the process (every zone of the host CoreDNS), and a request
+// whose computation failed must still wake those waiting for it.
+func makeView(st *store.Store, from, to time.Time, floor, public Floor) (v *view, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("computing the view failed: %v", r)
+		}
+	}()
+	t, err := st.Totals(from, to)
+	if err != nil {
+		return nil, err
+	}
+	return newView(t, floor, public), nil
 }
 
 // newView makes a view of t: groups that pass floor, latest_modsec among
