@@ -88,10 +88,20 @@ func LogPath(path string) string { return path + "-wal" }
 // pendingRecords). problems name frames that held no record.
 func openWAL(path string, committed uint64) (*wal, []string, error) {
 	lp := LogPath(path)
-	_, statErr := os.Stat(lp)
-	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+	fi, statErr := os.Stat(lp)
+	if statErr == nil && !fi.Mode().IsRegular() {
+		return nil, nil, notRegular(lp, fi)
+	}
+	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE|unix.O_NONBLOCK, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening write-ahead log %q: %w", lp, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close() // replaced between the two looks
+		if err == nil {
+			err = notRegular(lp, fi)
+		}
+		return nil, nil, err
 	}
 	if os.IsNotExist(statErr) {
 		// A power cut must not lose the file's name once frames in it
@@ -116,7 +126,8 @@ func openWAL(path string, committed uint64) (*wal, []string, error) {
 // database's meta "wal"), and the frames that held no record. No log is no
 // record.
 func ReadLog(path string, committed uint64) ([]*Record, []string, error) {
-	f, err := os.Open(LogPath(path))
+	lp := LogPath(path)
+	f, err := os.OpenFile(lp, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if os.IsNotExist(err) {
 		return nil, nil, nil
 	}
@@ -124,9 +135,21 @@ func ReadLog(path string, committed uint64) ([]*Record, []string, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		if err == nil {
+			err = notRegular(lp, fi)
+		}
+		return nil, nil, err
+	}
 	l := &wal{f: f, committed: committed}
 	recs, _, _, problems := l.scan()
 	return recs, problems, nil
+}
+
+// notRegular is the error for a log path that holds no regular file: a
+// FIFO or a device would make Open wait or read without end.
+func notRegular(lp string, fi os.FileInfo) error {
+	return fmt.Errorf("write-ahead log %q is not a regular file (%v)", lp, fi.Mode().Type())
 }
 
 // scan reads the chain of frames from offset 0 and returns the records of

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 )
 
@@ -270,5 +272,71 @@ func TestLogLeftBesideSalvagedFile(t *testing.T) {
 	}
 	if n := len(all(t, s)); n != 17 {
 		t.Errorf("%d records listed, want 17", n)
+	}
+}
+
+// A log path that holds no regular file (a FIFO would make Open wait for a
+// writer forever, a device read without end) is refused with a line naming
+// it; the store opens and answers after each commit, and check names it.
+func TestLogNotARegularFile(t *testing.T) {
+	tests := []struct {
+		name string
+		make func(lp string) error
+	}{
+		{"fifo", func(lp string) error { return unix.Mkfifo(lp, 0o600) }},
+		{"directory", func(lp string) error { return os.Mkdir(lp, 0o700) }},
+		{"device", func(lp string) error { return os.Symlink("/dev/zero", lp) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "se.db")
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			submitAll(t, s, logRecords(t, 3, time.Now().Add(-time.Hour)))
+			s.Close()
+			if err := tc.make(LogPath(path)); err != nil {
+				t.Fatal(err)
+			}
+			var said []string
+			var mu sync.Mutex
+			opened := make(chan *Store, 1)
+			go func() {
+				s, err := Open(path, Options{OnEvent: func(msg string) { mu.Lock(); said = append(said, msg); mu.Unlock() }})
+				if err != nil {
+					t.Error(err)
+				}
+				opened <- s
+			}()
+			select {
+			case s = <-opened:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Open still waits on the log after 10 s")
+			}
+			if s == nil {
+				return
+			}
+			submitAll(t, s, logRecords(t, 7, time.Now().Add(-time.Minute))[3:])
+			if n := s.Count(); n != 7 {
+				t.Errorf("count %d, want 7", n)
+			}
+			mu.Lock()
+			line := strings.Join(said, "\n")
+			mu.Unlock()
+			if !strings.Contains(line, "not a regular file") {
+				t.Errorf("no line names the log: %q", line)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Check(path) // of the closed file, as an operator runs it
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() {
+				t.Errorf("check found nothing wrong: %+v", r)
+			}
+		})
 	}
 }
