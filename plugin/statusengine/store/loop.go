@@ -108,7 +108,7 @@ func (w *writer) commit(batch []*pending) {
 	}
 	if !settled && s.opts.OnCommit != nil { // settle tells of its commits
 		s.opts.OnCommit(CommitInfo{Path: s.path, Duration: time.Since(start), Batch: len(batch),
-			Records: s.count.Load(), Logged: logged, Pending: w.pending(), Err: err})
+			Records: s.count.Load(), Logged: logged, Pending: w.unstored(), Err: err})
 	}
 	s.answer(batch, out, err)
 }
@@ -193,48 +193,36 @@ func (w *writer) settle() (err error) {
 	}
 	w.held = nil
 	start := time.Now()
-	defer func() {
-		if t.tx.DB() != nil { // neither committed nor rolled back: a panic
-			t.tx.Rollback()
-		}
-	}()
-	flushed, keys, err := w.finish(t, false)
-	if err != nil && t.tx.DB() != nil {
-		t.tx.Rollback()
-	}
-	w.done(t, flushed, keys, err == nil)
+	err = w.end(t, false)
 	s := w.s
 	s.noteSpace(err, time.Now())
 	w.logBlocked = isSpaceError(err)
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(CommitInfo{Path: s.path, Duration: time.Since(start), Batch: t.stored,
-			Records: s.count.Load(), Pending: w.pending(), Err: err})
+			Records: s.count.Load(), Pending: w.unstored(), Err: err})
 	}
 	return err
 }
 
-// pending is the number of reports the log holds that the file lacks.
-func (w *writer) pending() int {
+// unstored is the number of reports the log holds that the file lacks.
+func (w *writer) unstored() int {
 	if w.log == nil {
 		return 0
 	}
-	return int(w.log.next - 1 - w.log.committed)
+	return w.log.unstored()
 }
 
 // sync commits the held transaction, or what the log holds that the file
-// lacks (a failed commit's records).
+// lacks (a failed commit's records: begin applies them), through a held
+// transaction so that settle tells of it.
 func (w *writer) sync() error {
-	if w.held != nil {
-		return w.settle()
+	if w.held == nil && (w.unstored() == 0 || w.s.Down() != nil) {
+		return nil
 	}
-	if w.log != nil && w.log.pending() && w.s.Down() == nil {
-		// Through the held transaction, so that settle tells of it.
-		if _, err := w.hold(time.Now()); err != nil {
-			return err
-		}
-		return w.settle()
+	if _, err := w.hold(time.Now()); err != nil {
+		return err
 	}
-	return nil
+	return w.settle()
 }
 
 // drop rolls the held transaction back (a panic inside bbolt).
@@ -254,7 +242,7 @@ func (w *writer) idle(now time.Time, idle bool) {
 	if w.s.Down() != nil {
 		return
 	}
-	if w.log != nil && w.log.pending() && w.held == nil && w.s.noSpace() == nil {
+	if w.unstored() > 0 && w.held == nil && w.s.noSpace() == nil {
 		w.sync() // logged records a failed commit rolled back
 	}
 	if w.s.live.pending > 0 && w.s.live.due(now) {

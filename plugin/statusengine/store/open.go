@@ -209,7 +209,7 @@ func (s *Store) openLog(committed uint64) error {
 		s.notify("write-ahead log %s%s", l.path, problemList(problems))
 	}
 	s.w.log = l
-	if l.pending() {
+	if l.unstored() > 0 {
 		if _, err := s.w.transact(time.Now(), false, false, indexPerCommit, nil); err != nil {
 			// Kept in the log: every later transaction tries again.
 			s.notify("write-ahead log %s: storing what it holds failed, tried again with the next commit: %v", l.path, err)

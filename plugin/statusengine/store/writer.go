@@ -98,7 +98,7 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 		}
 		t.indexed = append(t.indexed, wrote)
 	}
-	if w.log != nil && w.log.pending() {
+	if w.unstored() > 0 {
 		if err := w.replayLog(t); err != nil {
 			tx.Rollback()
 			w.done(t, false, nil, false)
@@ -110,7 +110,7 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 
 // replayLog applies to t the records the log holds and the database lacks.
 func (w *writer) replayLog(t *txn) error {
-	recs, problems := w.log.pendingRecords()
+	recs, problems := w.log.unstoredRecords()
 	stored := 0
 	for _, rec := range recs {
 		switch o, err := w.apply(t, rec, fromLog); o {
@@ -292,19 +292,27 @@ func (w *writer) transact(now time.Time, idle, forceFlush bool, indexMax int, fi
 		return nil, err
 	}
 	defer func() {
-		if t.tx.DB() != nil { // neither committed nor rolled back: a panic
+		if t.tx.DB() != nil { // a panic in fill
 			t.tx.Rollback()
 		}
 	}()
 	if fill != nil {
 		fill(t)
 	}
+	return t, w.end(t, forceFlush)
+}
+
+// end finishes t (its commit, or its rollback when finishing fails) and
+// settles the writer's memory. A panic inside bbolt rolls it back too.
+func (w *writer) end(t *txn, forceFlush bool) error {
+	defer func() {
+		if t.tx.DB() != nil { // not committed: finishing failed, or a panic
+			t.tx.Rollback()
+		}
+	}()
 	flushed, keys, err := w.finish(t, forceFlush)
-	if err != nil && t.tx.DB() != nil {
-		t.tx.Rollback()
-	}
 	w.done(t, flushed, keys, err == nil)
-	return t, err
+	return err
 }
 
 // freeKey finds the first unused key from t on. Imports carry whole-second
