@@ -85,7 +85,7 @@ func LogPath(path string) string { return path + "-wal" }
 
 // openWAL opens (or creates) the log of the database at path, whose meta
 // "wal" is committed, and finds the frames the database lacks (read by
-// pendingRecords). problems name frames that held no record.
+// unstoredRecords). problems name frames that held no record.
 func openWAL(path string, committed uint64) (*wal, []string, error) {
 	lp := LogPath(path)
 	fi, statErr := os.Stat(lp)
@@ -190,12 +190,12 @@ func (l *wal) scan() (recs []*Record, last uint64, end int64, problems []string)
 	}
 }
 
-// pending tells whether the log holds frames the database lacks.
-func (l *wal) pending() bool { return l.next-1 > l.committed }
+// unstored is the number of frames the log holds that the database lacks.
+func (l *wal) unstored() int { return int(l.next - 1 - l.committed) }
 
-// pendingRecords reads back the frames the database lacks (after a failed
+// unstoredRecords reads back the frames the database lacks (after a failed
 // commit rolled them back).
-func (l *wal) pendingRecords() ([]*Record, []string) {
+func (l *wal) unstoredRecords() ([]*Record, []string) {
 	recs, _, _, problems := l.scan()
 	return recs, problems
 }
@@ -209,16 +209,11 @@ func (l *wal) append(recs []*Record) (uint64, error) {
 	seq := l.next
 	for _, rec := range recs {
 		start := len(b)
-		b = append(b, make([]byte, frameHeader)...)
-		b = appendLogRecord(b, rec)
-		n := len(b) - start - frameHeader
-		if n > maxFrame {
+		b = appendLogRecord(append(b, make([]byte, frameHeader)...), rec)
+		if len(b)-start-frameHeader > maxFrame {
 			return 0, errors.New("write-ahead log: record too large")
 		}
-		h := b[start : start+frameHeader]
-		binary.BigEndian.PutUint32(h[0:4], uint32(n))
-		binary.BigEndian.PutUint64(h[8:16], seq)
-		binary.BigEndian.PutUint32(h[4:8], frameCRC(h[8:16], b[start+frameHeader:]))
+		sealFrame(b[start:], seq)
 		seq++
 	}
 	l.buf = b[:0]
@@ -236,11 +231,19 @@ func (l *wal) append(recs []*Record) (uint64, error) {
 	return seq - 1, nil
 }
 
+// sealFrame writes the header of frame (frameHeader bytes, then the
+// payload): its length, seq and checksum.
+func sealFrame(frame []byte, seq uint64) {
+	binary.BigEndian.PutUint32(frame[0:4], uint32(len(frame)-frameHeader))
+	binary.BigEndian.PutUint64(frame[8:16], seq)
+	binary.BigEndian.PutUint32(frame[4:8], frameCRC(frame[8:16], frame[frameHeader:]))
+}
+
 // committedThrough is told that the database now holds every frame up to
 // seq: when that is all of them, the next frame goes to offset 0.
 func (l *wal) committedThrough(seq uint64) {
 	l.committed = max(l.committed, seq)
-	if !l.pending() {
+	if l.unstored() == 0 {
 		l.off = 0
 	}
 }
@@ -249,7 +252,7 @@ func (l *wal) committedThrough(seq uint64) {
 // of it, removes the file: a database closed cleanly is one file.
 func (l *wal) close() error {
 	err := l.f.Close()
-	if !l.pending() {
+	if l.unstored() == 0 {
 		if e := os.Remove(l.path); e != nil && !os.IsNotExist(e) && err == nil {
 			err = e
 		}

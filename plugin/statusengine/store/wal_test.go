@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -69,6 +68,21 @@ func writeLog(t *testing.T, path string, recs []*Record) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// fileWithLog makes a database at path holding stored and, beside it, a
+// log holding logged, as a writer killed after answering them leaves it.
+func fileWithLog(t *testing.T, path string, stored, logged []*Record) {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitAll(t, s, stored)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeLog(t, path, logged)
 }
 
 // TestLogRecordRoundTrip: a logged record reads back as the record.
@@ -179,19 +193,9 @@ func TestLogHostile(t *testing.T) {
 	// 100 MiB of zeros after the chain.
 	bad := logRecords(t, 1, time.Now().Add(48*time.Hour))
 	second := frameAt(t, b, 1)
-	var l wal
-	l.next = binary.BigEndian.Uint64(b[second+8:])
-	var fb bytes.Buffer
-	fb.Write(b[:second])
-	fr := appendLogRecord(nil, bad[0])
-	hdr := make([]byte, frameHeader)
-	binary.BigEndian.PutUint32(hdr, uint32(len(fr)))
-	binary.BigEndian.PutUint64(hdr[8:], l.next)
-	crc := frameCRC(hdr[8:16], fr)
-	binary.BigEndian.PutUint32(hdr[4:], crc)
-	fb.Write(hdr)
-	fb.Write(fr)
-	if err := os.WriteFile(LogPath(path), fb.Bytes(), 0o600); err != nil {
+	frame := appendLogRecord(make([]byte, frameHeader), bad[0])
+	sealFrame(frame, binary.BigEndian.Uint64(b[second+8:]))
+	if err := os.WriteFile(LogPath(path), append(b[:second:second], frame...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(LogPath(path), os.O_RDWR, 0)
@@ -214,13 +218,8 @@ func TestLogHostile(t *testing.T) {
 // for the file, and salvage copies them with the file's.
 func TestCheckAndSalvageReadTheLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "se.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	submitAll(t, s, logRecords(t, 5, time.Now().Add(-time.Hour)))
-	s.Close()
-	writeLog(t, path, logRecords(t, 12, time.Now().Add(-time.Minute)))
+	recs := logRecords(t, 17, time.Now().Add(-time.Minute)) // 17 distinct reports
+	fileWithLog(t, path, recs[:5], recs[5:])
 	r, err := Check(path)
 	if err != nil {
 		t.Fatal(err)
@@ -244,14 +243,8 @@ func TestCheckAndSalvageReadTheLog(t *testing.T) {
 func TestLogLeftBesideSalvagedFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "se.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	recs := logRecords(t, 17, time.Now().Add(-time.Minute)) // 17 distinct reports
-	submitAll(t, s, recs[:5])
-	s.Close()
-	writeLog(t, path, recs[5:])
+	fileWithLog(t, path, recs[:5], recs[5:])
 	dst := filepath.Join(dir, "new.db")
 	if _, err := Salvage(path, dst, Options{}); err != nil {
 		t.Fatal(err)
@@ -262,7 +255,7 @@ func TestLogLeftBesideSalvagedFile(t *testing.T) {
 	if _, err := os.Stat(LogPath(path)); err != nil {
 		t.Fatalf("the old log should still be there: %v", err)
 	}
-	s, err = Open(path, Options{})
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
