@@ -87,11 +87,13 @@ func (c *respCache) get(key string, st *store.Store, lim *Limits, compute func()
 
 // computeSafely runs compute, a panic becoming an error: an entry whose
 // computation panicked must still be done, or every later request for its
-// key would wait for it forever.
-func computeSafely(compute func() ([]byte, error)) (body []byte, err error) {
+// key would wait for it forever; and a panic in a goroutine of its own (a
+// view's refresh) would end the process, every zone of the host CoreDNS.
+func computeSafely[T any](compute func() (T, error)) (v T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			body, err = nil, fmt.Errorf("computing the answer failed: %v", r)
+			var zero T
+			v, err = zero, fmt.Errorf("computing the answer failed: %v", r)
 		}
 	}()
 	return compute()

@@ -2,7 +2,6 @@ package api
 
 import (
 	"cmp"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -137,7 +136,7 @@ func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Flo
 // (the stale view is served on, and the next request tries again).
 func (c *viewCache) compute(k viewKey, st *store.Store, from, to time.Time, e *viewEntry, stale bool) {
 	start := time.Now()
-	v, err := makeView(st, from, to, k.floor, k.public)
+	v, err := computeSafely(func() (*view, error) { return makeView(st, from, to, k.floor, k.public) })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if stale {
@@ -155,16 +154,8 @@ func (c *viewCache) compute(k viewKey, st *store.Store, from, to time.Time, e *v
 	close(e.done)
 }
 
-// makeView reads the totals of [from, to] and makes their view. A panic
-// becomes an error: a refresh runs in a goroutine of its own, where a panic
-// would end the process (every zone of the host CoreDNS), and a request
-// whose computation failed must still wake those waiting for it.
-func makeView(st *store.Store, from, to time.Time, floor, public Floor) (v *view, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("computing the view failed: %v", r)
-		}
-	}()
+// makeView reads the totals of [from, to] and makes their view.
+func makeView(st *store.Store, from, to time.Time, floor, public Floor) (*view, error) {
 	t, err := st.Totals(from, to)
 	if err != nil {
 		return nil, err
