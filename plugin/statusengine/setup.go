@@ -196,10 +196,12 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 	db := defaultDB
 	se.api.addr = defaultAPI
 
+	seen := map[string]bool{} // properties given
 	i := 0
 	for c.Next() {
 		if i > 0 {
-			return nil, plugin.ErrOnce
+			// plugin.ErrOnce names no line.
+			return nil, c.Errf("statusengine can only be used once per server block")
 		}
 		i++
 		se.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
@@ -209,7 +211,6 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 			}
 		}
 
-		seen := map[string]bool{}
 		for c.NextBlock() {
 			property := c.Val()
 			if seen[property] {
@@ -233,6 +234,11 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 						se.answers.aaaa = append(se.answers.aaaa, ip)
 					}
 				}
+				if len(se.answers.a) == 0 {
+					// ModSecurity asks for A only and takes no answer
+					// as a failed report.
+					return nil, c.Errf("answer needs an IPv4 address: clients ask for A records (AAAA alone answers them NODATA)")
+				}
 			case "ttl":
 				if len(args) != 1 {
 					return nil, c.Errf("ttl needs one value")
@@ -246,7 +252,11 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 				if len(args) != 1 || args[0] == "" {
 					return nil, c.Errf("db needs one file name")
 				}
-				db = args[0]
+				path, err := dbPath(c, args[0])
+				if err != nil {
+					return nil, c.Errf("db: %v", err)
+				}
+				db = path
 			case "api":
 				if len(args) != 1 {
 					return nil, c.Errf("api needs one address (host:port) or off")
@@ -307,14 +317,14 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 	if len(se.answers.a) == 0 && len(se.answers.aaaa) == 0 {
 		se.answers.a = []net.IP{net.IPv4(127, 0, 0, 1).To4()}
 	}
-	if root := dnsserver.GetConfig(c).Root; root != "" && !filepath.IsAbs(db) {
-		db = filepath.Join(root, db)
+	if !seen["db"] {
+		path, err := dbPath(c, db)
+		if err != nil {
+			return nil, c.Errf("db (default %s): %v", defaultDB, err)
+		}
+		db = path
 	}
-	abs, err := filepath.Abs(db)
-	if err != nil {
-		return nil, c.Errf("db: %v", err)
-	}
-	se.dbPath = abs
+	se.dbPath = db
 	if se.geo == nil {
 		loc, err := defaultLocator()
 		if err != nil {

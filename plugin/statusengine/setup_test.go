@@ -50,7 +50,10 @@ func TestParse(t *testing.T) {
 		{"statusengine {\nns .\n}", `ns: "." is not a domain name`},
 		{"statusengine {\nns\n}", "ns needs at least one name server name"},
 		{"statusengine {\nttl 60\nttl 30\n}", "ttl specified more than once"},
-		{"statusengine\nstatusengine", "this plugin"},
+		{"statusengine\nstatusengine", "Testfile:2 - Error during parsing: statusengine can only be used once per server block"},
+		{"statusengine {\nanswer ::1\n}", "Testfile:2 - Error during parsing: answer needs an IPv4 address"},
+		{"statusengine {\nanswer 2001:db8::1 ::1\n}", "answer needs an IPv4 address"},
+		{"statusengine {\nanswer ::1 192.0.2.1\n}", ""},
 		{"statusengine {\nlimit 120 30\nmax_size 10G\naddresses truncate\nretention 400d 1m\n}", ""},
 		{"statusengine {\nlimit off\naddresses drop\nretention 12h\n}", ""},
 		{"statusengine {\nlimit -1\n}", `limit: "-1" is not a positive rate`},
@@ -68,6 +71,70 @@ func TestParse(t *testing.T) {
 		_, err := parse(c)
 		checkParseErr(t, i, err, tc.wantErr)
 	}
+}
+
+// TestParseDB: a db that names no place a store can live is a Corefile
+// error naming the line and the property, not a "damaged" file at startup
+// (a directory), a store that writes into nothing (/dev/null) or a wait
+// (a FIFO).
+func TestParseDB(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(file, link); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		db      string
+		wantErr string
+	}{
+		{dir, "is a directory"},
+		{"/dev/null", "/dev/null is not a regular file (a character device)"},
+		{fifo, "is not a regular file (a FIFO)"},
+		{filepath.Join(file, "se.db"), "se.db: not a directory"},
+		{filepath.Join(dir, "missing", "se.db"), "no directory for"},
+		{filepath.Join(dir, "new.db"), ""},
+		{file, ""},
+		{link, ""}, // a link to a regular file is the operator's choice
+	}
+	if readOnly := readOnlyDir(t); readOnly != "" {
+		tests = append(tests, struct{ db, wantErr string }{filepath.Join(readOnly, "se.db"), "is not writable"})
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", "statusengine {\napi off\ndb "+tc.db+"\n}")
+		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
+		_, err := parse(c)
+		if checkParseErr(t, i, err, tc.wantErr) && tc.wantErr != "" && !strings.Contains(err.Error(), "Testfile:3 - Error during parsing: db: ") {
+			t.Errorf("test %d: error %q does not name line 3 and the property", i, err)
+		}
+	}
+}
+
+// readOnlyDir is a directory nothing can be created in: a read-only tmpfs
+// when running as root (root writes a mode 0555 directory anyway), else a
+// mode 0555 directory; "" when there can be none here.
+func readOnlyDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		return dir
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_RDONLY, "size=1m"); err != nil {
+		t.Logf("no read-only directory: mounting a read-only tmpfs: %v", err)
+		return ""
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, 0) })
+	return dir
 }
 
 // checkParseErr reports whether err is what a test case wants: nil for an

@@ -63,8 +63,17 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 	server := metricsServer(ctx)
 
-	if badOPT(r) {
-		// RFC 6891 6.1.1. The server writes the FORMERR for this rcode.
+	if r.Opcode != dns.OpcodeQuery {
+		// Only a QUERY is a report. miekg/dns lets NOTIFY through to the
+		// plugins (it refuses the other opcodes itself); RFC 8906 3.1.4
+		// asks for NOTIMP, which the server writes for this rcode.
+		countReport(server, zone, outcomeMalformed)
+		return dns.RcodeNotImplemented, nil
+	}
+	ecs, ecsOK := clientSubnet(r)
+	if !ecsOK || badOPT(r) {
+		// RFC 6891 6.1.1 and RFC 7871 6. The server writes the FORMERR for
+		// this rcode.
 		countReport(server, zone, outcomeMalformed)
 		return dns.RcodeFormatError, nil
 	}
@@ -89,7 +98,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		}
 	} else {
 		setMetadata(ctx, &rec.Report)
-		countReport(server, zone, se.ingest(w, r, zone, rec))
+		countReport(server, zone, se.ingest(w, zone, ecs, rec))
 	}
 
 	m := se.answers.reply(r, zone, false, w.LocalAddr())
@@ -99,12 +108,12 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 
 // ingest stores one decoded report (rec holds its Report) and says how it
 // went, as a metric outcome.
-func (se *StatusEngine) ingest(w dns.ResponseWriter, r *dns.Msg, zone string, rec *store.Record) string {
+func (se *StatusEngine) ingest(w dns.ResponseWriter, zone string, ecs netip.Prefix, rec *store.Record) string {
 	st := se.store
 	if st == nil {
 		return outcomeStoreFailed
 	}
-	rec.Received, rec.Zone, rec.Resolver, rec.ECS = time.Now(), zone, remoteAddr(w), clientSubnet(r)
+	rec.Received, rec.Zone, rec.Resolver, rec.ECS = time.Now(), zone, remoteAddr(w), ecs
 	rec.Source = sourceNetwork(rec.Resolver)
 	if se.geo != nil {
 		rec.Geo = se.geo.Locate(rec.Resolver, rec.ECS)
@@ -167,30 +176,55 @@ func remoteAddr(w dns.ResponseWriter) netip.Addr {
 	return a.Unmap()
 }
 
-// clientSubnet is the EDNS Client Subnet of the query, masked to its source
-// prefix (RFC 7871 says bits past it must be zero, resolvers don't always).
-func clientSubnet(r *dns.Msg) netip.Prefix {
+// clientSubnet is the EDNS Client Subnet of the query (RFC 7871), and
+// false when the option breaks the RFC's rules, which section 6 answers with
+// FORMERR: address bits set past the source prefix, or an address field
+// longer or shorter than the prefix needs. No option, family 0 (what dig
+// sends for +subnet=0) and a source prefix of 0 (the client asks that its
+// address not be used, section 7.1.2) are no subnet. miekg/dns itself
+// refuses an unknown family and a prefix longer than the address.
+func clientSubnet(r *dns.Msg) (netip.Prefix, bool) {
 	opt := r.IsEdns0()
 	if opt == nil {
-		return netip.Prefix{}
+		return netip.Prefix{}, true
 	}
+	var (
+		ecs    *dns.EDNS0_SUBNET
+		others []dns.EDNS0
+	)
 	for _, o := range opt.Option {
-		e, ok := o.(*dns.EDNS0_SUBNET)
-		if !ok {
+		if e, ok := o.(*dns.EDNS0_SUBNET); ok && ecs == nil {
+			ecs = e
 			continue
 		}
-		a, ok := netip.AddrFromSlice(e.Address)
-		if !ok {
-			return netip.Prefix{}
-		}
-		a = a.Unmap()
-		p, err := a.Prefix(int(e.SourceNetmask))
-		if err != nil {
-			return netip.Prefix{}
-		}
-		return p
+		others = append(others, o)
 	}
-	return netip.Prefix{}
+	if ecs == nil || ecs.Family == 0 {
+		return netip.Prefix{}, true
+	}
+	a, ok := netip.AddrFromSlice(ecs.Address)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	p, err := a.Prefix(int(ecs.SourceNetmask))
+	if err != nil || p.Addr() != a {
+		return netip.Prefix{}, false // host bits set
+	}
+	// miekg/dns pads or cuts the address field to the family's length, so
+	// its wire length is what the OPT record's RDLENGTH holds beyond the
+	// other options and the option's own 8 octets of code, length, family
+	// and prefixes.
+	bare := &dns.OPT{Hdr: opt.Hdr}
+	rest := &dns.OPT{Hdr: opt.Hdr, Option: others}
+	addrLen := int(opt.Hdr.Rdlength) - (dns.Len(rest) - dns.Len(bare)) - 8
+	if addrLen != (int(ecs.SourceNetmask)+7)/8 {
+		return netip.Prefix{}, false
+	}
+	if ecs.SourceNetmask == 0 {
+		return netip.Prefix{}, true
+	}
+	return p, true
 }
 
 // storeErrorLog keeps a failing disk from flooding the log: one line a second.

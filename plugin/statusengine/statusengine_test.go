@@ -133,19 +133,82 @@ func TestServeDNSClass(t *testing.T) {
 	}
 }
 
+// TestServeDNSECS: a valid EDNS Client Subnet is stored; one that breaks
+// RFC 7871 6 gets FORMERR and nothing stored; family 0 and prefix 0 are no
+// subnet. Each query goes through the wire form, as the server reads it
+// (the address field's length is only there).
 func TestServeDNSECS(t *testing.T) {
+	raw := func(family uint16, bits uint8, addr ...byte) dns.EDNS0 {
+		return &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: append([]byte{byte(family >> 8), byte(family), bits, 0}, addr...)}
+	}
+	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
+	tests := []struct {
+		name    string
+		opts    []dns.EDNS0
+		rcode   int
+		wantECS string // "none": stored without one; "": nothing stored
+	}{
+		{"v4 /24", []dns.EDNS0{raw(1, 24, 198, 51, 100)}, dns.RcodeSuccess, "198.51.100.0/24"},
+		{"v4 /24 after a cookie", []dns.EDNS0{cookie, raw(1, 24, 198, 51, 100)}, dns.RcodeSuccess, "198.51.100.0/24"},
+		{"v6 /56", []dns.EDNS0{raw(2, 56, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 1)}, dns.RcodeSuccess, "2001:db8:0:100::/56"},
+		{"family 0 /0", []dns.EDNS0{raw(0, 0)}, dns.RcodeSuccess, "none"},
+		{"v4 /0", []dns.EDNS0{raw(1, 0)}, dns.RcodeSuccess, "none"},
+		{"host bits set", []dns.EDNS0{raw(1, 24, 198, 51, 100, 77)}, dns.RcodeFormatError, ""},
+		{"host bits in the last byte", []dns.EDNS0{raw(1, 22, 198, 51, 101)}, dns.RcodeFormatError, ""},
+		{"address too long", []dns.EDNS0{raw(1, 16, 198, 51, 0)}, dns.RcodeFormatError, ""},
+		{"address too short", []dns.EDNS0{raw(1, 24, 198, 51)}, dns.RcodeFormatError, ""},
+		{"address too long beside a cookie", []dns.EDNS0{raw(1, 8, 10, 0, 0, 0), cookie}, dns.RcodeFormatError, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			se := newTestEngine(t)
+			m := new(dns.Msg)
+			m.SetQuestion(realName, dns.TypeA)
+			m.SetEdns0(1232, false)
+			m.IsEdns0().Option = tc.opts
+			wire, err := m.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Unpack(wire); err != nil {
+				t.Fatal(err)
+			}
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, _ := se.ServeDNS(context.Background(), rec, m)
+			if rec.Msg != nil {
+				rcode = rec.Msg.Rcode
+			}
+			if rcode != tc.rcode {
+				t.Errorf("rcode %s, want %s", dns.RcodeToString[rcode], dns.RcodeToString[tc.rcode])
+			}
+			var got *store.Record
+			se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error { got = r; return errStop })
+			switch {
+			case tc.wantECS == "" && got != nil:
+				t.Errorf("stored %+v, want nothing", got)
+			case tc.wantECS == "":
+			case got == nil:
+				t.Errorf("nothing stored, want a record with ECS %s", tc.wantECS)
+			case tc.wantECS == "none" && got.ECS.IsValid(), tc.wantECS != "none" && got.ECS.String() != tc.wantECS:
+				t.Errorf("stored ECS %v, want %s", got.ECS, tc.wantECS)
+			}
+		})
+	}
+}
+
+// TestServeDNSNotify: only a QUERY is a report. A NOTIFY (miekg/dns passes
+// it to the plugins) gets NOTIMP and stores nothing.
+func TestServeDNSNotify(t *testing.T) {
 	se := newTestEngine(t)
 	m := new(dns.Msg)
-	m.SetQuestion(realName, dns.TypeA)
-	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("198.51.100.77").To4()})
-	m.Extra = append(m.Extra, o)
+	m.SetNotify(realName)
 	rec := dnstest.NewRecorder(&test.ResponseWriter{})
-	se.ServeDNS(context.Background(), rec, m)
-	var got *store.Record
-	se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error { got = r; return errStop })
-	if got == nil || got.ECS.String() != "198.51.100.0/24" {
-		t.Fatalf("ECS not stored masked: %+v", got)
+	rcode, _ := se.ServeDNS(context.Background(), rec, m)
+	if rcode != dns.RcodeNotImplemented || rec.Msg != nil {
+		t.Errorf("NOTIFY: rcode %s and reply %v, want NOTIMP written by the server", dns.RcodeToString[rcode], rec.Msg)
+	}
+	if n := se.store.Count(); n != 0 {
+		t.Errorf("NOTIFY stored %d records", n)
 	}
 }
 

@@ -38,6 +38,7 @@ type badCase struct {
 	edns    []dns.EDNS0
 	ednsVer uint8
 	twoOPT  bool // a second OPT record (RFC 6891: FORMERR)
+	opcode  int  // dns.OpcodeQuery unless set
 	rcode   int
 	answer  answerKind
 	outcome map[string]float64 // counter deltas; nil means none
@@ -137,17 +138,24 @@ func TestBadInputs(t *testing.T) {
 		cases = append(cases, c)
 	}
 
-	// ECS of every prefix length of both families: stored with the subnet
-	// masked to its prefix.
+	// ECS of every prefix length of both families (miekg/dns sends the
+	// address cut to its prefix, as RFC 7871 asks): stored with the subnet;
+	// a source prefix of 0 asks that no subnet be used (7.1.2): none stored.
+	ecsOf := func(addr string, bits int) string {
+		if bits == 0 {
+			return "none"
+		}
+		p, _ := netip.MustParseAddr(addr).Prefix(bits)
+		return p.String()
+	}
 	for bits := 0; bits <= 32; bits++ {
-		want, _ := netip.MustParseAddr("203.0.113.77").Prefix(bits)
 		cases = append(cases, badCase{name: fmt.Sprintf("ECS v4 /%d", bits), qname: nextName(100 + bits), rcode: dns.RcodeSuccess, answer: wantA,
-			outcome: stored1(), ecs: want.String(), edns: []dns.EDNS0{ecsOption(1, uint8(bits), "203.0.113.77")}})
+			outcome: stored1(), ecs: ecsOf("203.0.113.77", bits), edns: []dns.EDNS0{ecsOption(1, uint8(bits), "203.0.113.77")}})
 	}
 	for bits := 0; bits <= 128; bits++ {
-		want, _ := netip.MustParseAddr("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff").Prefix(bits)
 		cases = append(cases, badCase{name: fmt.Sprintf("ECS v6 /%d", bits), qname: nextName(200 + bits), rcode: dns.RcodeSuccess, answer: wantA,
-			outcome: stored1(), ecs: want.String(), edns: []dns.EDNS0{ecsOption(2, uint8(bits), "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff")}})
+			outcome: stored1(), ecs: ecsOf("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", bits),
+			edns: []dns.EDNS0{ecsOption(2, uint8(bits), "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff")}})
 	}
 	// Invalid ECS (RFC 7871 §6 says FORMERR): a v4 prefix over 32, a v6
 	// prefix over 128, family 0 and 3, an address longer than the prefix
@@ -167,14 +175,48 @@ func TestBadInputs(t *testing.T) {
 		cases = append(cases, badCase{name: "invalid ECS " + bad.name, qname: nextName(400), rcode: dns.RcodeFormatError, answer: wantEmpty, outcome: nil,
 			edns: []dns.EDNS0{&dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: bad.data}}})
 	}
+	// Options the parser takes but RFC 7871 6 answers with FORMERR, which
+	// the plugin gives (and counts as malformed, storing nothing): address
+	// bits past the prefix, and an address field longer or shorter than
+	// the prefix needs. Each is sent alone and beside other options.
+	for _, bad := range []struct {
+		name string
+		data []byte
+	}{
+		{"v4 /24 with host bits", rawECS(1, 24, []byte{203, 0, 113, 77})},
+		{"v6 /44 with host bits", rawECS(2, 44, []byte{0x20, 0x01, 0x0d, 0xb8, 0xaa, 0xab})},
+		{"v4 /8 with 4 address bytes", rawECS(1, 8, []byte{10, 0, 0, 0})},
+		{"v4 /24 with 2 address bytes", rawECS(1, 24, []byte{203, 0})},
+		{"v6 /56 with 16 address bytes", rawECS(2, 56, append([]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0}, make([]byte, 9)...))},
+		{"v4 /0 with an address byte", rawECS(1, 0, []byte{0})},
+	} {
+		for _, others := range [][]dns.EDNS0{nil, {&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}, &dns.EDNS0_PADDING{Padding: make([]byte, 7)}}} {
+			edns := append([]dns.EDNS0{&dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: bad.data}}, others...)
+			cases = append(cases, badCase{name: fmt.Sprintf("ECS %s (%d more options)", bad.name, len(others)), qname: nextName(403), rcode: dns.RcodeFormatError,
+				answer: wantEmpty, outcome: map[string]float64{"malformed": 1}, edns: edns})
+		}
+	}
 
-	// Lenient but harmless: family 0 with prefix 0 (RFC 7871 allows it for
-	// "no subnet"), and an address longer than its prefix, stored masked.
+	// Family 0 with prefix 0 is what dig sends for +subnet=0 ("no subnet",
+	// RFC 7871 7.1.1): stored with none. Valid ECS beside other options is
+	// stored with its subnet.
 	cases = append(cases,
-		badCase{name: "ECS family 0 /0", qname: nextName(401), rcode: dns.RcodeSuccess, answer: wantA, outcome: stored1(),
+		badCase{name: "ECS family 0 /0", qname: nextName(401), rcode: dns.RcodeSuccess, answer: wantA, outcome: stored1(), ecs: "none",
 			edns: []dns.EDNS0{&dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: rawECS(0, 0, nil)}}},
-		badCase{name: "ECS v4 /8 with 4 address bytes", qname: nextName(402), rcode: dns.RcodeSuccess, answer: wantA, outcome: stored1(), ecs: "10.0.0.0/8",
-			edns: []dns.EDNS0{&dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: rawECS(1, 8, []byte{10, 1, 2, 3})}}},
+		badCase{name: "ECS v4 /8 with its one address byte", qname: nextName(402), rcode: dns.RcodeSuccess, answer: wantA, outcome: stored1(), ecs: "10.0.0.0/8",
+			edns: []dns.EDNS0{&dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: rawECS(1, 8, []byte{10})}}},
+		badCase{name: "ECS v4 /22 after a cookie and before padding", qname: nextName(404), rcode: dns.RcodeSuccess, answer: wantA, outcome: stored1(), ecs: "198.51.100.0/22",
+			edns: []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"},
+				&dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: rawECS(1, 22, []byte{198, 51, 100})}, &dns.EDNS0_PADDING{Padding: make([]byte, 30)}}},
+		// Only a QUERY is a report: a NOTIFY (which miekg/dns passes to the
+		// plugins) gets NOTIMP (RFC 8906 3.1.4) and is not stored.
+		badCase{name: "NOTIFY of a report name", qname: nextName(405), opcode: dns.OpcodeNotify, rcode: dns.RcodeNotImplemented, answer: wantEmpty,
+			outcome: map[string]float64{"malformed": 1}},
+		badCase{name: "NOTIFY over TCP", qname: nextName(406), net: "tcp", opcode: dns.OpcodeNotify, rcode: dns.RcodeNotImplemented, answer: wantEmpty,
+			outcome: map[string]float64{"malformed": 1}},
+		// The other opcodes miekg/dns refuses itself, before any plugin.
+		badCase{name: "UPDATE of a report name", qname: nextName(407), opcode: dns.OpcodeUpdate, rcode: dns.RcodeNotImplemented, answer: wantEmpty},
+		badCase{name: "IQUERY of a report name", qname: nextName(408), opcode: dns.OpcodeIQuery, rcode: dns.RcodeNotImplemented, answer: wantEmpty},
 	)
 
 	ecsWant := map[string]string{} // lower-case name -> stored ECS
@@ -271,7 +313,7 @@ func TestBadInputs(t *testing.T) {
 
 func ecsString(p netip.Prefix) string {
 	if !p.IsValid() {
-		return ""
+		return "none"
 	}
 	return p.String()
 }
@@ -308,6 +350,7 @@ func exchange(t *testing.T, addr string, tc badCase) *dns.Msg {
 	}
 	m.SetQuestion(tc.qname, qt)
 	m.RecursionDesired = true
+	m.Opcode = tc.opcode
 	if tc.qclass != 0 {
 		m.Question[0].Qclass = tc.qclass
 	}
