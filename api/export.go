@@ -2,20 +2,12 @@ package api
 
 import (
 	"bufio"
-	"encoding/csv"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
-
-// csvHeader names the export's CSV columns: the fields of store.Wire,
-// report and geo flattened.
-var csvHeader = []string{"key", "received", "epoch", "zone", "modsec", "server", "apr_compiled", "apr_loaded",
-	"pcre_compiled", "pcre_loaded", "lua", "lua_loaded", "libxml", "libxml_loaded", "id", "format", "beacon",
-	"resolver", "ecs", "country", "country_name", "city", "lat", "lon", "geo_source", "installation"}
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -42,18 +34,11 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	// Records go out as they are read, through a small buffer: an export of
 	// years holds one record in memory at a time.
 	bw := bufio.NewWriterSize(w, 32<<10)
-	var write func(*store.Record) error
+	// The store's writers: the export by the CLI is byte for byte the same.
+	write := store.NewNDJSONWriter(bw).Write
 	if format == "csv" {
-		cw := csv.NewWriter(bw)
-		cw.Write(csvHeader)
-		write = func(rec *store.Record) error {
-			cw.Write(csvRow(rec.Wire()))
-			cw.Flush()
-			return cw.Error()
-		}
-	} else {
-		enc := json.NewEncoder(bw)
-		write = func(rec *store.Record) error { return enc.Encode(rec.Wire()) }
+		cw, _ := store.NewCSVWriter(bw) // an error stays in bw, and Flush returns it
+		write = cw.Write
 	}
 	// Each writes between read transactions: a slow client must not hold one.
 	// The write deadline follows the export's progress (see progressWriter).
@@ -75,28 +60,4 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		streamsCut.Inc()
 		panic(http.ErrAbortHandler)
 	}
-}
-
-func csvRow(e store.Wire) []string {
-	num := func(p *float64) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatFloat(*p, 'f', -1, 64)
-	}
-	epoch := ""
-	if e.Epoch != nil {
-		epoch = strconv.FormatInt(*e.Epoch, 10)
-	}
-	r, g := e.Report, e.Geo
-	if r == nil {
-		r = &store.WireReport{}
-	}
-	if g == nil {
-		g = &store.WireGeo{}
-	}
-	return []string{e.Key, e.Received.Format(time.RFC3339Nano), epoch, e.Zone, r.Modsec, r.Server, r.APRCompiled,
-		r.APRLoaded, r.PCRECompiled, r.PCRELoaded, r.Lua, r.LuaLoaded, r.Libxml, r.LibxmlLoaded, r.ID,
-		r.Format, e.Beacon, e.Resolver, e.ECS, g.Country, g.CountryName, g.City,
-		num(g.Lat), num(g.Lon), g.Source, e.Installation}
 }

@@ -581,11 +581,11 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) < 2 || strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") {
+	if len(rows) < 2 || strings.Join(rows[0], ",") != strings.Join(store.CSVHeader(), ",") {
 		t.Fatalf("csv header %v", rows[0])
 	}
 	for _, row := range rows[1:] {
-		if row[4] != "2.9.8" || len(row) != len(csvHeader) {
+		if row[4] != "2.9.8" || len(row) != len(store.CSVHeader()) {
 			t.Fatalf("csv row %v", row)
 		}
 	}

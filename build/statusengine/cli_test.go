@@ -101,11 +101,15 @@ func TestHelpHidesToken(t *testing.T) {
 }
 
 // export --api and --format csv, from a running server and from a file;
-// the CSV is the API's own, whichever way it is made.
+// both forms are byte for byte the same by either route, for a beacon
+// holding '<', '>' and '&' too (JSON's HTML escaping is off on both).
 func TestExportAPIAndCSV(t *testing.T) {
 	s := startServer(t, "export")
 	for i := 0; i < 3; i++ {
 		b := fmt.Sprintf("2.9.7,Apache/2.4.%d (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", 60+i, i)
+		if i == 2 {
+			b = "2.9.7,Apache/2.4.62 <b>&amp;</b>,1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,02"
+		}
 		if _, err := client.Send(t.Context(), b, client.Options{Server: s.dns, Epoch: 1795549302 + int64(i), Timeout: 2 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
@@ -122,6 +126,9 @@ func TestExportAPIAndCSV(t *testing.T) {
 	code, nd, errs := cli(t, "", "export", "--api", api, "--from", "2000-01-01")
 	if code != 0 || strings.Count(nd, "\n") != 3 || !strings.Contains(nd, `"installation"`) {
 		t.Fatalf("export --api (ndjson): exit %d, %q %s", code, nd, errs)
+	}
+	if !strings.Contains(nd, `Apache/2.4.62 <b>&amp;</b>`) || !strings.Contains(viaAPI, `Apache/2.4.62 <b>&amp;</b>`) {
+		t.Errorf("export --api escapes '<', '>' or '&':\n%s\n%s", nd, viaAPI)
 	}
 	// What the API's NDJSON holds, import takes back.
 	into := filepath.Join(t.TempDir(), "into.db")
@@ -140,6 +147,9 @@ func TestExportAPIAndCSV(t *testing.T) {
 	}
 	if viaDB != viaAPI {
 		t.Errorf("CSV from the file differs from the API's:\n%s\nvs\n%s", viaDB, viaAPI)
+	}
+	if code, ndDB, errs := cli(t, "", "export", "--db", s.db, "--from", "2000-01-01"); code != 0 || ndDB != nd {
+		t.Errorf("NDJSON from the file (exit %d, %s) differs from the API's:\n%s\nvs\n%s", code, errs, ndDB, nd)
 	}
 
 	// Hostile and wrong uses.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/statusengine/statusengine/api"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -66,7 +64,7 @@ func runExport(e *env, args []string) error {
 		var n int
 		var err error
 		if *format == "csv" {
-			n, err = exportCSV(bw, st, from, to)
+			n, err = st.ExportCSV(bw, from, to)
 		} else {
 			n, err = st.Export(bw, from, to)
 		}
@@ -104,63 +102,6 @@ func exportAPI(e *env, base, token, format string, from, to time.Time, out strin
 		}
 		return err
 	})
-}
-
-// exportCSV writes the records of [from, to] as the API's CSV export does,
-// by running the API's own export handler on the open store.
-func exportCSV(w io.Writer, st *store.Store, from, to time.Time) (int, error) {
-	srv := api.New()
-	srv.SetStore(st)
-	req, err := http.NewRequestWithContext(contextWithSignals(), http.MethodGet, exportURL("http://db", "csv", from, to), nil)
-	if err != nil {
-		return 0, err
-	}
-	cw := &csvWriter{w: w, header: http.Header{}}
-	srv.ServeHTTP(cw, req)
-	if cw.code != http.StatusOK {
-		return 0, fmt.Errorf("export: %d %s", cw.code, strings.TrimSpace(cw.errBody.String()))
-	}
-	if cw.err != nil {
-		return 0, cw.err
-	}
-	n := cw.lines - 1 // the header line
-	if n < 0 {
-		n = 0
-	}
-	return n, nil
-}
-
-// csvWriter is the http.ResponseWriter exportCSV gives the handler: the body
-// goes to w as it comes, an error answer to errBody.
-type csvWriter struct {
-	w       io.Writer
-	header  http.Header
-	code    int
-	errBody bytes.Buffer
-	lines   int
-	err     error
-}
-
-func (c *csvWriter) Header() http.Header { return c.header }
-
-func (c *csvWriter) WriteHeader(code int) {
-	if c.code == 0 {
-		c.code = code
-	}
-}
-
-func (c *csvWriter) Write(p []byte) (int, error) {
-	c.WriteHeader(http.StatusOK)
-	if c.code != http.StatusOK {
-		return c.errBody.Write(p)
-	}
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.w.Write(p)
-	c.lines += bytes.Count(p[:n], []byte("\n"))
-	c.err = err
-	return n, err
 }
 
 // parseTime reads unix seconds, RFC 3339 or a UTC date; a date as --to

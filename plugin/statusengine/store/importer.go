@@ -3,7 +3,6 @@ package store
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -114,12 +113,23 @@ func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (Imp
 // Export writes the records received in [from, to] to w as NDJSON (Wire
 // lines), oldest first, and returns how many it wrote.
 func (s *Store) Export(w io.Writer, from, to time.Time) (int, error) {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	return s.write(NewNDJSONWriter(w).Write, from, to)
+}
+
+// ExportCSV writes the records of [from, to] to w as CSV (CSVWriter), and
+// says how many.
+func (s *Store) ExportCSV(w io.Writer, from, to time.Time) (int, error) {
+	cw, err := NewCSVWriter(w)
+	if err != nil {
+		return 0, err
+	}
+	return s.write(cw.Write, from, to)
+}
+
+func (s *Store) write(write func(*Record) error, from, to time.Time) (int, error) {
 	n := 0
 	err := s.Each(from, to, 0, func(r *Record) error {
-		e := r.Wire()
-		if err := enc.Encode(&e); err != nil {
+		if err := write(r); err != nil {
 			return err
 		}
 		n++
