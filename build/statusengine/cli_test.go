@@ -50,10 +50,10 @@ func TestHelpFlagForm(t *testing.T) {
 	}
 }
 
-// The README's command table lists every command with exactly the
+// docs/operating.md's command table lists every command with exactly the
 // synopsis its --help prints.
 func TestREADMECommandTable(t *testing.T) {
-	f, err := os.Open("../../README.md")
+	f, err := os.Open("../../docs/operating.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +79,14 @@ func TestREADMECommandTable(t *testing.T) {
 		got, ok := rows[c.name]
 		switch {
 		case !ok:
-			t.Errorf("README's command table has no row for %s (want `%s`)", c.name, strings.TrimPrefix(c.synopsis(), "statusengine "))
+			t.Errorf("docs/operating.md's command table has no row for %s (want `%s`)", c.name, strings.TrimPrefix(c.synopsis(), "statusengine "))
 		case got != c.synopsis():
-			t.Errorf("README's row for %s is %q, --help says %q", c.name, got, c.synopsis())
+			t.Errorf("docs/operating.md's row for %s is %q, --help says %q", c.name, got, c.synopsis())
 		}
 		delete(rows, c.name)
 	}
 	for name := range rows {
-		t.Errorf("README's command table lists %q, which is no command", name)
+		t.Errorf("docs/operating.md's command table lists %q, which is no command", name)
 	}
 }
 

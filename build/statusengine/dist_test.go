@@ -23,7 +23,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(unit), "ExecStart=/usr/local/bin/coredns -conf /etc/statusengine/Corefile") {
-		t.Fatal("ExecStart changed: update README Deploying and this test")
+		t.Fatal("ExecStart changed: update docs/operating.md (Deploying) and this test")
 	}
 	path := filepath.Join(t.TempDir(), "statusengine.service")
 	os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/coredns", self)), 0o644)
@@ -34,12 +34,12 @@ func TestSystemdUnit(t *testing.T) {
 	}
 }
 
-// The deploy snippets (README "Deploying" and the unit's header) install
-// only files the repository has, and the README's edit of Corefile.example
+// The deploy snippets (docs/operating.md "Deploying" and the unit's header) install
+// only files the repository has, and its edit of Corefile.example
 // finds the line it changes.
 func TestDeploySnippetFiles(t *testing.T) {
 	var lines []string
-	for _, f := range []string{"../../README.md", "../../dist/statusengine.service"} {
+	for _, f := range []string{"../../docs/operating.md", "../../dist/statusengine.service"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -78,6 +78,6 @@ func TestDeploySnippetFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(ex), "\nstatus.modsecurity.org:1053 {\n") {
-		t.Error("Corefile.example has no line 'status.modsecurity.org:1053 {' for the README's sed to change")
+		t.Error("Corefile.example has no line 'status.modsecurity.org:1053 {' for the sed of docs/operating.md to change")
 	}
 }

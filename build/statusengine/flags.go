@@ -30,7 +30,7 @@ func newFlags(e *env, c string) *flag.FlagSet {
 	return fs
 }
 
-// synopsis is the command line the usage and README show.
+// synopsis is the command line the usage and docs/operating.md show.
 func (c *command) synopsis() string {
 	return strings.TrimSpace("statusengine " + c.name + " " + c.args)
 }
