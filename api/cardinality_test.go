@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusengine/statusengine/internal/flight"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
@@ -142,19 +143,15 @@ func TestSlowViewServedStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entry := func() *viewEntry {
-		f.srv.views.mu.Lock()
-		defer f.srv.views.mu.Unlock()
-		for _, e := range f.srv.views.m {
-			return e
-		}
-		return nil
+	d0, d1 := store.DaySpan(now, now)
+	key := viewKey{f.st, d0.Unix(), d1.Unix(), DefaultFloor, DefaultFloor}
+	entry := func() (e *flight.Entry[*view]) {
+		f.srv.views.c.Inspect(key, func(x *flight.Entry[*view]) { e = x })
+		return e
 	}
 	e := entry()
-	age := func(e *viewEntry, cost, ago time.Duration) {
-		f.srv.views.mu.Lock()
-		e.cost, e.at = cost, time.Now().Add(-ago)
-		f.srv.views.mu.Unlock()
+	age := func(e *flight.Entry[*view], cost, ago time.Duration) {
+		f.srv.views.c.Inspect(key, func(*flight.Entry[*view]) { e.Cost, e.At = cost, time.Now().Add(-ago) })
 	}
 	// Cheap and stale: computed again at once.
 	age(e, time.Millisecond, 2*time.Second)
@@ -165,12 +162,12 @@ func TestSlowViewServedStale(t *testing.T) {
 	e = entry()
 	age(e, time.Second, 3*time.Second)
 	v2, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor)
-	if v2 != e.v {
+	if v2 != e.Value {
 		t.Error("a slow view was computed again within four times its cost")
 	}
 	// Slow and stale: served, then replaced in the background.
 	age(e, time.Second, 5*time.Second)
-	if v3, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v3 != e.v {
+	if v3, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v3 != e.Value {
 		t.Error("a stale slow view was not served at once")
 	}
 	for deadline := time.Now().Add(5 * time.Second); entry() == e; time.Sleep(10 * time.Millisecond) {
@@ -178,13 +175,13 @@ func TestSlowViewServedStale(t *testing.T) {
 			t.Fatal("the stale view was not computed again")
 		}
 	}
-	if v4, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v4 == e.v || v4 == nil {
+	if v4, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v4 == e.Value || v4 == nil {
 		t.Error("the refreshed view is not served")
 	}
 	// Too stale (twenty times its cost): computed while the request waits.
 	e = entry()
 	age(e, time.Second, 21*time.Second)
-	if v5, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v5 == e.v {
+	if v5, _ := f.srv.viewWith(f.st, now, now, DefaultFloor, DefaultFloor); v5 == e.Value {
 		t.Error("a view older than maxStale was served")
 	}
 }

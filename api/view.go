@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/statusengine/statusengine/internal/flight"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
@@ -38,18 +39,8 @@ type viewKey struct {
 // store, and the store does at most one such computation per view at a
 // time, and at most maxRefreshes in all.
 type viewCache struct {
-	mu         sync.Mutex
-	m          map[viewKey]*viewEntry
-	refreshing chan struct{} // slots of background computations
-}
-
-type viewEntry struct {
-	done       chan struct{}
-	at         time.Time     // when it was computed
-	cost       time.Duration // how long that took
-	v          *view
-	err        error
-	refreshing bool
+	once sync.Once // sets c's policy: the zero viewCache works
+	c    flight.Cache[viewKey, *view]
 }
 
 const (
@@ -61,14 +52,14 @@ const (
 	maxRefreshes = 2
 )
 
-// fresh tells whether e may be served as it is.
-func (e *viewEntry) fresh(now time.Time) bool {
-	return e.err == nil && now.Sub(e.at) < max(ResponseTTL, 4*e.cost)
+// freshView tells whether e may be served as it is.
+func freshView(e *flight.Entry[*view], now time.Time) bool {
+	return now.Sub(e.At) < max(ResponseTTL, 4*e.Cost)
 }
 
-// stale tells whether e may be served while it is computed again.
-func (e *viewEntry) stale(now time.Time) bool {
-	return e.err == nil && e.cost >= slowView && now.Sub(e.at) < min(maxStale, 20*e.cost)
+// staleView tells whether e may be served while it is computed again.
+func staleView(e *flight.Entry[*view], now time.Time) bool {
+	return e.Cost >= slowView && now.Sub(e.At) < min(maxStale, 20*e.Cost)
 }
 
 // viewOf is the view of the days [from, to] touch, with r's floor.
@@ -78,80 +69,13 @@ func (s *Server) viewOf(r *http.Request, from, to time.Time) (*view, error) {
 
 func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Floor) (*view, error) {
 	d0, d1 := store.DaySpan(from, to)
-	k := viewKey{st, d0.Unix(), d1.Unix(), floor, public}
 	c := &s.views
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[viewKey]*viewEntry{}
-		c.refreshing = make(chan struct{}, maxRefreshes)
-	}
-	if e := c.m[k]; e != nil {
-		select {
-		case <-e.done:
-			now := time.Now()
-			if e.fresh(now) {
-				c.mu.Unlock()
-				return e.v, nil
-			}
-			if e.stale(now) {
-				if !e.refreshing {
-					select {
-					case c.refreshing <- struct{}{}:
-						e.refreshing = true
-						go func() {
-							defer func() { <-c.refreshing }()
-							c.compute(k, st, from, to, e, true)
-						}()
-					default: // enough of them under way: the next request tries
-					}
-				}
-				c.mu.Unlock()
-				return e.v, nil
-			}
-		default:
-			c.mu.Unlock()
-			<-e.done
-			return e.v, e.err
-		}
-	}
-	if len(c.m) >= maxViews {
-		for k, e := range c.m {
-			select {
-			case <-e.done:
-				delete(c.m, k)
-			default:
-			}
-		}
-	}
-	e := &viewEntry{done: make(chan struct{})}
-	c.m[k] = e
-	c.mu.Unlock()
-	c.compute(k, st, from, to, e, false)
-	return e.v, e.err
-}
-
-// compute makes the view of k. A new entry e gets it (and wakes those who
-// wait for it); a stale entry being refreshed is replaced by a new one
-// holding it, unless it was evicted meanwhile or the computation failed
-// (the stale view is served on, and the next request tries again).
-func (c *viewCache) compute(k viewKey, st *store.Store, from, to time.Time, e *viewEntry, stale bool) {
-	start := time.Now()
-	v, err := computeSafely(func() (*view, error) { return makeView(st, from, to, k.floor, k.public) })
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if stale {
-		e.refreshing = false
-		if err != nil || c.m[k] != e {
-			return
-		}
-		e = &viewEntry{done: make(chan struct{})}
-		c.m[k] = e
-	}
-	e.v, e.err, e.at, e.cost = v, err, time.Now(), time.Since(start)
-	if err != nil && c.m[k] == e {
-		delete(c.m, k)
-	}
-	close(e.done)
+	c.once.Do(func() {
+		c.c.Fresh, c.c.Stale, c.c.MaxRefreshes = freshView, staleView, maxRefreshes
+	})
+	return c.c.Get(viewKey{st, d0.Unix(), d1.Unix(), floor, public}, flight.Bounds{Entries: maxViews}, func() (*view, error) {
+		return makeView(st, from, to, floor, public)
+	})
 }
 
 // makeView reads the totals of [from, to] and makes their view.

@@ -49,7 +49,10 @@
 //	dict.hot                the numbers looked up last, bounded               empty
 //	recentSeen (seen.go)    fingerprints of the seen keys committed last,     empty
 //	                        so Submit answers most duplicates itself (2 MiB)
-//	readCaches (read.go)    parsed zones, places, builds; sums of past days   empty
+//	readCaches (read.go)    parsed zones, places, builds, installations;      empty
+//	                        readCaches.closed (totals.go): sums of past
+//	                        days, a flight.Cache by range and generation;
+//	                        readCaches.steps (installs.go): closed steps
 //	sourceLimiter           token buckets per source network (policy.go)      empty
 //
 // The file is checked page by page before bbolt maps it (boltfile), and a

@@ -224,7 +224,9 @@ func (s *Store) FirstDay() (time.Time, bool) {
 }
 
 // stepCache keeps the InstallBuckets of closed steps: they change only by
-// imports (closedCache.gen).
+// imports (closedCache.gen). It is no single-flight cache (flight.Cache):
+// a step is cheap and one timeseries asks for each once, so callers that
+// miss compute it side by side rather than wait.
 type stepCache struct {
 	mu      sync.Mutex
 	gen     uint64

@@ -16,7 +16,9 @@ import (
 // readCaches keep what readers resolve again and again: the values of the
 // small dictionaries (zones, places, builds), parsed. Dictionary numbers
 // never change meaning once committed, so entries never go stale; each map
-// is emptied when it grows past maxMemo.
+// is emptied when it grows past maxMemo. They are no flight.Cache: a row is
+// read in microseconds, many at once under one lock (builds), and waiting
+// for another reader would cost more than reading it again.
 type readCaches struct {
 	mu       sync.Mutex
 	zones    map[uint32]string

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"fmt"
 	"hash/maphash"
 	"maps"
 	"slices"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/internal/flight"
 )
 
 // Counts are the reports and distinct installations of one value, and the
@@ -461,40 +462,20 @@ func (s *Store) buildInfos(nums []uint32) (map[uint32]*buildInfo, error) {
 	return out, err
 }
 
-// closedCache keeps the sums of past days. gen counts the flushes that
-// changed a past period (imports): an entry of another generation is stale.
+// closedCache keeps the sums of past days, the newest range whatever its
+// size, the rest while they hold at most maxClosedBytes. gen counts the
+// flushes that changed a past period (imports): it is part of the key, so
+// a range of another generation is never served again and ages out.
 type closedCache struct {
 	gen atomic.Uint64
 
-	mu      sync.Mutex
-	entries map[string]*closedEntry
-	order   []string
+	once sync.Once // sets c's policy: the zero closedCache works
+	c    flight.Cache[closedKey, *part]
 }
 
-type closedEntry struct {
-	gen   uint64
-	ready chan struct{}
-	val   *part
-	err   error
-	bytes int
-}
-
-// evict drops the oldest ranges while they hold more than maxClosedBytes
-// (the newest stays, whatever its size). Called with mu held.
-func (cc *closedCache) evict() {
-	total := 0
-	for _, k := range cc.order {
-		if e := cc.entries[k]; e != nil {
-			total += e.bytes
-		}
-	}
-	for total > maxClosedBytes && len(cc.order) > 1 {
-		if e := cc.entries[cc.order[0]]; e != nil {
-			total -= e.bytes
-		}
-		delete(cc.entries, cc.order[0])
-		cc.order = cc.order[1:]
-	}
+type closedKey struct {
+	d0, d1 uint32
+	gen    uint64
 }
 
 // Bounds of the ranges kept (the status page asks for a few): entries, and
@@ -518,46 +499,17 @@ func (p *part) size() int {
 // per generation and range; concurrent callers wait for one computation.
 func (s *Store) closedPart(d0, d1 uint32) (*part, error) {
 	cc := &s.readers.closed
-	key := fmt.Sprint(d0, d1)
-	gen := cc.gen.Load()
-	cc.mu.Lock()
-	if cc.entries == nil {
-		cc.entries = map[string]*closedEntry{}
-	}
-	e := cc.entries[key]
-	if e == nil || e.gen != gen {
-		e = &closedEntry{gen: gen, ready: make(chan struct{})}
-		if _, had := cc.entries[key]; !had {
-			cc.order = append(cc.order, key)
-			if len(cc.order) > maxClosedEntries {
-				delete(cc.entries, cc.order[0])
-				cc.order = cc.order[1:]
-			}
-		}
-		cc.entries[key] = e
-		cc.mu.Unlock()
+	cc.once.Do(func() { cc.c.Size = func(p *part) int64 { return int64(p.size()) } })
+	k := closedKey{d0, d1, cc.gen.Load()}
+	return cc.c.Get(k, flight.Bounds{Entries: maxClosedEntries, Bytes: maxClosedBytes, KeepLarge: true}, func() (*part, error) {
 		p := &part{acc: newAcc(), m: &members{}}
-		e.err = s.readPeriods(p.acc, periods(d0, d1))
-		if e.err == nil {
-			p.m, e.err = s.members(p.installs)
+		if err := s.readPeriods(p.acc, periods(d0, d1)); err != nil {
+			return nil, err
 		}
-		e.val = p
-		cc.mu.Lock()
-		if e.err != nil {
-			if cc.entries[key] == e {
-				delete(cc.entries, key)
-			}
-		} else {
-			e.bytes = p.size()
-			cc.evict()
-		}
-		cc.mu.Unlock()
-		close(e.ready)
-	} else {
-		cc.mu.Unlock()
-		<-e.ready
-	}
-	return e.val, e.err
+		var err error
+		p.m, err = s.members(p.installs)
+		return p, err
+	})
 }
 
 // periods covers days d0..d1 with whole months where it can and days at
