@@ -64,10 +64,11 @@ func setup(c *caddy.Controller) error {
 // stored, and one line says what to run.
 func (se *StatusEngine) startup() error {
 	st, err := store.Acquire(se.dbPath, store.Options{
-		OnCommit: observeCommit,
-		OnSweep:  observeSweep(se.dbPath),
-		OnDown:   observeDown(se.dbPath),
-		OnEvent:  func(e string) { log.Info(e) },
+		OnCommit:  observeCommit,
+		OnSweep:   observeSweep(se.dbPath),
+		OnDown:    observeDown(se.dbPath),
+		OnEvent:   func(e string) { log.Info(e) },
+		OnWarning: func(e string) { log.Warning(e) },
 	})
 	var damaged *store.DamagedError
 	if errors.As(err, &damaged) {
