@@ -80,6 +80,12 @@ func (se *StatusEngine) startup() error {
 		return plugin.Error(pluginName, err)
 	}
 	se.store = st
+	if err := st.Down(); err != nil {
+		// A reload shares the store, down since a panic inside bbolt: it
+		// stays down (its line was written then) until CoreDNS restarts.
+		storeUp.WithLabelValues(se.dbPath).Set(0)
+		return nil
+	}
 	storeUp.WithLabelValues(se.dbPath).Set(1)
 	resetFull(se.dbPath)
 	st.Configure(se.policy)

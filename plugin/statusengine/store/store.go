@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // Errors Submit returns besides bbolt's own.
@@ -216,7 +217,7 @@ func (s *Store) Close() error {
 // The log is closed and kept: what it holds that the file lacks is for
 // salvage. bbolt's Close takes its writer, meta and map locks first; when
 // a panic left one held it waits forever, so after closeWait the file's
-// descriptor is closed instead, which releases its flock (a new Open of the
+// flock is released and its descriptor closed instead (a new Open of the
 // path, a reload's or salvage's, can lock it); the map stays until the
 // process ends, for readers still inside it.
 func (s *Store) closeDown() error {
@@ -229,10 +230,16 @@ func (s *Store) closeDown() error {
 	case err := <-closed:
 		return err
 	case <-time.After(closeWait):
-		if s.file != nil {
-			return s.file.Close()
+		if s.file == nil {
+			return nil
 		}
-		return nil
+		// Unlocked first: the map holds the open file, and the lock with
+		// it, past the descriptor's close.
+		err := unix.Flock(int(s.file.Fd()), unix.LOCK_UN)
+		if e := s.file.Close(); err == nil {
+			err = e
+		}
+		return err
 	}
 }
 
