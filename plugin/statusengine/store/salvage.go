@@ -28,6 +28,10 @@ type CheckReport struct {
 	// lacks (answered, then the process died before their commit): the
 	// next Open stores them.
 	Logged int
+	// LogRefused, when not "", says why the store refuses the log (it is
+	// among Problems too): the server answers after each commit until it
+	// is moved away.
+	LogRefused string
 }
 
 // OK tells whether Check found no damage.
@@ -104,6 +108,7 @@ func Check(path string) (*CheckReport, error) {
 		var refused *LogRefusedError
 		switch {
 		case errors.As(err, &refused):
+			r.LogRefused = err.Error()
 			problem("%v (the server answers after each commit until it is moved away)", err)
 		case err != nil:
 			problem("write-ahead log: %v", err)
