@@ -112,8 +112,8 @@ func TestLogSymlinkRefused(t *testing.T) {
 // lock): only SIGKILL stopped CoreDNS. Now the store is down in one line,
 // every API request answers 503 with a JSON error naming the damage and
 // the check and salvage commands within 2 s, DNS keeps answering (the
-// status zone counts store_failed, another zone is untouched), and SIGTERM
-// ends the process within seconds.
+// status zone counts store_failed, another zone is untouched), a reload
+// (SIGUSR1) completes, and SIGTERM ends the process within seconds.
 func TestDamagedUnderRunningServer(t *testing.T) {
 	s := newServer(t, config{Options: limitOff(t), APIBody: "token " + apiToken})
 	other := fmt.Sprintf("%s:%d {\n    bind 127.0.0.1\n    template IN A %s {\n        answer \"{{ .Name }} 60 IN A 192.0.2.99\"\n    }\n}\n", otherZone, s.dnsPort, otherZone)
@@ -183,7 +183,23 @@ func TestDamagedUnderRunningServer(t *testing.T) {
 		t.Errorf("the other zone: %v %v", r, err)
 	}
 
+	// A reload shares the store that is down: it completes, and the API
+	// still answers 503 at once.
+	off := s.out.Len()
 	start := time.Now()
+	s.signal(syscall.SIGUSR1)
+	if !s.waitLog(regexp.MustCompile(`Reloading complete`), off, 10*time.Second) {
+		t.Fatalf("no \"Reloading complete\" within 10 s of SIGUSR1: %s", s.out.Bytes()[off:])
+	}
+	t.Logf("SIGUSR1: reloaded in %v", time.Since(start).Round(time.Millisecond))
+	if code, _, body := apiGet(t, s, "/api/v1/reports", apiToken); code != http.StatusServiceUnavailable {
+		t.Errorf("after the reload: %d %.200s", code, body)
+	}
+	if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
+		t.Errorf("the other zone after the reload: %v %v", r, err)
+	}
+
+	start = time.Now()
 	s.signal(syscall.SIGTERM)
 	if !s.proc.WaitExit(10 * time.Second) {
 		s.kill()
