@@ -61,6 +61,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "store not open")
 		return
 	}
+	if err := st.store.Down(); err != nil {
+		// A damaged file: no read enters it again (store.goDown), and the
+		// answer names the file and the commands that repair it.
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	lim := &st.cfg.Limits
 	w = paced(w, r, lim)
 	if !st.all.acquire(r.Context(), lim.QueueWait) {

@@ -106,7 +106,7 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 			err = out.end(`],"amount":` + strconv.Itoa(out.rows) + "}\n")
 		}
 		if err != nil {
-			out.abort()
+			out.abort(err)
 		}
 	}
 }

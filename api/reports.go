@@ -120,6 +120,6 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		err = out.end(`],"next_cursor":` + next + "}\n")
 	}
 	if err != nil {
-		out.abort()
+		out.abort(err)
 	}
 }

@@ -32,12 +32,21 @@ func runCheck(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: %d pages, %d records readable, %d unreadable, %d problems\n",
 		*dbPath, rep.Pages, rep.Records, rep.Unreadable, len(rep.Problems))
+	if rep.LogRefused != "" && rep.Unreadable == 0 && len(rep.Problems) == 1 {
+		// The database is sound: only its log is not one the server writes.
+		fmt.Fprintf(e.stdout, "move the write-ahead log away (mv %s %s.refused): until then the server answers each report after its commit\n",
+			store.LogPath(*dbPath), store.LogPath(*dbPath))
+		return errLogRefused
+	}
 	if !rep.OK() {
 		fmt.Fprintf(e.stdout, "run: statusengine salvage --db %s --out NEW.db\n", *dbPath)
 		return errDamaged
 	}
 	return nil
 }
+
+// errLogRefused makes check exit 1 when only the write-ahead log is wrong.
+var errLogRefused = errors.New("the write-ahead log is refused")
 
 func runSalvage(e *env, args []string) error {
 	fs := newFlags(e, "salvage")

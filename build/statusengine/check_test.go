@@ -72,3 +72,23 @@ func TestCheckSalvage(t *testing.T) {
 		t.Errorf("salvage onto an existing file: %d %s", code, errs)
 	}
 }
+
+// TestCheckRefusedLog: a sound file whose log path is a symbolic link to
+// it. check exits 1, reads every record, names the log and says to move it
+// away, not to salvage a sound file.
+func TestCheckRefusedLog(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "se.db")
+	line := `{"received":"2026-11-20T10:00:00Z","zone":"status.modsecurity.org.","epoch":1795000000,"beacon":"2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,10"}` + "\n"
+	if code, _, errs := cli(t, line, "import", "--db", db, "-"); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	if err := os.Symlink("se.db", db+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := cli(t, "", "check", "--db", db)
+	if code != 1 || !strings.Contains(out, "1 records readable, 0 unreadable") || !strings.Contains(out, "refused: it is a symbolic link") ||
+		!strings.Contains(out, "move the write-ahead log away") || strings.Contains(out, "salvage") {
+		t.Errorf("check: exit %d, %s", code, out)
+	}
+}

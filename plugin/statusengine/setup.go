@@ -64,10 +64,11 @@ func setup(c *caddy.Controller) error {
 // stored, and one line says what to run.
 func (se *StatusEngine) startup() error {
 	st, err := store.Acquire(se.dbPath, store.Options{
-		OnCommit: observeCommit,
-		OnSweep:  observeSweep(se.dbPath),
-		OnDown:   observeDown(se.dbPath),
-		OnEvent:  func(e string) { log.Info(e) },
+		OnCommit:  observeCommit,
+		OnSweep:   observeSweep(se.dbPath),
+		OnDown:    observeDown(se.dbPath),
+		OnEvent:   func(e string) { log.Info(e) },
+		OnWarning: func(e string) { log.Warning(e) },
 	})
 	var damaged *store.DamagedError
 	if errors.As(err, &damaged) {
@@ -79,6 +80,12 @@ func (se *StatusEngine) startup() error {
 		return plugin.Error(pluginName, err)
 	}
 	se.store = st
+	if err := st.Down(); err != nil {
+		// A reload shares the store, down since a panic inside bbolt: it
+		// stays down (its line was written then) until CoreDNS restarts.
+		storeUp.WithLabelValues(se.dbPath).Set(0)
+		return nil
+	}
 	storeUp.WithLabelValues(se.dbPath).Set(1)
 	resetFull(se.dbPath)
 	st.Configure(se.policy)

@@ -35,8 +35,9 @@
 // Beside it, the file <db>-wal (wal.go):
 //
 //	frames         seq -> a whole record with its key, for the records answered  Open applies the frames
-//	               since the last commit; the frames from offset 0 whose seqs    after meta "wal";
-//	               follow one another, a torn or older frame ends them           removed on a clean Close
+//	               since the last commit; the frames from offset 0 whose seqs    after meta "wal", 4096 a
+//	               follow one another, a torn or older frame ends them           transaction; removed on
+//	                                                                             a clean Close
 //
 // What the process holds:
 //
@@ -55,8 +56,34 @@
 //	                        readCaches.steps (installs.go): closed steps
 //	sourceLimiter           token buckets per source network (policy.go)      empty
 //
+// The log's path is opened only as a file the store may write (wal.go,
+// openLogFile and ours): never through a symbolic link (O_NOFOLLOW; a link
+// to the database had the log written over it), never a FIFO, device or
+// directory, never the database file itself (same device and inode), and,
+// when it exists, only if it is ours: one link, the database file's owner,
+// no write permission for group or others, and empty or starting with a
+// frame header (or zeros, as a crash can leave). Any other file is refused
+// with a *LogRefusedError in one warning (Options.OnWarning), named by
+// Check, and never written or removed; the store then commits each batch
+// before its answer. When it can be read safely (a regular file of its
+// own, not the database) the frames it holds past meta "wal" are read
+// read-only and stored, with a warning naming their count.
+//
+// The frames the database lacks are applied in transactions of at most
+// replayChunk, each setting meta "wal" to its last frame: a bbolt
+// transaction holds every page and node it changes until its commit, and a
+// 32 MiB log applied at once peaked at 402 MB (45 transactions: 206 MB).
+//
 // The file is checked page by page before bbolt maps it (boltfile), and a
 // panic or memory fault inside bbolt takes the store down, never the
 // process: a damaged file is never written, and `statusengine salvage`
-// copies what is readable.
+// copies what is readable. Once down, the store never enters that bolt.DB
+// again (goDown): a panic can leave bbolt's writer lock or meta lock held,
+// and a Begin or Close would then wait for good. Reads answer the
+// *DamagedError at once (a read already waiting in Begin returns when the
+// store goes down), Submit, SubmitBatch and Sync fail, the held
+// transaction is dropped without a rollback (its logged frames stay in the
+// log, for salvage), and Close gives bbolt's Close one second, then
+// releases the file's flock and closes its descriptor itself, so that a
+// reload, a restart or salvage can lock the file.
 package store

@@ -141,6 +141,9 @@ func (w *writer) store(now time.Time, batch []*pending, out []result) (logged, s
 	if err != nil {
 		return false, false, err
 	}
+	if testHookInTx != nil {
+		testHookInTx()
+	}
 	first := t.logged == 0
 	recs := w.logged[:0]
 	for i, p := range batch {
@@ -152,7 +155,7 @@ func (w *writer) store(now time.Time, batch []*pending, out []result) (logged, s
 	}
 	w.logged = recs[:0]
 	slow := first && len(batch) < lingerBusy && len(w.s.queue) == 0
-	if w.log == nil || w.logBlocked || slow || now.Sub(w.heldSince) >= commitEvery {
+	if w.log == nil || w.logBlocked || slow || t.partial || now.Sub(w.heldSince) >= commitEvery {
 		return false, true, w.settle()
 	}
 	if len(recs) > 0 {
@@ -225,13 +228,12 @@ func (w *writer) sync() error {
 	return w.settle()
 }
 
-// drop rolls the held transaction back (a panic inside bbolt).
+// drop forgets the held transaction after a panic inside bbolt, or when
+// the store is down: it is not rolled back, which would enter bbolt again
+// (goDown); its records logged stay in the log, for salvage.
 func (w *writer) drop() {
 	if t := w.held; t != nil {
 		w.held = nil
-		if t.tx.DB() != nil {
-			t.tx.Rollback()
-		}
 		w.done(t, false, nil, false)
 	}
 }

@@ -75,12 +75,14 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		keys = r.Keys
 	}
-	db, err := openBolt(path, opts)
+	db, file, err := openBolt(path, opts)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{
 		db:            db,
+		file:          file,
+		downCh:        make(chan struct{}),
 		path:          path,
 		opts:          opts,
 		queue:         make(chan *pending, opts.QueueSize),
@@ -93,7 +95,14 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.w = newWriter(s)
 	if err := s.init(keys); err != nil {
-		db.Close()
+		if s.Down() != nil {
+			s.closeDown() // a panic inside bbolt may have left its locks held
+		} else {
+			if s.w.log != nil {
+				s.w.log.f.Close()
+			}
+			db.Close()
+		}
 		return nil, err
 	}
 	go s.writer()
@@ -117,8 +126,7 @@ func CheckFile(path string) (*boltfile.Report, error) {
 // openBolt opens the file with bbolt, containing a panic (the file was
 // checked, but changed since?) and closing the file then, which releases
 // its lock.
-func openBolt(path string, opts Options) (db *bolt.DB, err error) {
-	var file *os.File
+func openBolt(path string, opts Options) (db *bolt.DB, file *os.File, err error) {
 	old := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -126,7 +134,7 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 			if file != nil {
 				file.Close()
 			}
-			db, err = nil, &DamagedError{Path: path, Problems: []string{fmt.Sprint(r)}}
+			db, file, err = nil, nil, &DamagedError{Path: path, Problems: []string{fmt.Sprint(r)}}
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -144,9 +152,9 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening database %q: %w", path, err)
+		return nil, nil, fmt.Errorf("opening database %q: %w", path, err)
 	}
-	return db, nil
+	return db, file, nil
 }
 
 // init prepares an opened file: its layout (migrating version 1), the
@@ -196,26 +204,84 @@ func (s *Store) init(keys map[string]int) (err error) {
 }
 
 // openLog opens the write-ahead log and stores what it holds that the file
-// lacks (answered reports a crash kept from their commit). A log that
-// cannot be opened costs speed, not reports: every batch is then
-// committed before its answer.
+// lacks (answered reports a crash kept from their commit), in transactions
+// of at most replayChunk frames. A log that cannot be opened, or is not
+// ours, costs speed: every batch is then committed before its answer; and
+// when it can be read safely (openReadOnlyWAL) what it holds is stored
+// all the same, with a warning naming the count.
 func (s *Store) openLog(committed uint64) error {
 	l, problems, err := openWAL(s.path, committed)
 	if err != nil {
-		s.notify("%v: answering reports after their commit", err)
+		s.storeReadOnly(committed, err)
 		return nil
 	}
 	if len(problems) > 0 {
 		s.notify("write-ahead log %s%s", l.path, problemList(problems))
 	}
 	s.w.log = l
-	if l.unstored() > 0 {
+	if err := s.replayAll(); err != nil {
+		// Kept in the log: every later transaction tries again.
+		s.notify("write-ahead log %s: storing what it holds failed, tried again with the next commit: %v", l.path, err)
+	}
+	return nil
+}
+
+// replayAll applies what s.w.log holds that the file lacks, a chunk per
+// transaction, each setting meta "wal" to its last frame: a crash between
+// two loses nothing and stores nothing twice.
+func (s *Store) replayAll() error {
+	l := s.w.log
+	for l.unstored() > 0 {
+		before := l.committed
 		if _, err := s.w.transact(time.Now(), false, false, indexPerCommit, nil); err != nil {
-			// Kept in the log: every later transaction tries again.
-			s.notify("write-ahead log %s: storing what it holds failed, tried again with the next commit: %v", l.path, err)
+			return err
+		}
+		if l.committed == before {
+			return fmt.Errorf("no frame of %d applied", l.unstored())
+		}
+		if testHookReplayed != nil {
+			testHookReplayed()
 		}
 	}
 	return nil
+}
+
+// testHookReplayed, set by tests only, runs after each transaction of
+// replayAll.
+var testHookReplayed func()
+
+// storeReadOnly is openLog's path for a log openWAL refused (why): one
+// warning line, and what the file holds that the database lacks is read
+// read-only and stored.
+func (s *Store) storeReadOnly(committed uint64, why error) {
+	l, problems, err := openReadOnlyWAL(s.path, committed)
+	if err != nil || l.unstored() == 0 {
+		if l != nil {
+			l.f.Close()
+		}
+		if os.IsNotExist(err) || errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+		var refused *LogRefusedError
+		if err != nil && !errors.As(err, &refused) {
+			why = fmt.Errorf("%w; reading it failed too: %v", why, err)
+		}
+		s.warn("%v: answering reports after their commit", why)
+		return
+	}
+	n := l.unstored()
+	s.w.log = l
+	err = s.replayAll()
+	left := l.unstored()
+	s.w.log = nil
+	l.f.Close()
+	if err != nil {
+		s.warn("%v: answering reports after their commit; it holds %d answered reports the database lacks (frames), read read-only: %d stored, %d left in it, stored at the next open: %v%s",
+			why, n, n-left, left, err, problemList(problems))
+		return
+	}
+	s.warn("%v: answering reports after their commit; it held %d answered reports the database lacked (frames), read read-only and stored%s",
+		why, n, problemList(problems))
 }
 
 // layout creates the buckets of a new file and checks those of an old one:

@@ -72,6 +72,14 @@ func (s *Store) do(fill func(tx *bolt.Tx) error) error {
 	case <-s.quit:
 		s.mu.RUnlock()
 		return ErrClosed
+	case <-s.downCh:
+		s.mu.RUnlock()
+		return s.Down()
 	}
-	return <-j.done
+	select {
+	case err := <-j.done:
+		return err
+	case <-s.downCh: // the writer may wait inside bbolt for good
+		return s.Down()
+	}
 }

@@ -28,6 +28,10 @@ type CheckReport struct {
 	// lacks (answered, then the process died before their commit): the
 	// next Open stores them.
 	Logged int
+	// LogRefused, when not "", says why the store refuses the log (it is
+	// among Problems too): the server answers after each commit until it
+	// is moved away.
+	LogRefused string
 }
 
 // OK tells whether Check found no damage.
@@ -101,7 +105,12 @@ func Check(path string) (*CheckReport, error) {
 			problem("meta count says %d records, the file holds %d", n, r.Records+r.Unreadable)
 		}
 		recs, bad, err := ReadLog(path, getUint(tx.Bucket(metaBucket), walKey))
-		if err != nil {
+		var refused *LogRefusedError
+		switch {
+		case errors.As(err, &refused):
+			r.LogRefused = err.Error()
+			problem("%v (the server answers after each commit until it is moved away)", err)
+		case err != nil:
 			problem("write-ahead log: %v", err)
 		}
 		for _, b := range bad {
@@ -207,9 +216,10 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 	}
 	// Answered reports the file lacks are in its log (read like the file:
 	// a frame that holds no record is lost, and the log ends there).
-	recs, bad, err := ReadLog(src, logged)
+	// A log that is not ours is read all the same, as Open does (ReadLog).
+	recs, bad, _ := ReadLog(src, logged)
 	st.Lost += len(bad)
-	if err == nil {
+	{
 		if st.Expected >= 0 {
 			st.Expected += int64(len(recs))
 		}

@@ -3,12 +3,14 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // Errors Submit returns besides bbolt's own.
@@ -44,12 +46,23 @@ type Options struct {
 	// OnEvent, when set, is told in one line of what the store does on its
 	// own: migrating a file, rebuilding its rollups.
 	OnEvent func(string)
+	// OnWarning, when set, is told in one line of what an operator must
+	// fix (a write-ahead log the store refused); unset, OnEvent is.
+	OnWarning func(string)
 }
 
 func (s *Store) notify(format string, a ...any) {
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(fmt.Sprintf(format, a...))
 	}
+}
+
+func (s *Store) warn(format string, a ...any) {
+	if s.opts.OnWarning != nil {
+		s.opts.OnWarning(fmt.Sprintf(format, a...))
+		return
+	}
+	s.notify(format, a...)
 }
 
 // DefaultAnswerWait is the default Options.AnswerWait. A commit takes a few
@@ -113,6 +126,8 @@ type Store struct {
 	count    atomic.Int64
 	installs atomic.Uint64         // installations ever numbered
 	down     atomic.Pointer[error] // set once the file is found damaged
+	downCh   chan struct{}         // closed then (nil in Check's stores)
+	file     *os.File              // bbolt's descriptor of the file, see closeDown
 
 	policy        atomic.Pointer[Policy]
 	policyChanged chan struct{}
@@ -144,14 +159,28 @@ func (s *Store) Down() error {
 	return nil
 }
 
-// goDown marks the store down for good: nothing more is written to the file.
+// goDown marks the store down for good: nothing more is written to the
+// file, and bbolt is never entered again (view, begin, settle, Close): a
+// panic inside bbolt can leave its locks held (a write transaction's, or
+// the meta lock of a read transaction that panicked as it began), and
+// anything entering it then waits forever.
 func (s *Store) goDown(err error) {
-	if s.down.CompareAndSwap(nil, &err) && s.opts.OnDown != nil {
-		s.opts.OnDown(err)
+	if s.down.CompareAndSwap(nil, &err) {
+		if s.downCh != nil {
+			close(s.downCh)
+		}
+		if s.opts.OnDown != nil {
+			s.opts.OnDown(err)
+		}
 	}
 }
 
+// closeWait bounds each wait of Close on a store that is down: for the
+// writer goroutine, then for bbolt's Close.
+const closeWait = time.Second
+
 // Close stops accepting reports, commits what is queued and closes the file.
+// A store that is down closes within 2*closeWait (closeDown).
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -161,7 +190,19 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.quit)
 	s.mu.Unlock()
-	<-s.done
+	select {
+	case <-s.done:
+	case <-s.downCh:
+		// The writer may be waiting inside bbolt for a lock a panic left
+		// held: it is left there.
+		select {
+		case <-s.done:
+		case <-time.After(closeWait):
+		}
+	}
+	if s.Down() != nil {
+		return s.closeDown()
+	}
 	var err error
 	if s.w.log != nil {
 		err = s.w.log.close()
@@ -172,11 +213,77 @@ func (s *Store) Close() error {
 	return err
 }
 
+// closeDown closes a store that is down without waiting on bbolt's locks.
+// The log is closed and kept: what it holds that the file lacks is for
+// salvage. bbolt's Close takes its writer, meta and map locks first; when
+// a panic left one held it waits forever, so after closeWait the file's
+// flock is released and its descriptor closed instead (a new Open of the
+// path, a reload's or salvage's, can lock it); the map stays until the
+// process ends, for readers still inside it.
+func (s *Store) closeDown() error {
+	if s.w != nil && s.w.log != nil {
+		s.w.log.f.Close()
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.db.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(closeWait):
+		if s.file == nil {
+			return nil
+		}
+		// Unlocked first: the map holds the open file, and the lock with
+		// it, past the descriptor's close.
+		err := unix.Flock(int(s.file.Fd()), unix.LOCK_UN)
+		if e := s.file.Close(); err == nil {
+			err = e
+		}
+		return err
+	}
+}
+
+// errAbandoned ends a read transaction that began after its reader had
+// returned (view).
+var errAbandoned = errors.New("read abandoned: the store is down")
+
 // view runs fn in a read transaction. A damaged page makes bbolt panic or
 // fault: that takes the store down and returns an error, never the process.
-func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
-	defer s.contain(&err)()
-	return s.db.View(fn)
+// A store that is down answers at once: its error. The transaction runs on
+// a goroutine of its own so that a reader waiting to begin it when the
+// store goes down (bbolt's meta lock held by a panicked Begin) returns
+// then; fn never runs after view returned.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	if err := s.Down(); err != nil {
+		return err
+	}
+	const (
+		waiting int32 = iota
+		entered
+		abandoned
+	)
+	var state atomic.Int32
+	res := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { res <- err }()
+		defer s.contain(&err)()
+		err = s.db.View(func(tx *bolt.Tx) error {
+			if !state.CompareAndSwap(waiting, entered) {
+				return errAbandoned
+			}
+			return fn(tx)
+		})
+	}()
+	select {
+	case err := <-res:
+		return err
+	case <-s.downCh:
+		if state.CompareAndSwap(waiting, abandoned) {
+			return s.Down()
+		}
+		return <-res // fn runs: on the map, it ends (or faults)
+	}
 }
 
 // contain makes a memory fault in this goroutine a panic (a damaged file can

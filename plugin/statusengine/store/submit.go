@@ -81,9 +81,14 @@ func (s *Store) enqueue(p *pending, wait bool) error {
 	}
 	if wait {
 		// Blocking under the read lock is safe: Close waits for it, and the
-		// writer drains the queue until Close closes quit.
-		s.queue <- p
-		return nil
+		// writer drains the queue until Close closes quit, or the store
+		// goes down (the writer may then wait inside bbolt for good).
+		select {
+		case s.queue <- p:
+			return nil
+		case <-s.downCh:
+			return s.Down()
+		}
 	}
 	select {
 	case s.queue <- p:
@@ -119,7 +124,12 @@ func (s *Store) SubmitBatch(recs []*Record) ([]Result, error) {
 	out := make([]Result, len(recs))
 	var firstErr error
 	for i, p := range ps {
-		r := <-p.res
+		var r result
+		select {
+		case r = <-p.res:
+		case <-s.downCh:
+			return nil, s.Down()
+		}
 		out[i] = Result{r.outcome, r.err}
 		if r.outcome == Failed && firstErr == nil {
 			firstErr = r.err

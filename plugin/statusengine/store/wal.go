@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,11 +51,28 @@ type wal struct {
 	next      uint64 // seq of the next frame
 	committed uint64 // the highest seq in the database (meta "wal")
 	replays   int    // transactions that applied frames again
+	readOnly  bool   // opened by openReadOnlyWAL: never written
+	told      bool   // a replay's line was written
+
+	replayed replayStats // of the replay under way
+	// resume is where the last bounded scan stopped (unstoredRecords):
+	// the next starts there once the database holds up to seq.
+	resume struct {
+		off int64
+		seq uint64
+	}
 
 	buf []byte // of append, kept for the next
 }
 
 var walKey = []byte("wal")
+
+// replayStats sum up a replay of the log's frames over its transactions,
+// for its one line.
+type replayStats struct {
+	recs, stored, txns, bad int
+	problems                []string // the first few
+}
 
 // errLogFull says the open transaction has logged maxLogBytes: commit it.
 var errLogFull = errors.New("write-ahead log full")
@@ -85,25 +103,21 @@ func LogPath(path string) string { return path + "-wal" }
 
 // openWAL opens (or creates) the log of the database at path, whose meta
 // "wal" is committed, and finds the frames the database lacks (read by
-// unstoredRecords). problems name frames that held no record.
+// unstoredRecords). problems name frames that held no record. A path that
+// holds a file the store does not take for its log gives a
+// *LogRefusedError (see openLogFile and ours).
 func openWAL(path string, committed uint64) (*wal, []string, error) {
 	lp := LogPath(path)
-	fi, statErr := os.Stat(lp)
-	if statErr == nil && !fi.Mode().IsRegular() {
-		return nil, nil, notRegular(lp, fi)
-	}
-	f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE|unix.O_NONBLOCK, 0o600)
+	f, created, err := openLogFile(lp, path, true)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening write-ahead log %q: %w", lp, err)
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close() // replaced between the two looks
-		if err == nil {
-			err = notRegular(lp, fi)
-		}
 		return nil, nil, err
 	}
-	if os.IsNotExist(statErr) {
+	if !created {
+		if err := ours(f, lp, path); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+	} else {
 		// A power cut must not lose the file's name once frames in it
 		// have been answered.
 		if d, err := os.Open(filepath.Dir(lp)); err == nil {
@@ -112,22 +126,48 @@ func openWAL(path string, committed uint64) (*wal, []string, error) {
 		}
 	}
 	l := &wal{f: f, path: lp, committed: committed, next: committed + 1}
+	problems := l.find()
+	return l, problems, nil
+}
+
+// find scans the log for the frames the database lacks: the next frame
+// goes after them.
+func (l *wal) find() (problems []string) {
 	_, last, end, problems := l.scan()
-	if last > committed {
-		// Frames the database lacks: the first transaction applies them
-		// and sets meta "wal" to last.
+	if last > l.committed {
+		// Frames the database lacks: the first transactions apply them
+		// and set meta "wal" to last.
 		l.next, l.off = last+1, end
 	}
-	return l, problems, nil
+	return problems
+}
+
+// openReadOnlyWAL opens the log of the database at path read-only, for a
+// log the store cannot write (openWAL failed: no permission, or not ours)
+// that may hold answered reports: only the reading rules of openLogFile
+// apply, and the frames are checked as always (checksum, the chain of
+// seqs after committed, the record's validation). Nothing is written to
+// it; closeReadOnly closes it.
+func openReadOnlyWAL(path string, committed uint64) (*wal, []string, error) {
+	lp := LogPath(path)
+	f, _, err := openLogFile(lp, path, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &wal{f: f, path: lp, committed: committed, next: committed + 1, readOnly: true}
+	return l, l.find(), nil
 }
 
 // ReadLog reads the write-ahead log of the database at path, without
 // writing it: the records of its frames after seq committed (the
 // database's meta "wal"), and the frames that held no record. No log is no
-// record.
+// record. A log that is not ours (ours) gives its records and a
+// *LogRefusedError: Open stores them too, reading it read-only; a path
+// that is a symbolic link, no regular file or the database itself gives
+// no record and the error.
 func ReadLog(path string, committed uint64) ([]*Record, []string, error) {
 	lp := LogPath(path)
-	f, err := os.OpenFile(lp, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	f, _, err := openLogFile(lp, path, false)
 	if os.IsNotExist(err) {
 		return nil, nil, nil
 	}
@@ -135,21 +175,146 @@ func ReadLog(path string, committed uint64) ([]*Record, []string, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		if err == nil {
-			err = notRegular(lp, fi)
-		}
-		return nil, nil, err
-	}
+	refused := ours(f, lp, path)
 	l := &wal{f: f, committed: committed}
 	recs, _, _, problems := l.scan()
-	return recs, problems, nil
+	return recs, problems, refused
+}
+
+// LogRefusedError says the path of a database's write-ahead log holds a
+// file the store does not take for its log. The store then answers each
+// report after its commit, and stores what such a file holds read-only
+// when it can be read safely.
+type LogRefusedError struct {
+	Path string
+	Why  string
+}
+
+func (e *LogRefusedError) Error() string {
+	return fmt.Sprintf("write-ahead log %s refused: %s", e.Path, e.Why)
+}
+
+// openLogFile opens the log lp of the database at dbPath, never through a
+// symbolic link (O_NOFOLLOW: a link to the database would have the log
+// written over it, a link to any other file would overwrite that file),
+// never a file that is not regular (a FIFO would make Open wait for a
+// writer, a device read without end) and never the database file itself
+// (a hard link to it). These are the rules for reading it; writing it
+// needs ours too. With write, a missing log is created (created says so),
+// O_EXCL so that nothing put there meanwhile is followed or taken.
+func openLogFile(lp, dbPath string, write bool) (f *os.File, created bool, err error) {
+	flag := os.O_RDONLY
+	if write {
+		flag = os.O_RDWR
+	}
+	fi, err := os.Lstat(lp)
+	switch {
+	case os.IsNotExist(err) && write:
+		f, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, false, fmt.Errorf("creating write-ahead log %q: %w", lp, err)
+		}
+		return f, true, nil
+	case err != nil:
+		return nil, false, err
+	case fi.Mode()&os.ModeSymlink != 0:
+		return nil, false, symlinkRefused(lp)
+	case !fi.Mode().IsRegular():
+		return nil, false, notRegular(lp, fi)
+	}
+	f, err = os.OpenFile(lp, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, false, symlinkRefused(lp) // replaced between the two looks
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("opening write-ahead log %q: %w", lp, err)
+	}
+	fi, err = f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(lp, fi) // replaced between the two looks
+	}
+	if err == nil {
+		if db, e := os.Stat(dbPath); e == nil && os.SameFile(fi, db) {
+			err = &LogRefusedError{Path: lp, Why: "it is the database file itself (a hard link to it)"}
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return f, false, nil
+}
+
+func symlinkRefused(lp string) error {
+	why := "it is a symbolic link"
+	if to, err := os.Readlink(lp); err == nil {
+		why += fmt.Sprintf(" (to %q)", to)
+	}
+	return &LogRefusedError{Path: lp, Why: why + ": the log is never written through a link"}
 }
 
 // notRegular is the error for a log path that holds no regular file: a
 // FIFO or a device would make Open wait or read without end.
 func notRegular(lp string, fi os.FileInfo) error {
-	return fmt.Errorf("write-ahead log %q is not a regular file (%v)", lp, fi.Mode().Type())
+	return &LogRefusedError{Path: lp, Why: fmt.Sprintf("it is not a regular file (%v)", fi.Mode().Type())}
+}
+
+// ours tells whether the existing log f (opened by openLogFile) is one the
+// store may write: a file of its own (one link: a second name is another
+// file's data), owned by the database file's owner, writable by no one
+// else (mode bits for group and others), and either empty or starting
+// with a frame header (a length from 1 to maxFrame; its checksum may fail,
+// a crash can tear the first frame) or with zeros (a crash can leave
+// those). Every file the store writes keeps these. A bbolt file starts
+// with a page id of zeros and its flags: no frame.
+func ours(f *os.File, lp, dbPath string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	refuse := func(format string, a ...any) error {
+		return &LogRefusedError{Path: lp, Why: fmt.Sprintf(format, a...)}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return refuse("its owner cannot be read")
+	}
+	if st.Nlink > 1 {
+		return refuse("it has %d names (a hard link): the log must be a file of its own", st.Nlink)
+	}
+	if db, err := os.Stat(dbPath); err == nil {
+		if dst, ok := db.Sys().(*syscall.Stat_t); ok && dst.Uid != st.Uid {
+			return refuse("it is owned by uid %d, the database by uid %d", st.Uid, dst.Uid)
+		}
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return refuse("others may write it (mode %v)", fi.Mode().Perm())
+	}
+	if fi.Size() == 0 {
+		return nil
+	}
+	var hdr [frameHeader]byte
+	n, _ := f.ReadAt(hdr[:], 0)
+	if !frameStart(hdr[:n]) {
+		return refuse("it does not start with a log frame (%d bytes)", fi.Size())
+	}
+	return nil
+}
+
+// frameStart tells whether b, the first bytes of a file, can start a log.
+func frameStart(b []byte) bool {
+	zeros := true
+	for _, c := range b {
+		zeros = zeros && c == 0
+	}
+	if zeros {
+		return true
+	}
+	if len(b) < 4 {
+		return false
+	}
+	n := binary.BigEndian.Uint32(b)
+	return n >= 1 && n <= maxFrame
 }
 
 // scan reads the chain of frames from offset 0 and returns the records of
@@ -158,7 +323,18 @@ func notRegular(lp string, fi os.FileInfo) error {
 // (a read error ends the chain too). problems name frames that were whole
 // but held no record.
 func (l *wal) scan() (recs []*Record, last uint64, end int64, problems []string) {
-	r := bufio.NewReaderSize(io.NewSectionReader(l.f, 0, maxLogRead), 64<<10)
+	return l.scanN(0)
+}
+
+// scanN is scan, stopping before the frame that would make max records
+// (0: no bound); last and end are then those of the frame before. A scan
+// that goes on from where the last bounded one stopped (resume, once the
+// database holds up to there) starts there instead of at offset 0.
+func (l *wal) scanN(max int) (recs []*Record, last uint64, end int64, problems []string) {
+	if l.resume.seq != 0 && l.resume.seq == l.committed {
+		last, end = l.resume.seq, l.resume.off
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(l.f, end, maxLogRead-end), 64<<10)
 	var hdr [frameHeader]byte
 	payload := make([]byte, 0, 1024)
 	for {
@@ -168,6 +344,9 @@ func (l *wal) scan() (recs []*Record, last uint64, end int64, problems []string)
 		n := binary.BigEndian.Uint32(hdr[0:4])
 		seq := binary.BigEndian.Uint64(hdr[8:16])
 		if n == 0 || n > maxFrame || (last != 0 && seq != last+1) {
+			return recs, last, end, problems
+		}
+		if max > 0 && len(recs) == max && seq > l.committed {
 			return recs, last, end, problems
 		}
 		payload = payload[:n]
@@ -193,11 +372,23 @@ func (l *wal) scan() (recs []*Record, last uint64, end int64, problems []string)
 // unstored is the number of frames the log holds that the database lacks.
 func (l *wal) unstored() int { return int(l.next - 1 - l.committed) }
 
-// unstoredRecords reads back the frames the database lacks (after a failed
-// commit rolled them back).
-func (l *wal) unstoredRecords() ([]*Record, []string) {
-	recs, _, _, problems := l.scan()
-	return recs, problems
+// replayChunk bounds the frames one transaction applies again: a
+// transaction's memory grows with the records it writes (bbolt keeps every
+// changed page and node until the commit), and a log of maxLogRead applied
+// at once took 454 MB where the server otherwise runs in 92 MB.
+var replayChunk = 4096
+
+// unstoredRecords reads back frames the database lacks (after a failed
+// commit rolled them back, or a crash kept them from their commit): those
+// of at most replayChunk records from the first, and top, the seq of the
+// last frame they reach. top < l.next-1 says more follow: the transaction
+// applying these must commit before the next chunk (meta "wal" = top).
+func (l *wal) unstoredRecords() (recs []*Record, top uint64, problems []string) {
+	recs, top, end, problems := l.scanN(replayChunk)
+	if top < l.next-1 {
+		l.resume.off, l.resume.seq = end, top
+	}
+	return recs, top, problems
 }
 
 // append writes recs as frames after the last one and waits until they are
@@ -245,6 +436,7 @@ func (l *wal) committedThrough(seq uint64) {
 	l.committed = max(l.committed, seq)
 	if l.unstored() == 0 {
 		l.off = 0
+		l.resume.off, l.resume.seq = 0, 0
 	}
 }
 
@@ -252,7 +444,7 @@ func (l *wal) committedThrough(seq uint64) {
 // of it, removes the file: a database closed cleanly is one file.
 func (l *wal) close() error {
 	err := l.f.Close()
-	if l.unstored() == 0 {
+	if l.unstored() == 0 && !l.readOnly {
 		if e := os.Remove(l.path); e != nil && !os.IsNotExist(e) && err == nil {
 			err = e
 		}

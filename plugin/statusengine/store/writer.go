@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -71,6 +72,7 @@ type txn struct {
 	badRollup bool
 	changed   bool   // the fill wrote something besides records
 	logTop    uint64 // the last frame of the log this transaction holds
+	partial   bool   // it applies a chunk of the log's frames, more follow
 	logged    int    // batches it answered once logged
 	err       error  // set by a fill that must not commit
 }
@@ -79,6 +81,9 @@ type txn struct {
 // index slices first (see dict.indexStep). Records logged but rolled back
 // (a failed commit) go into it first, with their keys.
 func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
+	if err := w.s.Down(); err != nil {
+		return nil, err // never enter bbolt again (goDown)
+	}
 	tx, err := w.s.db.Begin(true)
 	if err != nil {
 		return nil, err
@@ -108,9 +113,12 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 	return t, nil
 }
 
-// replayLog applies to t the records the log holds and the database lacks.
+// replayLog applies to t records the log holds and the database lacks,
+// a chunk of at most replayChunk (see unstoredRecords): when more follow,
+// t.partial says so and t must commit before anything is logged.
 func (w *writer) replayLog(t *txn) error {
-	recs, problems := w.log.unstoredRecords()
+	l := w.log
+	recs, top, problems := l.unstoredRecords()
 	stored := 0
 	for _, rec := range recs {
 		switch o, err := w.apply(t, rec, fromLog); o {
@@ -120,12 +128,29 @@ func (w *writer) replayLog(t *txn) error {
 			stored++
 		}
 	}
-	t.logTop = w.log.next - 1
-	if len(problems) > 0 || w.log.replays == 0 {
-		w.s.notify("write-ahead log %s: %d reports the database lacked, %d stored again (the rest were there)%s",
-			w.log.path, len(recs), stored, problemList(problems))
+	t.logTop = top
+	t.partial = top < l.next-1
+	l.replayed.recs += len(recs)
+	l.replayed.stored += stored
+	l.replayed.problems = append(l.replayed.problems, problems[:min(len(problems), 3-min(3, len(l.replayed.problems)))]...)
+	l.replayed.bad += len(problems)
+	l.replays++
+	if !t.partial {
+		// One line for the whole replay, however many transactions.
+		r := l.replayed
+		if r.bad > 0 || !l.told {
+			more := ""
+			if r.bad > len(r.problems) {
+				more = fmt.Sprintf("; and %d more", r.bad-len(r.problems))
+			}
+			w.s.notify("write-ahead log %s: %d reports the database lacked, %d stored again (the rest were there), in %d transactions%s%s",
+				l.path, r.recs, r.stored, r.txns+1, problemList(r.problems), more)
+			l.told = true
+		}
+		l.replayed = replayStats{}
+	} else {
+		l.replayed.txns++
 	}
-	w.log.replays++
 	return nil
 }
 
@@ -279,8 +304,9 @@ func (w *writer) done(t *txn, flushed bool, keys []periodKey, ok bool) {
 }
 
 // transact runs one write transaction: fill adds to it, then it is
-// finished and settled. A panic inside bbolt (a damaged page) rolls it back
-// and takes the store down.
+// finished and settled. A panic inside bbolt (a damaged page) takes the
+// store down and leaves the transaction as it is: rolling it back would
+// enter bbolt again (goDown).
 func (w *writer) transact(now time.Time, idle, forceFlush bool, indexMax int, fill func(*txn)) (t *txn, err error) {
 	defer w.s.contain(&err)()
 	if w.held != nil {
@@ -291,26 +317,32 @@ func (w *writer) transact(now time.Time, idle, forceFlush bool, indexMax int, fi
 	if t, err = w.begin(now, idle, indexMax); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if t.tx.DB() != nil { // a panic in fill
-			t.tx.Rollback()
-		}
-	}()
+	if testHookInTx != nil {
+		testHookInTx()
+	}
 	if fill != nil {
 		fill(t)
 	}
 	return t, w.end(t, forceFlush)
 }
 
+// testHookInTx, set by tests only, runs inside each write transaction
+// (transact's, and each batch's in store) after it began: a panic there
+// is a panic inside bbolt.
+var testHookInTx func()
+
 // end finishes t (its commit, or its rollback when finishing fails) and
-// settles the writer's memory. A panic inside bbolt rolls it back too.
+// settles the writer's memory. After a panic it does nothing: the store
+// goes down (contain) and bbolt is not entered again.
 func (w *writer) end(t *txn, forceFlush bool) error {
-	defer func() {
-		if t.tx.DB() != nil { // not committed: finishing failed, or a panic
-			t.tx.Rollback()
-		}
-	}()
+	if err := w.s.Down(); err != nil {
+		w.done(t, false, nil, false) // the store went down while t was held
+		return err
+	}
 	flushed, keys, err := w.finish(t, forceFlush)
+	if err != nil && t.tx.DB() != nil { // not committed: finishing failed
+		t.tx.Rollback()
+	}
 	w.done(t, flushed, keys, err == nil)
 	return err
 }
