@@ -3,7 +3,6 @@ package statusengine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/miekg/dns"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
@@ -41,7 +41,7 @@ const (
 	maxPeerBackoff      = 5 * time.Minute
 	peerPage            = 1000             // records asked per request (the API's most)
 	peerRequestTimeout  = 30 * time.Second // one page
-	maxPeerBody         = 16 << 20         // a page of 1000 records is under 1 MB
+	maxPeerBody         = 4 << 20          // a page of 1000 records is under 2 MiB
 )
 
 // parsePeers reads `peers URL... [{ token T | token_file F; interval D }]`;
@@ -117,12 +117,20 @@ type replication struct {
 	wg     sync.WaitGroup
 }
 
-func startReplication(pc peersConfig, st *store.Store) *replication {
+func startReplication(pc peersConfig, zones []string, st *store.Store) *replication {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replication{cancel: cancel}
-	client := &http.Client{Timeout: peerRequestTimeout}
+	client, err := peerClient(pc)
+	if err != nil { // checked when the Corefile was read
+		log.Errorf("peers: %v", err)
+		client = &http.Client{Timeout: peerRequestTimeout}
+	}
 	for _, u := range pc.urls {
-		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now()}
+		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now(),
+			zones: map[string]bool{}}
+		for _, z := range zones {
+			p.zones[strings.ToLower(dns.Fqdn(z))] = true
+		}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -130,6 +138,15 @@ func startReplication(pc peersConfig, st *store.Store) *replication {
 		}()
 	}
 	return r
+}
+
+// peerClient is the HTTP client of the pullers: it follows no redirect (a
+// redirect would carry the token elsewhere; the puller reports it).
+func peerClient(pc peersConfig) (*http.Client, error) {
+	return &http.Client{
+		Timeout:       peerRequestTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, nil
 }
 
 // stop ends the pullers and waits for them (a request in flight ends with
@@ -149,7 +166,10 @@ type puller struct {
 	st         *store.Store
 	client     *http.Client
 	started    time.Time
-	logged     time.Time // of the last error line
+	zones      map[string]bool // the zones served: records of others are refused
+	logged     time.Time       // of the last error line
+	// rejectLogged is the time of the last line about a skipped record.
+	rejectLogged time.Time
 }
 
 func (p *puller) run(ctx context.Context) {
@@ -184,10 +204,48 @@ func (p *puller) run(ctx context.Context) {
 	}
 }
 
-// peerPageBody is what the peer's /api/v1/reports answers.
-type peerPageBody struct {
-	Reports    []store.Wire `json:"reports"`
-	NextCursor *string      `json:"next_cursor"`
+// A page of the peer's /api/v1/reports is decoded as a stream, one record
+// at a time, and read through a cap: a hostile or broken peer can neither
+// make a pull hold more than maxPeerBody of its answer, nor stop the
+// replication with one record this server cannot take. Such a record is
+// skipped, counted (peer_rejected_total) and passed by the cursor.
+
+// Reasons a record from a peer is rejected: the values of the reason label.
+const (
+	rejectUndecodable = "undecodable" // not a record's JSON, or its fields do not parse
+	rejectOrder       = "order"       // a key not after the cursor: the peer's order is broken
+	rejectZone        = "zone"        // of a zone this server does not serve
+	rejectInvalid     = "invalid"     // refused by the store (store.Record.Validate)
+)
+
+// errPeerPageCap ends the decoding of a page past maxPeerBody.
+var errPeerPageCap = fmt.Errorf("the page is larger than the %d MiB cap on a peer's page (a page of %d records is under 2 MiB)", maxPeerBody>>20, peerPage)
+
+// cappedReader reads at most left bytes, then fails with errPeerPageCap.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(b []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errPeerPageCap
+	}
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.r.Read(b)
+	c.left -= int64(n)
+	return n, err
+}
+
+// pulledPage is what one page of a peer gave: the records to store, the
+// highest key it moves the cursor to (0: none), and its next cursor.
+type pulledPage struct {
+	recs  []*store.Record
+	last  uint64
+	next  *string
+	count int // records listed, taken or not
 }
 
 // pull takes pages of the peer's records after the cursor until it has
@@ -202,28 +260,31 @@ func (p *puller) pull(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		recs := make([]*store.Record, 0, len(page.Reports))
-		var last uint64
-		for i := range page.Reports {
-			w := &page.Reports[i]
-			k, err := store.ParseKey(w.Key)
-			if err != nil || k <= state.Cursor || k <= last {
-				return fmt.Errorf("answer out of order: key %q after %x", w.Key, max(state.Cursor, last))
-			}
-			last = k
-			if rec, err := w.Record(); err == nil {
-				recs = append(recs, rec)
-			} // else: not a record; the store would reject it too
-		}
-		if len(recs) > 0 {
-			if _, err := p.st.SubmitBatch(recs); err != nil {
+		if len(page.recs) > 0 {
+			res, err := p.st.SubmitBatch(page.recs)
+			if err != nil {
 				return err
 			}
+			for _, r := range res {
+				if r.Outcome == store.Rejected {
+					p.reject(rejectInvalid)
+				}
+			}
 		}
-		if last != 0 {
-			state.Cursor = last
+		moved := page.last != 0
+		if moved {
+			state.Cursor = page.last
 		}
-		done := page.NextCursor == nil
+		done := page.next == nil
+		if !done && !moved {
+			// Every record of the page was skipped without a key to go
+			// on from: the peer's own cursor is the way past them.
+			k, err := store.ParseKey(*page.next)
+			if err != nil || k <= state.Cursor {
+				return fmt.Errorf("GET /api/v1/reports: a page of %d records that moves no cursor (next_cursor %q)", page.count, *page.next)
+			}
+			state.Cursor = k
+		}
 		if done {
 			state.Synced = time.Now()
 		}
@@ -233,15 +294,17 @@ func (p *puller) pull(ctx context.Context) error {
 		if done {
 			return nil
 		}
-		if len(page.Reports) == 0 {
-			return errors.New("an empty page with a next cursor")
-		}
 	}
 	return ctx.Err()
 }
 
-// page asks the peer for the records after cursor.
-func (p *puller) page(ctx context.Context, cursor uint64) (*peerPageBody, error) {
+// reject counts a record of the peer that is not taken.
+func (p *puller) reject(reason string) {
+	peerRejected.WithLabelValues(p.url, reason).Inc()
+}
+
+// page asks the peer for the records after cursor and decodes its answer.
+func (p *puller) page(ctx context.Context, cursor uint64) (*pulledPage, error) {
 	q := url.Values{"from": {"0"}, "limit": {fmt.Sprint(peerPage)}}
 	if cursor != 0 {
 		q.Set("cursor", store.KeyString(cursor))
@@ -260,15 +323,124 @@ func (p *puller) page(ctx context.Context, cursor uint64) (*peerPageBody, error)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 {
+			return nil, fmt.Errorf("GET /api/v1/reports: %s, a redirect to %q: redirects are not followed (give the peer's own URL)", resp.Status, loc)
+		}
 		return nil, fmt.Errorf("GET /api/v1/reports: %s", resp.Status)
 	}
-	var body peerPageBody
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxPeerBody))
-	if err := dec.Decode(&body); err != nil {
-		return nil, fmt.Errorf("GET /api/v1/reports: %v", err)
+	page, err := p.decode(&cappedReader{r: resp.Body, left: maxPeerBody}, cursor)
+	if err != nil {
+		return nil, fmt.Errorf("GET /api/v1/reports: %w", err)
 	}
-	if len(body.Reports) > peerPage {
-		return nil, fmt.Errorf("GET /api/v1/reports: %d records, more than asked", len(body.Reports))
+	return page, nil
+}
+
+// decode reads a page, {"reports":[...],"next_cursor":...}, one record at a
+// time. A record that does not decode, is out of order or is of another
+// zone is counted and skipped; only a page that is not JSON, or too large,
+// fails.
+func (p *puller) decode(r io.Reader, cursor uint64) (*pulledPage, error) {
+	dec := json.NewDecoder(r)
+	page := &pulledPage{}
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
 	}
-	return &body, nil
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch tok {
+		case "reports":
+			if err := expectDelim(dec, '['); err != nil {
+				return nil, err
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return nil, err
+				}
+				if page.count++; page.count > peerPage {
+					return nil, fmt.Errorf("more than the %d records asked", peerPage)
+				}
+				p.take(page, raw, cursor)
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return nil, err
+			}
+		case "next_cursor":
+			if err := dec.Decode(&page.next); err != nil {
+				return nil, fmt.Errorf("next_cursor: %w", err)
+			}
+		default: // a field of a later version
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// take adds one record of a page to it, or counts why not.
+func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64) {
+	var w store.Wire
+	werr := json.Unmarshal(raw, &w)
+	if werr != nil {
+		// Its key may still read, to go on from.
+		var keyOnly struct {
+			Key string `json:"key"`
+		}
+		json.Unmarshal(raw, &keyOnly)
+		w.Key = keyOnly.Key
+	}
+	k, err := store.ParseKey(w.Key)
+	if err != nil || k <= cursor || k <= page.last {
+		p.reject(rejectOrder)
+		if err != nil {
+			p.noteReject("a record without a key in order")
+		}
+		return
+	}
+	page.last = k
+	if werr != nil {
+		p.reject(rejectUndecodable)
+		p.noteReject(fmt.Sprintf("record %s: %v", w.Key, werr))
+		return
+	}
+	if !p.zones[w.Zone] {
+		p.reject(rejectZone)
+		p.noteReject(fmt.Sprintf("record %s: zone %q is not one this server serves", w.Key, w.Zone))
+		return
+	}
+	rec, err := w.Record()
+	if err != nil {
+		p.reject(rejectUndecodable)
+		p.noteReject(fmt.Sprintf("record %s: %v", w.Key, err))
+		return
+	}
+	page.recs = append(page.recs, rec)
+}
+
+// noteReject logs a skipped record, at most one line a minute per peer.
+func (p *puller) noteReject(why string) {
+	if time.Since(p.rejectLogged) > time.Minute {
+		log.Warningf("peer %s: skipped %s (coredns_statusengine_peer_rejected_total counts them)", p.url, why)
+		p.rejectLogged = time.Now()
+	}
+}
+
+// expectDelim reads the delimiter d.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("not a page of reports: %v where %q was due", tok, string(d))
+	}
+	return nil
 }
