@@ -32,7 +32,7 @@ func (s *Server) importNDJSON(w http.ResponseWriter, r *http.Request) {
 	// line is bounded (store.ImportNDJSON's 1 MiB).
 	pacedBody(w, r, &s.configOf(r).Limits)
 	var res importResult
-	stats, err := s.storeOf(r).ImportNDJSON(r.Body, func(line int, err error) {
+	stats, err := s.storeOf(r).ImportNDJSONZones(r.Body, s.configOf(r).Zones, func(line int, err error) {
 		if len(res.Errors) < maxImportErrors {
 			res.Errors = append(res.Errors, fmt.Sprintf("line %d: %v", line, err))
 		}

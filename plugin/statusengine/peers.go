@@ -2,10 +2,14 @@ package statusengine
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -13,7 +17,6 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
-	"github.com/miekg/dns"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
@@ -32,6 +35,11 @@ type peersConfig struct {
 	urls     []string
 	token    string
 	interval time.Duration
+	ca       string         // the ca property's file, for errors
+	roots    *x509.CertPool // from ca; nil: the system's roots
+	insecure bool           // the token may cross the network in clear
+	file     string         // where the peers property is, for errors
+	line     int            // found once its block is read
 }
 
 // Bounds of replication.
@@ -44,10 +52,12 @@ const (
 	maxPeerBody         = 4 << 20          // a page of 1000 records is under 2 MiB
 )
 
-// parsePeers reads `peers URL... [{ token T | token_file F; interval D }]`;
-// args are the URLs (RemainingArgs stops before a block's brace).
+// parsePeers reads `peers URL... [{ token T | token_file F; interval D;
+// ca FILE; insecure }]`; args are the URLs (RemainingArgs stops before a
+// block's brace). A token is sent over https, or over http to a loopback
+// address only, unless insecure says the operator wants it in clear.
 func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
-	pc := peersConfig{interval: defaultPeerInterval}
+	pc := peersConfig{interval: defaultPeerInterval, file: c.File(), line: c.Line()}
 	// The dispenser's NextBlock cannot tell a nested block from the next
 	// property of the enclosing one, so walk the braces by hand.
 	block := c.NextArg()
@@ -65,13 +75,13 @@ func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
 		pc.urls = append(pc.urls, strings.TrimSuffix(u.String(), "/"))
 	}
 	if !block {
-		return pc, nil
+		return pc, checkPeersClear(pc)
 	}
 	seen := map[string]bool{}
 	for c.Next() {
 		property := c.Val()
 		if property == "}" {
-			return pc, nil
+			return pc, checkPeersClear(pc)
 		}
 		if seen[property] {
 			return pc, c.Errf("peers: %s specified more than once", property)
@@ -95,6 +105,24 @@ func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
 			if pc.token = strings.TrimSpace(string(b)); pc.token == "" {
 				return pc, c.Errf("peers: token_file %q is empty", vals[0])
 			}
+		case "ca":
+			if len(vals) != 1 || vals[0] == "" {
+				return pc, c.Errf("peers: ca needs one file (PEM certificates of the peers' CA)")
+			}
+			b, err := os.ReadFile(vals[0])
+			if err != nil {
+				return pc, c.Errf("peers: ca: %v", err)
+			}
+			pc.roots = x509.NewCertPool()
+			if !pc.roots.AppendCertsFromPEM(b) {
+				return pc, c.Errf("peers: ca %q holds no PEM certificate", vals[0])
+			}
+			pc.ca = vals[0]
+		case "insecure":
+			if len(vals) != 0 {
+				return pc, c.Errf("peers: insecure takes no value")
+			}
+			pc.insecure = true
 		case "interval":
 			if len(vals) != 1 {
 				return pc, c.Errf("peers: interval needs one duration")
@@ -109,6 +137,31 @@ func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
 		}
 	}
 	return pc, c.Errf("peers: block is not closed")
+}
+
+// checkPeersClear refuses a token sent in clear across the network: over
+// http:// to a host that is not a loopback address, without insecure. The
+// peer's token would be read by anyone on the path.
+func checkPeersClear(pc peersConfig) error {
+	if pc.token == "" || pc.insecure {
+		return nil
+	}
+	for _, raw := range pc.urls {
+		u, _ := url.Parse(raw)
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			return fmt.Errorf("%s:%d - Error during parsing: peers: %s would send the token in clear: use https:// (with ca FILE for a private CA), or say insecure to allow it", pc.file, pc.line, raw)
+		}
+	}
+	return nil
+}
+
+// loopbackHost tells whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // replication runs one puller per peer for a store.
@@ -127,10 +180,7 @@ func startReplication(pc peersConfig, zones []string, st *store.Store) *replicat
 	}
 	for _, u := range pc.urls {
 		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now(),
-			zones: map[string]bool{}}
-		for _, z := range zones {
-			p.zones[strings.ToLower(dns.Fqdn(z))] = true
-		}
+			zones: store.ZoneSet(zones)}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -141,10 +191,19 @@ func startReplication(pc peersConfig, zones []string, st *store.Store) *replicat
 }
 
 // peerClient is the HTTP client of the pullers: it follows no redirect (a
-// redirect would carry the token elsewhere; the puller reports it).
+// redirect would carry the token elsewhere; the puller reports it), and
+// checks the peers' certificates against the ca property's roots, or the
+// system's.
 func peerClient(pc peersConfig) (*http.Client, error) {
+	tr, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return nil, errors.New("no default HTTP transport")
+	}
+	tr = tr.Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pc.roots, MinVersion: tls.VersionTLS12}
 	return &http.Client{
 		Timeout:       peerRequestTimeout,
+		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
 }
@@ -411,7 +470,7 @@ func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64) {
 		p.noteReject(fmt.Sprintf("record %s: %v", w.Key, werr))
 		return
 	}
-	if !p.zones[w.Zone] {
+	if p.zones != nil && !p.zones[w.Zone] {
 		p.reject(rejectZone)
 		p.noteReject(fmt.Sprintf("record %s: zone %q is not one this server serves", w.Key, w.Zone))
 		return

@@ -2,10 +2,13 @@ package statusengine
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
@@ -202,4 +206,106 @@ func rejectedCount(peer, reason string) float64 {
 	var m dto.Metric
 	peerRejected.WithLabelValues(peer, reason).Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+// TestPeersCorefile: a token never crosses the network in clear unless the
+// operator says insecure; https with a ca file; read_token needs token.
+// Errors name the line and the property.
+func TestPeersCorefile(t *testing.T) {
+	dir := t.TempDir()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	srv.Close()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	tests := []struct {
+		input, wantLine, want string
+	}{
+		{"statusengine {\n  ttl 60\n  peers http://ns2.example.net:8053 {\n    token t\n  }\n}", ":3 ", "peers: http://ns2.example.net:8053 would send the token in clear"},
+		{"statusengine {\n  peers http://192.0.2.2:8053 http://127.0.0.1:8053 {\n    token t\n  }\n}", ":2 ", "peers: http://192.0.2.2:8053 would send the token in clear"},
+		{"statusengine {\n  peers http://ns2.example.net:8053 {\n    token t\n    insecure\n  }\n}", "", ""},
+		{"statusengine {\n  peers http://127.0.0.1:8053 http://[::1]:8053 http://localhost:8053 {\n    token t\n  }\n}", "", ""},
+		{"statusengine {\n  peers http://ns2.example.net:8053\n}", "", ""}, // no token to leak
+		{"statusengine {\n  peers https://ns2.example.net:8053 {\n    token t\n    ca " + ca + "\n  }\n}", "", ""},
+		{"statusengine {\n  peers https://ns2.example.net:8053 {\n    token t\n    ca " + notPEM + "\n  }\n}", ":4 ", "peers: ca \"" + notPEM + "\" holds no PEM certificate"},
+		{"statusengine {\n  peers https://ns2.example.net:8053 {\n    ca " + dir + "/missing.pem\n  }\n}", ":3 ", "peers: ca: open"},
+		{"statusengine {\n  peers https://ns2.example.net:8053 {\n    insecure yes\n  }\n}", ":3 ", "peers: insecure takes no value"},
+		{"statusengine {\n  api 127.0.0.1:0 {\n    read_token r\n  }\n}", ":2 ", "read_token needs token"},
+		{"statusengine {\n  api 127.0.0.1:0 {\n    token r\n    read_token r\n  }\n}", ":2 ", "read_token is the same as token"},
+		{"statusengine {\n  api 127.0.0.1:0 {\n    token t\n    read_token r\n  }\n}", "", ""},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
+		_, err := parse(c)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("test %d: %v", i, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.wantLine) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("test %d: error %v, want line %q and %q", i, err, strings.TrimSpace(tc.wantLine), tc.want)
+		}
+	}
+}
+
+// TestPeerRedirect: a peer that redirects gets no request followed: the
+// address it points to never sees the token, and the error names the
+// redirect.
+func TestPeerRedirect(t *testing.T) {
+	var leaked atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Add(1)
+		io.WriteString(w, `{"reports":[],"next_cursor":null}`)
+	}))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	st := openTestStore(t)
+	p := testPuller(t, srv.URL, st)
+	p.token = "the-peers-token"
+	err := p.pull(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "307") || !strings.Contains(err.Error(), other.URL) ||
+		!strings.Contains(err.Error(), "redirects are not followed") {
+		t.Errorf("pull: %v, want an error naming the redirect", err)
+	}
+	if leaked.Load() != 0 {
+		t.Errorf("the redirect's target got %d requests", leaked.Load())
+	}
+}
+
+// TestPeerTLS: a peer over https with its CA given by ca is pulled; the
+// same peer without the CA (the system's roots) is refused.
+func TestPeerTLS(t *testing.T) {
+	base := uint64(time.Now().Add(-time.Hour).UnixNano())
+	var auth atomic.Value
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+		io.WriteString(w, `{"reports":[`+wireLine(base+1, testZone, "2.9.7")+`],"next_cursor":null}`)
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	st := openTestStore(t)
+
+	p := testPuller(t, srv.URL, st)
+	p.token = "t"
+	if err := p.pull(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("pull without the CA: %v, want a certificate error", err)
+	}
+	client, err := peerClient(peersConfig{roots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.client = client
+	if err := p.pull(context.Background()); err != nil {
+		t.Fatalf("pull with the CA: %v", err)
+	}
+	if st.Count() != 1 || auth.Load() != "Bearer t" {
+		t.Errorf("%d records, Authorization %q; want 1 and the token", st.Count(), auth.Load())
+	}
 }

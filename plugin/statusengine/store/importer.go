@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -76,6 +77,23 @@ func (im *Importer) Flush() error {
 	return err
 }
 
+// ZoneSet is the set of zones as records name them (lower case, with the
+// final dot); nil for none.
+func ZoneSet(zones []string) map[string]bool {
+	if len(zones) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(zones))
+	for _, z := range zones {
+		z = strings.ToLower(z)
+		if !strings.HasSuffix(z, ".") {
+			z += "."
+		}
+		set[z] = true
+	}
+	return set
+}
+
 // MaxLine bounds one NDJSON line; a record is well under 2 KiB.
 const MaxLine = 64 << 10
 
@@ -85,7 +103,14 @@ const MaxLine = 64 << 10
 // reports. reject, when not nil, is told about each line that is not a
 // valid record; blank lines are skipped.
 func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (ImportStats, error) {
+	return s.ImportNDJSONZones(r, nil, reject)
+}
+
+// ImportNDJSONZones is ImportNDJSON accepting only records of zones (when
+// not empty): a record of another zone is rejected, as an invalid one is.
+func (s *Store) ImportNDJSONZones(r io.Reader, zones []string, reject func(line int, err error)) (ImportStats, error) {
 	im := NewImporter(s, reject)
+	served := ZoneSet(zones)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), MaxLine)
 	line := 0
@@ -96,6 +121,9 @@ func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (Imp
 			continue
 		}
 		rec, err := ParseLine(b)
+		if err == nil && served != nil && !served[rec.Zone] {
+			err = fmt.Errorf("zone %q is not one this server serves", rec.Zone)
+		}
 		if err != nil {
 			im.Reject(line, err)
 			continue
