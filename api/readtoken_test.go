@@ -32,6 +32,8 @@ func TestReadToken(t *testing.T) {
 		want                int
 	}{
 		{"GET", "/api/v1/reports", "read-token", 200},
+		{"GET", "/api/v1/imports", "read-token", 200},
+		{"GET", "/api/v1/imports", "", 401},
 		{"GET", "/api/v1/reports", "full-token", 200},
 		{"GET", "/api/v1/reports", "", 401},
 		{"GET", "/api/v1/reports", "read-tokenx", 401},

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -229,6 +230,7 @@ type puller struct {
 	logged     time.Time       // of the last error line
 	// rejectLogged is the time of the last line about a skipped record.
 	rejectLogged time.Time
+	noImports    bool // the peer has no /api/v1/imports: said once
 }
 
 func (p *puller) run(ctx context.Context) {
@@ -301,34 +303,40 @@ func (c *cappedReader) Read(b []byte) (int, error) {
 // pulledPage is what one page of a peer gave: the records to store, the
 // highest key it moves the cursor to (0: none), and its next cursor.
 type pulledPage struct {
-	recs  []*store.Record
-	last  uint64
-	next  *string
-	count int // records listed, taken or not
+	recs   []*store.Record
+	last   uint64
+	next   *string
+	count  int    // records listed, taken or not
+	cursor string // of a page of imports: where the next starts
+	more   bool   // of a page of imports: whether there is a next
 }
 
 // pull takes pages of the peer's records after the cursor until it has
-// them all, storing each page before it moves the cursor past it.
+// them all, storing each page before it moves the cursor past it; then
+// the records imported at the peer since the last pull.
 func (p *puller) pull(ctx context.Context) error {
 	state, err := p.st.Peer(p.url)
 	if err != nil {
 		return err
 	}
+	if err := p.pullReports(ctx, &state); err != nil {
+		return err
+	}
+	return p.pullImports(ctx, &state)
+}
+
+func (p *puller) pullReports(ctx context.Context, state *store.PeerState) error {
 	for ctx.Err() == nil {
-		page, err := p.page(ctx, state.Cursor)
+		q := url.Values{"from": {"0"}, "limit": {fmt.Sprint(peerPage)}}
+		if state.Cursor != 0 {
+			q.Set("cursor", store.KeyString(state.Cursor))
+		}
+		page, err := p.page(ctx, "/api/v1/reports", q, state.Cursor, true)
 		if err != nil {
 			return err
 		}
-		if len(page.recs) > 0 {
-			res, err := p.st.SubmitBatch(page.recs)
-			if err != nil {
-				return err
-			}
-			for _, r := range res {
-				if r.Outcome == store.Rejected {
-					p.reject(rejectInvalid)
-				}
-			}
+		if err := p.store(page); err != nil {
+			return err
 		}
 		moved := page.last != 0
 		if moved {
@@ -347,7 +355,7 @@ func (p *puller) pull(ctx context.Context) error {
 		if done {
 			state.Synced = time.Now()
 		}
-		if err := p.st.SetPeer(p.url, state); err != nil {
+		if err := p.st.SetPeer(p.url, *state); err != nil {
 			return err
 		}
 		if done {
@@ -357,18 +365,74 @@ func (p *puller) pull(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// pullImports takes the records the peer imported below its newest key
+// (its GET /api/v1/imports, after a cursor of its own): the key cursor of
+// pullReports has passed them. A peer without the endpoint (an older
+// version) answers 404: nothing to take, said once.
+func (p *puller) pullImports(ctx context.Context, state *store.PeerState) error {
+	for ctx.Err() == nil {
+		q := url.Values{"limit": {fmt.Sprint(peerPage)}}
+		if state.Imports != 0 {
+			q.Set("cursor", strconv.FormatUint(state.Imports, 16))
+		}
+		page, err := p.page(ctx, "/api/v1/imports", q, 0, false)
+		if errors.Is(err, errNoEndpoint) {
+			if !p.noImports {
+				log.Infof("peer %s: no /api/v1/imports (an older version): its imports are not pulled", p.url)
+				p.noImports = true
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.store(page); err != nil {
+			return err
+		}
+		seq, err := strconv.ParseUint(page.cursor, 16, 64)
+		if err != nil || seq < state.Imports || (page.more && seq == state.Imports) {
+			return fmt.Errorf("GET /api/v1/imports: cursor %q after %x: not a cursor that moves on", page.cursor, state.Imports)
+		}
+		state.Imports = seq
+		if err := p.st.SetPeer(p.url, *state); err != nil {
+			return err
+		}
+		if !page.more {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+// store stores the records a page gave, counting those the store refuses.
+func (p *puller) store(page *pulledPage) error {
+	if len(page.recs) == 0 {
+		return nil
+	}
+	res, err := p.st.SubmitPulled(page.recs)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if r.Outcome == store.Rejected {
+			p.reject(rejectInvalid)
+		}
+	}
+	return nil
+}
+
 // reject counts a record of the peer that is not taken.
 func (p *puller) reject(reason string) {
 	peerRejected.WithLabelValues(p.url, reason).Inc()
 }
 
-// page asks the peer for the records after cursor and decodes its answer.
-func (p *puller) page(ctx context.Context, cursor uint64) (*pulledPage, error) {
-	q := url.Values{"from": {"0"}, "limit": {fmt.Sprint(peerPage)}}
-	if cursor != 0 {
-		q.Set("cursor", store.KeyString(cursor))
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", p.url+"/api/v1/reports?"+q.Encode(), nil)
+// errNoEndpoint is a 404 of the peer: an endpoint of a later version.
+var errNoEndpoint = errors.New("no such endpoint")
+
+// page asks the peer for a page of records at path and decodes it; cursor
+// and ordered are decode's.
+func (p *puller) page(ctx context.Context, path string, q url.Values, cursor uint64, ordered bool) (*pulledPage, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", p.url+path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -383,22 +447,26 @@ func (p *puller) page(ctx context.Context, cursor uint64) (*pulledPage, error) {
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 {
-			return nil, fmt.Errorf("GET /api/v1/reports: %s, a redirect to %q: redirects are not followed (give the peer's own URL)", resp.Status, loc)
+			return nil, fmt.Errorf("GET %s: %s, a redirect to %q: redirects are not followed (give the peer's own URL)", path, resp.Status, loc)
 		}
-		return nil, fmt.Errorf("GET /api/v1/reports: %s", resp.Status)
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("GET %s: %w", path, errNoEndpoint)
+		}
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
-	page, err := p.decode(&cappedReader{r: resp.Body, left: maxPeerBody}, cursor)
+	page, err := p.decode(&cappedReader{r: resp.Body, left: maxPeerBody}, cursor, ordered)
 	if err != nil {
-		return nil, fmt.Errorf("GET /api/v1/reports: %w", err)
+		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
 	return page, nil
 }
 
-// decode reads a page, {"reports":[...],"next_cursor":...}, one record at a
-// time. A record that does not decode, is out of order or is of another
-// zone is counted and skipped; only a page that is not JSON, or too large,
-// fails.
-func (p *puller) decode(r io.Reader, cursor uint64) (*pulledPage, error) {
+// decode reads a page, {"reports":[...],"next_cursor":...} (or, of the
+// imports, "cursor" and "more"), one record at a time. A record that does
+// not decode, is out of order (when ordered: keys after cursor, growing) or
+// is of another zone is counted and skipped; only a page that is not JSON,
+// or too large, fails.
+func (p *puller) decode(r io.Reader, cursor uint64, ordered bool) (*pulledPage, error) {
 	dec := json.NewDecoder(r)
 	page := &pulledPage{}
 	if err := expectDelim(dec, '{'); err != nil {
@@ -422,7 +490,7 @@ func (p *puller) decode(r io.Reader, cursor uint64) (*pulledPage, error) {
 				if page.count++; page.count > peerPage {
 					return nil, fmt.Errorf("more than the %d records asked", peerPage)
 				}
-				p.take(page, raw, cursor)
+				p.take(page, raw, cursor, ordered)
 			}
 			if err := expectDelim(dec, ']'); err != nil {
 				return nil, err
@@ -430,6 +498,14 @@ func (p *puller) decode(r io.Reader, cursor uint64) (*pulledPage, error) {
 		case "next_cursor":
 			if err := dec.Decode(&page.next); err != nil {
 				return nil, fmt.Errorf("next_cursor: %w", err)
+			}
+		case "cursor":
+			if err := dec.Decode(&page.cursor); err != nil {
+				return nil, fmt.Errorf("cursor: %w", err)
+			}
+		case "more":
+			if err := dec.Decode(&page.more); err != nil {
+				return nil, fmt.Errorf("more: %w", err)
 			}
 		default: // a field of a later version
 			var skip json.RawMessage
@@ -445,7 +521,7 @@ func (p *puller) decode(r io.Reader, cursor uint64) (*pulledPage, error) {
 }
 
 // take adds one record of a page to it, or counts why not.
-func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64) {
+func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64, ordered bool) {
 	var w store.Wire
 	werr := json.Unmarshal(raw, &w)
 	if werr != nil {
@@ -456,15 +532,17 @@ func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64) {
 		json.Unmarshal(raw, &keyOnly)
 		w.Key = keyOnly.Key
 	}
-	k, err := store.ParseKey(w.Key)
-	if err != nil || k <= cursor || k <= page.last {
-		p.reject(rejectOrder)
-		if err != nil {
-			p.noteReject("a record without a key in order")
+	if ordered {
+		k, err := store.ParseKey(w.Key)
+		if err != nil || k <= cursor || k <= page.last {
+			p.reject(rejectOrder)
+			if err != nil {
+				p.noteReject("a record without a key in order")
+			}
+			return
 		}
-		return
+		page.last = k
 	}
-	page.last = k
 	if werr != nil {
 		p.reject(rejectUndecodable)
 		p.noteReject(fmt.Sprintf("record %s: %v", w.Key, werr))

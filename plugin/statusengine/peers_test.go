@@ -62,6 +62,10 @@ func TestPeerSkipsBadRecords(t *testing.T) {
 	var cursors []string
 	var served atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/reports" { // an older peer: no /api/v1/imports
+			http.NotFound(w, r)
+			return
+		}
 		served.Add(1)
 		cursors = append(cursors, r.URL.Query().Get("cursor"))
 		if r.URL.Query().Get("cursor") != "" {
@@ -285,6 +289,10 @@ func TestPeerTLS(t *testing.T) {
 	var auth atomic.Value
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth.Store(r.Header.Get("Authorization"))
+		if r.URL.Path == "/api/v1/imports" {
+			io.WriteString(w, `{"reports":[],"cursor":"0","more":false}`)
+			return
+		}
 		io.WriteString(w, `{"reports":[`+wireLine(base+1, testZone, "2.9.7")+`],"next_cursor":null}`)
 	}))
 	defer srv.Close()

@@ -1,23 +1,29 @@
 package reliability
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
-// TestPeersMesh: three servers of one zone, each pulling from the other two
-// (peers ... { token; interval 300ms }). Reports go to one server each, and
-// some to all three; one server is stopped while the others take more, then
-// started again. Within a few intervals every server holds every report
-// exactly once, and the restarted one resumed from its cursors.
-func TestPeersMesh(t *testing.T) {
-	const n = 3
+// readToken is what the mesh's servers pull from each other with: their
+// api blocks give it as read_token.
+const readToken = "peers-read-token"
+
+// startMesh starts n servers of one zone, each pulling from the others
+// every 300 ms with the read token, and returns them with their API
+// addresses.
+func startMesh(t *testing.T, n int) ([]*server, []string) {
+	t.Helper()
 	servers := make([]*server, n)
 	apis := make([]string, n)
 	for i := range servers {
@@ -32,11 +38,61 @@ func TestPeersMesh(t *testing.T) {
 		}
 		servers[i] = newServer(t, config{
 			API:     apis[i],
-			APIBody: "token " + apiToken,
-			Options: "limit off\npeers " + strings.Join(urls, " ") + " {\ntoken " + apiToken + "\ninterval 300ms\n}",
+			APIBody: "token " + apiToken + "\nread_token " + readToken,
+			Options: "limit off\npeers " + strings.Join(urls, " ") + " {\ntoken " + readToken + "\ninterval 300ms\n}",
 		})
 		servers[i].start()
 	}
+	return servers, apis
+}
+
+// waitRecords waits until every server holds want records and has caught
+// up with each of its peers, or fails after 30 s.
+func waitRecords(t *testing.T, servers []*server, want int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	for {
+		// Every report everywhere, and every server caught up with each
+		// peer (a server may get a peer's reports from the third one
+		// before its backoff lets it reach the peer, if it was stopped).
+		done := true
+		for _, s := range servers {
+			text := s.metricsText()
+			if metricTotal(text, "coredns_statusengine_records") != float64(want) {
+				done = false
+			}
+			lag := sumMetric(text, "coredns_statusengine_peer_lag_seconds", "peer")
+			for _, l := range lag {
+				if l > 1.5 {
+					done = false
+				}
+			}
+			if len(lag) != len(servers)-1 {
+				done = false
+			}
+		}
+		if done {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			for i, s := range servers {
+				t.Logf("server %d: %v records", i, metricTotal(s.metricsText(), "coredns_statusengine_records"))
+			}
+			t.Fatalf("not every server holds the %d reports after 30 s", want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestPeersMesh: three servers of one zone, each pulling from the other two
+// (peers ... { token READ_TOKEN; interval 300ms }). Reports go to one server each, and
+// some to all three; one server is stopped while the others take more, then
+// started again. Within a few intervals every server holds every report
+// exactly once, and the restarted one resumed from its cursors.
+func TestPeersMesh(t *testing.T) {
+	const n = 3
+	servers, apis := startMesh(t, n)
 	want := map[string]bool{}
 	next := 0
 	send := func(to []int, count int) {
@@ -65,38 +121,7 @@ func TestPeersMesh(t *testing.T) {
 	servers[2].start()
 	send([]int{2}, 50)
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// Every report everywhere, and every server caught up with each
-		// peer (a server may get a peer's reports from the third one
-		// before its backoff lets it reach the peer, which was stopped).
-		done := true
-		for _, s := range servers {
-			text := s.metricsText()
-			if metricTotal(text, "coredns_statusengine_records") != float64(len(want)) {
-				done = false
-			}
-			lag := sumMetric(text, "coredns_statusengine_peer_lag_seconds", "peer")
-			for _, l := range lag {
-				if l > 1.5 {
-					done = false
-				}
-			}
-			if len(lag) != n-1 {
-				done = false
-			}
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			for i, s := range servers {
-				t.Logf("server %d: %v records", i, metricTotal(s.metricsText(), "coredns_statusengine_records"))
-			}
-			t.Fatalf("not every server holds the %d reports after 30 s", len(want))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitRecords(t, servers, len(want))
 	for i, s := range servers {
 		text := s.metricsText()
 		lag := sumMetric(text, "coredns_statusengine_peer_lag_seconds", "peer")
@@ -136,4 +161,60 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestPeersImportReplicates: 10 records dated yesterday imported into one
+// server of a mesh (POST /api/v1/import) reach the two others, once each,
+// although their keys lie below the cursors the others hold on it (they
+// had pulled today's reports first): the others take them from its
+// /api/v1/imports.
+func TestPeersImportReplicates(t *testing.T) {
+	servers, _ := startMesh(t, 3)
+	want := map[string]bool{}
+	for i, s := range servers {
+		for k := range 30 {
+			name := reportName(i*100+k, 1795800000)
+			want[strings.ToLower(name)] = true
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
+				t.Fatalf("report to server %d: %v %v", i, r, err)
+			}
+		}
+	}
+	waitRecords(t, servers, len(want))
+
+	yesterday := time.Now().UTC().Add(-24 * time.Hour)
+	var body bytes.Buffer
+	for i := range 10 {
+		at := yesterday.Add(time.Duration(i) * time.Minute)
+		body.Write(fillLine(5000+i, at))
+		want[strings.ToLower(codec.Encode(beacon(5000+i), at.Unix(), zone))] = true
+	}
+	req, _ := http.NewRequest("POST", "http://"+servers[0].cfg.API+"/api/v1/import", &body)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"imported":10`) {
+		t.Fatalf("import: %s %s", resp.Status, b)
+	}
+	took := waitRecords(t, servers, len(want))
+	t.Logf("the 10 imported records reached every server within %v", took.Round(100*time.Millisecond))
+	for i, s := range servers {
+		s.stop()
+		got := storedNames(t, s.cfg.DB)
+		st, err := store.Open(s.cfg.DB, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := st.Count()
+		st.Close()
+		if int(count) != len(want) || len(missing(keys(want), got)) != 0 || len(got) != len(want) {
+			t.Errorf("server %d: %d records (%d names), want each of the %d once", i, count, len(got), len(want))
+		}
+	}
 }

@@ -39,7 +39,8 @@ type origin uint8
 
 const (
 	fromDNS    origin = iota // a live report: limited per source, keyed after the last
-	fromImport               // an import or a peer's record: keyed by its receive time
+	fromImport               // an import: keyed by its receive time, listed for peers when late
+	fromCopy                 // a peer's record, or a migrated one: keyed by its receive time
 	fromLog                  // logged, then rolled back or cut by a crash: its logged key
 )
 
@@ -145,7 +146,7 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 	records := t.records
 	k := uint64(rec.Received.UnixNano())
 	switch from {
-	case fromImport:
+	case fromImport, fromCopy:
 		// A peer's clock ahead of ours: stored as received now, so that
 		// no key lies in the future (live keys follow the highest key).
 		k = w.freeKey(records, min(k, uint64(t.now.UnixNano())))
@@ -198,6 +199,13 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 	for _, pk := range periodsOf(received) {
 		if w.s.live.hold(tx, pk) {
 			t.badRollup = true
+		}
+	}
+	if from == fromImport && k <= w.lastKey {
+		// Below a key peers may have passed: listed, so that they pull
+		// it all the same (see imports.go).
+		if err := listImport(tx, k); err != nil {
+			return Failed, err
 		}
 	}
 	t.facts = append(t.facts, f)
