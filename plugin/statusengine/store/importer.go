@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -94,8 +95,15 @@ func ZoneSet(zones []string) map[string]bool {
 	return set
 }
 
-// MaxLine bounds one NDJSON line; a record is well under 2 KiB.
-const MaxLine = 64 << 10
+// MaxLine bounds one NDJSON line, its newline not counted: a record is well
+// under 2 KiB, and the import reads no more than this at once. The one
+// limit of every import (the API's, the command's, through the API or into
+// a file).
+const MaxLine = 1 << 20
+
+// ErrLineTooLong is the error of an import line longer than MaxLine: the
+// import stops there (what follows cannot be told apart from the line).
+var ErrLineTooLong = fmt.Errorf("longer than the %d MiB limit on an import line", MaxLine>>20)
 
 // ImportNDJSON stores the records of an NDJSON stream (Wire lines).
 // Importing the same stream twice stores nothing the second time: records
@@ -112,7 +120,7 @@ func (s *Store) ImportNDJSONZones(r io.Reader, zones []string, reject func(line 
 	im := NewImporter(s, reject)
 	served := ZoneSet(zones)
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), MaxLine)
+	sc.Buffer(make([]byte, 64*1024), MaxLine+1) // the line and its newline
 	line := 0
 	for sc.Scan() {
 		line++
@@ -133,7 +141,13 @@ func (s *Store) ImportNDJSONZones(r io.Reader, zones []string, reject func(line 
 		}
 	}
 	if err := sc.Err(); err != nil {
-		im.Flush()
+		ferr := im.Flush()
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = ErrLineTooLong
+		}
+		if ferr != nil {
+			return im.Stats, ferr
+		}
 		return im.Stats, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	return im.Stats, im.Flush()
