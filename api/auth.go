@@ -18,7 +18,7 @@ func (s *Server) requireToken(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.private(r) {
 			if s.readTokenHolder(r) {
-				writeError(w, http.StatusForbidden, "the read_token only reads /api/v1/reports; this endpoint needs the token")
+				writeError(w, http.StatusForbidden, "the read_token only reads /api/v1/reports and /api/v1/imports; this endpoint needs the token")
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="statusengine"`)

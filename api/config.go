@@ -16,7 +16,8 @@ type Config struct {
 	// compatible endpoints need "Authorization: Bearer <Token>".
 	Token string
 	// ReadToken, when set (with Token), opens GET /api/v1/reports and
-	// nothing else: the token to give peers, which replicate through it.
+	// /api/v1/imports and nothing else: the token to give peers, which
+	// replicate through them.
 	// It gets 403 where only Token opens.
 	ReadToken string
 	// Zones, when set, are the zones whose records an import accepts;
