@@ -24,6 +24,7 @@ func listImport(tx *bolt.Tx, k uint64) error {
 	if b == nil {
 		return nil
 	}
+	b.FillPercent = 1 // appends: pages packed full
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
