@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,4 +220,86 @@ func TestPeersImportReplicates(t *testing.T) {
 			t.Errorf("server %d: %d records (%d names), want each of the %d once", i, count, len(got), len(want))
 		}
 	}
+}
+
+// TestPeersHostile: the real server pulls from a hostile peer on loopback.
+// The peer serves 100 records of another zone claiming ModSecurity 99.9.9
+// from 5 resolver /24s (what made "latest 99.9.9" public before), one
+// record that does not decode and 3 good ones, and redirects its
+// /api/v1/imports to a second server. The 3 good records are stored, the
+// 101 others counted by reason, the public summary never says 99.9.9, the
+// redirect's target gets no request (so never the token), and the peer
+// saw only the read token.
+func TestPeersHostile(t *testing.T) {
+	var thief atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		thief.Add(1)
+		io.WriteString(w, `{"reports":[],"cursor":"0","more":false}`)
+	}))
+	defer other.Close()
+	now := time.Now().UTC()
+	row := func(i int, zone, modsec, resolver string) string {
+		at := now.Add(-time.Hour + time.Duration(i)*time.Millisecond)
+		return fmt.Sprintf(`{"key":%q,"received":%q,"zone":%q,"resolver":%q,"beacon":"%s,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x","epoch":%d}`,
+			store.KeyString(uint64(at.UnixNano())), at.Format(time.RFC3339Nano), zone, resolver, modsec, 9000+i, at.Unix())
+	}
+	var rows []string
+	for i := range 100 {
+		rows = append(rows, row(i, "evil.example.", "99.9.9", fmt.Sprintf("198.51.%d.%d", 100+i%5, 1+i)))
+	}
+	rows = append(rows, strings.Replace(row(100, zone, "2.9.7", "192.0.2.1"), `"received":"`, `"received":"garbage`, 1))
+	for i := 101; i < 104; i++ {
+		rows = append(rows, row(i, zone, "2.9.7", "192.0.2.1"))
+	}
+	var auths sync.Map
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auths.Store(r.Header.Get("Authorization"), true)
+		switch {
+		case r.URL.Path == "/api/v1/imports":
+			http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusFound)
+		case r.URL.Query().Get("cursor") != "":
+			io.WriteString(w, `{"reports":[],"next_cursor":null}`)
+		default:
+			io.WriteString(w, `{"reports":[`+strings.Join(rows, ",")+`],"next_cursor":null}`)
+		}
+	}))
+	defer peer.Close()
+
+	s := newServer(t, config{
+		API:     fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		APIBody: "token " + apiToken + "\nread_token " + readToken,
+		Options: "limit off\npeers " + peer.URL + " {\ntoken " + readToken + "\ninterval 300ms\n}",
+	})
+	s.start()
+	defer s.stop()
+	deadline := time.Now().Add(20 * time.Second)
+	var text string
+	for {
+		text = s.metricsText()
+		rej := sumMetric(text, "coredns_statusengine_peer_rejected_total", "reason")
+		errs := metricTotal(text, "coredns_statusengine_peer_errors_total")
+		if metricTotal(text, "coredns_statusengine_records") == 3 && rej["zone"] == 100 && rej["undecodable"] == 1 && errs >= 1 {
+			t.Logf("stored 3; rejected %v; pull errors %v (the redirect)", rej, errs)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %v records, rejected %v, errors %v", metricTotal(text, "coredns_statusengine_records"), rej, errs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, token := range []string{"", apiToken} {
+		code, _, body := apiGet(t, s, "/api/v1/summary?from=0", token)
+		if code != 200 || strings.Contains(body, "99.9.9") || !strings.Contains(body, `"reports":3`) {
+			t.Errorf("summary (token %q): %d %.300s", token, code, body)
+		}
+	}
+	if n := thief.Load(); n != 0 {
+		t.Errorf("the redirect's target got %d requests", n)
+	}
+	auths.Range(func(k, _ any) bool {
+		if k != "Bearer "+readToken {
+			t.Errorf("the peer got Authorization %q, want the read token", k)
+		}
+		return true
+	})
 }
