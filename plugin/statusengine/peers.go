@@ -25,18 +25,24 @@ import (
 // Live replication between the name servers of a zone: each pulls, from
 // every peer, the records that peer stored after the last one it took,
 // through the peer's GET /api/v1/reports (cursor pagination, the token),
-// and stores them through the store's import path (validation,
-// de-duplication). The cursor of each peer is kept in the database
-// (store.Peer), so a restart resumes. A mesh (every server lists every
-// other) makes every server hold every report once: each report is stored
-// first by the server it reached, and pulled from there by the others.
+// then the records the peer imported since (GET /api/v1/imports, a cursor
+// of its own: their keys lie below the first cursor), and stores them
+// through the store's import path (validation, de-duplication). The
+// cursors of each peer are kept in the database (store.Peer), so a restart
+// resumes. A mesh (every server lists every other) makes every server hold
+// every report once: each report is stored first by the server it reached,
+// and pulled from there by the others.
+//
+// A peer is trusted with what it says, within bounds: only records of the
+// zones served are taken, a record that cannot be taken is skipped and
+// counted, a page is capped, no redirect is followed, the token goes over
+// https (or to a loopback address) unless the operator says insecure.
 
 // peersConfig is the peers property.
 type peersConfig struct {
 	urls     []string
 	token    string
 	interval time.Duration
-	ca       string         // the ca property's file, for errors
 	roots    *x509.CertPool // from ca; nil: the system's roots
 	insecure bool           // the token may cross the network in clear
 	file     string         // where the peers property is, for errors
@@ -118,7 +124,6 @@ func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
 			if !pc.roots.AppendCertsFromPEM(b) {
 				return pc, c.Errf("peers: ca %q holds no PEM certificate", vals[0])
 			}
-			pc.ca = vals[0]
 		case "insecure":
 			if len(vals) != 0 {
 				return pc, c.Errf("peers: insecure takes no value")
@@ -174,11 +179,7 @@ type replication struct {
 func startReplication(pc peersConfig, zones []string, st *store.Store) *replication {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replication{cancel: cancel}
-	client, err := peerClient(pc)
-	if err != nil { // checked when the Corefile was read
-		log.Errorf("peers: %v", err)
-		client = &http.Client{Timeout: peerRequestTimeout}
-	}
+	client := peerClient(pc)
 	for _, u := range pc.urls {
 		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now(),
 			zones: store.ZoneSet(zones)}
@@ -195,18 +196,17 @@ func startReplication(pc peersConfig, zones []string, st *store.Store) *replicat
 // redirect would carry the token elsewhere; the puller reports it), and
 // checks the peers' certificates against the ca property's roots, or the
 // system's.
-func peerClient(pc peersConfig) (*http.Client, error) {
-	tr, ok := http.DefaultTransport.(*http.Transport)
-	if !ok {
-		return nil, errors.New("no default HTTP transport")
+func peerClient(pc peersConfig) *http.Client {
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	if def, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = def.Clone() // its dial and handshake timeouts
 	}
-	tr = tr.Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pc.roots, MinVersion: tls.VersionTLS12}
 	return &http.Client{
 		Timeout:       peerRequestTimeout,
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}, nil
+	}
 }
 
 // stop ends the pullers and waits for them (a request in flight ends with

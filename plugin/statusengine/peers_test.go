@@ -43,11 +43,7 @@ func openTestStore(t *testing.T) *store.Store {
 
 func testPuller(t *testing.T, url string, st *store.Store) *puller {
 	t.Helper()
-	client, err := peerClient(peersConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &puller{url: url, st: st, client: client, interval: time.Second, started: time.Now(),
+	return &puller{url: url, st: st, client: peerClient(peersConfig{}), interval: time.Second, started: time.Now(),
 		zones: map[string]bool{testZone: true}}
 }
 
@@ -305,11 +301,7 @@ func TestPeerTLS(t *testing.T) {
 	if err := p.pull(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("pull without the CA: %v, want a certificate error", err)
 	}
-	client, err := peerClient(peersConfig{roots: roots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.client = client
+	p.client = peerClient(peersConfig{roots: roots})
 	if err := p.pull(context.Background()); err != nil {
 		t.Fatalf("pull with the CA: %v", err)
 	}
