@@ -325,6 +325,8 @@ func (p *puller) pull(ctx context.Context) error {
 	return p.pullImports(ctx, &state)
 }
 
+// pullReports takes the peer's records after state's key cursor, a page at
+// a time, moving the cursor past each page once it is stored.
 func (p *puller) pullReports(ctx context.Context, state *store.PeerState) error {
 	for ctx.Err() == nil {
 		q := url.Values{"from": {"0"}, "limit": {fmt.Sprint(peerPage)}}
