@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -55,5 +56,33 @@ func TestImportsListed(t *testing.T) {
 	}
 	if recs, last, more, _ = s.ImportedAfter(5, 3); len(recs) != 0 || last != 5 || more {
 		t.Errorf("after the end: %d records, last %d, more %v", len(recs), last, more)
+	}
+}
+
+// TestImportsListedOnReplay: an imported record that a crash left in the
+// write-ahead log only is listed when the log is replayed at open, as it
+// was when first applied; a live record replayed beside it is not.
+func TestImportsListedOnReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "se.db")
+	now := time.Now()
+	b := func(i int) string {
+		return fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x", i)
+	}
+	stored := []*Record{newRecord(t, b(0), 1795549302, now)}
+	live := newRecord(t, b(1), 1795549302, now.Add(time.Millisecond))
+	imported := newRecord(t, b(2), 1795549302, now.Add(-24*time.Hour))
+	live.Key, imported.Key = uint64(live.Received.UnixNano()), uint64(imported.Received.UnixNano())
+	fileWithLog(t, path, stored, []*Record{live, imported})
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Count() != 3 {
+		t.Fatalf("%d records after the replay, want 3", s.Count())
+	}
+	recs, _, _, err := s.ImportedAfter(0, 10)
+	if err != nil || len(recs) != 1 || recs[0].Report.Beacon != b(2) {
+		t.Errorf("listed after the replay: %d records (%v), want the imported one", len(recs), err)
 	}
 }

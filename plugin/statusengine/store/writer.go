@@ -201,9 +201,13 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 			t.badRollup = true
 		}
 	}
-	if from == fromImport && k <= w.lastKey {
+	if (from == fromImport || from == fromLog) && k <= w.lastKey {
 		// Below a key peers may have passed: listed, so that they pull
-		// it all the same (see imports.go).
+		// it all the same (see imports.go). The log keeps no origin, but
+		// replays in the order records were applied, so an imported
+		// record is below the newest key again, and a live one is not
+		// (live keys follow the newest); a peer's record replayed is
+		// listed too, which costs its peers a duplicate.
 		if err := listImport(tx, k); err != nil {
 			return Failed, err
 		}
