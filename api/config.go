@@ -15,6 +15,14 @@ type Config struct {
 	// /api/v1/export, /api/v1/backup, /api/v1/import and the beacon of the
 	// compatible endpoints need "Authorization: Bearer <Token>".
 	Token string
+	// ReadToken, when set (with Token), opens GET /api/v1/reports and
+	// /api/v1/imports and nothing else: the token to give peers, which
+	// replicate through them.
+	// It gets 403 where only Token opens.
+	ReadToken string
+	// Zones, when set, are the zones whose records an import accepts;
+	// records of other zones are rejected, line by line.
+	Zones []string
 	// CityDatabase tells that a City database geolocates reports, so the
 	// map has points.
 	CityDatabase bool

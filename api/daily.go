@@ -83,7 +83,10 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 		serveKept(w, r, kept)
 		return
 	}
-	if first, ok := st.FirstDay(); !ok || day.Before(first) {
+	// A day without reports has no snapshot: nothing is rendered, nothing
+	// kept (else every GET of an old day would store a document forever).
+	// Today is rendered while it is empty.
+	if !st.HasDay(day) && !day.Equal(dayStart(now)) {
 		writeError(w, http.StatusNotFound, "no reports of that day")
 		return
 	}
@@ -110,6 +113,9 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", dailyLiveAge))
 	writeJSONBytes(w, body)
 }
+
+// dayStart is the start of t's UTC day.
+func dayStart(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // serveKept sends a kept snapshot: the same bytes forever.
 func serveKept(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -145,8 +151,9 @@ func (s *Server) dailyOf(st *store.Store, day time.Time, cfg *Config) (*Daily, e
 	return d, nil
 }
 
-// dailyList lists the days with a snapshot: those kept, and every day from
-// the first the store counts to today.
+// dailyList lists the days with a snapshot: those kept, every day the
+// store counts reports of, and today. A day without reports is left out:
+// one record received in 2000 lists one day more, not every day since.
 func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 	st := s.storeOf(r)
 	kept, err := st.SnapshotDays()
@@ -159,10 +166,14 @@ func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 	for _, d := range kept {
 		days[d.Unix()] = true
 	}
-	if first, ok := st.FirstDay(); ok {
-		for d := first; !d.After(now); d = d.AddDate(0, 0, 1) {
+	for _, d := range st.Days() {
+		if !d.After(now) {
 			days[d.Unix()] = days[d.Unix()]
 		}
+	}
+	if _, ok := st.FirstDay(); ok {
+		today := dayStart(now)
+		days[today.Unix()] = days[today.Unix()]
 	}
 	out := DailyList{Days: make([]DailyDay, 0, len(days))}
 	for _, u := range slices.Sorted(maps.Keys(days)) {

@@ -106,12 +106,22 @@ func TestDailySnapshots(t *testing.T) {
 		}
 	}
 
-	// The list: every day from the first to today; mirroring it keeps
+	// The list: every day with reports, and today; mirroring it keeps
 	// every final one.
 	var list DailyList
 	p.get(t, dailyPath, "", &list)
-	if n := int(day(p.now).Sub(day(p.first))/(24*time.Hour)) + 1; len(list.Days) != n {
-		t.Fatalf("%d days listed, want %d", len(list.Days), n)
+	withReports := map[string]bool{day(p.now).Format(time.DateOnly): true}
+	p.st.Each(time.Unix(0, 0), p.now.Add(time.Hour), 0, func(r *store.Record) error {
+		withReports[r.Received.UTC().Format(time.DateOnly)] = true
+		return nil
+	})
+	if len(list.Days) != len(withReports) {
+		t.Fatalf("%d days listed, want the %d with reports and today", len(list.Days), len(withReports))
+	}
+	for _, dd := range list.Days {
+		if !withReports[dd.Day] {
+			t.Errorf("%s listed without reports", dd.Day)
+		}
 	}
 	if last := list.Days[len(list.Days)-1]; last.Final || last.URL != today {
 		t.Errorf("today listed as %+v", last)
@@ -237,4 +247,37 @@ func TestSnapshotsOutliveRetention(t *testing.T) {
 		t.Errorf("after retention deleted %d of %d records: %d\n%s\nwas\n%s", before-p.st.Count(), before, code, again, kept)
 	}
 	t.Logf("retention deleted %d of %d records; the snapshot of %s stays the same %d bytes", before-p.st.Count(), before, path, len(kept))
+}
+
+// TestDailyOldRecord: one record received in 2000 (a peer's clock, an
+// import) lists one day more, not every day since; GETs of days without
+// reports are 404 and keep nothing (before: 9,837 days listed, and 3,000
+// GETs kept 3,000 snapshots).
+func TestDailyOldRecord(t *testing.T) {
+	f := newFixture(t, 20)
+	old := popRecord(t, "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,aa", netip.MustParseAddr("198.18.3.4"),
+		crowdPlaces[0], time.Date(2000, 3, 1, 12, 0, 0, 0, time.UTC), 1)
+	if res, err := f.st.SubmitBatch([]*store.Record{old}); err != nil || res[0].Outcome != store.Stored {
+		t.Fatalf("storing the record of 2000: %v %v", res, err)
+	}
+	var list DailyList
+	if code, _ := f.get(t, dailyPath, "", &list); code != 200 || len(list.Days) > 15 || list.Days[0].Day != "2000-03-01" {
+		t.Fatalf("list: %d, %d days from %+v", code, len(list.Days), list.Days[:1])
+	}
+	empty := 0
+	for d := time.Date(2000, 3, 2, 0, 0, 0, 0, time.UTC); empty < 300; d = d.AddDate(0, 0, 1) {
+		var e errorBody
+		if code, _ := f.get(t, dailyPath+"/"+d.Format(time.DateOnly)+".json", "", &e); code != 404 || e.Error == "" {
+			t.Fatalf("GET of %s, a day without reports: %d %q", d.Format(time.DateOnly), code, e.Error)
+		}
+		empty++
+	}
+	if code, _ := f.get(t, dailyPath+"/2000-03-01.json", "", nil); code != 200 {
+		t.Errorf("GET of 2000-03-01, a day with a report: %d", code)
+	}
+	kept, _ := f.st.SnapshotDays()
+	if len(kept) != 1 {
+		t.Errorf("%d snapshots kept after %d GETs of empty days and one of a day with a report, want 1", len(kept), empty)
+	}
+	t.Logf("%d days listed; %d GETs of empty days kept nothing", len(list.Days), empty)
 }

@@ -1,10 +1,11 @@
 package api
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
 // importPath takes NDJSON records into the running server's store: how one
@@ -29,10 +30,10 @@ type importResult struct {
 // token.
 func (s *Server) importNDJSON(w http.ResponseWriter, r *http.Request) {
 	// A large upload is accepted while it keeps arriving at MinRate; each
-	// line is bounded (store.ImportNDJSON's 1 MiB).
+	// line is bounded (store.MaxLine, 1 MiB).
 	pacedBody(w, r, &s.configOf(r).Limits)
 	var res importResult
-	stats, err := s.storeOf(r).ImportNDJSON(r.Body, func(line int, err error) {
+	stats, err := s.storeOf(r).ImportNDJSONZones(r.Body, s.configOf(r).Zones, func(line int, err error) {
 		if len(res.Errors) < maxImportErrors {
 			res.Errors = append(res.Errors, fmt.Sprintf("line %d: %v", line, err))
 		}
@@ -40,7 +41,7 @@ func (s *Server) importNDJSON(w http.ResponseWriter, r *http.Request) {
 	res.Imported, res.Duplicate, res.Rejected = stats.Imported, stats.Duplicate, stats.Rejected
 	if err != nil {
 		code := http.StatusInternalServerError // the store failed
-		if errors.Is(err, bufio.ErrTooLong) {
+		if errors.Is(err, store.ErrLineTooLong) {
 			code = http.StatusBadRequest
 		}
 		writeJSON(w, code, struct {

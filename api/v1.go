@@ -19,7 +19,8 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 
 // registerV1 adds the /api/v1 routes.
 func (s *Server) registerV1() {
-	s.handle("GET /api/v1/reports", s.requireToken(s.expensive(s.reports, filtered)))
+	s.handle("GET /api/v1/reports", s.requireRead(s.expensive(s.reports, filtered)))
+	s.handle(importsPath, s.requireRead(s.imports))
 	s.handle("GET /api/v1/export", s.requireToken(s.expensive(s.export, nil)))
 	s.handle("GET /api/v1/summary", s.summary)
 	s.handle("GET /api/v1/timeseries", s.timeseries)

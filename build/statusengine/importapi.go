@@ -21,8 +21,9 @@ import (
 const (
 	partLines = 50000
 	partBytes = 32 << 20
-	// maxLineBytes bounds one line, as the server's import does.
-	maxLineBytes = 1 << 20
+	// maxLineBytes bounds one line, its newline not counted: the server's
+	// limit, so that a part the command sends is never refused for it.
+	maxLineBytes = store.MaxLine
 	// A part is retried this many times on 503, waiting as Retry-After
 	// says (at most maxRetryWait), and on a connection error.
 	busyRetries  = 20
@@ -73,7 +74,7 @@ func importAPI(e *env, base, token, srcToken string, inputs []string) error {
 // sendParts reads NDJSON lines from in and posts them in parts; done is told
 // each part's answer and the input line number the part starts at.
 func sendParts(url, token string, in io.Reader, done func(res importAnswer, first int)) error {
-	br := bufio.NewReaderSize(in, maxLineBytes)
+	br := bufio.NewReaderSize(in, maxLineBytes+1) // the line and its newline
 	var part bytes.Buffer
 	line, first, n := 0, 1, 0
 	flush := func() error {
@@ -92,7 +93,7 @@ func sendParts(url, token string, in io.Reader, done func(res importAnswer, firs
 			if ferr := flush(); ferr != nil {
 				return ferr
 			}
-			return fmt.Errorf("line %d: longer than %d bytes", line+1, maxLineBytes)
+			return fmt.Errorf("line %d: %w", line+1, store.ErrLineTooLong)
 		}
 		// A line is complete with its newline, or at the clean end of the
 		// input; a line cut by a read error is left out.

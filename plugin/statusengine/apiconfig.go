@@ -18,6 +18,7 @@ type apiConfig struct {
 	file         string // where the api property is, for errors found after parsing
 	line         int
 	token        string // guards raw records when set
+	readToken    string // reads /api/v1/reports only: what peers pull with
 	cityDatabase bool   // geoip gave a City database: the map has points
 	limits       api.Limits
 	publicMin    api.Floor // zero: api.DefaultFloor
@@ -41,6 +42,7 @@ func (a *apiConfig) errorf(format string, args ...any) error {
 //
 //	api ADDR {
 //	    token TOKEN | token_file FILE
+//	    read_token TOKEN | read_token_file FILE
 //	    max_requests N
 //	    max_expensive N
 //	    queue_wait DURATION
@@ -64,7 +66,7 @@ func parseAPIBlock(c *caddy.Controller, cfg *apiConfig) error {
 	for c.Next() {
 		property := c.Val()
 		if property == "}" {
-			return nil
+			return checkReadToken(cfg)
 		}
 		args := c.RemainingArgs()
 		if err := parseAPIProperty(c, cfg, property, args); err != nil {
@@ -76,32 +78,58 @@ func parseAPIBlock(c *caddy.Controller, cfg *apiConfig) error {
 		if (property == "token" && seen["token_file"]) || (property == "token_file" && seen["token"]) {
 			return c.Errf("api: only one of token and token_file")
 		}
+		if (property == "read_token" && seen["read_token_file"]) || (property == "read_token_file" && seen["read_token"]) {
+			return c.Errf("api: only one of read_token and read_token_file")
+		}
 		seen[property] = true
 	}
 	return c.Errf("api: block is not closed")
 }
 
+// checkReadToken holds the read token to its meaning, once the block is
+// read: it narrows what a token opens, so there must be a token, and
+// another one.
+func checkReadToken(cfg *apiConfig) error {
+	switch {
+	case cfg.readToken == "":
+		return nil
+	case cfg.token == "":
+		return cfg.errorf("read_token needs token (without token every endpoint is open, and a read token guards nothing)")
+	case cfg.readToken == cfg.token:
+		return cfg.errorf("read_token is the same as token (give the peers a token of their own)")
+	}
+	return nil
+}
+
 func parseAPIProperty(c *caddy.Controller, cfg *apiConfig, property string, args []string) error {
 	l := &cfg.limits
 	switch property {
-	case "token":
+	case "token", "read_token":
 		if len(args) != 1 || args[0] == "" {
-			return c.Errf("api: token needs one value")
+			return c.Errf("api: %s needs one value", property)
 		}
-		cfg.token = args[0]
-	case "token_file":
+		if property == "token" {
+			cfg.token = args[0]
+		} else {
+			cfg.readToken = args[0]
+		}
+	case "token_file", "read_token_file":
 		if len(args) != 1 || args[0] == "" {
-			return c.Errf("api: token_file needs one file name")
+			return c.Errf("api: %s needs one file name", property)
 		}
 		b, err := os.ReadFile(args[0])
 		if err != nil {
-			return c.Errf("api: token_file: %v", err)
+			return c.Errf("api: %s: %v", property, err)
 		}
 		tok := strings.TrimSpace(string(b))
 		if tok == "" {
-			return c.Errf("api: token_file %q is empty", args[0])
+			return c.Errf("api: %s %q is empty", property, args[0])
 		}
-		cfg.token = tok
+		if property == "token_file" {
+			cfg.token = tok
+		} else {
+			cfg.readToken = tok
+		}
 	case "max_requests", "max_expensive":
 		if len(args) != 1 {
 			return c.Errf("api: %s needs one number", property)

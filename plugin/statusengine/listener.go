@@ -156,7 +156,7 @@ func (u *apiUsers) attach() {
 			continue
 		}
 		l.users[u] = true
-		l.handler.Configure(se.store, api.Config{Token: se.api.token, CityDatabase: se.api.cityDatabase, Limits: se.api.limits,
+		l.handler.Configure(se.store, api.Config{Token: se.api.token, ReadToken: se.api.readToken, Zones: se.Zones, CityDatabase: se.api.cityDatabase, Limits: se.api.limits,
 			PublicMin: se.api.publicMin})
 	}
 	closeUnusedLocked(nil)

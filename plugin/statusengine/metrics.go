@@ -103,6 +103,13 @@ var (
 		Help:      "Counter of failed pulls from a peer.",
 	}, []string{"peer"})
 
+	peerRejected = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "peer_rejected_total",
+		Help:      "Counter of records from a peer skipped rather than stored, by reason (undecodable, order, zone, invalid).",
+	}, []string{"peer", "reason"})
+
 	storeUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

@@ -2,13 +2,17 @@ package statusengine
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,17 +25,28 @@ import (
 // Live replication between the name servers of a zone: each pulls, from
 // every peer, the records that peer stored after the last one it took,
 // through the peer's GET /api/v1/reports (cursor pagination, the token),
-// and stores them through the store's import path (validation,
-// de-duplication). The cursor of each peer is kept in the database
-// (store.Peer), so a restart resumes. A mesh (every server lists every
-// other) makes every server hold every report once: each report is stored
-// first by the server it reached, and pulled from there by the others.
+// then the records the peer imported since (GET /api/v1/imports, a cursor
+// of its own: their keys lie below the first cursor), and stores them
+// through the store's import path (validation, de-duplication). The
+// cursors of each peer are kept in the database (store.Peer), so a restart
+// resumes. A mesh (every server lists every other) makes every server hold
+// every report once: each report is stored first by the server it reached,
+// and pulled from there by the others.
+//
+// A peer is trusted with what it says, within bounds: only records of the
+// zones served are taken, a record that cannot be taken is skipped and
+// counted, a page is capped, no redirect is followed, the token goes over
+// https (or to a loopback address) unless the operator says insecure.
 
 // peersConfig is the peers property.
 type peersConfig struct {
 	urls     []string
 	token    string
 	interval time.Duration
+	roots    *x509.CertPool // from ca; nil: the system's roots
+	insecure bool           // the token may cross the network in clear
+	file     string         // where the peers property is, for errors
+	line     int            // found once its block is read
 }
 
 // Bounds of replication.
@@ -41,13 +56,15 @@ const (
 	maxPeerBackoff      = 5 * time.Minute
 	peerPage            = 1000             // records asked per request (the API's most)
 	peerRequestTimeout  = 30 * time.Second // one page
-	maxPeerBody         = 16 << 20         // a page of 1000 records is under 1 MB
+	maxPeerBody         = 4 << 20          // a page of 1000 records is under 2 MiB
 )
 
-// parsePeers reads `peers URL... [{ token T | token_file F; interval D }]`;
-// args are the URLs (RemainingArgs stops before a block's brace).
+// parsePeers reads `peers URL... [{ token T | token_file F; interval D;
+// ca FILE; insecure }]`; args are the URLs (RemainingArgs stops before a
+// block's brace). A token is sent over https, or over http to a loopback
+// address only, unless insecure says the operator wants it in clear.
 func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
-	pc := peersConfig{interval: defaultPeerInterval}
+	pc := peersConfig{interval: defaultPeerInterval, file: c.File(), line: c.Line()}
 	// The dispenser's NextBlock cannot tell a nested block from the next
 	// property of the enclosing one, so walk the braces by hand.
 	block := c.NextArg()
@@ -65,13 +82,13 @@ func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
 		pc.urls = append(pc.urls, strings.TrimSuffix(u.String(), "/"))
 	}
 	if !block {
-		return pc, nil
+		return pc, checkPeersClear(pc)
 	}
 	seen := map[string]bool{}
 	for c.Next() {
 		property := c.Val()
 		if property == "}" {
-			return pc, nil
+			return pc, checkPeersClear(pc)
 		}
 		if seen[property] {
 			return pc, c.Errf("peers: %s specified more than once", property)
@@ -95,6 +112,23 @@ func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
 			if pc.token = strings.TrimSpace(string(b)); pc.token == "" {
 				return pc, c.Errf("peers: token_file %q is empty", vals[0])
 			}
+		case "ca":
+			if len(vals) != 1 || vals[0] == "" {
+				return pc, c.Errf("peers: ca needs one file (PEM certificates of the peers' CA)")
+			}
+			b, err := os.ReadFile(vals[0])
+			if err != nil {
+				return pc, c.Errf("peers: ca: %v", err)
+			}
+			pc.roots = x509.NewCertPool()
+			if !pc.roots.AppendCertsFromPEM(b) {
+				return pc, c.Errf("peers: ca %q holds no PEM certificate", vals[0])
+			}
+		case "insecure":
+			if len(vals) != 0 {
+				return pc, c.Errf("peers: insecure takes no value")
+			}
+			pc.insecure = true
 		case "interval":
 			if len(vals) != 1 {
 				return pc, c.Errf("peers: interval needs one duration")
@@ -111,18 +145,44 @@ func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
 	return pc, c.Errf("peers: block is not closed")
 }
 
+// checkPeersClear refuses a token sent in clear across the network: over
+// http:// to a host that is not a loopback address, without insecure. The
+// peer's token would be read by anyone on the path.
+func checkPeersClear(pc peersConfig) error {
+	if pc.token == "" || pc.insecure {
+		return nil
+	}
+	for _, raw := range pc.urls {
+		u, _ := url.Parse(raw)
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			return fmt.Errorf("%s:%d - Error during parsing: peers: %s would send the token in clear: use https:// (with ca FILE for a private CA), or say insecure to allow it", pc.file, pc.line, raw)
+		}
+	}
+	return nil
+}
+
+// loopbackHost tells whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
 // replication runs one puller per peer for a store.
 type replication struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-func startReplication(pc peersConfig, st *store.Store) *replication {
+func startReplication(pc peersConfig, zones []string, st *store.Store) *replication {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replication{cancel: cancel}
-	client := &http.Client{Timeout: peerRequestTimeout}
+	client := peerClient(pc)
 	for _, u := range pc.urls {
-		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now()}
+		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now(),
+			zones: store.ZoneSet(zones)}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -130,6 +190,23 @@ func startReplication(pc peersConfig, st *store.Store) *replication {
 		}()
 	}
 	return r
+}
+
+// peerClient is the HTTP client of the pullers: it follows no redirect (a
+// redirect would carry the token elsewhere; the puller reports it), and
+// checks the peers' certificates against the ca property's roots, or the
+// system's.
+func peerClient(pc peersConfig) *http.Client {
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	if def, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = def.Clone() // its dial and handshake timeouts
+	}
+	tr.TLSClientConfig = &tls.Config{RootCAs: pc.roots, MinVersion: tls.VersionTLS12}
+	return &http.Client{
+		Timeout:       peerRequestTimeout,
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // stop ends the pullers and waits for them (a request in flight ends with
@@ -149,7 +226,11 @@ type puller struct {
 	st         *store.Store
 	client     *http.Client
 	started    time.Time
-	logged     time.Time // of the last error line
+	zones      map[string]bool // the zones served: records of others are refused
+	logged     time.Time       // of the last error line
+	// rejectLogged is the time of the last line about a skipped record.
+	rejectLogged time.Time
+	noImports    bool // the peer has no /api/v1/imports: said once
 }
 
 func (p *puller) run(ctx context.Context) {
@@ -184,69 +265,176 @@ func (p *puller) run(ctx context.Context) {
 	}
 }
 
-// peerPageBody is what the peer's /api/v1/reports answers.
-type peerPageBody struct {
-	Reports    []store.Wire `json:"reports"`
-	NextCursor *string      `json:"next_cursor"`
+// A page of the peer's /api/v1/reports is decoded as a stream, one record
+// at a time, and read through a cap: a hostile or broken peer can neither
+// make a pull hold more than maxPeerBody of its answer, nor stop the
+// replication with one record this server cannot take. Such a record is
+// skipped, counted (peer_rejected_total) and passed by the cursor.
+
+// Reasons a record from a peer is rejected: the values of the reason label.
+const (
+	rejectUndecodable = "undecodable" // not a record's JSON, or its fields do not parse
+	rejectOrder       = "order"       // a key not after the cursor: the peer's order is broken
+	rejectZone        = "zone"        // of a zone this server does not serve
+	rejectInvalid     = "invalid"     // refused by the store (store.Record.Validate)
+)
+
+// errPeerPageCap ends the decoding of a page past maxPeerBody.
+var errPeerPageCap = fmt.Errorf("the page is larger than the %d MiB cap on a peer's page (a page of %d records is under 2 MiB)", maxPeerBody>>20, peerPage)
+
+// cappedReader reads at most left bytes, then fails with errPeerPageCap.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(b []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errPeerPageCap
+	}
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.r.Read(b)
+	c.left -= int64(n)
+	return n, err
+}
+
+// pulledPage is what one page of a peer gave: the records to store, the
+// highest key it moves the cursor to (0: none), and its next cursor.
+type pulledPage struct {
+	recs   []*store.Record
+	last   uint64
+	next   *string
+	count  int    // records listed, taken or not
+	cursor string // of a page of imports: where the next starts
+	more   bool   // of a page of imports: whether there is a next
 }
 
 // pull takes pages of the peer's records after the cursor until it has
-// them all, storing each page before it moves the cursor past it.
+// them all, storing each page before it moves the cursor past it; then
+// the records imported at the peer since the last pull.
 func (p *puller) pull(ctx context.Context) error {
 	state, err := p.st.Peer(p.url)
 	if err != nil {
 		return err
 	}
+	if err := p.pullReports(ctx, &state); err != nil {
+		return err
+	}
+	return p.pullImports(ctx, &state)
+}
+
+// pullReports takes the peer's records after state's key cursor, a page at
+// a time, moving the cursor past each page once it is stored.
+func (p *puller) pullReports(ctx context.Context, state *store.PeerState) error {
 	for ctx.Err() == nil {
-		page, err := p.page(ctx, state.Cursor)
+		q := url.Values{"from": {"0"}, "limit": {fmt.Sprint(peerPage)}}
+		if state.Cursor != 0 {
+			q.Set("cursor", store.KeyString(state.Cursor))
+		}
+		page, err := p.page(ctx, "/api/v1/reports", q, state.Cursor, true)
 		if err != nil {
 			return err
 		}
-		recs := make([]*store.Record, 0, len(page.Reports))
-		var last uint64
-		for i := range page.Reports {
-			w := &page.Reports[i]
-			k, err := store.ParseKey(w.Key)
-			if err != nil || k <= state.Cursor || k <= last {
-				return fmt.Errorf("answer out of order: key %q after %x", w.Key, max(state.Cursor, last))
+		if err := p.store(page); err != nil {
+			return err
+		}
+		moved := page.last != 0
+		if moved {
+			state.Cursor = page.last
+		}
+		done := page.next == nil
+		if !done && !moved {
+			// Every record of the page was skipped without a key to go
+			// on from: the peer's own cursor is the way past them.
+			k, err := store.ParseKey(*page.next)
+			if err != nil || k <= state.Cursor {
+				return fmt.Errorf("GET /api/v1/reports: a page of %d records that moves no cursor (next_cursor %q)", page.count, *page.next)
 			}
-			last = k
-			if rec, err := w.Record(); err == nil {
-				recs = append(recs, rec)
-			} // else: not a record; the store would reject it too
+			state.Cursor = k
 		}
-		if len(recs) > 0 {
-			if _, err := p.st.SubmitBatch(recs); err != nil {
-				return err
-			}
-		}
-		if last != 0 {
-			state.Cursor = last
-		}
-		done := page.NextCursor == nil
 		if done {
 			state.Synced = time.Now()
 		}
-		if err := p.st.SetPeer(p.url, state); err != nil {
+		if err := p.st.SetPeer(p.url, *state); err != nil {
 			return err
 		}
 		if done {
 			return nil
 		}
-		if len(page.Reports) == 0 {
-			return errors.New("an empty page with a next cursor")
+	}
+	return ctx.Err()
+}
+
+// pullImports takes the records the peer imported below its newest key
+// (its GET /api/v1/imports, after a cursor of its own): the key cursor of
+// pullReports has passed them. A peer without the endpoint (an older
+// version) answers 404: nothing to take, said once.
+func (p *puller) pullImports(ctx context.Context, state *store.PeerState) error {
+	for ctx.Err() == nil {
+		q := url.Values{"limit": {fmt.Sprint(peerPage)}}
+		if state.Imports != 0 {
+			q.Set("cursor", strconv.FormatUint(state.Imports, 16))
+		}
+		page, err := p.page(ctx, "/api/v1/imports", q, 0, false)
+		if errors.Is(err, errNoEndpoint) {
+			if !p.noImports {
+				log.Infof("peer %s: no /api/v1/imports (an older version): its imports are not pulled", p.url)
+				p.noImports = true
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.store(page); err != nil {
+			return err
+		}
+		seq, err := strconv.ParseUint(page.cursor, 16, 64)
+		if err != nil || seq < state.Imports || (page.more && seq == state.Imports) {
+			return fmt.Errorf("GET /api/v1/imports: cursor %q after %x: not a cursor that moves on", page.cursor, state.Imports)
+		}
+		state.Imports = seq
+		if err := p.st.SetPeer(p.url, *state); err != nil {
+			return err
+		}
+		if !page.more {
+			return nil
 		}
 	}
 	return ctx.Err()
 }
 
-// page asks the peer for the records after cursor.
-func (p *puller) page(ctx context.Context, cursor uint64) (*peerPageBody, error) {
-	q := url.Values{"from": {"0"}, "limit": {fmt.Sprint(peerPage)}}
-	if cursor != 0 {
-		q.Set("cursor", store.KeyString(cursor))
+// store stores the records a page gave, counting those the store refuses.
+func (p *puller) store(page *pulledPage) error {
+	if len(page.recs) == 0 {
+		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", p.url+"/api/v1/reports?"+q.Encode(), nil)
+	res, err := p.st.SubmitPulled(page.recs)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if r.Outcome == store.Rejected {
+			p.reject(rejectInvalid)
+		}
+	}
+	return nil
+}
+
+// reject counts a record of the peer that is not taken.
+func (p *puller) reject(reason string) {
+	peerRejected.WithLabelValues(p.url, reason).Inc()
+}
+
+// errNoEndpoint is a 404 of the peer: an endpoint of a later version.
+var errNoEndpoint = errors.New("no such endpoint")
+
+// page asks the peer for a page of records at path and decodes it; cursor
+// and ordered are decode's.
+func (p *puller) page(ctx context.Context, path string, q url.Values, cursor uint64, ordered bool) (*pulledPage, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", p.url+path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -260,15 +448,138 @@ func (p *puller) page(ctx context.Context, cursor uint64) (*peerPageBody, error)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("GET /api/v1/reports: %s", resp.Status)
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 {
+			return nil, fmt.Errorf("GET %s: %s, a redirect to %q: redirects are not followed (give the peer's own URL)", path, resp.Status, loc)
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("GET %s: %w", path, errNoEndpoint)
+		}
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
-	var body peerPageBody
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxPeerBody))
-	if err := dec.Decode(&body); err != nil {
-		return nil, fmt.Errorf("GET /api/v1/reports: %v", err)
+	page, err := p.decode(&cappedReader{r: resp.Body, left: maxPeerBody}, cursor, ordered)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
-	if len(body.Reports) > peerPage {
-		return nil, fmt.Errorf("GET /api/v1/reports: %d records, more than asked", len(body.Reports))
+	return page, nil
+}
+
+// decode reads a page, {"reports":[...],"next_cursor":...} (or, of the
+// imports, "cursor" and "more"), one record at a time. A record that does
+// not decode, is out of order (when ordered: keys after cursor, growing) or
+// is of another zone is counted and skipped; only a page that is not JSON,
+// or too large, fails.
+func (p *puller) decode(r io.Reader, cursor uint64, ordered bool) (*pulledPage, error) {
+	dec := json.NewDecoder(r)
+	page := &pulledPage{}
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
 	}
-	return &body, nil
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch tok {
+		case "reports":
+			if err := expectDelim(dec, '['); err != nil {
+				return nil, err
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return nil, err
+				}
+				if page.count++; page.count > peerPage {
+					return nil, fmt.Errorf("more than the %d records asked", peerPage)
+				}
+				p.take(page, raw, cursor, ordered)
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return nil, err
+			}
+		case "next_cursor":
+			if err := dec.Decode(&page.next); err != nil {
+				return nil, fmt.Errorf("next_cursor: %w", err)
+			}
+		case "cursor":
+			if err := dec.Decode(&page.cursor); err != nil {
+				return nil, fmt.Errorf("cursor: %w", err)
+			}
+		case "more":
+			if err := dec.Decode(&page.more); err != nil {
+				return nil, fmt.Errorf("more: %w", err)
+			}
+		default: // a field of a later version
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// take adds one record of a page to it, or counts why not.
+func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64, ordered bool) {
+	var w store.Wire
+	werr := json.Unmarshal(raw, &w)
+	if werr != nil {
+		// Its key may still read, to go on from.
+		var keyOnly struct {
+			Key string `json:"key"`
+		}
+		json.Unmarshal(raw, &keyOnly)
+		w.Key = keyOnly.Key
+	}
+	if ordered {
+		k, err := store.ParseKey(w.Key)
+		if err != nil || k <= cursor || k <= page.last {
+			p.reject(rejectOrder)
+			if err != nil {
+				p.noteReject("a record without a key in order")
+			}
+			return
+		}
+		page.last = k
+	}
+	if werr != nil {
+		p.reject(rejectUndecodable)
+		p.noteReject(fmt.Sprintf("record %s: %v", w.Key, werr))
+		return
+	}
+	if p.zones != nil && !p.zones[w.Zone] {
+		p.reject(rejectZone)
+		p.noteReject(fmt.Sprintf("record %s: zone %q is not one this server serves", w.Key, w.Zone))
+		return
+	}
+	rec, err := w.Record()
+	if err != nil {
+		p.reject(rejectUndecodable)
+		p.noteReject(fmt.Sprintf("record %s: %v", w.Key, err))
+		return
+	}
+	page.recs = append(page.recs, rec)
+}
+
+// noteReject logs a skipped record, at most one line a minute per peer.
+func (p *puller) noteReject(why string) {
+	if time.Since(p.rejectLogged) > time.Minute {
+		log.Warningf("peer %s: skipped %s (coredns_statusengine_peer_rejected_total counts them)", p.url, why)
+		p.rejectLogged = time.Now()
+	}
+}
+
+// expectDelim reads the delimiter d.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("not a page of reports: %v where %q was due", tok, string(d))
+	}
+	return nil
 }

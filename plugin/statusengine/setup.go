@@ -92,7 +92,7 @@ func (se *StatusEngine) startup() error {
 	storedRecords.WithLabelValues(se.dbPath).Set(float64(st.Count()))
 	log.Infof("database %s: %d reports; API %s", se.dbPath, st.Count(), apiURL(se.api.addr))
 	if len(se.peers.urls) > 0 {
-		se.repl = startReplication(se.peers, st)
+		se.repl = startReplication(se.peers, se.Zones, st)
 	}
 	return nil
 }

@@ -3,8 +3,10 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -75,8 +77,32 @@ func (im *Importer) Flush() error {
 	return err
 }
 
-// MaxLine bounds one NDJSON line; a record is well under 2 KiB.
-const MaxLine = 64 << 10
+// ZoneSet is the set of zones as records name them (lower case, with the
+// final dot); nil for none.
+func ZoneSet(zones []string) map[string]bool {
+	if len(zones) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(zones))
+	for _, z := range zones {
+		z = strings.ToLower(z)
+		if !strings.HasSuffix(z, ".") {
+			z += "."
+		}
+		set[z] = true
+	}
+	return set
+}
+
+// MaxLine bounds one NDJSON line, its newline not counted: a record is well
+// under 2 KiB, and the import reads no more than this at once. The one
+// limit of every import (the API's, the command's, through the API or into
+// a file).
+const MaxLine = 1 << 20
+
+// ErrLineTooLong is the error of an import line longer than MaxLine: the
+// import stops there (what follows cannot be told apart from the line).
+var ErrLineTooLong = fmt.Errorf("longer than the %d MiB limit on an import line", MaxLine>>20)
 
 // ImportNDJSON stores the records of an NDJSON stream (Wire lines).
 // Importing the same stream twice stores nothing the second time: records
@@ -84,9 +110,16 @@ const MaxLine = 64 << 10
 // reports. reject, when not nil, is told about each line that is not a
 // valid record; blank lines are skipped.
 func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (ImportStats, error) {
+	return s.ImportNDJSONZones(r, nil, reject)
+}
+
+// ImportNDJSONZones is ImportNDJSON accepting only records of zones (when
+// not empty): a record of another zone is rejected, as an invalid one is.
+func (s *Store) ImportNDJSONZones(r io.Reader, zones []string, reject func(line int, err error)) (ImportStats, error) {
 	im := NewImporter(s, reject)
+	served := ZoneSet(zones)
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), MaxLine)
+	sc.Buffer(make([]byte, 64*1024), MaxLine+1) // the line and its newline
 	line := 0
 	for sc.Scan() {
 		line++
@@ -95,6 +128,9 @@ func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (Imp
 			continue
 		}
 		rec, err := ParseLine(b)
+		if err == nil && served != nil && !served[rec.Zone] {
+			err = fmt.Errorf("zone %q is not one this server serves", rec.Zone)
+		}
 		if err != nil {
 			im.Reject(line, err)
 			continue
@@ -104,7 +140,13 @@ func (s *Store) ImportNDJSON(r io.Reader, reject func(line int, err error)) (Imp
 		}
 	}
 	if err := sc.Err(); err != nil {
-		im.Flush()
+		ferr := im.Flush()
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = ErrLineTooLong
+		}
+		if ferr != nil {
+			return im.Stats, ferr
+		}
 		return im.Stats, fmt.Errorf("line %d: %w", line+1, err)
 	}
 	return im.Stats, im.Flush()

@@ -223,6 +223,46 @@ func (s *Store) FirstDay() (time.Time, bool) {
 	return time.Unix(int64(day)*86400, 0).UTC(), ok
 }
 
+// Days are the UTC days the rollups count reports of, oldest first: a
+// store's days are as many as it has days with reports, whatever their
+// spread (a record of 2000 adds one day, not 9,000).
+func (s *Store) Days() []time.Time {
+	seen := map[uint32]bool{}
+	s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(rollupsBucket).Cursor()
+		for k, _ := c.Seek([]byte{periodDay}); len(k) > 0 && k[0] == periodDay; k, _ = c.Next() {
+			if len(k) == 5 {
+				seen[binary.BigEndian.Uint32(k[1:])] = true
+			}
+		}
+		return nil
+	})
+	for _, d := range s.live.heldDays() {
+		seen[d] = true
+	}
+	out := make([]time.Time, 0, len(seen))
+	for _, d := range slices.Sorted(maps.Keys(seen)) {
+		out = append(out, time.Unix(int64(d)*86400, 0).UTC())
+	}
+	return out
+}
+
+// HasDay tells whether the rollups count reports of the UTC day of t.
+func (s *Store) HasDay(t time.Time) bool {
+	d := dayOf(t)
+	for _, h := range s.live.heldDays() {
+		if h == d {
+			return true
+		}
+	}
+	found := false
+	s.view(func(tx *bolt.Tx) error {
+		found = tx.Bucket(rollupsBucket).Get(binary.BigEndian.AppendUint32([]byte{periodDay}, d)) != nil
+		return nil
+	})
+	return found
+}
+
 // stepCache keeps the InstallBuckets of closed steps: they change only by
 // imports (closedCache.gen). It is no single-flight cache (flight.Cache):
 // a step is cheap and one timeseries asks for each once, so callers that

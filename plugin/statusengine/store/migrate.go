@@ -76,7 +76,7 @@ func (s *Store) migrate() error {
 				rec, err := legacyRecord(k, v)
 				if err == nil {
 					var o Outcome
-					o, err = w.apply(t, rec, fromImport)
+					o, err = w.apply(t, rec, fromCopy)
 					if o == Failed {
 						t.err = err
 						return

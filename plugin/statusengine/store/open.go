@@ -311,7 +311,7 @@ func (s *Store) layout(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	for _, name := range append(bucketsV2, resolversBucket) {
+	for _, name := range append(bucketsV2, resolversBucket, importsBucket) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return &DamagedError{Path: s.path, Problems: []string{fmt.Sprintf("bucket %q: %v", name, err)}}
 		}

@@ -18,7 +18,15 @@ var peersBucket = []byte("peers")
 type PeerState struct {
 	Cursor uint64    // the key of the last record taken from the peer; 0: none
 	Synced time.Time // when a pull last reached the peer's newest record
+	// Imports is the sequence number of the last entry taken from the
+	// peer's list of imports (ImportedAfter); 0: none. It is kept under
+	// the peer's URL and a NUL, so that the URL's own value keeps the
+	// layout older versions read.
+	Imports uint64
 }
+
+// importsCursorKey is where the Imports cursor of peer is kept.
+func importsCursorKey(peer string) []byte { return []byte(peer + "\x00imports") }
 
 // Peer returns the replication state of peer.
 func (s *Store) Peer(peer string) (PeerState, error) {
@@ -29,6 +37,9 @@ func (s *Store) Peer(peer string) (PeerState, error) {
 			if t := int64(binary.BigEndian.Uint64(v[8:])); t > 0 {
 				st.Synced = time.Unix(t, 0)
 			}
+		}
+		if v := tx.Bucket(peersBucket).Get(importsCursorKey(peer)); len(v) == 8 {
+			st.Imports = binary.BigEndian.Uint64(v)
 		}
 		return nil
 	})
@@ -45,7 +56,15 @@ func (s *Store) SetPeer(peer string, st PeerState) error {
 		t = st.Synced.Unix()
 	}
 	v = binary.BigEndian.AppendUint64(v, uint64(t))
-	return s.do(func(tx *bolt.Tx) error { return tx.Bucket(peersBucket).Put([]byte(peer), v) })
+	return s.do(func(tx *bolt.Tx) error {
+		b := tx.Bucket(peersBucket)
+		if st.Imports != 0 {
+			if err := b.Put(importsCursorKey(peer), binary.BigEndian.AppendUint64(nil, st.Imports)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(peer), v)
+	})
 }
 
 // job is a small write the writer runs in a transaction of its own.

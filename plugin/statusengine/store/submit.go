@@ -110,13 +110,20 @@ type Result struct {
 // became of each, in order, once all are durable. A full queue makes it
 // wait instead of failing. The error is the first failure of the store
 // (not a rejection). Readers see the records once it returns.
-func (s *Store) SubmitBatch(recs []*Record) ([]Result, error) {
+func (s *Store) SubmitBatch(recs []*Record) ([]Result, error) { return s.submitBatch(recs, fromImport) }
+
+// SubmitPulled is SubmitBatch for records pulled from a peer: they are not
+// listed among the imports peers pull (ImportedAfter), since every server
+// of a mesh pulls them from the server that received them.
+func (s *Store) SubmitPulled(recs []*Record) ([]Result, error) { return s.submitBatch(recs, fromCopy) }
+
+func (s *Store) submitBatch(recs []*Record, from origin) ([]Result, error) {
 	if err := s.Down(); err != nil {
 		return nil, err
 	}
 	ps := make([]*pending, len(recs))
 	for i, rec := range recs {
-		ps[i] = &pending{rec: rec, fp: fingerprint(rec, s.opts.NoEpochWindow), origin: fromImport, res: make(chan result, 1)}
+		ps[i] = &pending{rec: rec, fp: fingerprint(rec, s.opts.NoEpochWindow), origin: from, res: make(chan result, 1)}
 		if err := s.enqueue(ps[i], true); err != nil {
 			return nil, err
 		}

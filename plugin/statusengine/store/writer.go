@@ -40,7 +40,8 @@ type origin uint8
 
 const (
 	fromDNS    origin = iota // a live report: limited per source, keyed after the last
-	fromImport               // an import or a peer's record: keyed by its receive time
+	fromImport               // an import: keyed by its receive time, listed for peers when late
+	fromCopy                 // a peer's record, or a migrated one: keyed by its receive time
 	fromLog                  // logged, then rolled back or cut by a crash: its logged key
 )
 
@@ -170,7 +171,7 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 	records := t.records
 	k := uint64(rec.Received.UnixNano())
 	switch from {
-	case fromImport:
+	case fromImport, fromCopy:
 		// A peer's clock ahead of ours: stored as received now, so that
 		// no key lies in the future (live keys follow the highest key).
 		k = w.freeKey(records, min(k, uint64(t.now.UnixNano())))
@@ -223,6 +224,17 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 	for _, pk := range periodsOf(received) {
 		if w.s.live.hold(tx, pk) {
 			t.badRollup = true
+		}
+	}
+	if (from == fromImport || from == fromLog) && k <= w.lastKey {
+		// Below a key peers may have passed: listed, so that they pull
+		// it all the same (see imports.go). The log keeps no origin, but
+		// replays in the order records were applied, so an imported
+		// record is below the newest key again, and a live one is not
+		// (live keys follow the newest); a peer's record replayed is
+		// listed too, which costs its peers a duplicate.
+		if err := listImport(tx, k); err != nil {
+			return Failed, err
 		}
 	}
 	t.facts = append(t.facts, f)

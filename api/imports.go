@@ -1,0 +1,53 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// importsPath lists the records imported below the newest key, in the
+// order they were imported: what peers pull besides /api/v1/reports, whose
+// key cursor has passed them (see store.ImportedAfter).
+const importsPath = "GET /api/v1/imports"
+
+// importsResponse is the answer of importsPath. Cursor is where the next
+// page starts (the sequence number of the last entry read, hex); More tells
+// whether there is one.
+type importsResponse struct {
+	Reports []store.Wire `json:"reports"`
+	Cursor  string       `json:"cursor"`
+	More    bool         `json:"more"`
+}
+
+func (s *Server) imports(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := intParam(q, "limit", DefaultLimit, 1, MaxLimit)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var after uint64
+	if err := once(q, "cursor"); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if v := q.Get("cursor"); v != "" {
+		if after, err = strconv.ParseUint(v, 16, 64); err != nil || len(v) > 16 || !hexDigits(v) {
+			writeError(w, http.StatusBadRequest, errors.New("cursor must be the cursor of an earlier response").Error())
+			return
+		}
+	}
+	recs, last, more, err := s.storeOf(r).ImportedAfter(after, limit)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the imports failed")
+		return
+	}
+	out := importsResponse{Reports: make([]store.Wire, 0, len(recs)), Cursor: strconv.FormatUint(last, 16), More: more}
+	for i := range recs {
+		out.Reports = append(out.Reports, recs[i].Wire())
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"encoding/binary"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Peers pull a server's records by key, after the last key they took (see
+// peers.go). An import keeps each record's receive time, so a record
+// imported today but received yesterday gets a key below the cursors of
+// the peers, which would never see it. Such a record is listed, as it is
+// stored, in bucket imports: a sequence number (8 bytes, the bucket's
+// NextSequence, so the order of the commits) -> its record key (8 bytes).
+// Peers pull this list too, after a second cursor (ImportedAfter). Records
+// pulled from a peer are not listed: every server of a mesh pulls them from
+// the one that received or imported them. The bucket is optional (Open
+// adds it; an older statusengine ignores it, and lists nothing).
+var importsBucket = []byte("imports")
+
+// listImport lists the record of key k among the imports of tx.
+func listImport(tx *bolt.Tx, k uint64) error {
+	b := tx.Bucket(importsBucket)
+	if b == nil {
+		return nil
+	}
+	b.FillPercent = 1 // appends: pages packed full
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, seq), binary.BigEndian.AppendUint64(nil, k))
+}
+
+// ImportedAfter reads up to limit entries of the listed imports after the
+// sequence number after (0: from the first), in the order they were
+// imported, and returns their records with the sequence number of the last entry read (after, when
+// none) and whether more follow. An entry whose record is gone (retention)
+// or cannot be read is passed over.
+func (s *Store) ImportedAfter(after uint64, limit int) (recs []Record, last uint64, more bool, err error) {
+	last = after
+	err = s.view(func(tx *bolt.Tx) error {
+		b, records := tx.Bucket(importsBucket), tx.Bucket(recordsBucket)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		n := 0 // entries read, taken or passed over
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil; k, v = c.Next() {
+			if n == limit {
+				more = true
+				return nil
+			}
+			n++
+			if len(k) != 8 || len(v) != 8 {
+				continue
+			}
+			last = binary.BigEndian.Uint64(k)
+			rk := v
+			rv := records.Get(rk)
+			if rv == nil {
+				continue
+			}
+			if rec, err := s.readRecord(tx, rk, rv); err == nil {
+				recs = append(recs, rec)
+			}
+		}
+		return nil
+	})
+	return recs, last, more, err
+}
