@@ -183,6 +183,14 @@ func startReplication(pc peersConfig, zones []string, st *store.Store) *replicat
 	for _, u := range pc.urls {
 		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now(),
 			zones: store.ZoneSet(zones)}
+		// Each configured peer's counters exist at 0 from the start, so a
+		// rate() over them (the dashboard, an alert) reads 0 on a healthy
+		// server, not "no data" (Prometheus's instrumentation guide, for
+		// label values known in advance).
+		peerErrors.WithLabelValues(u)
+		for _, reason := range []string{rejectUndecodable, rejectOrder, rejectZone, rejectInvalid} {
+			peerRejected.WithLabelValues(u, reason)
+		}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
@@ -307,5 +308,39 @@ func TestPeerTLS(t *testing.T) {
 	}
 	if st.Count() != 1 || auth.Load() != "Bearer t" {
 		t.Errorf("%d records, Authorization %q; want 1 and the token", st.Count(), auth.Load())
+	}
+}
+
+// TestPeerCountersStartAtZero: the error and rejection counters of every
+// configured peer exist at 0 once replication starts, before any error,
+// so that rate() over them reads 0 on a healthy server instead of "no
+// data".
+func TestPeerCountersStartAtZero(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"reports":[],"next_cursor":null}`)
+	}))
+	defer srv.Close()
+	url := srv.URL + "/zero-counters"
+	r := startReplication(peersConfig{urls: []string{url}, interval: time.Hour}, []string{testZone}, openTestStore(t))
+	r.stop()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]int{}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "peer" && l.GetValue() == url {
+					if v := m.GetCounter().GetValue(); v != 0 {
+						t.Errorf("%s %v = %v, want 0", mf.GetName(), m.GetLabel(), v)
+					}
+					found[mf.GetName()]++
+				}
+			}
+		}
+	}
+	if found["coredns_statusengine_peer_errors_total"] != 1 || found["coredns_statusengine_peer_rejected_total"] != 4 {
+		t.Errorf("series of a healthy peer: %v, want peer_errors_total 1 and peer_rejected_total 4 (one a reason)", found)
 	}
 }
