@@ -45,7 +45,8 @@ const NoAnswerDeadline time.Duration = -1
 // transaction), or after wait with Queued: the report then stays queued in
 // memory only and is stored later, lost if the process dies first (kill
 // -9, a power cut). A negative wait (NoAnswerDeadline) waits until the
-// report is durable or has failed, however slow the disk. It never opens a
+// report is durable or has failed, however slow the disk; zero is
+// Options.AnswerWait. It never opens a
 // transaction, so no reader can delay it; a duplicate of a report committed
 // lately is answered at once. A full queue fails at once: memory and
 // goroutines stay bounded while the disk stalls, with or without a wait.
@@ -66,6 +67,9 @@ func (s *Store) SubmitWithin(rec *Record, wait time.Duration) (Outcome, error) {
 		p.rec = nil
 		pendingPool.Put(p)
 		return Failed, err
+	}
+	if wait == 0 {
+		wait = s.opts.AnswerWait
 	}
 	var timeout <-chan time.Time
 	if wait >= 0 {
