@@ -21,92 +21,120 @@ import (
 const (
 	slowIOPS    = 4
 	slowRate    = 40              // reports a second
-	slowLoad    = 5 * time.Second // of load before the kill
-	slowTimeout = 10 * time.Second
+	slowLoad    = 5 * time.Second // of load in each round
+	slowTimeout = 5 * time.Second // a client's wait for its answer
 )
+
+// slowKills are the moments of the rounds' kills, into their load.
+var slowKills = []time.Duration{2500 * time.Millisecond, 3500 * time.Millisecond, 4500 * time.Millisecond}
 
 // TestSlowDiskDurability puts the database on an ext4 file system on a
 // loop device whose writes a blkio cgroup throttles to 4 IOPS, sends fresh
-// reports at a moderate rate and kills CoreDNS with SIGKILL, once with the
-// default answer_deadline and once with answer_deadline off. With the
-// deadline, every answer is counted by its outcome, and the answered
-// reports missing after the restart are at most those counted queued
-// (answered while only in memory): every answer sent from disk survives.
-// With the deadline off, no answered report is lost; the answers wait for
-// the disk, and their latency is logged.
+// reports at a moderate rate and kills CoreDNS with SIGKILL under the load,
+// three times with the default answer_deadline and three times with
+// answer_deadline off. With the deadline, every answer is counted by its
+// outcome, and the answered reports missing after the restart are at most
+// those counted queued (answered while only in memory): every answer sent
+// from disk survives. With the deadline off, no answered report is lost;
+// the answers wait for the disk, and their latency is logged.
 func TestSlowDiskDurability(t *testing.T) {
 	needRoot(t)
 	mnt, cg := throttledDisk(t, slowIOPS)
 
 	t.Run("deadline", func(t *testing.T) {
 		s := newServer(t, config{DB: filepath.Join(mnt, "deadline.db"), Options: limitOff(t)})
-		s.start()
-		cg.add(t, s.proc.Cmd.Process.Pid)
-		before := s.outcomes()
-		load := startPacedLoad(s.dnsAddr(), 30000000, slowRate, slowLoad)
-		// Stop sending, let every question under way get its answer (each
-		// within the deadline), count the outcomes, then pull the plug: the
-		// reports only queued in memory are still waiting for the disk.
-		answered, lat, unanswered := load.wait()
-		counted := delta(before, s.outcomes())
-		s.kill()
-		s.start() // unthrottled: a new process stores what the log holds
-		s.stop()
-		lost := missing(answered, storedNames(t, s.cfg.DB))
-		total := 0.0
-		for _, v := range counted {
-			total += v
+		var answered, lost, queued int
+		var lat []time.Duration
+		for i, killAt := range slowKills {
+			r := slowRound(t, s, cg, 30000000+i*100000, killAt)
+			total := 0
+			for _, v := range r.outcomes {
+				total += int(v)
+			}
+			q := int(r.outcomes["queued"])
+			t.Logf("round %d, kill -9 %v into the load: %d answered (%d unanswered), outcomes %v (%d answers came after the count); %d answered reports lost, bound: %d queued + %d late; answer latency p50 %v p99 %v max %v",
+				i, killAt, len(r.answered), r.unanswered, r.outcomes, r.late, len(r.lost), q, r.late, pct(r.lat, 0.5), pct(r.lat, 0.99), pct(r.lat, 1))
+			if total < len(r.answered)-r.late || total > len(r.answered)+r.unanswered {
+				t.Errorf("round %d: %d reports counted (%v), but %d were answered before the count and %d sent: every answer must be counted once",
+					i, total, r.outcomes, len(r.answered)-r.late, len(r.answered)+r.unanswered)
+			}
+			if len(r.lost) > q+r.late {
+				t.Errorf("round %d: kill -9 lost %d answered reports, more than the %d answered while queued (and %d after the count): an answer sent from disk was lost, e.g. %v",
+					i, len(r.lost), q, r.late, r.lost[:min(3, len(r.lost))])
+			}
+			answered, lost, queued = answered+len(r.answered), lost+len(r.lost), queued+q
+			lat = append(lat, r.lat...)
 		}
-		queued := int(counted["queued"])
-		t.Logf("answer_deadline 300ms, disk at %d write IOPS: %d reports sent at %d/s for %v, %d answered (%d unanswered), outcomes %v; kill -9: %d answered reports lost (%.0f%% of those answered), bound: %d queued; answer latency p50 %v p99 %v max %v",
-			slowIOPS, len(answered)+unanswered, slowRate, slowLoad, len(answered), unanswered, counted, len(lost),
-			100*float64(len(lost))/float64(max(1, len(answered))), queued, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1))
-		if int(total) != len(answered)+unanswered {
-			t.Errorf("%d reports answered, %d unanswered, but %v counted: every report sent must be counted once (%v)", len(answered), unanswered, total, counted)
-		}
+		t.Logf("answer_deadline 300ms, disk at %d write IOPS, %d/s, %d kills: %d answered, %d queued (%.0f%%), %d lost (%.0f%% of those answered); answer latency p50 %v p99 %v max %v",
+			slowIOPS, slowRate, len(slowKills), answered, queued, 100*float64(queued)/float64(max(1, answered)),
+			lost, 100*float64(lost)/float64(max(1, answered)), pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1))
 		if queued == 0 {
-			t.Errorf("no answer was queued on a disk at %d write IOPS: the throttle did not bite (outcomes %v)", slowIOPS, counted)
-		}
-		if len(lost) > queued {
-			t.Errorf("kill -9 lost %d answered reports, more than the %d answered while queued: an answer sent from disk was lost, e.g. %v",
-				len(lost), queued, lost[:min(3, len(lost))])
+			t.Errorf("no answer was queued on a disk at %d write IOPS: the throttle did not bite", slowIOPS)
 		}
 	})
 
 	t.Run("off", func(t *testing.T) {
 		s := newServer(t, config{DB: filepath.Join(mnt, "off.db"), Options: limitOff(t) + "\nanswer_deadline off"})
-		s.start()
-		cg.add(t, s.proc.Cmd.Process.Pid)
-		before := s.outcomes()
-		load := startPacedLoad(s.dnsAddr(), 40000000, slowRate, slowLoad)
-		// Pull the plug while questions wait for the disk: those get no
-		// answer; every one answered must survive.
-		time.Sleep(slowLoad)
-		counted := delta(before, s.outcomes())
-		s.kill()
-		answered, lat, unanswered := load.wait()
-		s.start()
-		s.stop()
-		lost := missing(answered, storedNames(t, s.cfg.DB))
+		var answered, unanswered int
+		var lat []time.Duration
+		for i, killAt := range slowKills {
+			r := slowRound(t, s, cg, 40000000+i*100000, killAt)
+			t.Logf("round %d, kill -9 %v into the load: %d answered, %d unanswered (waiting for the disk at the kill, or sent after it), outcomes %v; %d answered reports lost; answer latency p50 %v p99 %v max %v",
+				i, killAt, len(r.answered), r.unanswered, r.outcomes, len(r.lost), pct(r.lat, 0.5), pct(r.lat, 0.99), pct(r.lat, 1))
+			if r.outcomes["queued"] != 0 {
+				t.Errorf("round %d: answer_deadline off, yet %v answers counted queued", i, r.outcomes["queued"])
+			}
+			if len(r.lost) > 0 {
+				t.Errorf("round %d: answer_deadline off, yet kill -9 lost %d answered reports, e.g. %v", i, len(r.lost), r.lost[:min(3, len(r.lost))])
+			}
+			answered, unanswered = answered+len(r.answered), unanswered+r.unanswered
+			lat = append(lat, r.lat...)
+		}
 		over2s := 0
 		for _, d := range lat {
 			if d > 2*time.Second {
 				over2s++
 			}
 		}
-		t.Logf("answer_deadline off, disk at %d write IOPS: %d reports sent at %d/s for %v, %d answered, %d unanswered at the kill; outcomes before it %v; kill -9: %d answered reports lost; answer latency p50 %v p99 %v max %v, %d answers over 2 s",
-			slowIOPS, len(answered)+unanswered, slowRate, slowLoad, len(answered), unanswered, counted, len(lost),
-			pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), over2s)
-		if counted["queued"] != 0 {
-			t.Errorf("answer_deadline off: %v answers counted queued", counted["queued"])
-		}
-		if len(answered) == 0 {
-			t.Fatalf("answer_deadline off: no answer in %v", slowLoad)
-		}
-		if len(lost) > 0 {
-			t.Errorf("answer_deadline off: kill -9 lost %d answered reports, e.g. %v", len(lost), lost[:min(3, len(lost))])
+		t.Logf("answer_deadline off, disk at %d write IOPS, %d/s, %d kills: %d answered, %d unanswered, 0 lost; answer latency p50 %v p99 %v max %v, %d answers over 2 s",
+			slowIOPS, slowRate, len(slowKills), answered, unanswered, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), over2s)
+		if answered == 0 {
+			t.Fatal("answer_deadline off: no answer at all")
 		}
 	})
+}
+
+// slowResult is one round of TestSlowDiskDurability.
+type slowResult struct {
+	answered   []string
+	lat        []time.Duration
+	unanswered int
+	outcomes   map[string]float64 // counted just before the kill
+	late       int                // answers that came after the count
+	lost       []string           // answered, not in the file after a restart
+}
+
+// slowRound starts s with its writes throttled by cg, sends slowRate fresh
+// reports a second from installation base on, counts the outcomes and kills
+// it killAt into the load, restarts it unthrottled (it stores what the log
+// holds), stops it and reads the file.
+func slowRound(t *testing.T, s *server, cg blkioGroup, base int, killAt time.Duration) slowResult {
+	t.Helper()
+	s.start()
+	cg.add(t, s.proc.Cmd.Process.Pid)
+	before := s.outcomes()
+	load := startPacedLoad(s.dnsAddr(), base, slowRate, slowLoad)
+	time.Sleep(killAt)
+	counted := time.Now()
+	outcomes := delta(before, s.outcomes())
+	s.kill()
+	var r slowResult
+	r.answered, r.lat, r.unanswered = load.wait()
+	r.outcomes, r.late = outcomes, load.answeredSince(counted)
+	s.start()
+	s.stop()
+	r.lost = missing(r.answered, storedNames(t, s.cfg.DB))
+	return r
 }
 
 // blkioGroup is a blkio cgroup (v1) made for one test.
@@ -228,6 +256,7 @@ type pacedLoad struct {
 	mu         sync.Mutex
 	answered   []string
 	lat        []time.Duration
+	at         []time.Time // when each answer came
 	unanswered int
 }
 
@@ -264,6 +293,20 @@ func (l *pacedLoad) ask(addr, name string) {
 	}
 	l.answered = append(l.answered, strings.ToLower(name))
 	l.lat = append(l.lat, d)
+	l.at = append(l.at, start.Add(d))
+}
+
+// answeredSince is the number of answers that came at t or later.
+func (l *pacedLoad) answeredSince(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, at := range l.at {
+		if !at.Before(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // wait waits for every question to be answered or to time out.
