@@ -20,7 +20,7 @@ import (
 // IOPS), and the load, bounded in reports and time.
 const (
 	slowIOPS    = 4
-	slowRate    = 40              // reports a second
+	slowRate    = 150             // reports a second: more than the disk takes
 	slowLoad    = 5 * time.Second // of load in each round
 	slowTimeout = 5 * time.Second // a client's wait for its answer
 )
@@ -30,13 +30,14 @@ var slowKills = []time.Duration{2500 * time.Millisecond, 3500 * time.Millisecond
 
 // TestSlowDiskDurability puts the database on an ext4 file system on a
 // loop device whose writes a blkio cgroup throttles to 4 IOPS, sends fresh
-// reports at a moderate rate and kills CoreDNS with SIGKILL under the load,
-// three times with the default answer_deadline and three times with
-// answer_deadline off. With the deadline, every answer is counted by its
-// outcome, and the answered reports missing after the restart are at most
-// those counted queued (answered while only in memory): every answer sent
-// from disk survives. With the deadline off, no answered report is lost;
-// the answers wait for the disk, and their latency is logged.
+// reports at 150 a second (more than the throttled disk takes) and kills
+// CoreDNS with SIGKILL under the load, three times with the default
+// answer_deadline and three times with answer_deadline off. With the
+// deadline, every answer is counted by its outcome, and the answered
+// reports missing after the restart are at most those counted queued
+// (answered while only in memory): every answer sent from disk survives.
+// With the deadline off, no answered report is lost; the answers wait for
+// the disk, and their latency is logged.
 func TestSlowDiskDurability(t *testing.T) {
 	needRoot(t)
 	mnt, cg := throttledDisk(t, slowIOPS)
@@ -75,19 +76,19 @@ func TestSlowDiskDurability(t *testing.T) {
 
 	t.Run("off", func(t *testing.T) {
 		s := newServer(t, config{DB: filepath.Join(mnt, "off.db"), Options: limitOff(t) + "\nanswer_deadline off"})
-		var answered, unanswered int
+		var answered, waiting int
 		var lat []time.Duration
 		for i, killAt := range slowKills {
 			r := slowRound(t, s, cg, 40000000+i*100000, killAt)
-			t.Logf("round %d, kill -9 %v into the load: %d answered, %d unanswered (waiting for the disk at the kill, or sent after it), outcomes %v; %d answered reports lost; answer latency p50 %v p99 %v max %v",
-				i, killAt, len(r.answered), r.unanswered, r.outcomes, len(r.lost), pct(r.lat, 0.5), pct(r.lat, 0.99), pct(r.lat, 1))
+			t.Logf("round %d, kill -9 %v into the load: %d answered, %d waiting for the disk at the kill (%d more sent after it), outcomes %v; %d answered reports lost; answer latency p50 %v p99 %v max %v",
+				i, killAt, len(r.answered), r.waiting, r.unanswered-r.waiting, r.outcomes, len(r.lost), pct(r.lat, 0.5), pct(r.lat, 0.99), pct(r.lat, 1))
 			if r.outcomes["queued"] != 0 {
 				t.Errorf("round %d: answer_deadline off, yet %v answers counted queued", i, r.outcomes["queued"])
 			}
 			if len(r.lost) > 0 {
 				t.Errorf("round %d: answer_deadline off, yet kill -9 lost %d answered reports, e.g. %v", i, len(r.lost), r.lost[:min(3, len(r.lost))])
 			}
-			answered, unanswered = answered+len(r.answered), unanswered+r.unanswered
+			answered, waiting = answered+len(r.answered), waiting+r.waiting
 			lat = append(lat, r.lat...)
 		}
 		over2s := 0
@@ -96,8 +97,8 @@ func TestSlowDiskDurability(t *testing.T) {
 				over2s++
 			}
 		}
-		t.Logf("answer_deadline off, disk at %d write IOPS, %d/s, %d kills: %d answered, %d unanswered, 0 lost; answer latency p50 %v p99 %v max %v, %d answers over 2 s",
-			slowIOPS, slowRate, len(slowKills), answered, unanswered, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), over2s)
+		t.Logf("answer_deadline off, disk at %d write IOPS, %d/s, %d kills: %d answered, %d waiting for the disk at the kills (unanswered), 0 lost; answer latency p50 %v p99 %v max %v, %d answers over 2 s",
+			slowIOPS, slowRate, len(slowKills), answered, waiting, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), over2s)
 		if answered == 0 {
 			t.Fatal("answer_deadline off: no answer at all")
 		}
@@ -111,6 +112,7 @@ type slowResult struct {
 	unanswered int
 	outcomes   map[string]float64 // counted just before the kill
 	late       int                // answers that came after the count
+	waiting    int                // unanswered questions sent before the kill
 	lost       []string           // answered, not in the file after a restart
 }
 
@@ -127,10 +129,11 @@ func slowRound(t *testing.T, s *server, cg blkioGroup, base int, killAt time.Dur
 	time.Sleep(killAt)
 	counted := time.Now()
 	outcomes := delta(before, s.outcomes())
+	killed := time.Now()
 	s.kill()
 	var r slowResult
 	r.answered, r.lat, r.unanswered = load.wait()
-	r.outcomes, r.late = outcomes, load.answeredSince(counted)
+	r.outcomes, r.late, r.waiting = outcomes, load.answeredSince(counted), load.unansweredBefore(killed)
 	s.start()
 	s.stop()
 	r.lost = missing(r.answered, storedNames(t, s.cfg.DB))
@@ -258,6 +261,7 @@ type pacedLoad struct {
 	lat        []time.Duration
 	at         []time.Time // when each answer came
 	unanswered int
+	lateSent   []time.Time // when each unanswered question was sent
 }
 
 func startPacedLoad(addr string, base, rate int, d time.Duration) *pacedLoad {
@@ -289,11 +293,25 @@ func (l *pacedLoad) ask(addr, name string) {
 	defer l.mu.Unlock()
 	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		l.unanswered++
+		l.lateSent = append(l.lateSent, start)
 		return
 	}
 	l.answered = append(l.answered, strings.ToLower(name))
 	l.lat = append(l.lat, d)
 	l.at = append(l.at, start.Add(d))
+}
+
+// unansweredBefore is the number of unanswered questions sent before t.
+func (l *pacedLoad) unansweredBefore(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, at := range l.lateSent {
+		if at.Before(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // answeredSince is the number of answers that came at t or later.
