@@ -19,7 +19,7 @@ const (
 	outcomeMalformed   = "malformed"
 	outcomeStoreFailed = "store_failed"
 	outcomeLimited     = "limited"
-	outcomeQueued      = "queued"   // answered before its commit, which comes later
+	outcomeQueued      = "queued"   // answered at answer_deadline while only in memory: stored later, lost if the process dies first
 	outcomeRejected    = "rejected" // not a valid record (store.Record.Validate)
 	outcomeNS          = "ns"       // a lookup of an in-zone name server name
 )

@@ -199,6 +199,8 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 	se := &StatusEngine{
 		answers: answers{ttl: defaultTTL, serial: uint32(time.Now().Unix())},
 		policy:  store.Policy{LimitPerMinute: defaultLimitPerMinute, LimitBurst: defaultLimitBurst},
+
+		answerWait: store.DefaultAnswerWait,
 	}
 	db := defaultDB
 	se.api.addr = defaultAPI
@@ -312,6 +314,12 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 					return nil, err
 				}
 				se.peers = pc
+			case "answer_deadline":
+				d, err := parseAnswerDeadline(args)
+				if err != nil {
+					return nil, c.Errf("answer_deadline: %v", err)
+				}
+				se.answerWait = d
 			case "limit", "max_size", "addresses", "retention":
 				if err := parsePolicyOption(c, se, property, args); err != nil {
 					return nil, err
@@ -395,4 +403,24 @@ func parseTTL(s string) (uint32, error) {
 		return 0, errTTLRange
 	}
 	return uint32(d / time.Second), nil
+}
+
+// maxAnswerDeadline bounds answer_deadline: resolvers give up on an answer
+// long before (BIND after about 2 s); a longer wait is off in all but name.
+const maxAnswerDeadline = time.Minute
+
+// parseAnswerDeadline reads the arguments of answer_deadline: a duration
+// from 1ms to maxAnswerDeadline, or off (store.NoAnswerDeadline).
+func parseAnswerDeadline(args []string) (time.Duration, error) {
+	if len(args) != 1 {
+		return 0, errors.New("needs one duration (e.g. 300ms) or off")
+	}
+	if args[0] == "off" {
+		return store.NoAnswerDeadline, nil
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d < time.Millisecond || d > maxAnswerDeadline {
+		return 0, fmt.Errorf("%q is not a duration from 1ms to %v, or off", args[0], maxAnswerDeadline)
+	}
+	return d, nil
 }

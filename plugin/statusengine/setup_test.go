@@ -10,8 +10,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
 func TestParse(t *testing.T) {
@@ -64,6 +67,16 @@ func TestParse(t *testing.T) {
 		{"statusengine {\naddresses some\n}", `addresses: "some" is not one of`},
 		{"statusengine {\nretention forever\n}", `retention: "forever"`},
 		{"statusengine {\nretention 1d 1ms\n}", `sweep interval "1ms"`},
+		{"statusengine {\nanswer_deadline 2s\n}", ""},
+		{"statusengine {\nanswer_deadline off\n}", ""},
+		{"statusengine {\nanswer_deadline\n}", "answer_deadline: needs one duration"},
+		{"statusengine {\nanswer_deadline 1s 2s\n}", "answer_deadline: needs one duration"},
+		{"statusengine {\nanswer_deadline soon\n}", `answer_deadline: "soon" is not a duration from 1ms to 1m0s, or off`},
+		{"statusengine {\nanswer_deadline 0\n}", `answer_deadline: "0" is not a duration`},
+		{"statusengine {\nanswer_deadline -1s\n}", `answer_deadline: "-1s" is not a duration`},
+		{"statusengine {\nanswer_deadline 1h\n}", `answer_deadline: "1h" is not a duration`},
+		{"statusengine {\nanswer_deadline OFF\n}", `answer_deadline: "OFF" is not a duration`},
+		{"statusengine {\nanswer_deadline 1s\nanswer_deadline off\n}", "answer_deadline specified more than once"},
 	}
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
@@ -159,6 +172,34 @@ func TestParseErrorNamesLine(t *testing.T) {
 	_, err := parse(c)
 	if err == nil || !strings.Contains(err.Error(), ":3 ") || !strings.Contains(err.Error(), `"tll"`) {
 		t.Fatalf("error %v should name line 3 and the property", err)
+	}
+}
+
+// answer_deadline sets how long an answer waits for its report to be
+// durable; a bad value is an error naming the line and the property.
+func TestParseAnswerDeadline(t *testing.T) {
+	tests := []struct {
+		input string
+		want  time.Duration
+	}{
+		{"statusengine", store.DefaultAnswerWait},
+		{"statusengine {\nanswer_deadline 2s\n}", 2 * time.Second},
+		{"statusengine {\nanswer_deadline 1ms\n}", time.Millisecond},
+		{"statusengine {\nanswer_deadline off\n}", store.NoAnswerDeadline},
+	}
+	for _, tc := range tests {
+		se, err := parse(caddy.NewTestController("dns", tc.input))
+		if err != nil {
+			t.Errorf("%q: %v", tc.input, err)
+			continue
+		}
+		if se.answerWait != tc.want {
+			t.Errorf("%q: answer wait %v, want %v", tc.input, se.answerWait, tc.want)
+		}
+	}
+	_, err := parse(caddy.NewTestController("dns", "statusengine {\n  answer 192.0.2.1\n  answer_deadline 90s\n}"))
+	if err == nil || !strings.Contains(err.Error(), ":3 ") || !strings.Contains(err.Error(), `answer_deadline: "90s"`) {
+		t.Fatalf("error %v should name line 3 and answer_deadline", err)
 	}
 }
 

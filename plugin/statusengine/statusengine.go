@@ -35,6 +35,9 @@ type StatusEngine struct {
 
 	policy    store.Policy
 	addresses addressMode
+	// answerWait bounds how long an answer waits for its report to be
+	// durable (answer_deadline); store.NoAnswerDeadline: no bound.
+	answerWait time.Duration
 
 	peers peersConfig
 	repl  *replication // pulling from the peers, while started
@@ -119,7 +122,7 @@ func (se *StatusEngine) ingest(w dns.ResponseWriter, zone string, ecs netip.Pref
 		rec.Geo = se.geo.Locate(rec.Resolver, rec.ECS)
 	}
 	se.keepAddresses(rec)
-	outcome, err := st.Submit(rec)
+	outcome, err := st.SubmitWithin(rec, se.answerWait)
 	switch outcome {
 	case store.Stored:
 		return outcomeStored

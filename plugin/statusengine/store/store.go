@@ -25,8 +25,10 @@ type Options struct {
 	// NoEpochWindow is how long a report without a client epoch label counts
 	// as a duplicate of an earlier one with the same beacon.
 	NoEpochWindow time.Duration
-	// AnswerWait bounds how long Submit waits for the commit of its report;
-	// past it Submit returns Queued and the report is committed later.
+	// AnswerWait bounds how long Submit waits for its report to be durable;
+	// past it Submit returns Queued and the report is stored later (lost
+	// if the process dies first). NoAnswerDeadline waits without a bound;
+	// zero is DefaultAnswerWait.
 	AnswerWait time.Duration
 	// QueueSize bounds the reports waiting for the writer; past it Submit
 	// fails at once.
@@ -70,7 +72,8 @@ func (s *Store) warn(format string, a ...any) {
 // first retransmission of common resolvers (Unbound waits 376 ms for a server
 // it has no RTT for, BIND 800 ms, and BIND gives up on an answer after about
 // 2 s, losing the report), so a slow commit neither triggers retries nor
-// loses the answer; the report is still committed, later.
+// loses the answer. The price: such a report is answered while it is only
+// in memory (Queued), and a crash before its commit loses it.
 const DefaultAnswerWait = 300 * time.Millisecond
 
 // CommitInfo describes one transaction commit, or one batch of reports

@@ -415,3 +415,68 @@ func TestCountRange(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitWithoutDeadlineWaitsForDurability: with NoAnswerDeadline, a
+// report submitted while the writer is held inside a commit (a stalled
+// disk) is not answered Queued however long the stall lasts: it returns
+// Stored once the writer moves, and is then in the file.
+func TestSubmitWithoutDeadlineWaitsForDurability(t *testing.T) {
+	stuck := make(chan struct{})
+	release := make(chan struct{})
+	hold := func(CommitInfo) {
+		select {
+		case stuck <- struct{}{}:
+			<-release
+		default:
+		}
+	}
+	s, err := Open(filepath.Join(t.TempDir(), "se.db"), Options{AnswerWait: NoAnswerDeadline, OnCommit: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	go s.Submit(newRecord(t, realBeacon, 1, now))
+	<-stuck
+	type answer struct {
+		o   Outcome
+		err error
+	}
+	got := make(chan answer, 2)
+	for i, wait := range []time.Duration{NoAnswerDeadline, 20 * time.Millisecond} {
+		go func() {
+			o, err := s.SubmitWithin(newRecord(t, realBeacon, int64(100+i), now), wait)
+			got <- answer{o, err}
+		}()
+	}
+	// The one with a deadline answers Queued while the writer is held;
+	// the one without does not answer at all.
+	select {
+	case a := <-got:
+		if a.o != Queued {
+			t.Fatalf("with a 20ms wait and the writer held: %v %v, want Queued", a.o, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("with a 20ms wait and the writer held: no answer in 10s")
+	}
+	select {
+	case a := <-got:
+		t.Fatalf("without a deadline, answered %v %v while the writer was held", a.o, a.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case a := <-got:
+		if a.o != Stored || a.err != nil {
+			t.Fatalf("without a deadline: %v %v once the writer moved, want Stored", a.o, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("without a deadline: no answer 10s after the writer moved")
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Count(); n != 3 {
+		t.Errorf("Count = %d once all three were answered, want 3", n)
+	}
+}

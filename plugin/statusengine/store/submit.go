@@ -15,7 +15,7 @@ const (
 	Limited           // over the per-source limit of Policy: answered, not stored
 	Failed            // not stored: the error says why
 	Rejected          // not a valid record (Record.Validate): never stored
-	Queued            // not committed within Options.AnswerWait: it will be, later
+	Queued            // not durable within the answer wait: only in memory, stored later
 )
 
 // pending is one report on its way through the writer.
@@ -33,13 +33,24 @@ type result struct {
 
 var pendingPool = sync.Pool{New: func() any { return &pending{res: make(chan result, 1)} }}
 
-// Submit stores rec unless the same report is already stored, and returns
-// once its commit is durable, or after Options.AnswerWait with Queued: the
-// report stays queued and is committed later (lost only if the process
-// dies first). It never opens a transaction, so no reader can delay it; a
-// duplicate of a report committed lately is answered at once. A full queue
-// fails at once: memory and goroutines stay bounded while the disk stalls.
-func (s *Store) Submit(rec *Record) (Outcome, error) {
+// Submit is SubmitWithin with Options.AnswerWait.
+func (s *Store) Submit(rec *Record) (Outcome, error) { return s.SubmitWithin(rec, s.opts.AnswerWait) }
+
+// NoAnswerDeadline as the wait of SubmitWithin (or Options.AnswerWait)
+// makes it return only once the report is durable or has failed.
+const NoAnswerDeadline time.Duration = -1
+
+// SubmitWithin stores rec unless the same report is already stored, and
+// returns once it is durable (in the write-ahead log or a committed
+// transaction), or after wait with Queued: the report then stays queued in
+// memory only and is stored later, lost if the process dies first (kill
+// -9, a power cut). A negative wait (NoAnswerDeadline) waits until the
+// report is durable or has failed, however slow the disk; zero is
+// Options.AnswerWait. It never opens a
+// transaction, so no reader can delay it; a duplicate of a report committed
+// lately is answered at once. A full queue fails at once: memory and
+// goroutines stay bounded while the disk stalls, with or without a wait.
+func (s *Store) SubmitWithin(rec *Record, wait time.Duration) (Outcome, error) {
 	if err := s.Down(); err != nil {
 		return Failed, err
 	}
@@ -57,14 +68,21 @@ func (s *Store) Submit(rec *Record) (Outcome, error) {
 		pendingPool.Put(p)
 		return Failed, err
 	}
-	t := time.NewTimer(s.opts.AnswerWait)
-	defer t.Stop()
+	if wait == 0 {
+		wait = s.opts.AnswerWait
+	}
+	var timeout <-chan time.Time
+	if wait >= 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case r := <-p.res:
 		p.rec = nil
 		pendingPool.Put(p)
 		return r.outcome, r.err
-	case <-t.C:
+	case <-timeout: // nil without a deadline: never ready
 		// The writer still owns p and will send on its buffered channel;
 		// leave it to the garbage collector rather than the pool.
 		return Queued, nil
