@@ -46,11 +46,7 @@ type indexEntry struct {
 	n    uint32
 }
 
-var (
-	indexBucket = []byte("index")
-
-	errDictFull = errors.New("dictionary numbers exhausted")
-)
+var errDictFull = errors.New("dictionary numbers exhausted")
 
 // Sizes of a dict's memory.
 const (
@@ -63,8 +59,8 @@ const (
 	indexPerCommit = 2048
 )
 
-func newDict(name string, tag byte) *dict {
-	return &dict{name: name, tag: tag, rows: []byte(name), recent: map[uint64]uint32{}, next: 1}
+func newDict(rows []byte, tag byte) *dict {
+	return &dict{name: string(rows), tag: tag, rows: rows, recent: map[uint64]uint32{}, next: 1}
 }
 
 func hashValue(v []byte) uint64 {
@@ -93,7 +89,7 @@ func (d *dict) load(tx *bolt.Tx) error {
 		}
 		d.next = n + 1
 	}
-	d.indexed = uint32(min(getUint(tx.Bucket(metaBucket), []byte("indexed."+d.name)), uint64(d.next-1)))
+	d.indexed = uint32(min(getUint(tx.Bucket(metaBucket), indexedKey(d.name)), uint64(d.next-1)))
 	c := rows.Cursor()
 	for k, v := c.Seek(numKey(d.indexed + 1)); k != nil; k, v = c.Next() {
 		if len(k) != 4 {
@@ -192,7 +188,7 @@ func (d *dict) indexStep(tx *bolt.Tx, start bool, limit int) (bool, error) {
 		for _, e := range d.flushing {
 			top = max(top, e.n)
 		}
-		if err := putUint(tx.Bucket(metaBucket), []byte("indexed."+d.name), uint64(top)); err != nil {
+		if err := putUint(tx.Bucket(metaBucket), indexedKey(d.name), uint64(top)); err != nil {
 			return false, err
 		}
 	}

@@ -9,7 +9,8 @@
 // fdatasync) and the transaction, held open across batches, commits every
 // 100 ms.
 //
-// What the file holds (bucket: key -> value), and how each is rebuilt:
+// What the file holds (bucket: key -> value; schema.go names each bucket
+// and key), and how each is rebuilt:
 //
 //	records        receive time (unix ns, 8 bytes) -> epoch, resolver, ECS and      raw: the reports
 //	               numbers into zones, places, installations (encode.go)
@@ -26,11 +27,29 @@
 //	snapshots      day -> the public daily document the API rendered, kept as      as written
 //	               written (never changed, never deleted)
 //	peers          peer URL -> cursor (its last record key taken), time of the     as written
-//	               last pull that reached its newest record (replication)
-//	meta           format, count, rolled (rollups hold records up to this key),    as written
-//	               indexed.<dictionary> (rows up to this number are in index),
-//	               rebuilding (a rollup rebuild is under way), wal (the log's
-//	               frames up to this seq are in the file)
+//	               last pull that reached its newest record (replication, peers.go);
+//	               peer URL, NUL, "imports" -> its cursor in the peer's imports
+//	imports        sequence (the bucket's NextSequence) -> key of a record an       as written (files before
+//	               import stored, for peers (imports.go)                            it: absent, none listed)
+//	meta           one value per key, 8 bytes:
+//	  format       the layout: 2, or 1 while a format 1 file is migrated           as written (format 1: absent)
+//	  count        the records in bucket records                                    as written
+//	  rolled       rollups hold the records up to this key (live.go)               as written
+//	  indexed.zones, indexed.places, indexed.builds, indexed.installations
+//	               index holds the dictionary's rows up to this number (dict.go)   as written
+//	  rebuilding   present while a rollup rebuild is under way (replay.go)          Open starts the rebuild over
+//	  wal          the log's frames up to this seq are in the file (wal.go)        as written
+//
+// A format 1 file (statusengine before this layout) is migrated in place at
+// Open (migrate.go), and read by salvage:
+//
+//	reports        receive time -> the report whole, its beacon, zone and           moved to records, a chunk a
+//	               location as text                                                 transaction, then deleted
+//	seen, unrolled, rollup, installations
+//	               format 1's derived buckets                                       deleted as migration starts
+//	meta           format 1's values:
+//	  rollup_version, installation_next, rollup_gen
+//	               its rollups' version and counters                                deleted as migration starts
 //
 // Beside it, the file <db>-wal (wal.go):
 //
@@ -39,22 +58,55 @@
 //	               follow one another, a torn or older frame ends them           transaction; removed on
 //	                                                                             a clean Close
 //
-// What the process holds:
+// What the process holds (type.field, in the file that declares it), and
+// how Open rebuilds it:
 //
-//	writer.held (loop.go)   the write transaction open across batches, and   begun again; a failed
-//	                        the records it holds, logged                      commit's are in the log
-//	live (live.go)          the rollup periods being changed, in full; ahead  Open: the bucket, then
-//	                        of the bucket by the records after "rolled"       the records after "rolled"
-//	dict.recent (dict.go)   dictionary rows after indexed.<dictionary>:       Open: those rows
-//	                        hash -> number, at most about half a million
-//	dict.hot                the numbers looked up last, bounded               empty
-//	recentSeen (seen.go)    fingerprints of the seen keys committed last,     empty
-//	                        so Submit answers most duplicates itself (2 MiB)
-//	readCaches (read.go)    parsed zones, places, builds, installations;      empty
-//	                        readCaches.closed (totals.go): sums of past
-//	                        days, a flight.Cache by range and generation;
-//	                        readCaches.steps (installs.go): closed steps
-//	sourceLimiter           token buckets per source network (policy.go)      empty
+//	writer.held (writer.go)          the write transaction open across batches     begun again; a failed
+//	  and writer.logged              (commit, loop.go), and the records it logged  commit's are in the log
+//	writer.log (writer.go)           the write-ahead log open for writing: where   Open: the file and meta
+//	                                 the next frame goes, its seq, meta "wal"      "wal", replayed
+//	                                 nil when the log is refused (below): each     refused again at each Open
+//	                                 batch then commits before its answer          until the path is fixed
+//	writer.logBlocked (writer.go)    logging stopped after a commit failed for     false
+//	                                 lack of space, until one works
+//	writer.lastKey (writer.go)       the highest record key stored                  Open: records' last key
+//	writer.nextFree (writer.go)      time -> the key after the run of keys taken   empty
+//	                                 there (freeKey), at most 4096
+//	writer.rebuild (writer.go)       a rollup rebuild under way (replay.go): the   Open: meta "rebuilding"
+//	  and writer.rebuildNeeded       keys left to count, why; or why one must      starts it over
+//	                                 start
+//	writer.limiter (writer.go)       token buckets per source network              empty
+//	                                 (sourceLimiter, policy.go)
+//	dict.next, dict.indexed          a dictionary's next number and watermark      Open: the rows' last key,
+//	  (dict.go)                      indexed.<dictionary>                          meta indexed.<dictionary>
+//	dict.recent (dict.go)            rows after indexed.<dictionary>:               Open: those rows
+//	                                 hash -> number, at most about half a million
+//	dict.flushing, dict.flushed      the part of recent being written to the       empty: a later round
+//	  (dict.go)                      index, sorted, and how much of it is written  starts over
+//	dict.hot (dict.go)               the numbers looked up last, bounded           empty
+//	Store.live (store.go)            the rollup periods being changed, in full;    Open: the bucket, then
+//	                                 ahead of the bucket by the records after      the records after
+//	                                 "rolled" (live, live.go)                      "rolled"
+//	Store.seenCache (store.go)       fingerprints of the seen keys committed last, empty
+//	                                 so Submit answers most duplicates itself
+//	                                 (recentSeen, seen.go, 2 MiB)
+//	Store.readers (store.go)         readCaches (read.go): zones, places, builds,  empty
+//	                                 installs: dictionary rows parsed, each map
+//	                                 emptied past maxMemo
+//	readCaches.closed (read.go)      sums of past days, a flight.Cache by range    empty
+//	                                 and generation (closedCache, totals.go)
+//	readCaches.steps (read.go)       InstallBuckets of closed steps, by            empty
+//	                                 generation (stepCache, installs.go)
+//	zonesOK (record.go)              zones found valid, at most 64; one for the    empty
+//	                                 process, not per store
+//	Store.count, Store.installs      records stored, installations numbered        Open: meta "count" (or
+//	  (store.go)                                                                   counted), the last row
+//	Store.down, Store.downCh,        down: why the store stopped for good (a       up; a damaged file fails
+//	  Store.file (store.go)          damaged file found while running), closed     Open or Check
+//	                                 once; bbolt's descriptor, see closeDown
+//	Store.noSpaceUntil,              out of room: reports fail at once until       zero
+//	  Store.noSpaceErr (store.go)    then (space.go)
+//	Store.policy (store.go)          the limits and retention (policy.go)          none until Configure
 //
 // The log's path is opened only as a file the store may write (wal.go,
 // openLogFile and ours): never through a symbolic link (O_NOFOLLOW; a link

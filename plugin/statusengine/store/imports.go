@@ -6,18 +6,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Peers pull a server's records by key, after the last key they took (see
-// peers.go). An import keeps each record's receive time, so a record
-// imported today but received yesterday gets a key below the cursors of
-// the peers, which would never see it. Such a record is listed, as it is
-// stored, in bucket imports: a sequence number (8 bytes, the bucket's
-// NextSequence, so the order of the commits) -> its record key (8 bytes).
-// Peers pull this list too, after a second cursor (ImportedAfter). Records
-// pulled from a peer are not listed: every server of a mesh pulls them from
-// the one that received or imported them. The bucket is optional (Open
-// adds it; an older statusengine ignores it, and lists nothing).
-var importsBucket = []byte("imports")
-
 // listImport lists the record of key k among the imports of tx.
 func listImport(tx *bolt.Tx, k uint64) error {
 	b := tx.Bucket(importsBucket)

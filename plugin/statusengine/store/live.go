@@ -31,11 +31,6 @@ type livePeriod struct {
 	used  time.Time
 }
 
-var (
-	rollupsBucket = []byte("rollups")
-	rolledKey     = []byte("rolled")
-)
-
 // When the writer flushes live periods to the bucket: after flushEvery, or
 // after flushRecords records, whichever comes first. flushRecords also bounds
 // what Open replays after a crash.

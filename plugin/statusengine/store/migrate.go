@@ -20,12 +20,7 @@ import (
 // this layout through the importer's path (validation, dictionaries,
 // de-duplication, rollups), each chunk leaving "reports" in the transaction
 // that stores it, so a migration cut short goes on at the next Open.
-var (
-	legacyReports       = []byte("reports")
-	legacyRollupVersion = []byte("rollup_version")
-	legacyDerived       = [][]byte{[]byte("seen"), []byte("unrolled"), []byte("rollup"), []byte("installations")}
-	legacyMeta          = [][]byte{legacyRollupVersion, []byte("installation_next"), []byte("rollup_gen")}
-)
+// The format 1 names are in schema.go.
 
 // migrating is meta "format" while a version 1 file is being migrated.
 const migrating = 1

@@ -31,26 +31,6 @@ func (e *DamagedError) Error() string {
 		e.Path, p, e.Path, e.Path)
 }
 
-// bucketsV2 are the buckets of this layout (see the package documentation).
-var bucketsV2 = [][]byte{recordsBucket, seenBucket, zonesBucket, placesBucket, buildsBucket, installsBucket,
-	indexBucket, rollupsBucket, metaBucket, peersBucket, snapshotsBucket}
-
-var (
-	recordsBucket  = []byte("records")
-	zonesBucket    = []byte("zones")
-	placesBucket   = []byte("places")
-	buildsBucket   = []byte("builds")
-	installsBucket = []byte("installations")
-	// resolversBucket came after format 2's first files: Open adds it, and
-	// Check does not ask for it (an installation without a row counts its
-	// source network).
-	resolversBucket = []byte("resolvers")
-	metaBucket      = []byte("meta")
-
-	formatKey = []byte("format")
-	countKey  = []byte("count")
-)
-
 // formatVersion is this layout's, in meta "format". Version 1 (no format
 // key, reports in bucket "reports") is migrated at open.
 const formatVersion = 2
@@ -311,14 +291,14 @@ func (s *Store) layout(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	for _, name := range append(bucketsV2, resolversBucket, importsBucket) {
+	for _, name := range buckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return &DamagedError{Path: s.path, Problems: []string{fmt.Sprintf("bucket %q: %v", name, err)}}
 		}
 	}
 	mkeys := [][]byte{countKey, rolledKey, walKey}
 	for _, d := range s.w.dicts() {
-		mkeys = append(mkeys, []byte("indexed."+d.name))
+		mkeys = append(mkeys, indexedKey(d.name))
 	}
 	for _, k := range mkeys {
 		if meta.Bucket(k) != nil {

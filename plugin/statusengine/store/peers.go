@@ -8,11 +8,8 @@ import (
 )
 
 // Live replication between the name servers of a zone pulls each peer's
-// records after a cursor (the peer's record key). The cursors live in bucket
-// peers (peer URL -> cursor, 8 bytes, then the unix time of the last pull
-// that reached the peer's newest record, 8 bytes), so a restart resumes where
-// it stopped.
-var peersBucket = []byte("peers")
+// records after a cursor (the peer's record key), kept in bucket peers
+// (schema.go), so a restart resumes where it stopped.
 
 // PeerState is where the replication from one peer stands.
 type PeerState struct {
@@ -24,9 +21,6 @@ type PeerState struct {
 	// layout older versions read.
 	Imports uint64
 }
-
-// importsCursorKey is where the Imports cursor of peer is kept.
-func importsCursorKey(peer string) []byte { return []byte(peer + "\x00imports") }
 
 // Peer returns the replication state of peer.
 func (s *Store) Peer(peer string) (PeerState, error) {

@@ -64,8 +64,6 @@ type rebuild struct {
 	records    int
 }
 
-var rebuildingKey = []byte("rebuilding")
-
 // rebuildChunk bounds the records one rebuild transaction counts.
 const rebuildChunk = 5000
 

@@ -10,19 +10,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The seen bucket makes a report that arrives again (a resolver's retry,
-// another resolver, another name server's copy) a duplicate: it holds one
-// key per stored record and no value. The key is what identifies one start
-// of one installation, the client epoch and the beacon:
-//
-//	6 bytes  client epoch, big-endian; for a name without an epoch label,
-//	         noEpoch | the receive time cut to Options.NoEpochWindow
-//	8 bytes  SHA-256 of the beacon, first bytes
-//
-// Client clocks are near the receive time, so new keys land near the end of
-// the tree, as appends do.
-var seenBucket = []byte("seen")
-
+// noEpoch marks the epoch field of a seenKey (its layout: seenBucket, in
+// schema.go) made from the receive time, for a name without an epoch label.
 const noEpoch = 1 << 47
 
 type seenKey [14]byte

@@ -7,11 +7,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Daily public snapshots (bucket snapshots: day number, 4 bytes -> the
-// document the API rendered for that UTC day once it was over) are kept
-// as written, so that every later request gets the same bytes, across
-// restarts and imports alike; retention never deletes them.
-var snapshotsBucket = []byte("snapshots")
+// Daily public snapshots are kept as written in bucket snapshots
+// (schema.go): every later request gets the same bytes, across restarts and
+// imports alike; retention never deletes them.
 
 // maxSnapshot bounds one snapshot document.
 const maxSnapshot = 4 << 20

@@ -65,8 +65,6 @@ type wal struct {
 	buf []byte // of append, kept for the next
 }
 
-var walKey = []byte("wal")
-
 // replayStats sum up a replay of the log's frames over its transactions,
 // for its one line.
 type replayStats struct {

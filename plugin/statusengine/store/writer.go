@@ -48,10 +48,10 @@ const (
 func newWriter(s *Store) *writer {
 	return &writer{
 		s:        s,
-		zones:    newDict("zones", 'z'),
-		places:   newDict("places", 'p'),
-		builds:   newDict("builds", 'b'),
-		installs: newDict("installations", 'i'),
+		zones:    newDict(zonesBucket, 'z'),
+		places:   newDict(placesBucket, 'p'),
+		builds:   newDict(buildsBucket, 'b'),
+		installs: newDict(installsBucket, 'i'),
 		nextFree: map[uint64]uint64{},
 	}
 }

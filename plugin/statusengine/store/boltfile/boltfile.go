@@ -1,10 +1,15 @@
-// Package boltfile reads bbolt files with pread and bounds checks, never
-// through a memory map. bbolt trusts its file: a damaged page makes it panic
-// (some of its panics happen in goroutines it starts, where no caller can
-// recover them) or read outside its map (SIGSEGV, or SIGBUS past the end of a
-// truncated file), and the process dies. So a file is checked here before
-// bbolt maps it, and a damaged file is read here, page by page, to salvage
-// what is left.
+// Package boltfile reads bbolt files without bbolt, checking every access.
+// bbolt trusts its file: a damaged page makes it panic (some of its panics
+// happen in goroutines it starts, where no caller can recover them) or read
+// outside its map (SIGSEGV, or SIGBUS past the end of a truncated file), and
+// the process dies. So a file is checked here before bbolt maps it, and a
+// damaged file is read here, page by page, to salvage what is left.
+//
+// The meta pages are read with pread; the other pages from a read-only map
+// of the file (unix.Mmap), every access checked against the map's length,
+// never past it. The one fault left, the file shrinking while it is read
+// (SIGBUS), panics the reading goroutine instead of killing the process
+// (debug.SetPanicOnFault), and the panic becomes an error.
 //
 // It knows bbolt's file format version 2 on little-endian machines: meta
 // pages, branch and leaf pages, overflow pages, inline buckets and the

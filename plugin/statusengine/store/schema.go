@@ -1,0 +1,129 @@
+package store
+
+// The names of every bbolt bucket and meta key the store reads or writes,
+// in one place (as etcd's schema/bucket.go). doc.go's table says what each
+// holds and how it is rebuilt; TestSchemaDocumented keeps the two, and a
+// store's file, in step. A name changed here is a new file format.
+
+// Buckets of format 2, this layout.
+var (
+	// recordsBucket holds the reports: receive time (unix ns, 8 bytes) ->
+	// the record, its strings as numbers into the dictionaries (encode.go).
+	recordsBucket = []byte("records")
+	// zonesBucket is a dictionary: number (4 bytes) -> zone name.
+	zonesBucket = []byte("zones")
+	// placesBucket is a dictionary: number -> location (country, names,
+	// point, source).
+	placesBucket = []byte("places")
+	// buildsBucket is a dictionary: number -> beacon head, every field but
+	// the id.
+	buildsBucket = []byte("builds")
+	// installsBucket is a dictionary: number -> build, source network and
+	// id, the installation estimate. Format 1 had a derived bucket of the
+	// same name (legacyDerived), dropped before migration.
+	installsBucket = []byte("installations")
+	// resolversBucket: installation number -> the /24 or /48 of the
+	// resolver of its first report, for the public floor. It came after
+	// format 2's first files: Open adds it, and Check does not ask for it
+	// (an installation without a row counts its source network).
+	resolversBucket = []byte("resolvers")
+	// indexBucket: dictionary tag + SHA-256 prefix of a value -> its
+	// number, for the rows up to meta indexed.<dictionary> (dict.go).
+	indexBucket = []byte("index")
+	// seenBucket makes a report that arrives again (a resolver's retry,
+	// another resolver, another name server's copy) a duplicate: one key
+	// per stored record, no value. The key (seenKey, seen.go) is what
+	// identifies one start of one installation:
+	//
+	//	6 bytes  client epoch, big-endian; for a name without an epoch label,
+	//	         noEpoch | the receive time cut to Options.NoEpochWindow
+	//	8 bytes  SHA-256 of the beacon, first bytes
+	//
+	// Client clocks are near the receive time, so new keys land near the
+	// end of the tree, as appends do.
+	seenBucket = []byte("seen")
+	// rollupsBucket: period (hour, day, month) -> its sums up to meta
+	// "rolled" (period.go); live.go holds the periods being changed.
+	rollupsBucket = []byte("rollups")
+	// snapshotsBucket: day number (4 bytes) -> the public document the API
+	// rendered for that UTC day once it was over. Kept as written, so that
+	// every later request gets the same bytes, across restarts and imports
+	// alike; retention never deletes them.
+	snapshotsBucket = []byte("snapshots")
+	// peersBucket holds live replication's cursors: peer URL -> the key of
+	// the last record taken (8 bytes), then the unix time of the last pull
+	// that reached the peer's newest record (8 bytes), so a restart resumes
+	// where it stopped; and importsCursorKey(URL) -> the imports cursor.
+	peersBucket = []byte("peers")
+	// importsBucket lists the imported records, as they are stored: a
+	// sequence number (8 bytes, the bucket's NextSequence, so the order of
+	// the commits) -> the record's key (8 bytes). An import keeps each
+	// record's receive time, so a record imported today but received
+	// yesterday gets a key below the peers' cursors, which would never see
+	// it; peers pull this list too, after a second cursor (ImportedAfter).
+	// Records pulled from a peer are not listed: every server of a mesh
+	// pulls them from the one that received or imported them. Optional:
+	// Open adds it, and an older statusengine ignores it.
+	importsBucket = []byte("imports")
+	// metaBucket holds the file's single values, the meta keys below, 8
+	// bytes each (putUint).
+	metaBucket = []byte("meta")
+)
+
+// bucketsV2 are the buckets Check and salvage ask of a format 2 file.
+var bucketsV2 = [][]byte{recordsBucket, seenBucket, zonesBucket, placesBucket, buildsBucket, installsBucket,
+	indexBucket, rollupsBucket, metaBucket, peersBucket, snapshotsBucket}
+
+// buckets are every bucket Open makes: bucketsV2 and those added since.
+var buckets = append(bucketsV2[:len(bucketsV2):len(bucketsV2)], resolversBucket, importsBucket)
+
+// Keys of meta, each 8 bytes.
+var (
+	// formatKey is the layout's version: formatVersion, or migrating while
+	// a format 1 file is migrated. Absent in a format 1 file.
+	formatKey = []byte("format")
+	// countKey is the number of records in bucket records.
+	countKey = []byte("count")
+	// rolledKey is the rollups' watermark: the records up to this key are
+	// in bucket rollups; those after it are replayed into live at Open.
+	rolledKey = []byte("rolled")
+	// rebuildingKey is present while a recomputation of the rollups from
+	// the records is under way (replay.go), so that Open starts it over.
+	rebuildingKey = []byte("rebuilding")
+	// walKey is the highest seq of the write-ahead log's frames the file
+	// holds, written in the same transaction as their records (wal.go).
+	walKey = []byte("wal")
+)
+
+// indexedKey is the meta key of a dictionary's index watermark,
+// indexed.<its bucket>: its rows up to this number are in bucket index, the
+// rest are in memory (dict.recent) and rebuilt from the rows at Open.
+func indexedKey(dict string) []byte { return []byte("indexed." + dict) }
+
+// metaKeys are every key meta holds in format 2, the dictionaries' index
+// watermarks among them.
+var metaKeys = [][]byte{formatKey, countKey, rolledKey, rebuildingKey, walKey,
+	indexedKey(string(zonesBucket)), indexedKey(string(placesBucket)),
+	indexedKey(string(buildsBucket)), indexedKey(string(installsBucket))}
+
+// importsCursorKey is where, in bucket peers, the Imports cursor of peer is
+// kept: under the peer's URL and a NUL, so that the URL's own value keeps
+// the layout older versions read.
+func importsCursorKey(peer string) []byte { return []byte(peer + "\x00imports") }
+
+// Format 1 (statusengine before this layout), found only in a file Open
+// migrates (migrate.go) or salvage reads.
+var (
+	// legacyReports kept each report whole: receive time -> the beacon,
+	// the zone and the location as text. Migration empties it a chunk per
+	// transaction, then deletes it.
+	legacyReports = []byte("reports")
+	// legacyRollupVersion was format 1's meta key for its rollups' version.
+	legacyRollupVersion = []byte("rollup_version")
+	// legacyDerived are format 1's derived buckets (its own seen, unrolled,
+	// rollup and installations), dropped at once when migration starts:
+	// format 2 makes its own from the records.
+	legacyDerived = [][]byte{[]byte("seen"), []byte("unrolled"), []byte("rollup"), []byte("installations")}
+	// legacyMeta are format 1's meta keys, dropped with legacyDerived.
+	legacyMeta = [][]byte{legacyRollupVersion, []byte("installation_next"), []byte("rollup_gen")}
+)
