@@ -39,7 +39,7 @@ func (a *apiConfig) errorf(format string, args ...any) error {
 }
 
 // parseAPI reads api ADDR [{ ... }] or api off: the address of the side
-// listener (the HTTP API and dashboard), and its block.
+// HTTP listener (JSON API and status page), and its block.
 func parseAPI(c *caddy.Controller, se *StatusEngine, args []string) error {
 	if len(args) != 1 {
 		return c.Errf("api needs one address (host:port) or off")
@@ -168,7 +168,7 @@ func parseAPIToken(c *caddy.Controller, cfg *apiConfig, property string, args []
 }
 
 // parseAPISlots reads max_requests N or max_expensive N: how many requests,
-// or expensive ones, the API serves at once.
+// or expensive requests, the API serves at once.
 func parseAPISlots(c *caddy.Controller, l *api.Limits, property string, args []string) error {
 	if len(args) != 1 {
 		return c.Errf("api: %s needs one number", property)
@@ -205,8 +205,8 @@ func parseAPITimeout(c *caddy.Controller, l *api.Limits, property string, args [
 	return nil
 }
 
-// parseAPIMinRate reads min_rate SIZE: the slowest a client may read an
-// answer, in bytes a second.
+// parseAPIMinRate reads min_rate SIZE: the average rate, in bytes a
+// second, that a long answer or upload must keep up.
 func parseAPIMinRate(c *caddy.Controller, l *api.Limits, args []string) error {
 	if len(args) != 1 {
 		return c.Errf("api: min_rate needs one size (bytes a second), e.g. 32K")
@@ -219,8 +219,8 @@ func parseAPIMinRate(c *caddy.Controller, l *api.Limits, args []string) error {
 	return nil
 }
 
-// parseAPICache reads cache SIZE [ENTRIES]: the bounds of the API's
-// answer cache.
+// parseAPICache reads cache SIZE [ENTRIES]: the bounds of the cache of
+// summary and map answers.
 func parseAPICache(c *caddy.Controller, l *api.Limits, args []string) error {
 	if len(args) < 1 || len(args) > 2 {
 		return c.Errf("api: cache needs SIZE [ENTRIES]")

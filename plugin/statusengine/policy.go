@@ -9,6 +9,7 @@ import (
 // addressMode says how much of the resolver and ECS addresses is kept.
 type addressMode uint8
 
+// The values of the addresses property.
 const (
 	addressesFull addressMode = iota
 	addressesTruncate
