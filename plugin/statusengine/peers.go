@@ -9,15 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/coredns/caddy"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
@@ -58,117 +53,6 @@ const (
 	peerRequestTimeout  = 30 * time.Second // one page
 	maxPeerBody         = 4 << 20          // a page of 1000 records is under 2 MiB
 )
-
-// parsePeers reads `peers URL... [{ token T | token_file F; interval D;
-// ca FILE; insecure }]`; args are the URLs (RemainingArgs stops before a
-// block's brace). A token is sent over https, or over http to a loopback
-// address only, unless insecure says the operator wants it in clear.
-func parsePeers(c *caddy.Controller, args []string) (peersConfig, error) {
-	pc := peersConfig{interval: defaultPeerInterval, file: c.File(), line: c.Line()}
-	// The dispenser's NextBlock cannot tell a nested block from the next
-	// property of the enclosing one, so walk the braces by hand.
-	block := c.NextArg()
-	if block && c.Val() != "{" {
-		return pc, c.Errf("peers: unexpected %q", c.Val())
-	}
-	if len(args) == 0 {
-		return pc, c.Errf("peers needs at least one URL (the peer's API, e.g. http://ns2.example.net:8053)")
-	}
-	for _, a := range args {
-		u, err := url.Parse(a)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return pc, c.Errf("peers: %q is not an http(s) URL of an API", a)
-		}
-		pc.urls = append(pc.urls, strings.TrimSuffix(u.String(), "/"))
-	}
-	if !block {
-		return pc, checkPeersClear(pc)
-	}
-	seen := map[string]bool{}
-	for c.Next() {
-		property := c.Val()
-		if property == "}" {
-			return pc, checkPeersClear(pc)
-		}
-		if seen[property] {
-			return pc, c.Errf("peers: %s specified more than once", property)
-		}
-		seen[property] = true
-		vals := c.RemainingArgs()
-		switch property {
-		case "token":
-			if len(vals) != 1 || vals[0] == "" || seen["token_file"] {
-				return pc, c.Errf("peers: token needs one value, and excludes token_file")
-			}
-			pc.token = vals[0]
-		case "token_file":
-			if len(vals) != 1 || vals[0] == "" || seen["token"] {
-				return pc, c.Errf("peers: token_file needs one file name, and excludes token")
-			}
-			b, err := os.ReadFile(vals[0])
-			if err != nil {
-				return pc, c.Errf("peers: token_file: %v", err)
-			}
-			if pc.token = strings.TrimSpace(string(b)); pc.token == "" {
-				return pc, c.Errf("peers: token_file %q is empty", vals[0])
-			}
-		case "ca":
-			if len(vals) != 1 || vals[0] == "" {
-				return pc, c.Errf("peers: ca needs one file (PEM certificates of the peers' CA)")
-			}
-			b, err := os.ReadFile(vals[0])
-			if err != nil {
-				return pc, c.Errf("peers: ca: %v", err)
-			}
-			pc.roots = x509.NewCertPool()
-			if !pc.roots.AppendCertsFromPEM(b) {
-				return pc, c.Errf("peers: ca %q holds no PEM certificate", vals[0])
-			}
-		case "insecure":
-			if len(vals) != 0 {
-				return pc, c.Errf("peers: insecure takes no value")
-			}
-			pc.insecure = true
-		case "interval":
-			if len(vals) != 1 {
-				return pc, c.Errf("peers: interval needs one duration")
-			}
-			d, err := time.ParseDuration(vals[0])
-			if err != nil || d < minPeerInterval || d > time.Hour {
-				return pc, c.Errf("peers: interval %q is not a duration from %v to 1h", vals[0], minPeerInterval)
-			}
-			pc.interval = d
-		default:
-			return pc, c.Errf("peers: unknown property %q", property)
-		}
-	}
-	return pc, c.Errf("peers: block is not closed")
-}
-
-// checkPeersClear refuses a token sent in clear across the network: over
-// http:// to a host that is not a loopback address, without insecure. The
-// peer's token would be read by anyone on the path.
-func checkPeersClear(pc peersConfig) error {
-	if pc.token == "" || pc.insecure {
-		return nil
-	}
-	for _, raw := range pc.urls {
-		u, _ := url.Parse(raw)
-		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-			return fmt.Errorf("%s:%d - Error during parsing: peers: %s would send the token in clear: use https:// (with ca FILE for a private CA), or say insecure to allow it", pc.file, pc.line, raw)
-		}
-	}
-	return nil
-}
-
-// loopbackHost tells whether host is localhost or a loopback address.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
-}
 
 // replication runs one puller per peer for a store.
 type replication struct {

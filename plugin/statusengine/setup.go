@@ -2,34 +2,22 @@ package statusengine
 
 import (
 	"errors"
-	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
-	"github.com/miekg/dns"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 func init() { plugin.Register(pluginName, setup) }
 
-// Defaults for a statusengine block without options.
-const (
-	defaultTTL  = 60
-	defaultDB   = "statusengine.db"
-	defaultAPI  = "localhost:8053"
-	maxTTLValue = 86400 * 7
-)
-
+// setup reads the block (parse.go), warns of in-zone name servers that a
+// wildcard listener cannot answer rightly, binds the API, and puts the
+// plugin in the server's chain; the store opens at startup.
 func setup(c *caddy.Controller) error {
 	se, err := parse(c)
 	if err != nil {
@@ -108,6 +96,8 @@ func apiURL(addr string) string {
 	return "http://" + addr + "/"
 }
 
+// shutdown stops replication and drops this instance's reference to the
+// store (the last one closes it).
 func (se *StatusEngine) shutdown() error {
 	se.repl.stop()
 	st := se.store
@@ -115,240 +105,6 @@ func (se *StatusEngine) shutdown() error {
 		return nil
 	}
 	return store.Release(st)
-}
-
-// fullStores remembers, per store path, when a commit last hit max_size. A
-// store at its cap flaps: a big batch fails, the next small one fits in the
-// pages it freed. So the store counts as full until commits have worked for
-// fullHold, and the log says "reached" once per episode, at most once a
-// minute. Only the store's writer goroutine calls observeCommit.
-var fullStores sync.Map // path -> *fullState
-
-type fullState struct {
-	full     bool
-	lastFail time.Time
-	logged   time.Time // of the last "reached" line
-}
-
-const (
-	fullHold     = 10 * time.Second
-	fullLogEvery = time.Minute
-)
-
-func observeCommit(c store.CommitInfo) {
-	logPending.WithLabelValues(c.Path).Set(float64(c.Pending))
-	if c.Logged {
-		logDuration.Observe(c.Duration.Seconds())
-		logBatch.Observe(float64(c.Batch))
-		return
-	}
-	commitDuration.Observe(c.Duration.Seconds())
-	commitBatch.Observe(float64(c.Batch))
-	storedRecords.WithLabelValues(c.Path).Set(float64(c.Records))
-	switch {
-	case errors.Is(c.Err, berrors.ErrMaxSizeReached):
-		v, _ := fullStores.LoadOrStore(c.Path, &fullState{})
-		st := v.(*fullState)
-		if !st.full && time.Since(st.logged) > fullLogEvery {
-			log.Errorf("database %s reached max_size: reports are answered but no longer stored", c.Path)
-			st.logged = time.Now()
-		}
-		st.full, st.lastFail = true, time.Now()
-		storeFull.WithLabelValues(c.Path).Set(1)
-	case c.Err == nil && c.Batch > 0:
-		v, ok := fullStores.Load(c.Path)
-		if !ok {
-			storeFull.WithLabelValues(c.Path).Set(0)
-			return
-		}
-		st := v.(*fullState)
-		if st.full && time.Since(st.lastFail) > fullHold {
-			log.Infof("database %s is below max_size again: storing resumed", c.Path)
-			st.full = false
-			storeFull.WithLabelValues(c.Path).Set(0)
-		}
-	}
-}
-
-// resetFull forgets a store's full state when a new configuration (maybe a
-// new max_size) takes it over; the next commit tells again.
-func resetFull(path string) {
-	fullStores.Delete(path)
-	storeFull.WithLabelValues(path).Set(0)
-}
-
-// observeDown is told when a running store finds its file damaged.
-func observeDown(path string) func(error) {
-	return func(err error) {
-		log.Errorf("%v; reports are answered but no longer stored", err)
-		storeUp.WithLabelValues(path).Set(0)
-	}
-}
-
-func observeSweep(path string) func(int, error) {
-	return func(n int, err error) {
-		if err != nil {
-			log.Errorf("retention sweep of %s: %v", path, err)
-			return
-		}
-		retentionDeleted.WithLabelValues(path).Add(float64(n))
-	}
-}
-
-func parse(c *caddy.Controller) (*StatusEngine, error) {
-	se := &StatusEngine{
-		answers: answers{ttl: defaultTTL, serial: uint32(time.Now().Unix())},
-		policy:  store.Policy{LimitPerMinute: defaultLimitPerMinute, LimitBurst: defaultLimitBurst},
-
-		answerWait: store.DefaultAnswerWait,
-	}
-	db := defaultDB
-	se.api.addr = defaultAPI
-
-	seen := map[string]bool{} // properties given
-	i := 0
-	for c.Next() {
-		if i > 0 {
-			// plugin.ErrOnce names no line.
-			return nil, c.Errf("statusengine can only be used once per server block")
-		}
-		i++
-		se.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
-		for _, z := range se.Zones {
-			if _, ok := dns.IsDomainName(z); !ok {
-				return nil, c.Errf("invalid zone %q", z)
-			}
-		}
-
-		for c.NextBlock() {
-			property := c.Val()
-			if seen[property] {
-				return nil, c.Errf("%s specified more than once", property)
-			}
-			seen[property] = true
-			args := c.RemainingArgs()
-			switch property {
-			case "answer":
-				if len(args) == 0 {
-					return nil, c.Errf("answer needs at least one IP address")
-				}
-				for _, a := range args {
-					ip := net.ParseIP(a)
-					if ip == nil {
-						return nil, c.Errf("answer: %q is not an IP address", a)
-					}
-					if v4 := ip.To4(); v4 != nil {
-						se.answers.a = append(se.answers.a, v4)
-					} else {
-						se.answers.aaaa = append(se.answers.aaaa, ip)
-					}
-				}
-				if len(se.answers.a) == 0 {
-					// ModSecurity asks for A only and takes no answer
-					// as a failed report.
-					return nil, c.Errf("answer needs an IPv4 address: clients ask for A records (AAAA alone answers them NODATA)")
-				}
-			case "ttl":
-				if len(args) != 1 {
-					return nil, c.Errf("ttl needs one value")
-				}
-				ttl, err := parseTTL(args[0])
-				if err != nil {
-					return nil, c.Errf("ttl: %v", err)
-				}
-				se.answers.ttl = ttl
-			case "db":
-				if len(args) != 1 || args[0] == "" {
-					return nil, c.Errf("db needs one file name")
-				}
-				path, err := dbPath(c, args[0])
-				if err != nil {
-					return nil, c.Errf("db: %v", err)
-				}
-				db = path
-			case "api":
-				if len(args) != 1 {
-					return nil, c.Errf("api needs one address (host:port) or off")
-				}
-				if args[0] == "off" {
-					if c.NextArg() {
-						return nil, c.Errf("api off takes no block")
-					}
-					se.api.addr = ""
-					break
-				}
-				if _, port, err := net.SplitHostPort(args[0]); err != nil || port == "" {
-					return nil, c.Errf("api: %q is not host:port", args[0])
-				}
-				se.api.addr = args[0]
-				if err := parseAPIBlock(c, &se.api); err != nil {
-					return nil, err
-				}
-			case "geoip":
-				if len(args) != 1 || args[0] == "" {
-					return nil, c.Errf("geoip needs one database file name")
-				}
-				path := args[0]
-				if root := dnsserver.GetConfig(c).Root; root != "" && !filepath.IsAbs(path) {
-					path = filepath.Join(root, path)
-				}
-				loc, err := openLocator(path)
-				if err != nil {
-					return nil, c.Errf("geoip: %v", err)
-				}
-				se.geo, se.api.cityDatabase = loc, loc.HasPoints()
-			case "ns":
-				if len(args) == 0 {
-					return nil, c.Errf("ns needs at least one name server name")
-				}
-				for _, arg := range args {
-					ns, err := parseNS(arg)
-					if err != nil {
-						return nil, c.Errf("ns: %v", err)
-					}
-					se.answers.ns = append(se.answers.ns, ns)
-				}
-			case "peers":
-				pc, err := parsePeers(c, args)
-				if err != nil {
-					return nil, err
-				}
-				se.peers = pc
-			case "answer_deadline":
-				d, err := parseAnswerDeadline(args)
-				if err != nil {
-					return nil, c.Errf("answer_deadline: %v", err)
-				}
-				se.answerWait = d
-			case "limit", "max_size", "addresses", "retention":
-				if err := parsePolicyOption(c, se, property, args); err != nil {
-					return nil, err
-				}
-			default:
-				return nil, c.Errf("unknown property %q", property)
-			}
-		}
-	}
-	if len(se.answers.a) == 0 && len(se.answers.aaaa) == 0 {
-		se.answers.a = []net.IP{net.IPv4(127, 0, 0, 1).To4()}
-	}
-	if !seen["db"] {
-		path, err := dbPath(c, db)
-		if err != nil {
-			return nil, c.Errf("db (default %s): %v", defaultDB, err)
-		}
-		db = path
-	}
-	se.dbPath = db
-	if se.geo == nil {
-		loc, err := defaultLocator()
-		if err != nil {
-			return nil, c.Errf("%v", err)
-		}
-		se.geo = loc
-	}
-	se.answers.build(se.Zones)
-	return se, nil
 }
 
 // wildcardListener tells whether a server block listens on an unspecified
@@ -360,67 +116,4 @@ func wildcardListener(hosts []string) bool {
 		}
 	}
 	return false
-}
-
-// parseNS reads one name server of the ns property: NAME, or
-// NAME=ADDR[,ADDR...] with the addresses the name resolves to when it lies
-// inside the zone.
-func parseNS(arg string) (nsServer, error) {
-	name, list, hasAddrs := strings.Cut(arg, "=")
-	if _, ok := dns.IsDomainName(name); !ok || name == "" || name == "." {
-		return nsServer{}, fmt.Errorf("%q is not a domain name", name)
-	}
-	ns := nsServer{name: strings.ToLower(name)}
-	if !hasAddrs {
-		return ns, nil
-	}
-	for _, a := range strings.Split(list, ",") {
-		ip := net.ParseIP(a)
-		if ip == nil || ip.IsUnspecified() {
-			return nsServer{}, fmt.Errorf("%q of %s is not an IP address", a, name)
-		}
-		if v4 := ip.To4(); v4 != nil {
-			ip = v4
-		}
-		ns.addrs = append(ns.addrs, ip)
-	}
-	return ns, nil
-}
-
-// parseTTL takes seconds ("60") or a Go duration ("1m").
-func parseTTL(s string) (uint32, error) {
-	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-		if n > maxTTLValue {
-			return 0, errTTLRange
-		}
-		return uint32(n), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errTTLSyntax(s)
-	}
-	if d < 0 || d > maxTTLValue*time.Second {
-		return 0, errTTLRange
-	}
-	return uint32(d / time.Second), nil
-}
-
-// maxAnswerDeadline bounds answer_deadline: resolvers give up on an answer
-// long before (BIND after about 2 s); a longer wait is off in all but name.
-const maxAnswerDeadline = time.Minute
-
-// parseAnswerDeadline reads the arguments of answer_deadline: a duration
-// from 1ms to maxAnswerDeadline, or off (store.NoAnswerDeadline).
-func parseAnswerDeadline(args []string) (time.Duration, error) {
-	if len(args) != 1 {
-		return 0, errors.New("needs one duration (e.g. 300ms) or off")
-	}
-	if args[0] == "off" {
-		return store.NoAnswerDeadline, nil
-	}
-	d, err := time.ParseDuration(args[0])
-	if err != nil || d < time.Millisecond || d > maxAnswerDeadline {
-		return 0, fmt.Errorf("%q is not a duration from 1ms to %v, or off", args[0], maxAnswerDeadline)
-	}
-	return d, nil
 }

@@ -7,23 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/core/dnsserver"
 	"golang.org/x/sys/unix"
 )
-
-// dbPath is the absolute path of the database file name names (relative to
-// the server block's root), once checkDB finds that a store can live there.
-func dbPath(c *caddy.Controller, name string) (string, error) {
-	if root := dnsserver.GetConfig(c).Root; root != "" && !filepath.IsAbs(name) {
-		name = filepath.Join(root, name)
-	}
-	abs, err := filepath.Abs(name)
-	if err != nil {
-		return "", err
-	}
-	return abs, checkDB(abs)
-}
 
 // checkDB tells, while the Corefile is read, why no store can be opened at
 // path: a directory, a device such as /dev/null, or a FIFO would make bbolt
