@@ -1,10 +1,6 @@
 package api
 
 import (
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,16 +13,7 @@ import (
 // byte longer stops the import with 400 and a JSON error naming the line
 // and the limit, the lines before it stored.
 func TestImportLineLimit(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := New()
-	s.SetStore(st)
-	s.SetConfig(Config{Token: "sekrit"})
-	srv := httptest.NewServer(s)
-	defer srv.Close()
+	srv, _ := storeServer(t, Config{Token: "sekrit"})
 	// line is a valid record of n bytes: white space pads it.
 	line := func(id string, n int) string {
 		rec := `{"received":"2026-11-25T08:00:00Z","zone":"status.modsecurity.org.","beacon":"2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,` +
@@ -34,16 +21,8 @@ func TestImportLineLimit(t *testing.T) {
 		return rec[:len(rec)-1] + strings.Repeat(" ", n-len(rec)) + "}"
 	}
 	post := func(body string) (int, map[string]any) {
-		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/import", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer sekrit")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return postImport(t, srv, body, &out), out
 	}
 	if code, out := post(line("01", 70000) + "\n" + line("02", store.MaxLine) + "\n" + line("03", store.MaxLine)); code != 200 || out["imported"] != 3.0 {
 		t.Errorf("lines of 70 KB and of 1 MiB: %d %v, want 200 and 3 imported", code, out)

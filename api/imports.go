@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/statusengine/statusengine/api/apitypes"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -13,15 +14,7 @@ import (
 // key cursor has passed them (see store.ImportedAfter).
 const importsPath = "GET /api/v1/imports"
 
-// importsResponse is the answer of importsPath. Cursor is where the next
-// page starts (the sequence number of the last entry read, hex); More tells
-// whether there is one.
-type importsResponse struct {
-	Reports []store.Wire `json:"reports"`
-	Cursor  string       `json:"cursor"`
-	More    bool         `json:"more"`
-}
-
+// imports answers importsPath with an apitypes.ImportsPage.
 func (s *Server) imports(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, err := intParam(q, "limit", DefaultLimit, 1, MaxLimit)
@@ -45,7 +38,7 @@ func (s *Server) imports(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "reading the imports failed")
 		return
 	}
-	out := importsResponse{Reports: make([]store.Wire, 0, len(recs)), Cursor: strconv.FormatUint(last, 16), More: more}
+	out := apitypes.ImportsPage{Reports: make([]store.Wire, 0, len(recs)), Cursor: strconv.FormatUint(last, 16), More: more}
 	for i := range recs {
 		out.Reports = append(out.Reports, recs[i].Wire())
 	}

@@ -4,28 +4,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/api/apitypes"
 )
 
 // TestReadToken: the read_token (what peers pull with) reads
 // /api/v1/reports, and gets 403 with a JSON error on everything only the
 // token opens: import, backup, export. The token keeps every right.
 func TestReadToken(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := New()
-	s.SetStore(st)
-	s.SetConfig(Config{Token: "full-token", ReadToken: "read-token"})
-	srv := httptest.NewServer(s)
-	defer srv.Close()
+	srv, st := storeServer(t, Config{Token: "full-token", ReadToken: "read-token"})
 	line := `{"received":"2026-11-25T08:00:00Z","zone":"status.modsecurity.org.","beacon":"2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75","epoch":1795549302}` + "\n"
 	tests := []struct {
 		method, path, token string
@@ -77,33 +66,16 @@ func TestReadToken(t *testing.T) {
 // TestImportZones: an import into a server of status.modsecurity.org takes
 // only that zone's records; the others are rejected and named by line.
 func TestImportZones(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := New()
-	s.SetStore(st)
-	s.SetConfig(Config{Token: "sekrit", Zones: []string{"Status.ModSecurity.org"}})
-	srv := httptest.NewServer(s)
-	defer srv.Close()
+	srv, _ := storeServer(t, Config{Token: "sekrit", Zones: []string{"Status.ModSecurity.org"}})
 	rec := func(zone, modsec string, epoch string) string {
 		return `{"received":"2026-11-25T08:00:00Z","zone":"` + zone + `","resolver":"198.51.100.9","beacon":"` + modsec +
 			`,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75","epoch":` + epoch + `}` + "\n"
 	}
 	body := rec("status.modsecurity.org.", "2.9.7", "1795549302") + rec("evil.example.", "99.9.9", "1795549303") +
 		rec("status.modsecurity.org.", "2.9.8", "1795549304")
-	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/import", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer sekrit")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var res importResult
-	json.NewDecoder(resp.Body).Decode(&res)
-	if resp.StatusCode != 200 || res.Imported != 2 || res.Rejected != 1 || len(res.Errors) != 1 ||
+	var res apitypes.ImportResult
+	if code := postImport(t, srv, body, &res); code != 200 || res.Imported != 2 || res.Rejected != 1 || len(res.Errors) != 1 ||
 		!strings.HasPrefix(res.Errors[0], `line 2: zone "evil.example." is not one this server serves`) {
-		t.Errorf("import: %d %+v", resp.StatusCode, res)
+		t.Errorf("import: %d %+v", code, res)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/statusengine/statusengine/api/apitypes"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -62,14 +63,8 @@ const ScanBudget = 100000
 // scanBudget is ScanBudget; tests lower it.
 var scanBudget = ScanBudget
 
-// reportsResponse is the answer of /api/v1/reports: records in their wire
-// form (store.Wire), the same as a line of the export. It documents the
-// shape; the handler writes it row by row.
-type reportsResponse struct {
-	Reports    []store.Wire `json:"reports"`
-	NextCursor *string      `json:"next_cursor"`
-}
-
+// reports answers /api/v1/reports with an apitypes.ReportsPage, written row
+// by row.
 func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, to, err := timeRange(q, time.Now())
@@ -91,7 +86,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 	st := s.storeOf(r)
 	defer s.track(st, w)()
 	out := newJSONStream(w)
-	out.raw(`{"reports":[`)
+	out.raw(apitypes.ReportsPageHead)
 	var (
 		last    uint64 // the last key read
 		scanned int
@@ -113,11 +108,12 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		err = nil
 	}
 	if err == nil {
-		next := "null"
+		var next *string
 		if more {
-			next = `"` + store.KeyString(last) + `"`
+			cursor := store.KeyString(last)
+			next = &cursor
 		}
-		err = out.end(`],"next_cursor":` + next + "}\n")
+		err = out.end(apitypes.ReportsPageTail(next))
 	}
 	if err != nil {
 		out.abort(err)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusengine/statusengine/api/apitypes"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
@@ -239,7 +240,7 @@ func TestReportsPaginationAndFilters(t *testing.T) {
 	pages := 0
 	last := ""
 	for {
-		var page reportsResponse
+		var page apitypes.ReportsPage
 		path := "/api/v1/reports?limit=400"
 		if cursor != "" {
 			path += "&cursor=" + cursor
@@ -269,7 +270,7 @@ func TestReportsPaginationAndFilters(t *testing.T) {
 		t.Errorf("walked %d reports in %d pages, want %d in 4", len(seen), pages, f.n)
 	}
 
-	var page reportsResponse
+	var page apitypes.ReportsPage
 	f.get(t, "/api/v1/reports?limit=1", "", &page)
 	r := page.Reports[0]
 	if r.Installation == "" || r.Resolver == "" || r.Beacon == "" || r.Report == nil || r.Report.Format != "current" || r.Epoch == nil || r.Geo == nil || r.Geo.Source == "" {
@@ -288,7 +289,7 @@ func TestReportsPaginationAndFilters(t *testing.T) {
 		{"country=ZZ", func(store.Wire) bool { return false }},
 	}
 	for _, tc := range tests {
-		var page reportsResponse
+		var page apitypes.ReportsPage
 		f.get(t, "/api/v1/reports?limit=1000&"+tc.query, "", &page)
 		for _, r := range page.Reports {
 			if !tc.check(r) {
@@ -744,7 +745,7 @@ func TestReportsScanBudget(t *testing.T) {
 	})
 	got, pages, cursor := 0, 0, ""
 	for {
-		var page reportsResponse
+		var page apitypes.ReportsPage
 		path := "/api/v1/reports?limit=1000&modsec=2.8.0"
 		if cursor != "" {
 			path += "&cursor=" + cursor

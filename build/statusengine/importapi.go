@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statusengine/statusengine/api/apitypes"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -47,13 +48,13 @@ func importAPI(e *env, base, token, srcToken string, inputs []string) error {
 			return err
 		}
 		bar := newProgress(e, name, size)
-		err = sendParts(url, token, &countingReader{r: in, progress: bar}, func(res importAnswer, first int) {
+		err = sendParts(url, token, &countingReader{r: in, progress: bar}, func(res apitypes.ImportResult, first int) {
 			total.Imported += res.Imported
 			total.Duplicate += res.Duplicate
 			total.Rejected += res.Rejected
-			for _, msg := range res.Errors {
+			for _, msg := range rejectedLines(res, first) {
 				if shown++; shown <= maxRejectShown {
-					fmt.Fprintf(e.stderr, "%s:%s\n", name, renumber(msg, first))
+					fmt.Fprintf(e.stderr, "%s:%s\n", name, msg)
 				}
 			}
 		})
@@ -73,7 +74,7 @@ func importAPI(e *env, base, token, srcToken string, inputs []string) error {
 
 // sendParts reads NDJSON lines from in and posts them in parts; done is told
 // each part's answer and the input line number the part starts at.
-func sendParts(url, token string, in io.Reader, done func(res importAnswer, first int)) error {
+func sendParts(url, token string, in io.Reader, done func(res apitypes.ImportResult, first int)) error {
 	br := bufio.NewReaderSize(in, maxLineBytes+1) // the line and its newline
 	var part bytes.Buffer
 	line, first, n := 0, 1, 0
@@ -123,18 +124,10 @@ func sendParts(url, token string, in io.Reader, done func(res importAnswer, firs
 	}
 }
 
-type importAnswer struct {
-	Imported  int      `json:"imported"`
-	Duplicate int      `json:"duplicate"`
-	Rejected  int      `json:"rejected"`
-	Errors    []string `json:"errors"`
-	Error     string   `json:"error"`
-}
-
 // postPart posts one part, retrying on 503 (as Retry-After says) and on
 // connection errors: the import is idempotent, so a part sent twice stores
 // nothing twice.
-func postPart(url, token string, body []byte) (importAnswer, error) {
+func postPart(url, token string, body []byte) (apitypes.ImportResult, error) {
 	busy, conn := 0, 0
 	for {
 		res, retry, err := postOnce(url, token, body)
@@ -155,7 +148,7 @@ func postPart(url, token string, body []byte) (importAnswer, error) {
 
 // postOnce posts body once. retry is the wait a 503 asks for, or negative
 // for a connection error worth another try.
-func postOnce(url, token string, body []byte) (res importAnswer, retry time.Duration, err error) {
+func postOnce(url, token string, body []byte) (res apitypes.ImportResult, retry time.Duration, err error) {
 	req, err := http.NewRequestWithContext(contextWithSignals(), http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return res, 0, err
@@ -198,19 +191,22 @@ func retryAfter(v string) time.Duration {
 	return min(time.Duration(n)*time.Second, maxRetryWait)
 }
 
-// renumber turns the server's "line N: ..." about a part into the input's
-// line number.
-func renumber(msg string, first int) string {
-	rest, ok := strings.CutPrefix(msg, "line ")
-	if !ok {
-		return " rejected: " + msg
+// rejectedLines says the rejected lines of a part's answer, each after the
+// input's name: "N: rejected: why", N the input's line (the part starts at
+// its line first). A server from before the answer's rejections names its
+// lines in errors only, as text about the part: said as it is, with where
+// the part starts.
+func rejectedLines(res apitypes.ImportResult, first int) []string {
+	out := make([]string, 0, max(len(res.Rejections), len(res.Errors)))
+	for _, r := range res.Rejections {
+		out = append(out, fmt.Sprintf("%d: rejected: %s", first+r.Line-1, r.Error))
 	}
-	num, why, ok := strings.Cut(rest, ":")
-	n, err := strconv.Atoi(num)
-	if !ok || err != nil {
-		return " rejected: " + msg
+	if len(res.Rejections) == 0 {
+		for _, msg := range res.Errors {
+			out = append(out, fmt.Sprintf(" rejected, in the part from line %d: %s", first, msg))
+		}
 	}
-	return strconv.Itoa(first+n-1) + ": rejected:" + why
+	return out
 }
 
 // openNDJSONSized opens a file, "-" or an http(s) URL, with its size when

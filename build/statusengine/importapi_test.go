@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/statusengine/statusengine/api/apitypes"
 )
 
 // fakeImport answers POST /api/v1/import like the server, counting the lines
@@ -34,14 +37,14 @@ func (f *fakeImport) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"error":"busy"}`)
 		return
 	}
-	var res importAnswer
+	var res apitypes.ImportResult
 	sc := bufio.NewScanner(r.Body)
 	n := 0
 	for sc.Scan() {
 		n++
 		if strings.Contains(sc.Text(), "bad") {
 			res.Rejected++
-			res.Errors = append(res.Errors, fmt.Sprintf("line %d: not a record", n))
+			res.Reject(n, errors.New("not a record"))
 		} else {
 			res.Imported++
 		}
@@ -91,6 +94,37 @@ func TestImportAPIInParts(t *testing.T) {
 	}
 }
 
+// TestRejectedLines: the rejected lines of a part's answer are said with
+// the input's line numbers, read from rejections; the errors of a server
+// from before them are said as they are, never parsed.
+func TestRejectedLines(t *testing.T) {
+	tests := []struct {
+		name  string
+		res   apitypes.ImportResult
+		first int
+		want  []string
+	}{
+		{"none", apitypes.ImportResult{Imported: 3}, 1, []string{}},
+		{"first part", apitypes.ImportResult{
+			Errors:     []string{"line 2: not a record"},
+			Rejections: []apitypes.Rejection{{Line: 2, Error: "not a record"}},
+		}, 1, []string{"2: rejected: not a record"}},
+		{"a later part", apitypes.ImportResult{
+			Errors:     []string{"line 1: a", "line 7: b: c"},
+			Rejections: []apitypes.Rejection{{Line: 1, Error: "a"}, {Line: 7, Error: "b: c"}},
+		}, 50001, []string{"50001: rejected: a", "50007: rejected: b: c"}},
+		{"an older server", apitypes.ImportResult{Errors: []string{"line 3: not a record"}}, 50001,
+			[]string{" rejected, in the part from line 50001: line 3: not a record"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rejectedLines(tc.res, tc.first); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tc.want) {
+				t.Errorf("rejectedLines(%+v, %d) = %q, want %q", tc.res, tc.first, got, tc.want)
+			}
+		})
+	}
+}
+
 // cutReader ends with io.ErrUnexpectedEOF, as the body of an export the
 // server aborted does.
 type cutReader struct{ r io.Reader }
@@ -108,7 +142,7 @@ func TestImportAPIReportsCutSource(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	var sent int
-	err := sendParts(srv.URL, "", cutReader{strings.NewReader("{}\n{}\n{}\n{\"trunc")}, func(res importAnswer, first int) { sent += res.Imported })
+	err := sendParts(srv.URL, "", cutReader{strings.NewReader("{}\n{}\n{}\n{\"trunc")}, func(res apitypes.ImportResult, first int) { sent += res.Imported })
 	if err == nil || !strings.Contains(err.Error(), "ended in the middle") {
 		t.Errorf("error %v, want one saying the input was cut", err)
 	}

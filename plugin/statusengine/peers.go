@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/statusengine/statusengine/api/apitypes"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -193,14 +194,12 @@ func (c *cappedReader) Read(b []byte) (int, error) {
 }
 
 // pulledPage is what one page of a peer gave: the records to store, the
-// highest key it moves the cursor to (0: none), and its next cursor.
+// highest key it moves the cursor to (0: none), and the count of records
+// listed, taken or not. Its cursors are in the apitypes page decoded with it.
 type pulledPage struct {
-	recs   []*store.Record
-	last   uint64
-	next   *string
-	count  int    // records listed, taken or not
-	cursor string // of a page of imports: where the next starts
-	more   bool   // of a page of imports: whether there is a next
+	recs  []*store.Record
+	last  uint64
+	count int
 }
 
 // pull takes pages of the peer's records after the cursor until it has
@@ -225,7 +224,8 @@ func (p *puller) pullReports(ctx context.Context, state *store.PeerState) error 
 		if state.Cursor != 0 {
 			q.Set("cursor", store.KeyString(state.Cursor))
 		}
-		page, err := p.page(ctx, "/api/v1/reports", q, state.Cursor, true)
+		var head apitypes.ReportsPage
+		page, err := p.page(ctx, "/api/v1/reports", q, state.Cursor, true, &head)
 		if err != nil {
 			return err
 		}
@@ -236,13 +236,13 @@ func (p *puller) pullReports(ctx context.Context, state *store.PeerState) error 
 		if moved {
 			state.Cursor = page.last
 		}
-		done := page.next == nil
+		done := head.NextCursor == nil
 		if !done && !moved {
 			// Every record of the page was skipped without a key to go
 			// on from: the peer's own cursor is the way past them.
-			k, err := store.ParseKey(*page.next)
+			k, err := store.ParseKey(*head.NextCursor)
 			if err != nil || k <= state.Cursor {
-				return fmt.Errorf("GET /api/v1/reports: a page of %d records that moves no cursor (next_cursor %q)", page.count, *page.next)
+				return fmt.Errorf("GET /api/v1/reports: a page of %d records that moves no cursor (next_cursor %q)", page.count, *head.NextCursor)
 			}
 			state.Cursor = k
 		}
@@ -269,7 +269,8 @@ func (p *puller) pullImports(ctx context.Context, state *store.PeerState) error 
 		if state.Imports != 0 {
 			q.Set("cursor", strconv.FormatUint(state.Imports, 16))
 		}
-		page, err := p.page(ctx, "/api/v1/imports", q, 0, false)
+		var head apitypes.ImportsPage
+		page, err := p.page(ctx, "/api/v1/imports", q, 0, false, &head)
 		if errors.Is(err, errNoEndpoint) {
 			if !p.noImports {
 				log.Infof("peer %s: no /api/v1/imports (an older version): its imports are not pulled", p.url)
@@ -283,15 +284,15 @@ func (p *puller) pullImports(ctx context.Context, state *store.PeerState) error 
 		if err := p.store(page); err != nil {
 			return err
 		}
-		seq, err := strconv.ParseUint(page.cursor, 16, 64)
-		if err != nil || seq < state.Imports || (page.more && seq == state.Imports) {
-			return fmt.Errorf("GET /api/v1/imports: cursor %q after %x: not a cursor that moves on", page.cursor, state.Imports)
+		seq, err := strconv.ParseUint(head.Cursor, 16, 64)
+		if err != nil || seq < state.Imports || (head.More && seq == state.Imports) {
+			return fmt.Errorf("GET /api/v1/imports: cursor %q after %x: not a cursor that moves on", head.Cursor, state.Imports)
 		}
 		state.Imports = seq
 		if err := p.st.SetPeer(p.url, *state); err != nil {
 			return err
 		}
-		if !page.more {
+		if !head.More {
 			return nil
 		}
 	}
@@ -323,9 +324,9 @@ func (p *puller) reject(reason string) {
 // errNoEndpoint is a 404 of the peer: an endpoint of a later version.
 var errNoEndpoint = errors.New("no such endpoint")
 
-// page asks the peer for a page of records at path and decodes it; cursor
-// and ordered are decode's.
-func (p *puller) page(ctx context.Context, path string, q url.Values, cursor uint64, ordered bool) (*pulledPage, error) {
+// page asks the peer for a page of records at path and decodes it; cursor,
+// ordered and head are decode's.
+func (p *puller) page(ctx context.Context, path string, q url.Values, cursor uint64, ordered bool, head any) (*pulledPage, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", p.url+path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
@@ -348,67 +349,27 @@ func (p *puller) page(ctx context.Context, path string, q url.Values, cursor uin
 		}
 		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
-	page, err := p.decode(&cappedReader{r: resp.Body, left: maxPeerBody}, cursor, ordered)
+	page, err := p.decode(&cappedReader{r: resp.Body, left: maxPeerBody}, cursor, ordered, head)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
 	return page, nil
 }
 
-// decode reads a page, {"reports":[...],"next_cursor":...} (or, of the
-// imports, "cursor" and "more"), one record at a time. A record that does
-// not decode, is out of order (when ordered: keys after cursor, growing) or
-// is of another zone is counted and skipped; only a page that is not JSON,
-// or too large, fails.
-func (p *puller) decode(r io.Reader, cursor uint64, ordered bool) (*pulledPage, error) {
-	dec := json.NewDecoder(r)
+// decode reads a page (apitypes.ReportsPage or ImportsPage) one record at
+// a time, its cursors into head. A record that does not decode, is out of
+// order (when ordered: keys after cursor, growing) or is of another zone is
+// counted and skipped; only a page that is not JSON, or too large, fails.
+func (p *puller) decode(r io.Reader, cursor uint64, ordered bool, head any) (*pulledPage, error) {
 	page := &pulledPage{}
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
+	err := apitypes.DecodePage(r, head, func(raw json.RawMessage) error {
+		if page.count++; page.count > peerPage {
+			return fmt.Errorf("more than the %d records asked", peerPage)
 		}
-		switch tok {
-		case "reports":
-			if err := expectDelim(dec, '['); err != nil {
-				return nil, err
-			}
-			for dec.More() {
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					return nil, err
-				}
-				if page.count++; page.count > peerPage {
-					return nil, fmt.Errorf("more than the %d records asked", peerPage)
-				}
-				p.take(page, raw, cursor, ordered)
-			}
-			if err := expectDelim(dec, ']'); err != nil {
-				return nil, err
-			}
-		case "next_cursor":
-			if err := dec.Decode(&page.next); err != nil {
-				return nil, fmt.Errorf("next_cursor: %w", err)
-			}
-		case "cursor":
-			if err := dec.Decode(&page.cursor); err != nil {
-				return nil, fmt.Errorf("cursor: %w", err)
-			}
-		case "more":
-			if err := dec.Decode(&page.more); err != nil {
-				return nil, fmt.Errorf("more: %w", err)
-			}
-		default: // a field of a later version
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
+		p.take(page, raw, cursor, ordered)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -462,16 +423,4 @@ func (p *puller) noteReject(why string) {
 		log.Warningf("peer %s: skipped %s (coredns_statusengine_peer_rejected_total counts them)", p.url, why)
 		p.rejectLogged = time.Now()
 	}
-}
-
-// expectDelim reads the delimiter d.
-func expectDelim(dec *json.Decoder, d json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != d {
-		return fmt.Errorf("not a page of reports: %v where %q was due", tok, string(d))
-	}
-	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/statusengine/statusengine/api/apitypes"
 )
 
 // TestExpensiveRequestsLimited (issue 10, point 1): expensive requests run
@@ -132,10 +134,7 @@ func TestStrictParameters(t *testing.T) {
 	}
 	// A real cursor still pages.
 	code, _, body := apiGet(t, s, "/api/v1/reports?limit=5&from=0", apiToken)
-	var page struct {
-		Reports    []json.RawMessage `json:"reports"`
-		NextCursor *string           `json:"next_cursor"`
-	}
+	var page apitypes.ReportsPage
 	if json.Unmarshal([]byte(body), &page); code != 200 || page.NextCursor == nil {
 		t.Fatalf("first page: %d %.200s", code, body)
 	}
