@@ -184,7 +184,7 @@ func bruteTotals(t *testing.T, st *store.Store, from, to time.Time) *rawTotals {
 		out.dims[b.dim] = map[string]*rawGroup{}
 	}
 	err := st.Each(from, to.Add(time.Second-1), 0, func(rec *store.Record) error {
-		inst, net := store.InstallationKey(rec), store.SourceNetwork(rec).String()
+		inst, net := store.InstallationKey(rec), store.InstallNetwork(rec).String()
 		out.total.reports++
 		out.total.installs[inst], out.total.nets[net] = true, true
 		out.ids[rec.Report.ID] = true

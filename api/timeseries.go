@@ -13,14 +13,14 @@ import (
 // Limits of /api/v1/timeseries.
 const (
 	MaxBuckets = 10000 // steps in one answer of reports
-	// MaxInstallBuckets bounds the steps of an answer counting
+	// MaxInstallSteps bounds the steps of an answer counting
 	// installations (about ten years of days).
-	MaxInstallBuckets = 3650
-	TopSeries         = 10 // named series; the rest add up to "other"
+	MaxInstallSteps = 3650
+	TopSeries       = 10 // named series; the rest add up to "other"
 )
 
-// SeriesBucket is one step of a timeseries.
-type SeriesBucket struct {
+// SeriesStep is one step of a timeseries.
+type SeriesStep struct {
 	T      int64             `json:"t"`
 	Total  uint64            `json:"total"`
 	Series map[string]uint64 `json:"series"`
@@ -34,8 +34,8 @@ type Timeseries struct {
 	By   string `json:"by"`
 	// Count is what the buckets count: reports, or installations (distinct
 	// installations of each step).
-	Count   string         `json:"count"`
-	Buckets []SeriesBucket `json:"buckets"`
+	Count   string       `json:"count"`
+	Buckets []SeriesStep `json:"buckets"`
 	// OtherValues is the number of distinct values the "other" series sums.
 	OtherValues int `json:"other_values"`
 }
@@ -70,7 +70,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 	first := stepStart(from, step)
 	n, limit := countSteps(first, to, step), MaxBuckets
 	if count == "installations" {
-		limit = MaxInstallBuckets
+		limit = MaxInstallSteps
 		if step == store.StepHour {
 			writeError(w, http.StatusBadRequest, "installations are counted per day: use step day, week or month")
 			return
@@ -88,7 +88,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 	st := s.storeOf(r)
 	key := fmt.Sprint("timeseries", first.Unix(), to.Unix(), stepName, by, count, s.floorOf(r), s.configOf(r).PublicMin)
 	out, err := s.cache.get(key, st, &s.configOf(r).Limits, func() ([]byte, error) {
-		var buckets []store.InstallBucket
+		var buckets []store.InstallStep
 		var err error
 		if count == "installations" {
 			buckets, err = st.Installs(first, endOf(to), step, byDims[by])
@@ -113,11 +113,11 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Count: count, Buckets: make([]SeriesBucket, 0, len(buckets))}
+		ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Count: count, Buckets: make([]SeriesStep, 0, len(buckets))}
 		top := topValues(buckets, allowed, TopSeries, count == "reports")
 		folded := map[string]bool{}
 		for _, b := range buckets {
-			sb := SeriesBucket{T: b.Start.Unix(), Total: b.Total.Installations, Series: map[string]uint64{}}
+			sb := SeriesStep{T: b.Start.Unix(), Total: b.Total.Installations, Series: map[string]uint64{}}
 			if count == "reports" {
 				sb.Total = b.Total.Reports
 			}
@@ -152,7 +152,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 
 // reportBuckets counts the reports of each step in Installs' shape (months
 // are summed from days).
-func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.Step, d store.Dimension) ([]store.InstallBucket, error) {
+func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.Step, d store.Dimension) ([]store.InstallStep, error) {
 	seriesStep := step
 	if step == store.StepMonth {
 		seriesStep = store.StepDay
@@ -161,11 +161,11 @@ func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.S
 	if err != nil {
 		return nil, err
 	}
-	var out []store.InstallBucket
+	var out []store.InstallStep
 	for _, b := range series {
 		start := stepStart(b.Start, step)
 		if len(out) == 0 || !out[len(out)-1].Start.Equal(start) {
-			out = append(out, store.InstallBucket{Start: start, Values: map[string]store.Counts{}})
+			out = append(out, store.InstallStep{Start: start, Values: map[string]store.Counts{}})
 		}
 		ob := &out[len(out)-1]
 		for v, n := range b.Values {
@@ -180,7 +180,7 @@ func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.S
 
 // topValues are the n values of allowed with the most reports (or
 // installations) over all buckets; nil allowed allows none.
-func topValues(buckets []store.InstallBucket, allowed map[string]bool, n int, reports bool) map[string]bool {
+func topValues(buckets []store.InstallStep, allowed map[string]bool, n int, reports bool) map[string]bool {
 	sums := map[string]uint64{}
 	for _, b := range buckets {
 		for v, c := range b.Values {

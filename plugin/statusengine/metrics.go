@@ -66,7 +66,7 @@ var (
 		Buckets:   prometheus.ExponentialBuckets(1, 2, 14),
 	})
 
-	logPending = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	logUnstored = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "log_pending",

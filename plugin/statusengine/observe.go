@@ -38,7 +38,7 @@ const (
 // (c.Logged) or to the database file, and of its error: it updates the
 // metrics and tracks whether the store is full.
 func observeCommit(c store.CommitInfo) {
-	logPending.WithLabelValues(c.Path).Set(float64(c.Pending))
+	logUnstored.WithLabelValues(c.Path).Set(float64(c.Unstored))
 	if c.Logged {
 		logDuration.Observe(c.Duration.Seconds())
 		logBatch.Observe(float64(c.Batch))

@@ -454,7 +454,7 @@ func loopbackHost(host string) bool {
 }
 
 // parseLimit reads limit RATE_PER_MINUTE [BURST] or limit off: how many new
-// reports a resolver network may add (sourceNetwork), a token bucket.
+// reports a resolver network may add (limitNetwork), a token bucket.
 func parseLimit(c *caddy.Controller, se *StatusEngine, args []string) error {
 	if len(args) < 1 || len(args) > 2 {
 		return c.Errf("limit needs RATE_PER_MINUTE [BURST], or off")

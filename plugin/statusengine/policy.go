@@ -16,11 +16,11 @@ const (
 	addressesDrop
 )
 
-// sourceNetwork is what the per-source limit charges: the resolver's /24 or
+// limitNetwork is what the per-source limit charges: the resolver's /24 or
 // /48, never the ECS, which the sender chooses. Loopback is not charged
 // (invalid prefix): a query from it comes from a local proxy, where every
 // resolver would share one bucket, or from a test.
-func sourceNetwork(a netip.Addr) netip.Prefix {
+func limitNetwork(a netip.Addr) netip.Prefix {
 	if a.IsLoopback() || !a.IsValid() {
 		return netip.Prefix{}
 	}

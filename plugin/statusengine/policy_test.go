@@ -29,7 +29,7 @@ func TestKeepAddresses(t *testing.T) {
 	}
 }
 
-func TestSourceNetwork(t *testing.T) {
+func TestLimitNetwork(t *testing.T) {
 	tests := map[string]string{
 		"192.0.2.77":       "192.0.2.0/24",
 		"2001:db8:1:2::53": "2001:db8:1::/48",
@@ -37,8 +37,8 @@ func TestSourceNetwork(t *testing.T) {
 		"::1":              "invalid Prefix",
 	}
 	for in, want := range tests {
-		if got := sourceNetwork(netip.MustParseAddr(in)).String(); got != want {
-			t.Errorf("sourceNetwork(%s) = %s, want %s", in, got, want)
+		if got := limitNetwork(netip.MustParseAddr(in)).String(); got != want {
+			t.Errorf("limitNetwork(%s) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -117,7 +117,7 @@ func (se *StatusEngine) ingest(w dns.ResponseWriter, zone string, ecs netip.Pref
 		return outcomeStoreFailed
 	}
 	rec.Received, rec.Zone, rec.Resolver, rec.ECS = time.Now(), zone, remoteAddr(w), ecs
-	rec.Source = sourceNetwork(rec.Resolver)
+	rec.LimitNet = limitNetwork(rec.Resolver)
 	if se.geo != nil {
 		rec.Geo = se.geo.Locate(rec.Resolver, rec.ECS)
 	}

@@ -95,7 +95,7 @@
 //	                                 emptied past maxMemo
 //	readCaches.closed (read.go)      sums of past days, a flight.Cache by range    empty
 //	                                 and generation (closedCache, totals.go)
-//	readCaches.steps (read.go)       InstallBuckets of closed steps, by            empty
+//	readCaches.steps (read.go)       InstallSteps of closed steps, by            empty
 //	                                 generation (stepCache, installs.go)
 //	zonesOK (record.go)              zones found valid, at most 64; one for the    empty
 //	                                 process, not per store

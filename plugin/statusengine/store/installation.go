@@ -19,15 +19,15 @@ func InstallationKey(r *Record) string {
 		b.WriteString(f)
 		b.WriteByte(0)
 	}
-	b.WriteString(SourceNetwork(r).String())
+	b.WriteString(InstallNetwork(r).String())
 	return b.String()
 }
 
-// SourceNetwork is the network a report came from: the ECS prefix when the
+// InstallNetwork is the network a report came from: the ECS prefix when the
 // resolver sent one, else the resolver address, either cut to /24 (IPv4) or
 // /48 (IPv6) at most. Resolvers differ in the ECS length they send (/24,
 // /32, /56): the cut keeps one host behind two of them one network.
-func SourceNetwork(r *Record) netip.Prefix {
+func InstallNetwork(r *Record) netip.Prefix {
 	if r.ECS.IsValid() {
 		return cutNetwork(r.ECS.Addr(), r.ECS.Bits())
 	}

@@ -48,7 +48,7 @@ func TestInstallationKey(t *testing.T) {
 	}
 }
 
-func TestSourceNetwork(t *testing.T) {
+func TestInstallNetwork(t *testing.T) {
 	tests := []struct {
 		resolver, ecs, want string
 	}{
@@ -64,11 +64,11 @@ func TestSourceNetwork(t *testing.T) {
 		if tc.ecs != "" {
 			r.ECS = netip.MustParsePrefix(tc.ecs)
 		}
-		if got := SourceNetwork(r).String(); got != tc.want {
-			t.Errorf("SourceNetwork(%s, %s) = %s, want %s", tc.resolver, tc.ecs, got, tc.want)
+		if got := InstallNetwork(r).String(); got != tc.want {
+			t.Errorf("InstallNetwork(%s, %s) = %s, want %s", tc.resolver, tc.ecs, got, tc.want)
 		}
 	}
-	if SourceNetwork(&Record{}).IsValid() {
+	if InstallNetwork(&Record{}).IsValid() {
 		t.Error("a record without addresses has a network")
 	}
 }

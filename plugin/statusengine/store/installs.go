@@ -15,9 +15,9 @@ import (
 // StepMonth is a Series or Installs step of one UTC month.
 const StepMonth Step = 3
 
-// InstallBucket is one step of Installs: the installations seen in it, and
+// InstallStep is one step of Installs: the installations seen in it, and
 // per value of the dimension asked.
-type InstallBucket struct {
+type InstallStep struct {
 	Start  time.Time
 	Total  Counts
 	Values map[string]Counts
@@ -73,23 +73,23 @@ const maxInstallSteps = 3700
 // StepMonth) that [from, to] touches, and per value of d: DimTotal (none),
 // DimCountry, or one of BuildDims. Closed steps are computed once (see
 // stepCache).
-func (s *Store) Installs(from, to time.Time, step Step, d Dimension) ([]InstallBucket, error) {
+func (s *Store) Installs(from, to time.Time, step Step, d Dimension) ([]InstallStep, error) {
 	if step == StepHour {
 		return nil, fmt.Errorf("installations are kept per day: no hour steps")
 	}
-	var out []InstallBucket
+	var out []InstallStep
 	today := dayOf(time.Now())
 	for t := stepStart(from, step); !t.After(to); t = stepNext(t, step) {
 		if len(out) >= maxInstallSteps {
 			return nil, fmt.Errorf("more than %d steps", maxInstallSteps)
 		}
 		closed := dayOf(stepNext(t, step)) <= today
-		b, err := s.readers.steps.get(s, t, step, d, closed, func() (InstallBucket, error) {
+		b, err := s.readers.steps.get(s, t, step, d, closed, func() (InstallStep, error) {
 			a := newAcc()
 			if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
-				return InstallBucket{}, err
+				return InstallStep{}, err
 			}
-			return s.installBucket(t, a, d)
+			return s.installStep(t, a, d)
 		})
 		if err != nil {
 			return nil, err
@@ -99,9 +99,9 @@ func (s *Store) Installs(from, to time.Time, step Step, d Dimension) ([]InstallB
 	return out, nil
 }
 
-// installBucket breaks the installations of a down by d.
-func (s *Store) installBucket(start time.Time, a *acc, d Dimension) (InstallBucket, error) {
-	b := InstallBucket{Start: start, Values: map[string]Counts{}}
+// installStep breaks the installations of a down by d.
+func (s *Store) installStep(start time.Time, a *acc, d Dimension) (InstallStep, error) {
+	b := InstallStep{Start: start, Values: map[string]Counts{}}
 	m, err := s.members(a.installs)
 	if err != nil {
 		return b, err
@@ -263,14 +263,14 @@ func (s *Store) HasDay(t time.Time) bool {
 	return found
 }
 
-// stepCache keeps the InstallBuckets of closed steps: they change only by
+// stepCache keeps the InstallSteps of closed steps: they change only by
 // imports (closedCache.gen). It is no single-flight cache (flight.Cache):
 // a step is cheap and one timeseries asks for each once, so callers that
 // miss compute it side by side rather than wait.
 type stepCache struct {
 	mu      sync.Mutex
 	gen     uint64
-	entries map[stepKey]InstallBucket
+	entries map[stepKey]InstallStep
 }
 
 type stepKey struct {
@@ -281,7 +281,7 @@ type stepKey struct {
 
 const maxStepEntries = 1 << 14
 
-func (c *stepCache) get(s *Store, t time.Time, step Step, d Dimension, closed bool, compute func() (InstallBucket, error)) (InstallBucket, error) {
+func (c *stepCache) get(s *Store, t time.Time, step Step, d Dimension, closed bool, compute func() (InstallStep, error)) (InstallStep, error) {
 	if !closed {
 		return compute()
 	}
@@ -289,7 +289,7 @@ func (c *stepCache) get(s *Store, t time.Time, step Step, d Dimension, closed bo
 	gen := s.readers.closed.gen.Load()
 	c.mu.Lock()
 	if c.gen != gen || c.entries == nil || len(c.entries) >= maxStepEntries {
-		c.entries, c.gen = map[stepKey]InstallBucket{}, gen
+		c.entries, c.gen = map[stepKey]InstallStep{}, gen
 	}
 	b, ok := c.entries[k]
 	c.mu.Unlock()

@@ -20,9 +20,9 @@ type live struct {
 	periods map[periodKey]*livePeriod
 
 	// writer only
-	rolled  uint64    // the watermark: records up to this key are in the bucket
-	pending int       // records since the last flush
-	last    time.Time // of the last flush
+	rolled    uint64    // the watermark: records up to this key are in the bucket
+	unflushed int       // records since the last flush
+	last      time.Time // of the last flush
 }
 
 type livePeriod struct {
@@ -78,12 +78,12 @@ func (l *live) apply(facts []fact, now time.Time) {
 			p.dirty, p.used = true, now
 		}
 	}
-	l.pending += len(facts)
+	l.unflushed += len(facts)
 }
 
 // due tells whether the next commit should flush.
 func (l *live) due(now time.Time) bool {
-	return l.pending >= flushRecords || (l.pending > 0 && now.Sub(l.last) >= flushEvery)
+	return l.unflushed >= flushRecords || (l.unflushed > 0 && now.Sub(l.last) >= flushEvery)
 }
 
 // flush writes to tx every dirty period with facts added (facts of the
@@ -133,7 +133,7 @@ func (l *live) flushed(keys []periodKey, top uint64, now time.Time) {
 			p.dirty = false
 		}
 	}
-	l.rolled, l.pending, l.last = top, 0, now
+	l.rolled, l.unflushed, l.last = top, 0, now
 	current := periodsOf(now)
 	for k, p := range l.periods {
 		var cur periodKey
@@ -171,7 +171,7 @@ func (l *live) reset() {
 	l.mu.Lock()
 	l.periods = map[periodKey]*livePeriod{}
 	l.mu.Unlock()
-	l.pending = 0
+	l.unflushed = 0
 }
 
 // heldDays are the days held (an empty store's first reports may not be

@@ -108,7 +108,7 @@ func (w *writer) commit(batch []*pending) {
 	}
 	if !settled && s.opts.OnCommit != nil { // settle tells of its commits
 		s.opts.OnCommit(CommitInfo{Path: s.path, Duration: time.Since(start), Batch: len(batch),
-			Records: s.count.Load(), Logged: logged, Pending: w.unstored(), Err: err})
+			Records: s.count.Load(), Logged: logged, Unstored: w.unstored(), Err: err})
 	}
 	s.answer(batch, out, err)
 }
@@ -144,7 +144,7 @@ func (w *writer) store(now time.Time, batch []*pending, out []result) (logged, s
 	if testHookInTx != nil {
 		testHookInTx()
 	}
-	first := t.logged == 0
+	first := t.logBatches == 0
 	recs := w.logged[:0]
 	for i, p := range batch {
 		o, e := w.apply(t, p.rec, p.origin)
@@ -167,7 +167,7 @@ func (w *writer) store(now time.Time, batch []*pending, out []result) (logged, s
 		}
 		t.logTop = top
 	}
-	t.logged++
+	t.logBatches++
 	return true, false, nil
 }
 
@@ -202,7 +202,7 @@ func (w *writer) settle() (err error) {
 	w.logBlocked = isSpaceError(err)
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(CommitInfo{Path: s.path, Duration: time.Since(start), Batch: t.stored,
-			Records: s.count.Load(), Pending: w.unstored(), Err: err})
+			Records: s.count.Load(), Unstored: w.unstored(), Err: err})
 	}
 	return err
 }
@@ -247,7 +247,7 @@ func (w *writer) idle(now time.Time, idle bool) {
 	if w.unstored() > 0 && w.held == nil && w.s.noSpace() == nil {
 		w.sync() // logged records a failed commit rolled back
 	}
-	if w.s.live.pending > 0 && w.s.live.due(now) {
+	if w.s.live.unflushed > 0 && w.s.live.due(now) {
 		w.transact(now, false, true, indexPerCommit, nil)
 	}
 	if !idle {

@@ -32,7 +32,7 @@ func TestSourceLimit(t *testing.T) {
 		for range tc.n {
 			epoch++
 			rec := newRecord(t, realBeacon, epoch, now)
-			rec.Source = src
+			rec.LimitNet = src
 			switch o, _ := s.Submit(rec); o {
 			case Stored:
 				stored++
@@ -131,7 +131,7 @@ func TestDuplicatesAreNotCharged(t *testing.T) {
 	src := netip.MustParsePrefix("198.51.100.0/24")
 	for i := range 5 {
 		rec := newRecord(t, realBeacon, 1700000000, time.Now())
-		rec.Source = src
+		rec.LimitNet = src
 		o, _ := s.Submit(rec)
 		if want := map[bool]Outcome{true: Stored, false: Duplicate}[i == 0]; o != want {
 			t.Fatalf("submit %d: %v, want %v", i, o, want)

@@ -30,10 +30,10 @@ type Record struct {
 	// the beacon grammar.
 	Report codec.Report
 	Geo    geo.Location
-	// Source is the network the per-source limit charges: the resolver's
+	// LimitNet is the network the per-source limit charges: the resolver's
 	// /24 or /48. Not stored (the addresses may be stored truncated or not at
 	// all); imported records have none.
-	Source netip.Prefix
+	LimitNet netip.Prefix
 }
 
 // Limits of what a record may hold: what live ingest can produce (the

@@ -21,8 +21,8 @@ const (
 	StepWeek
 )
 
-// Bucket is one step of a Series: reports per value of the dimension.
-type Bucket struct {
+// SeriesStep is one step of a Series: reports per value of the dimension.
+type SeriesStep struct {
 	Start  time.Time
 	Values map[string]uint64
 }
@@ -54,14 +54,14 @@ func StepLen(step Step) time.Duration {
 // Series counts the reports of each step that [from, to] touches, split by
 // the values of d: DimTotal, DimCountry or one of BuildDims. Steps without
 // reports are there, empty.
-func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]Bucket, error) {
+func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]SeriesStep, error) {
 	if to.Before(from) {
 		return nil, nil
 	}
-	var buckets []Bucket
+	var buckets []SeriesStep
 	first := SeriesStart(from, step)
 	for t := first; !t.After(to); t = t.Add(StepLen(step)) {
-		buckets = append(buckets, Bucket{Start: t, Values: map[string]uint64{}})
+		buckets = append(buckets, SeriesStep{Start: t, Values: map[string]uint64{}})
 	}
 	kind, n0, n1 := byte(periodDay), dayOf(first), dayOf(to)
 	if step == StepHour {

@@ -87,10 +87,10 @@ type CommitInfo struct {
 	// Logged says the batch is durable in the write-ahead log and the
 	// transaction holding it commits later (Duration is then the log's).
 	Logged bool
-	// Pending is the reports the log holds that the file lacks: answered
+	// Unstored is the reports the log holds that the file lacks: answered
 	// and durable, in the file after the next commit that works.
-	Pending int
-	Err     error
+	Unstored int
+	Err      error
 }
 
 func (o Options) withDefaults() Options {

@@ -260,7 +260,7 @@ func TestReplayAfterCrash(t *testing.T) {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	if s.live.pending == 0 {
+	if s.live.unflushed == 0 {
 		t.Fatal("nothing pending: the test does not test a replay")
 	}
 	s.db.Close()

@@ -60,22 +60,22 @@ func (w *writer) dicts() []*dict { return []*dict{w.zones, w.places, w.builds, w
 
 // txn is one write transaction in the making.
 type txn struct {
-	tx        *bolt.Tx
-	records   *bolt.Bucket // looked up once: Tx.Bucket costs a map lookup and more
-	seen      *bolt.Bucket
-	resolvers *bolt.Bucket
-	now       time.Time
-	facts     []fact
-	stored    int
-	flush     bool // flush the live rollups in this transaction
-	indexed   []bool
-	lastKey   uint64 // writer.lastKey before, restored if the commit fails
-	badRollup bool
-	changed   bool   // the fill wrote something besides records
-	logTop    uint64 // the last frame of the log this transaction holds
-	partial   bool   // it applies a chunk of the log's frames, more follow
-	logged    int    // batches it answered once logged
-	err       error  // set by a fill that must not commit
+	tx         *bolt.Tx
+	records    *bolt.Bucket // looked up once: Tx.Bucket costs a map lookup and more
+	seen       *bolt.Bucket
+	resolvers  *bolt.Bucket
+	now        time.Time
+	facts      []fact
+	stored     int
+	flush      bool // flush the live rollups in this transaction
+	indexed    []bool
+	lastKey    uint64 // writer.lastKey before, restored if the commit fails
+	badRollup  bool
+	changed    bool   // the fill wrote something besides records
+	logTop     uint64 // the last frame of the log this transaction holds
+	partial    bool   // it applies a chunk of the log's frames, more follow
+	logBatches int    // batches it answered once logged
+	err        error  // set by a fill that must not commit
 }
 
 // begin opens a write transaction and lets the dictionaries write their
@@ -165,7 +165,7 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 	if seenIn(t.seen, seen, rec.Report.HasEpoch) {
 		return Duplicate, nil
 	}
-	if from == fromDNS && !w.limiter.allow(w.s.policy.Load(), rec.Source, t.now) {
+	if from == fromDNS && !w.limiter.allow(w.s.policy.Load(), rec.LimitNet, t.now) {
 		return Limited, nil
 	}
 	records := t.records
@@ -202,7 +202,7 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 		return Failed, err
 	}
 	next := w.installs.next
-	if r.install, err = w.installs.number(appendInstallation(nil, build, SourceNetwork(rec), id)); err != nil {
+	if r.install, err = w.installs.number(appendInstallation(nil, build, InstallNetwork(rec), id)); err != nil {
 		return Failed, err
 	}
 	// A new installation: the network of the resolver that asked, for the
@@ -258,7 +258,7 @@ func (w *writer) finish(t *txn, forceFlush bool) (flushed bool, keys []periodKey
 		}
 	}
 	live := w.s.live
-	if t.flush || forceFlush || w.rebuild != nil || (t.stored > 0 || live.pending > 0) && live.due(t.now) {
+	if t.flush || forceFlush || w.rebuild != nil || (t.stored > 0 || live.unflushed > 0) && live.due(t.now) {
 		if keys, err = live.flush(tx, t.facts); err != nil {
 			return false, nil, err
 		}
