@@ -144,3 +144,42 @@ func TestSnapshots(t *testing.T) {
 		t.Error("an oversized snapshot was kept")
 	}
 }
+
+// TestBefore1970: a range before 1970 (the API's default span before to=0)
+// is day 0, not a uint32 wrapped to about 4.3 billion days: Churn,
+// Installs, Series and Totals of it read a few periods and answer what the
+// store holds (nothing), where Churn read every month to the year 11 million.
+func TestBefore1970(t *testing.T) {
+	if got := dayOf(time.Unix(-30*86400, 0)); got != 0 {
+		t.Errorf("dayOf 30 days before 1970 = %d, want 0", got)
+	}
+	if got := hourOf(time.Unix(-1, 0)); got != 0 {
+		t.Errorf("hourOf a second before 1970 = %d, want 0", got)
+	}
+	if n := len(periods(dayOf(time.Unix(0, 0)), dayOf(time.Unix(-86400, 0)))); n != 1 {
+		t.Errorf("%d periods from day 0 to the day before 1970, want 1", n)
+	}
+	s := openTemp(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	now := time.Now()
+	submitAll(t, s, genRecords(t, r, genInstalls(r, 20), 100, now.Add(-5*24*time.Hour), 5*24*time.Hour))
+	from, to := time.Unix(-30*86400, 0).UTC(), time.Unix(0, 0).UTC()
+	for _, step := range []Step{StepDay, StepWeek, StepMonth} {
+		churn, err := s.Churn(from, to, step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range churn {
+			if c.Active != 0 || c.New != 0 {
+				t.Errorf("step %d: churn before 1970 counts %+v", step, c)
+			}
+		}
+	}
+	tot, err := s.Totals(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot.Total.Reports != 0 {
+		t.Errorf("totals before 1970: %d reports", tot.Total.Reports)
+	}
+}

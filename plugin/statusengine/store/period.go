@@ -37,8 +37,12 @@ func (k periodKey) bytes() []byte {
 	return binary.BigEndian.AppendUint32([]byte{k.kind}, k.n)
 }
 
-func dayOf(t time.Time) uint32  { return uint32(t.Unix() / 86400) }
-func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
+// dayOf and hourOf number the UTC days and hours since 1970. A time before
+// 1970 (a range the API derives from to=0) is day or hour 0: as a uint32 it
+// would wrap to about 4.3 billion, and a range from day 0 to there took a
+// minute and gigabytes to read (FuzzAPIParams: /api/v1/churn?to=0).
+func dayOf(t time.Time) uint32  { return uint32(max(t.Unix(), 0) / 86400) }
+func hourOf(t time.Time) uint32 { return uint32(max(t.Unix(), 0) / 3600) }
 func monthOf(t time.Time) uint32 {
 	t = t.UTC()
 	return uint32(t.Year()*12 + int(t.Month()) - 1)
