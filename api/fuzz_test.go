@@ -100,6 +100,16 @@ func FuzzAPIParams(f *testing.F) {
 		{"POST", "/api/v1/import", "", ""},
 		{"OPTIONS", "/api/v1/summary", "", ""},
 		{"GET", "/api/v1/reports", "from=0&from=1&to=%ff%fe", "Bearer " + testToken},
+		// to=0: the default span before it starts in 1969, whose day number
+		// once wrapped to about 4.3 billion (churn took 57 s).
+		{"GET", "/api/v1/churn", "to=0", ""},
+		{"GET", "/api/v1/churn", "to=0&step=month", ""},
+		{"GET", "/api/v1/summary", "to=0", ""},
+		{"GET", "/api/v1/timeseries", "to=0&count=installations", ""},
+		{"GET", "/api/v1/adoption", "to=0", ""},
+		{"GET", "/api/v1/map", "to=0", ""},
+		{"GET", "/badge/latest.svg", "to=0", ""},
+		{"GET", "/api/0/0", "", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, s.auth)
