@@ -17,8 +17,9 @@ var link = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
 // TestRelativeLinks: every relative link of every Markdown file in the
 // module (vendored front-end files aside) names a file or directory that
-// exists, relative to the file that holds it. A file split or renamed must
-// take its links along.
+// exists, relative to the file that holds it, and a #fragment names a
+// heading of that file (as GitHub makes its anchors). A file split or
+// renamed, or a heading reworded, must take its links along.
 func TestRelativeLinks(t *testing.T) {
 	root, err := servertest.ModuleRoot()
 	if err != nil {
@@ -46,10 +47,18 @@ func TestRelativeLinks(t *testing.T) {
 				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "#") {
 					continue
 				}
-				target, _, _ = strings.Cut(target, "#")
+				target, fragment, _ := strings.Cut(target, "#")
+				file := path
+				if target != "" {
+					file = filepath.Join(filepath.Dir(path), target)
+				}
 				checked++
-				if _, err := os.Stat(filepath.Join(filepath.Dir(path), target)); err != nil {
+				if _, err := os.Stat(file); err != nil {
 					t.Errorf("%s:%d: link to %s: no such file", rel, i+1, m[1])
+					continue
+				}
+				if fragment != "" && strings.HasSuffix(file, ".md") && !anchors(t, file)[fragment] {
+					t.Errorf("%s:%d: link to %s: no heading makes the anchor #%s", rel, i+1, m[1], fragment)
 				}
 			}
 		}
@@ -62,4 +71,26 @@ func TestRelativeLinks(t *testing.T) {
 		t.Fatal("no relative link found: the walk missed the Markdown files")
 	}
 	t.Logf("%d relative links checked", checked)
+}
+
+// nonAnchor is what GitHub drops from a heading to make its anchor.
+var nonAnchor = regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+
+// anchors are the #fragments the headings of a Markdown file make: lower
+// case, punctuation dropped, spaces as hyphens.
+func anchors(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(text), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		out[strings.ReplaceAll(nonAnchor.ReplaceAllString(h, ""), " ", "-")] = true
+	}
+	return out
 }
