@@ -2,8 +2,9 @@
 //
 // A DNS question becomes a record in Submit (submit.go): the report is
 // queued for the writer goroutine (loop.go), which applies every report
-// queued at that moment to its open transaction (writer.go, apply) and
-// answers each once the batch is on disk, or after Options.AnswerWait. On
+// queued at that moment to its open transaction and answers each once the
+// batch is on disk (commit.go: one durable commit, top to bottom, from
+// commit through apply to done), or after the answer wait. On
 // disk means committed, when reports come slowly; while they come fast,
 // the stored records are appended to the write-ahead log (wal.go, one
 // fdatasync) and the transaction, held open across batches, commits every
@@ -62,7 +63,7 @@
 // how Open rebuilds it:
 //
 //	writer.held (writer.go)          the write transaction open across batches     begun again; a failed
-//	  and writer.logged              (commit, loop.go), and the records it logged  commit's are in the log
+//	  and writer.logged              (commit, commit.go), and the records it logged commit's are in the log
 //	writer.log (writer.go)           the write-ahead log open for writing: where   Open: the file and meta
 //	                                 the next frame goes, its seq, meta "wal"      "wal", replayed
 //	                                 nil when the log is refused (below): each     refused again at each Open
