@@ -191,16 +191,12 @@ func clientSubnet(r *dns.Msg) (netip.Prefix, bool) {
 	if opt == nil {
 		return netip.Prefix{}, true
 	}
-	var (
-		ecs    *dns.EDNS0_SUBNET
-		others []dns.EDNS0
-	)
+	var ecs *dns.EDNS0_SUBNET
 	for _, o := range opt.Option {
-		if e, ok := o.(*dns.EDNS0_SUBNET); ok && ecs == nil {
+		if e, ok := o.(*dns.EDNS0_SUBNET); ok {
 			ecs = e
-			continue
+			break
 		}
-		others = append(others, o)
 	}
 	if ecs == nil || ecs.Family == 0 {
 		return netip.Prefix{}, true
@@ -214,14 +210,11 @@ func clientSubnet(r *dns.Msg) (netip.Prefix, bool) {
 	if err != nil || p.Addr() != a {
 		return netip.Prefix{}, false // host bits set
 	}
-	// miekg/dns pads or cuts the address field to the family's length, so
-	// its wire length is what the OPT record's RDLENGTH holds beyond the
-	// other options and the option's own 8 octets of code, length, family
-	// and prefixes.
-	bare := &dns.OPT{Hdr: opt.Hdr}
-	rest := &dns.OPT{Hdr: opt.Hdr, Option: others}
-	addrLen := int(opt.Hdr.Rdlength) - (dns.Len(rest) - dns.Len(bare)) - 8
-	if addrLen != (int(ecs.SourceNetmask)+7)/8 {
+	// miekg/dns pads or cuts the address field to the family's length and
+	// packs it as long as the prefix needs, so the OPT record's RDLENGTH as
+	// received differs from its packed length exactly when the field was
+	// longer or shorter than that. Only queries with ECS pay for this.
+	if int(opt.Hdr.Rdlength) != dns.Len(opt)-dns.Len(&dns.OPT{Hdr: opt.Hdr}) {
 		return netip.Prefix{}, false
 	}
 	if ecs.SourceNetmask == 0 {
