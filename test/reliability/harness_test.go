@@ -421,6 +421,19 @@ func beacon(i int) string {
 // reportName is the query name of installation i started at epoch.
 func reportName(i int, epoch int64) string { return codec.Encode(beacon(i), epoch, zone) }
 
+// sendReports asks the server for n new reports, of installations first to
+// first+n-1, and fails the test unless each gets its A answer within 2 s.
+func (s *server) sendReports(t *testing.T, first, n int) {
+	t.Helper()
+	for i := range n {
+		m := new(dns.Msg)
+		m.SetQuestion(reportName(first+i, 1795700000), dns.TypeA)
+		if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
+			t.Fatalf("report query %d: %v %v", i, r, err)
+		}
+	}
+}
+
 // storedNames checks the database file after the server is gone (every
 // page, every record), opens it and returns the query name of every record
 // (lower case, as Encode makes it).

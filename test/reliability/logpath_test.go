@@ -143,13 +143,7 @@ func TestDamagedUnderRunningServer(t *testing.T) {
 	f.Close()
 
 	before := s.outcomes()
-	for i := range 20 {
-		m := new(dns.Msg)
-		m.SetQuestion(reportName(7000000+i, 1795700000), dns.TypeA)
-		if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
-			t.Fatalf("status zone query %d after the damage: %v %v", i, r, err)
-		}
-	}
+	s.sendReports(t, 7000000, 20)
 	d := delta(before, s.outcomes())
 	downLine := regexp.MustCompile(`(?m)^.*` + regexp.QuoteMeta(s.cfg.DB) + ` is damaged.*statusengine check --db.*$`)
 	if !s.waitLog(downLine, 0, 5*time.Second) {

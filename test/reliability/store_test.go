@@ -200,13 +200,7 @@ func TestHostileImportLine(t *testing.T) {
 		t.Fatalf("hostile lines: %s", body)
 	}
 	before := s.outcomes()
-	for i := range 50 {
-		m := new(dns.Msg)
-		m.SetQuestion(reportName(100+i, 1795700000), dns.TypeA)
-		if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
-			t.Fatalf("query %d: %v %v", i, r, err)
-		}
-	}
+	s.sendReports(t, 100, 50)
 	if d := delta(before, s.outcomes()); d["stored"] != 50 || len(d) != 1 {
 		t.Errorf("live reports after the hostile import: %v, want 50 stored", d)
 	}
@@ -297,13 +291,7 @@ func TestDamagedFileKeepsCoreDNSUp(t *testing.T) {
 				t.Errorf("the other zone: %v %v", r, err)
 			}
 			before := s.outcomes()
-			for i := range 20 {
-				m := new(dns.Msg)
-				m.SetQuestion(reportName(900000+i, 1795700000), dns.TypeA)
-				if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
-					t.Fatalf("status zone query %d: %v %v", i, r, err)
-				}
-			}
+			s.sendReports(t, 900000, 20)
 			d := delta(before, s.outcomes())
 			text := s.metricsText()
 			up := sumMetric(text, "coredns_statusengine_store_up", "db")[db]
@@ -401,13 +389,7 @@ func TestHostileValidFile(t *testing.T) {
 			db.Close()
 			s.start()
 			before := s.outcomes()
-			for i := range 200 {
-				m := new(dns.Msg)
-				m.SetQuestion(reportName(700000+i, 1795700000), dns.TypeA)
-				if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
-					t.Fatalf("query %d: %v %v", i, r, err)
-				}
-			}
+			s.sendReports(t, 700000, 200)
 			d := delta(before, s.outcomes())
 			rss := processRSS(t, s.proc.Cmd.Process.Pid)
 			up := metricTotal(s.metricsText(), "coredns_statusengine_store_up")
