@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -29,13 +28,13 @@ func (s *Server) imports(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("cursor"); v != "" {
 		if after, err = strconv.ParseUint(v, 16, 64); err != nil || len(v) > 16 || !hexDigits(v) {
-			writeError(w, http.StatusBadRequest, errors.New("cursor must be the cursor of an earlier response").Error())
+			writeError(w, http.StatusBadRequest, "cursor must be the cursor of an earlier response")
 			return
 		}
 	}
 	recs, last, more, err := s.storeOf(r).ImportedAfter(after, limit)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the imports failed")
+		storeError(w, err) // a store that is down: 503 with the repair commands
 		return
 	}
 	out := apitypes.ImportsPage{Reports: make([]store.Wire, 0, len(recs)), Cursor: strconv.FormatUint(last, 16), More: more}

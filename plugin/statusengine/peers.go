@@ -90,10 +90,7 @@ func startReplication(pc peersConfig, zones []string, st *store.Store) *replicat
 // checks the peers' certificates against the ca property's roots, or the
 // system's.
 func peerClient(pc peersConfig) *http.Client {
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
-	if def, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr = def.Clone() // its dial and handshake timeouts
-	}
+	tr := http.DefaultTransport.(*http.Transport).Clone() // its proxy, dial and handshake timeouts
 	tr.TLSClientConfig = &tls.Config{RootCAs: pc.roots, MinVersion: tls.VersionTLS12}
 	return &http.Client{
 		Timeout:       peerRequestTimeout,

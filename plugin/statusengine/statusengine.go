@@ -213,8 +213,9 @@ func clientSubnet(r *dns.Msg) (netip.Prefix, bool) {
 	// miekg/dns pads or cuts the address field to the family's length and
 	// packs it as long as the prefix needs, so the OPT record's RDLENGTH as
 	// received differs from its packed length exactly when the field was
-	// longer or shorter than that. Only queries with ECS pay for this.
-	if int(opt.Hdr.Rdlength) != dns.Len(opt)-dns.Len(&dns.OPT{Hdr: opt.Hdr}) {
+	// longer or shorter than that. Only queries with ECS pay for this. An
+	// OPT record a plugin before this one made has no RDLENGTH: no check.
+	if opt.Hdr.Rdlength != 0 && int(opt.Hdr.Rdlength) != dns.Len(opt)-dns.Len(&dns.OPT{Hdr: opt.Hdr}) {
 		return netip.Prefix{}, false
 	}
 	if ecs.SourceNetmask == 0 {

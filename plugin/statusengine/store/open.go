@@ -239,7 +239,7 @@ func (s *Store) storeReadOnly(committed uint64, why error) {
 		if l != nil {
 			l.f.Close()
 		}
-		if os.IsNotExist(err) || errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) {
 			err = nil
 		}
 		var refused *LogRefusedError

@@ -217,16 +217,21 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 	// Answered reports the file lacks are in its log (read like the file:
 	// a frame that holds no record is lost, and the log ends there).
 	// A log that is not ours is read all the same, as Open does (ReadLog).
-	recs, bad, _ := ReadLog(src, logged)
+	// A log refused for a link or for being the database gives no record;
+	// one that cannot be read at all (permissions, an I/O error) may hold
+	// answered reports: say so rather than copy without them.
+	recs, bad, err := ReadLog(src, logged)
+	var refused *LogRefusedError
+	if err != nil && !errors.As(err, &refused) {
+		return st, fmt.Errorf("reading the write-ahead log: %w (move it away to salvage without it)", err)
+	}
 	st.Lost += len(bad)
-	{
-		if st.Expected >= 0 {
-			st.Expected += int64(len(recs))
-		}
-		for _, rec := range recs {
-			if err := im.Add(rec, 0); err != nil {
-				return st, err
-			}
+	if st.Expected >= 0 {
+		st.Expected += int64(len(recs))
+	}
+	for _, rec := range recs {
+		if err := im.Add(rec, 0); err != nil {
+			return st, err
 		}
 	}
 	if err := im.Flush(); err != nil {

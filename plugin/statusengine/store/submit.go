@@ -86,6 +86,11 @@ func (s *Store) SubmitWithin(rec *Record, wait time.Duration) (Outcome, error) {
 		// The writer still owns p and will send on its buffered channel;
 		// leave it to the garbage collector rather than the pool.
 		return Queued, nil
+	case <-s.downCh:
+		// The writer may be stuck inside bbolt for good: without this an
+		// answer held with no deadline would wait forever. p is left to
+		// the garbage collector, as above.
+		return Failed, s.Down()
 	}
 }
 

@@ -145,7 +145,7 @@ func (l *wal) find() (problems []string) {
 // that may hold answered reports: only the reading rules of openLogFile
 // apply, and the frames are checked as always (checksum, the chain of
 // seqs after committed, the record's validation). Nothing is written to
-// it; closeReadOnly closes it.
+// it; close closes it without removing it.
 func openReadOnlyWAL(path string, committed uint64) (*wal, []string, error) {
 	lp := LogPath(path)
 	f, _, err := openLogFile(lp, path, false)
