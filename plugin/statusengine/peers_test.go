@@ -111,7 +111,7 @@ func TestPeerSkipsBadRecords(t *testing.T) {
 	if n := st.Count(); n != 3 || cursors[1] != store.KeyString(base+10) {
 		t.Errorf("second pull: %d records, cursor %q; want 3 after %x", n, cursors[1], base+10)
 	}
-	t.Logf("pages %d, stored %d, rejected %v", served.Load(), st.Count(), want)
+	t.Logf("pages %d, stored %d, rejected as asserted: %v", served.Load(), st.Count(), want)
 }
 
 // TestPeerPageCap: a peer answering a 16 MiB page (whitespace, one huge

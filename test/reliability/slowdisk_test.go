@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,7 +75,7 @@ func TestSlowDiskDurability(t *testing.T) {
 
 	t.Run("off", func(t *testing.T) {
 		s := newServer(t, config{DB: filepath.Join(mnt, "off.db"), Options: limitOff(t) + "\nanswer_deadline off"})
-		var answered, waiting int
+		var answered, waiting, lost int
 		var lat []time.Duration
 		for i, killAt := range slowKills {
 			r := slowRound(t, s, cg, 40000000+i*100000, killAt)
@@ -88,7 +87,7 @@ func TestSlowDiskDurability(t *testing.T) {
 			if len(r.lost) > 0 {
 				t.Errorf("round %d: answer_deadline off, yet kill -9 lost %d answered reports, e.g. %v", i, len(r.lost), r.lost[:min(3, len(r.lost))])
 			}
-			answered, waiting = answered+len(r.answered), waiting+r.waiting
+			answered, waiting, lost = answered+len(r.answered), waiting+r.waiting, lost+len(r.lost)
 			lat = append(lat, r.lat...)
 		}
 		over2s := 0
@@ -97,8 +96,8 @@ func TestSlowDiskDurability(t *testing.T) {
 				over2s++
 			}
 		}
-		t.Logf("answer_deadline off, disk at %d write IOPS, %d/s, %d kills: %d answered, %d waiting for the disk at the kills (unanswered), 0 lost; answer latency p50 %v p99 %v max %v, %d answers over 2 s",
-			slowIOPS, slowRate, len(slowKills), answered, waiting, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), over2s)
+		t.Logf("answer_deadline off, disk at %d write IOPS, %d/s, %d kills: %d answered, %d waiting for the disk at the kills (unanswered), %d lost; answer latency p50 %v p99 %v max %v, %d answers over 2 s",
+			slowIOPS, slowRate, len(slowKills), answered, waiting, lost, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), over2s)
 		if answered == 0 {
 			t.Fatal("answer_deadline off: no answer at all")
 		}
@@ -335,12 +334,5 @@ func (l *pacedLoad) wait() (answered []string, lat []time.Duration, unanswered i
 	return l.answered, l.lat, l.unanswered
 }
 
-// pct is the q-quantile of lat (0 for none).
-func pct(lat []time.Duration, q float64) time.Duration {
-	if len(lat) == 0 {
-		return 0
-	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))].Round(time.Millisecond)
-}
+// pct is the q-quantile of lat (percentile), to the millisecond.
+func pct(lat []time.Duration, q float64) time.Duration { return percentile(lat, q).Round(time.Millisecond) }

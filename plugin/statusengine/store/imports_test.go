@@ -8,8 +8,10 @@ import (
 )
 
 // TestImportsListed: a record imported below the newest key is listed for
-// peers, in import order, across a reopen; one above it, a peer's record
-// and a duplicate are not; the cursor pages the list.
+// peers, in import order, across a reopen; a peer's record and a duplicate
+// are not; the cursor pages the list. (A record imported above the newest
+// key is not listed either, since peers reach it by the record cursor; no
+// case here imports one.)
 func TestImportsListed(t *testing.T) {
 	s := openTemp(t)
 	now := time.Now()
