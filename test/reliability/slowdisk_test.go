@@ -335,4 +335,6 @@ func (l *pacedLoad) wait() (answered []string, lat []time.Duration, unanswered i
 }
 
 // pct is the q-quantile of lat (percentile), to the millisecond.
-func pct(lat []time.Duration, q float64) time.Duration { return percentile(lat, q).Round(time.Millisecond) }
+func pct(lat []time.Duration, q float64) time.Duration {
+	return percentile(lat, q).Round(time.Millisecond)
+}
