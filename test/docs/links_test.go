@@ -44,7 +44,7 @@ func TestRelativeLinks(t *testing.T) {
 		for i, line := range strings.Split(string(text), "\n") {
 			for _, m := range link.FindAllStringSubmatch(line, -1) {
 				target := m[1]
-				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") || strings.HasPrefix(target, "#") {
+				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 					continue
 				}
 				target, fragment, _ := strings.Cut(target, "#")
