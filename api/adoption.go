@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // Adoption levels: levels[p] is the highest version that at least p% of
@@ -67,7 +68,7 @@ type adoptionRange struct {
 // adoptionOf computes the range's part of adoption from t: the versions
 // that pass the floor, newest first, and the levels among them.
 func adoptionOf(t *store.Totals, floor, public Floor) adoptionRange {
-	m := t.Dims[store.DimModsec]
+	m := t.Dims[rollup.DimModsec]
 	total := t.Total.Installations
 	share := func(n uint64) float64 {
 		if total == 0 {
@@ -181,7 +182,7 @@ func (s *Server) adoptionWith(st *store.Store, from, to time.Time, floor, public
 	if limit := end.AddDate(0, 0, -maxHistoryDays); start.Before(limit) {
 		start = limit
 	}
-	days, err := st.Installs(start, end, store.StepDay, store.DimModsec)
+	days, err := st.Installs(start, end, store.StepDay, rollup.DimModsec)
 	if err != nil {
 		return nil, err
 	}

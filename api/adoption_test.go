@@ -10,18 +10,20 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // dayInstalls is, per UTC day (Unix seconds), the installations that
 // reported on it and their ModSecurity version, from the records.
 func dayInstalls(t *testing.T, st *store.Store, upTo time.Time) map[int64]map[string]string {
 	out := map[int64]map[string]string{}
-	st.Each(time.Unix(0, 0), upTo, 0, func(rec *store.Record) error {
+	st.Each(time.Unix(0, 0), upTo, 0, func(rec *record.Record) error {
 		d := day(rec.Received).Unix()
 		if out[d] == nil {
 			out[d] = map[string]string{}
 		}
-		out[d][store.InstallationKey(rec)] = rec.Report.Modsec
+		out[d][record.InstallationKey(rec)] = rec.Report.Modsec
 		return nil
 	})
 	return out
@@ -33,7 +35,7 @@ func wantAdoption(t *testing.T, st *store.Store, now, from, to time.Time, f Floo
 	d0, d1 := store.DaySpan(from, to)
 	total := uint64(len(raw.total.installs))
 	a := Adoption{From: d0.Unix(), To: d1.Unix(), Installations: total, Levels: map[string]*string{}, Versions: []AdoptionVersion{}, PublicMin: f}
-	keys, other := shownOf(raw.dims[store.DimModsec], f, TopValues, cmp.Compare[string], nil)
+	keys, other := shownOf(raw.dims[rollup.DimModsec], f, TopValues, cmp.Compare[string], nil)
 	slices.SortFunc(keys, func(x, y string) int { return cmp.Or(compareVersions(y, x), cmp.Compare(x, y)) })
 	share := func(n uint64) float64 {
 		if total == 0 {
@@ -46,7 +48,7 @@ func wantAdoption(t *testing.T, st *store.Store, now, from, to time.Time, f Floo
 		a.Levels[strconv.Itoa(p)] = nil
 		for _, k := range keys {
 			var at uint64
-			for v, g := range raw.dims[store.DimModsec] {
+			for v, g := range raw.dims[rollup.DimModsec] {
 				if compareVersions(v, k) >= 0 {
 					at += uint64(len(g.installs))
 				}
@@ -68,7 +70,7 @@ func wantAdoption(t *testing.T, st *store.Store, now, from, to time.Time, f Floo
 	}
 	slices.Sort(order)
 	for _, k := range keys {
-		v := AdoptionVersion{Version: k, Installations: uint64(len(raw.dims[store.DimModsec][k].installs))}
+		v := AdoptionVersion{Version: k, Installations: uint64(len(raw.dims[rollup.DimModsec][k].installs))}
 		v.Share = share(v.Installations)
 		for _, d := range order {
 			seen := false
@@ -153,8 +155,8 @@ func wantChurn(t *testing.T, st *store.Store, from, to time.Time, stepName strin
 		inst string
 	}
 	var all []rec
-	st.Each(time.Unix(0, 0), to.Add(366*24*time.Hour), 0, func(r *store.Record) error {
-		all = append(all, rec{r.Received, store.InstallationKey(r)})
+	st.Each(time.Unix(0, 0), to.Add(366*24*time.Hour), 0, func(r *record.Record) error {
+		all = append(all, rec{r.Received, record.InstallationKey(r)})
 		return nil
 	})
 	in := func(a, b time.Time) map[string]bool {
@@ -270,18 +272,18 @@ func TestTimeseriesMatchesRecords(t *testing.T) {
 		reports := map[key]uint64{}
 		totals := map[int64]map[string]bool{}
 		totalReports := map[int64]uint64{}
-		p.st.Each(stepStart(from, step), p.now, 0, func(rec *store.Record) error {
+		p.st.Each(stepStart(from, step), p.now, 0, func(rec *record.Record) error {
 			s := stepStart(rec.Received, step).Unix()
-			k := key{s, store.DimValue(rec, byDims[tc.by])}
+			k := key{s, rollup.DimValue(rec, byDims[tc.by])}
 			if per[k] == nil {
 				per[k] = map[string]bool{}
 			}
-			per[k][store.InstallationKey(rec)] = true
+			per[k][record.InstallationKey(rec)] = true
 			reports[k]++
 			if totals[s] == nil {
 				totals[s] = map[string]bool{}
 			}
-			totals[s][store.InstallationKey(rec)] = true
+			totals[s][record.InstallationKey(rec)] = true
 			totalReports[s]++
 			return nil
 		})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 func TestBackup(t *testing.T) {
@@ -24,7 +25,7 @@ func TestBackup(t *testing.T) {
 	rep, _ := codec.ParseBeacon("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75")
 	for i := range 3 {
 		rep.Epoch, rep.HasEpoch = 1795549302+int64(i), true
-		if _, err := st.Submit(&store.Record{Received: time.Now(), Zone: "status.modsecurity.org.", Report: rep}); err != nil {
+		if _, err := st.Submit(&record.Record{Received: time.Now(), Zone: "status.modsecurity.org.", Report: rep}); err != nil {
 			t.Fatal(err)
 		}
 	}

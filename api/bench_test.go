@@ -19,6 +19,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // benchReports is the size of the benchmark store: STATUSENGINE_BENCH_REPORTS
@@ -33,7 +34,7 @@ func benchReports() int {
 var benchCountries = []string{"DE", "US", "FR", "BR", "JP", "IN", "GB", "NL", "RU", "CN", "ZA", "AU", ""}
 
 // benchRecord is report i of one of installs installations.
-func benchRecord(b *testing.B, r *rand.Rand, installs int, received time.Time, epoch int64) *store.Record {
+func benchRecord(b *testing.B, r *rand.Rand, installs int, received time.Time, epoch int64) *record.Record {
 	in := r.IntN(installs)
 	beacon := fmt.Sprintf("2.9.%d,Apache/2.4.%d (Debian),1.7.2/1.7.%d,10.42/,Lua 5.%d,2.9.14,%02x",
 		in%11, in%70, in%3, 1+in%3, in%256)
@@ -43,7 +44,7 @@ func benchRecord(b *testing.B, r *rand.Rand, installs int, received time.Time, e
 	}
 	rep.Epoch, rep.HasEpoch = epoch, true
 	c := benchCountries[in%len(benchCountries)]
-	return &store.Record{
+	return &record.Record{
 		Received: received,
 		Zone:     "status.modsecurity.org.",
 		Resolver: netip.AddrFrom4([4]byte{100, byte(in >> 16), byte(in >> 8), byte(in)}),
@@ -99,7 +100,7 @@ func measure(b *testing.B, hs *httptest.Server, st *store.Store, path string) {
 				return
 			case <-tick.C:
 			}
-			recs := make([]*store.Record, 5)
+			recs := make([]*record.Record, 5)
 			for j := range recs {
 				recs[j] = benchRecord(b, r, 20000, time.Now(), 1e9+i*5+int64(j))
 			}

@@ -16,6 +16,8 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // A population for the public floor, adoption, churn and the 90- and
@@ -50,13 +52,13 @@ type population struct {
 }
 
 // popRecord is one report.
-func popRecord(t testing.TB, beacon string, resolver netip.Addr, g geo.Location, at time.Time, epoch int64) *store.Record {
+func popRecord(t testing.TB, beacon string, resolver netip.Addr, g geo.Location, at time.Time, epoch int64) *record.Record {
 	rep, err := codec.ParseBeacon(beacon)
 	if err != nil {
 		t.Fatalf("beacon %q: %v", beacon, err)
 	}
 	rep.Epoch, rep.HasEpoch = epoch, true
-	return &store.Record{Received: at, Zone: "status.modsecurity.org.", Resolver: resolver, Report: rep, Geo: g}
+	return &record.Record{Received: at, Zone: "status.modsecurity.org.", Resolver: resolver, Report: rep, Geo: g}
 }
 
 // newPopulation stores the population: 300 crowd installations on ten
@@ -76,7 +78,7 @@ func newPopulation(t *testing.T, cfg Config) *population {
 	today := now.Truncate(24 * time.Hour)
 	first := today.AddDate(0, 0, -400)
 	r := rand.New(rand.NewPCG(11, 12))
-	var recs []*store.Record
+	var recs []*record.Record
 	epoch := int64(1500000000)
 	add := func(beacon string, res netip.Addr, g geo.Location, at time.Time) {
 		if at.After(now) {
@@ -158,9 +160,9 @@ func (g *rawGroup) counts() store.Counts {
 type rawTotals struct {
 	total  rawGroup
 	ids    map[string]bool
-	dims   map[store.Dimension]map[string]*rawGroup
-	combos map[store.Combo]*rawGroup
-	points map[store.Point]*rawGroup
+	dims   map[rollup.Dimension]map[string]*rawGroup
+	combos map[rollup.Combo]*rawGroup
+	points map[rollup.Point]*rawGroup
 }
 
 func addRaw[K comparable](m map[K]*rawGroup, k K, inst, net string) {
@@ -179,20 +181,20 @@ func bruteTotals(t *testing.T, st *store.Store, from, to time.Time) *rawTotals {
 	t.Helper()
 	from, to = store.DaySpan(from, to)
 	out := &rawTotals{total: rawGroup{installs: map[string]bool{}, nets: map[string]bool{}}, ids: map[string]bool{},
-		dims: map[store.Dimension]map[string]*rawGroup{}, combos: map[store.Combo]*rawGroup{}, points: map[store.Point]*rawGroup{}}
+		dims: map[rollup.Dimension]map[string]*rawGroup{}, combos: map[rollup.Combo]*rawGroup{}, points: map[rollup.Point]*rawGroup{}}
 	for _, b := range breakdownDims {
 		out.dims[b.dim] = map[string]*rawGroup{}
 	}
-	err := st.Each(from, to.Add(time.Second-1), 0, func(rec *store.Record) error {
-		inst, net := store.InstallationKey(rec), store.InstallNetwork(rec).String()
+	err := st.Each(from, to.Add(time.Second-1), 0, func(rec *record.Record) error {
+		inst, net := record.InstallationKey(rec), record.InstallNetwork(rec).String()
 		out.total.reports++
 		out.total.installs[inst], out.total.nets[net] = true, true
 		out.ids[rec.Report.ID] = true
 		for _, b := range breakdownDims {
-			addRaw(out.dims[b.dim], store.DimValue(rec, b.dim), inst, net)
+			addRaw(out.dims[b.dim], rollup.DimValue(rec, b.dim), inst, net)
 		}
-		addRaw(out.combos, store.ComboOf(rec), inst, net)
-		if p, ok := store.PointOf(&rec.Geo); ok {
+		addRaw(out.combos, rollup.ComboOf(rec), inst, net)
+		if p, ok := rollup.PointOf(&rec.Geo); ok {
 			addRaw(out.points, p, inst, net)
 		}
 		return nil
@@ -237,7 +239,7 @@ func wantSummary(raw *rawTotals, from, to time.Time, f, public Floor) Summary {
 		DistinctIDs: len(raw.ids), Breakdowns: map[string][]Breakdown{}, TopCombinations: []Combination{}, PublicMin: f}
 	for _, b := range breakdownDims {
 		var exempt func(string) bool
-		if b.dim == store.DimCountry {
+		if b.dim == rollup.DimCountry {
 			exempt = func(v string) bool { return v == "" }
 		}
 		keys, other := shownOf(raw.dims[b.dim], f, TopValues, cmp.Compare[string], exempt)
@@ -245,7 +247,7 @@ func wantSummary(raw *rawTotals, from, to time.Time, f, public Floor) Summary {
 		for _, k := range keys {
 			c := raw.dims[b.dim][k].counts()
 			row := Breakdown{Value: k, Reports: c.Reports, Installations: c.Installations}
-			if b.dim == store.DimCountry {
+			if b.dim == rollup.DimCountry {
 				row.Name = countryName(k)
 			}
 			rows = append(rows, row)
@@ -262,14 +264,14 @@ func wantSummary(raw *rawTotals, from, to time.Time, f, public Floor) Summary {
 			Lua: k.Lua, Libxml: k.Libxml, Installations: c.Installations, Reports: c.Reports})
 	}
 	s.CombinationsOther = other
-	for v, g := range raw.dims[store.DimModsec] {
+	for v, g := range raw.dims[rollup.DimModsec] {
 		c := g.counts()
 		if public.passes(c) && (s.LatestModsec == "" || compareVersions(v, s.LatestModsec) > 0) {
 			s.LatestModsec = v
 		}
 	}
 	if s.LatestModsec != "" {
-		s.InstallationsOnLatest = uint64(len(raw.dims[store.DimModsec][s.LatestModsec].installs))
+		s.InstallationsOnLatest = uint64(len(raw.dims[rollup.DimModsec][s.LatestModsec].installs))
 		s.LatestShare = float64(s.InstallationsOnLatest) / float64(s.Installations)
 	}
 	return s
@@ -280,7 +282,7 @@ func wantMap(raw *rawTotals, from, to time.Time, f Floor, city bool) MapData {
 	from, to = store.DaySpan(from, to)
 	m := MapData{From: from.Unix(), To: to.Unix(), CityDatabase: city, Countries: []MapCountry{}, Points: []MapPoint{}}
 	countries := map[string]*rawGroup{}
-	for v, g := range raw.dims[store.DimCountry] {
+	for v, g := range raw.dims[rollup.DimCountry] {
 		if v == "" {
 			m.Unknown = g.counts()
 		} else {

@@ -14,6 +14,7 @@ import (
 	"github.com/statusengine/statusengine/internal/flight"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // maxSummary is the most a summary may weigh, however many distinct values
@@ -31,7 +32,7 @@ func manyValues(t *testing.T, n int, server func(i int) string) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	now := time.Now()
-	var recs []*store.Record
+	var recs []*record.Record
 	for i := range n {
 		recs = append(recs, popRecord(t, fmt.Sprintf("2.9.7,%s,1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75", server(i)),
 			netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), geo.Location{Country: "DE", CountryName: "Germany", Source: "resolver"},

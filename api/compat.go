@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // The original 2014 service's JSON, {"time":{"from","to"},"amount":N,
@@ -81,8 +81,8 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		var latest map[[8]byte]uint64
 		if unique {
 			latest = map[[8]byte]uint64{}
-			err := st.Each(from, to, 0, func(rec *store.Record) error {
-				latest[store.InstallationHash(rec)] = rec.Key
+			err := st.Each(from, to, 0, func(rec *record.Record) error {
+				latest[record.InstallationHash(rec)] = rec.Key
 				return nil
 			})
 			if err != nil {
@@ -96,8 +96,8 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		out.raw(`{"time":`)
 		out.value(compatTime{fromS, toS})
 		out.raw(`,"results":[`)
-		err = st.Each(from, to, 0, func(rec *store.Record) error {
-			if unique && latest[store.InstallationHash(rec)] != rec.Key {
+		err = st.Each(from, to, 0, func(rec *record.Record) error {
+			if unique && latest[record.InstallationHash(rec)] != rec.Key {
 				return nil
 			}
 			return out.row(toCompat(rec, private))
@@ -111,9 +111,9 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 	}
 }
 
-func toCompat(rec *store.Record, private bool) compatResult {
+func toCompat(rec *record.Record, private bool) compatResult {
 	rep := &rec.Report
-	h := store.InstallationHash(rec)
+	h := record.InstallationHash(rec)
 	row := compatResult{
 		TSEpoch:      strconv.FormatInt(rec.Received.Unix(), 10),
 		Version:      rep.Modsec,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // TestDailySnapshots: a past day's snapshot is the day's public summary,
@@ -59,7 +60,7 @@ func TestDailySnapshots(t *testing.T) {
 	// after an import that changes the day.
 	late := popRecord(t, "2.9.8,nginx,1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,77", netip.MustParseAddr("198.18.3.3"),
 		crowdPlaces[0], d.Add(12*time.Hour), 1)
-	if _, err := p.st.SubmitBatch([]*store.Record{late}); err != nil {
+	if _, err := p.st.SubmitBatch([]*record.Record{late}); err != nil {
 		t.Fatal(err)
 	}
 	// Summaries may be a second old (ResponseTTL).
@@ -111,7 +112,7 @@ func TestDailySnapshots(t *testing.T) {
 	var list DailyList
 	p.get(t, dailyPath, "", &list)
 	withReports := map[string]bool{day(p.now).Format(time.DateOnly): true}
-	p.st.Each(time.Unix(0, 0), p.now.Add(time.Hour), 0, func(r *store.Record) error {
+	p.st.Each(time.Unix(0, 0), p.now.Add(time.Hour), 0, func(r *record.Record) error {
 		withReports[r.Received.UTC().Format(time.DateOnly)] = true
 		return nil
 	})
@@ -257,7 +258,7 @@ func TestDailyOldRecord(t *testing.T) {
 	f := newFixture(t, 20)
 	old := popRecord(t, "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,aa", netip.MustParseAddr("198.18.3.4"),
 		crowdPlaces[0], time.Date(2000, 3, 1, 12, 0, 0, 0, time.UTC), 1)
-	if res, err := f.st.SubmitBatch([]*store.Record{old}); err != nil || res[0].Outcome != store.Stored {
+	if res, err := f.st.SubmitBatch([]*record.Record{old}); err != nil || res[0].Outcome != store.Stored {
 		t.Fatalf("storing the record of 2000: %v %v", res, err)
 	}
 	var list DailyList

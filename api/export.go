@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
@@ -35,16 +35,16 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	// years holds one record in memory at a time.
 	bw := bufio.NewWriterSize(w, 32<<10)
 	// The store's writers: the export by the CLI is byte for byte the same.
-	write := store.NewNDJSONWriter(bw).Write
+	write := record.NewNDJSONWriter(bw).Write
 	if format == "csv" {
-		cw, _ := store.NewCSVWriter(bw) // an error stays in bw, and Flush returns it
+		cw, _ := record.NewCSVWriter(bw) // an error stays in bw, and Flush returns it
 		write = cw.Write
 	}
 	// Each writes between read transactions: a slow client must not hold one.
 	// The write deadline follows the export's progress (see progressWriter).
 	st := s.storeOf(r)
 	defer s.track(st, w)()
-	err = st.Each(from, endOf(to), 0, func(rec *store.Record) error {
+	err = st.Each(from, endOf(to), 0, func(rec *record.Record) error {
 		if !f.match(rec) {
 			return nil
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // fuzzServer is a Server over a real store of a few hundred reports.
@@ -30,7 +31,7 @@ func fuzzServer(f *testing.F) *Server {
 		if err != nil {
 			f.Fatal(err)
 		}
-		rec := &store.Record{
+		rec := &record.Record{
 			Received: base.Add(time.Duration(i) * 15 * time.Minute),
 			Zone:     "status.modsecurity.org.",
 			Resolver: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // Bounds of the lists an answer names, whatever the number of distinct
@@ -93,6 +94,6 @@ func jsonLen(s string) int {
 	return n
 }
 
-func comboLen(c store.Combo) int {
+func comboLen(c rollup.Combo) int {
 	return jsonLen(c.Modsec) + jsonLen(c.Server) + jsonLen(c.APR) + jsonLen(c.PCRE) + jsonLen(c.Lua) + jsonLen(c.Libxml)
 }

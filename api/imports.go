@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/statusengine/statusengine/api/apitypes"
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // importsPath lists the records imported below the newest key, in the
@@ -37,7 +37,7 @@ func (s *Server) imports(w http.ResponseWriter, r *http.Request) {
 		storeError(w, err) // a store that is down: 503 with the repair commands
 		return
 	}
-	out := apitypes.ImportsPage{Reports: make([]store.Wire, 0, len(recs)), Cursor: strconv.FormatUint(last, 16), More: more}
+	out := apitypes.ImportsPage{Reports: make([]record.Wire, 0, len(recs)), Cursor: strconv.FormatUint(last, 16), More: more}
 	for i := range recs {
 		out.Reports = append(out.Reports, recs[i].Wire())
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // DefaultSpan is the range of a request that gives neither from nor to.
@@ -95,7 +96,7 @@ func cursorParam(q url.Values) (uint64, error) {
 	if v == "" {
 		return 0, nil
 	}
-	n, err := store.ParseKey(v)
+	n, err := record.ParseKey(v)
 	if err != nil || len(v) > 16 || !hexDigits(v) {
 		return 0, errors.New("cursor must be a next_cursor from an earlier response")
 	}

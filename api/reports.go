@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/api/apitypes"
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // Limits of /api/v1/reports.
@@ -37,12 +38,12 @@ func filtered(r *http.Request) bool {
 
 // match: server matches the whole signature, its product/version or its
 // platform, so "Apache", "Apache/2.4.71" and "Apache/2.4.71 (Debian)" all work.
-func (f filter) match(rec *store.Record) bool {
+func (f filter) match(rec *record.Record) bool {
 	rep := &rec.Report
 	if f.modsec != "" && rep.Modsec != f.modsec {
 		return false
 	}
-	if f.server != "" && rep.Server != f.server && store.ServerVersion(rep.Server) != f.server && store.Platform(rep.Server) != f.server {
+	if f.server != "" && rep.Server != f.server && rollup.ServerVersion(rep.Server) != f.server && rollup.Platform(rep.Server) != f.server {
 		return false
 	}
 	if f.country != "" && rec.Geo.Country != f.country {
@@ -92,7 +93,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		scanned int
 		more    bool
 	)
-	err = st.Each(from, endOf(to), after, func(rec *store.Record) error {
+	err = st.Each(from, endOf(to), after, func(rec *record.Record) error {
 		if out.rows == limit || scanned == scanBudget {
 			more = true
 			return errEnough
@@ -110,7 +111,7 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var next *string
 		if more {
-			cursor := store.KeyString(last)
+			cursor := record.KeyString(last)
 			next = &cursor
 		}
 		err = out.end(apitypes.ReportsPageTail(next))

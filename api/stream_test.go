@@ -12,6 +12,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // TestReplacingStoreCutsStreams: a reload that points the API at another
@@ -30,7 +31,7 @@ func TestReplacingStoreCutsStreams(t *testing.T) {
 			for i := range 20000 {
 				rep, _ := codec.ParseBeacon("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75")
 				rep.Epoch, rep.HasEpoch = 1795549302+int64(i), true
-				im.Add(&store.Record{Received: base.Add(time.Duration(i) * time.Millisecond), Zone: "status.modsecurity.org.", Report: rep}, i)
+				im.Add(&record.Record{Received: base.Add(time.Duration(i) * time.Millisecond), Zone: "status.modsecurity.org.", Report: rep}, i)
 			}
 			if err := im.Flush(); err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // TopCombinations is how many version combinations a summary lists.
@@ -61,16 +62,16 @@ type Summary struct {
 // breakdownDims names the breakdowns of a summary.
 var breakdownDims = []struct {
 	name string
-	dim  store.Dimension
+	dim  rollup.Dimension
 }{
-	{"modsec", store.DimModsec},
-	{"platform", store.DimPlatform},
-	{"server", store.DimServer},
-	{"apr", store.DimAPR},
-	{"pcre", store.DimPCRE},
-	{"lua", store.DimLua},
-	{"libxml", store.DimLibxml},
-	{"country", store.DimCountry},
+	{"modsec", rollup.DimModsec},
+	{"platform", rollup.DimPlatform},
+	{"server", rollup.DimServer},
+	{"apr", rollup.DimAPR},
+	{"pcre", rollup.DimPCRE},
+	{"lua", rollup.DimLua},
+	{"libxml", rollup.DimLibxml},
+	{"country", rollup.DimCountry},
 }
 
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {

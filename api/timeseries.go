@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // Limits of /api/v1/timeseries.
@@ -42,7 +43,7 @@ type Timeseries struct {
 
 var steps = map[string]store.Step{"hour": store.StepHour, "day": store.StepDay, "week": store.StepWeek, "month": store.StepMonth}
 
-var byDims = map[string]store.Dimension{"": store.DimTotal, "modsec": store.DimModsec, "platform": store.DimPlatform, "country": store.DimCountry}
+var byDims = map[string]rollup.Dimension{"": store.DimTotal, "modsec": rollup.DimModsec, "platform": rollup.DimPlatform, "country": rollup.DimCountry}
 
 func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -152,7 +153,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 
 // reportBuckets counts the reports of each step in Installs' shape (months
 // are summed from days).
-func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.Step, d store.Dimension) ([]store.InstallStep, error) {
+func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.Step, d rollup.Dimension) ([]store.InstallStep, error) {
 	seriesStep := step
 	if step == store.StepMonth {
 		seriesStep = store.StepDay

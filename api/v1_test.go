@@ -21,6 +21,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const testToken = "t0ken-for-tests"
@@ -94,7 +95,7 @@ func newFixture(t *testing.T, n int) *fixture {
 		if err != nil {
 			t.Fatalf("decode of generated report: %v", err)
 		}
-		rec := &store.Record{
+		rec := &record.Record{
 			Received: base.Add(time.Duration(r.Int64N(int64(12 * 24 * time.Hour)))),
 			Zone:     "status.modsecurity.org.",
 			Resolver: in.resolver,
@@ -154,8 +155,8 @@ type raw struct {
 
 func (f *fixture) raw(t *testing.T) raw {
 	out := raw{installations: map[string]bool{}, ids: map[string]bool{}, modsec: map[string]map[string]bool{}, country: map[string]int{}}
-	f.st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(rec *store.Record) error {
-		k := store.InstallationKey(rec)
+	f.st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(rec *record.Record) error {
+		k := record.InstallationKey(rec)
 		out.reports++
 		out.installations[k] = true
 		out.ids[rec.Report.ID] = true
@@ -279,14 +280,14 @@ func TestReportsPaginationAndFilters(t *testing.T) {
 
 	tests := []struct {
 		query string
-		check func(store.Wire) bool
+		check func(record.Wire) bool
 	}{
-		{"modsec=2.9.8", func(r store.Wire) bool { return r.Report.Modsec == "2.9.8" }},
-		{"server=Apache", func(r store.Wire) bool { return strings.HasPrefix(r.Report.Server, "Apache") }},
-		{"server=Apache/2.4.71", func(r store.Wire) bool { return r.Report.Server == "Apache/2.4.71 (Debian)" }},
-		{"country=DE", func(r store.Wire) bool { return r.Geo.Country == "DE" && r.Geo.Lat != nil && r.Geo.City == "Berlin" }},
-		{"id=ff", func(r store.Wire) bool { return r.Report.ID == "ff" }},
-		{"country=ZZ", func(store.Wire) bool { return false }},
+		{"modsec=2.9.8", func(r record.Wire) bool { return r.Report.Modsec == "2.9.8" }},
+		{"server=Apache", func(r record.Wire) bool { return strings.HasPrefix(r.Report.Server, "Apache") }},
+		{"server=Apache/2.4.71", func(r record.Wire) bool { return r.Report.Server == "Apache/2.4.71 (Debian)" }},
+		{"country=DE", func(r record.Wire) bool { return r.Geo.Country == "DE" && r.Geo.Lat != nil && r.Geo.City == "Berlin" }},
+		{"id=ff", func(r record.Wire) bool { return r.Report.ID == "ff" }},
+		{"country=ZZ", func(record.Wire) bool { return false }},
 	}
 	for _, tc := range tests {
 		var page apitypes.ReportsPage
@@ -562,7 +563,7 @@ func TestExport(t *testing.T) {
 	sc := bufio.NewScanner(resp.Body)
 	lines := 0
 	for sc.Scan() {
-		var r store.Wire
+		var r record.Wire
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Key == "" {
 			t.Fatalf("line %d: %v", lines+1, err)
 		}
@@ -582,11 +583,11 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) < 2 || strings.Join(rows[0], ",") != strings.Join(store.CSVHeader(), ",") {
+	if len(rows) < 2 || strings.Join(rows[0], ",") != strings.Join(record.CSVHeader(), ",") {
 		t.Fatalf("csv header %v", rows[0])
 	}
 	for _, row := range rows[1:] {
-		if row[4] != "2.9.8" || len(row) != len(store.CSVHeader()) {
+		if row[4] != "2.9.8" || len(row) != len(record.CSVHeader()) {
 			t.Fatalf("csv row %v", row)
 		}
 	}
@@ -737,7 +738,7 @@ func TestReportsScanBudget(t *testing.T) {
 	defer func(b int) { scanBudget = b }(scanBudget)
 	scanBudget = 100
 	var want int
-	f.st.Each(time.Unix(0, 0), time.Now(), 0, func(rec *store.Record) error {
+	f.st.Each(time.Unix(0, 0), time.Now(), 0, func(rec *record.Record) error {
 		if rec.Report.Modsec == "2.8.0" {
 			want++
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/statusengine/statusengine/internal/flight"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // view is what the rollups say about a span of whole UTC days, with the
@@ -109,7 +110,7 @@ func summaryOf(t *store.Totals, floor, public Floor) Summary {
 		PublicMin:     floor,
 	}
 	for _, b := range breakdownDims {
-		country := b.dim == store.DimCountry
+		country := b.dim == rollup.DimCountry
 		var exempt func(string) bool
 		if country {
 			exempt = unknownCountry
@@ -137,9 +138,9 @@ func summaryOf(t *store.Totals, floor, public Floor) Summary {
 			PCRE: c.PCRE, Lua: c.Lua, Libxml: c.Libxml, Installations: e.c.Installations, Reports: e.c.Reports})
 	}
 	sum.CombinationsOther = other
-	sum.LatestModsec = latest(t.Dims[store.DimModsec], public)
+	sum.LatestModsec = latest(t.Dims[rollup.DimModsec], public)
 	if sum.LatestModsec != "" {
-		sum.InstallationsOnLatest = t.Dims[store.DimModsec][sum.LatestModsec].Installations
+		sum.InstallationsOnLatest = t.Dims[rollup.DimModsec][sum.LatestModsec].Installations
 	}
 	if sum.Installations > 0 {
 		sum.LatestShare = float64(sum.InstallationsOnLatest) / float64(sum.Installations)
@@ -162,8 +163,8 @@ func latest(m map[string]store.Counts, floor Floor) string {
 // mapOf is the map of t, with points.
 func mapOf(t *store.Totals, floor Floor) MapData {
 	m := MapData{From: t.From.Unix(), To: t.To.Unix(), Countries: []MapCountry{}, Points: []MapPoint{}}
-	countries := make(map[string]store.Counts, len(t.Dims[store.DimCountry]))
-	for v, c := range t.Dims[store.DimCountry] {
+	countries := make(map[string]store.Counts, len(t.Dims[rollup.DimCountry]))
+	for v, c := range t.Dims[rollup.DimCountry] {
 		if v == "" {
 			m.Unknown = c
 			continue
@@ -175,7 +176,7 @@ func mapOf(t *store.Totals, floor Floor) MapData {
 		m.Countries = append(m.Countries, MapCountry{Code: e.key, Name: countryName(e.key), Installations: e.c.Installations, Reports: e.c.Reports})
 	}
 	m.Other = other
-	points, pother := groups(t.Points, floor, MaxPoints, comparePoints, func(store.Point) int { return 0 }, nil)
+	points, pother := groups(t.Points, floor, MaxPoints, comparePoints, func(rollup.Point) int { return 0 }, nil)
 	for _, e := range points {
 		m.Points = append(m.Points, MapPoint{Lat: e.key.Lat, Lon: e.key.Lon, Installations: e.c.Installations, Reports: e.c.Reports})
 	}
@@ -196,11 +197,11 @@ func countryName(code string) string {
 	return geo.CountryName(code)
 }
 
-func compareCombos(a, b store.Combo) int {
+func compareCombos(a, b rollup.Combo) int {
 	return cmp.Or(cmp.Compare(a.Modsec, b.Modsec), cmp.Compare(a.Server, b.Server), cmp.Compare(a.APR, b.APR),
 		cmp.Compare(a.PCRE, b.PCRE), cmp.Compare(a.Lua, b.Lua), cmp.Compare(a.Libxml, b.Libxml))
 }
 
-func comparePoints(a, b store.Point) int {
+func comparePoints(a, b rollup.Point) int {
 	return cmp.Or(cmp.Compare(a.Lat, b.Lat), cmp.Compare(a.Lon, b.Lon))
 }

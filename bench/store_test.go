@@ -16,19 +16,20 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const zone = "status.modsecurity.org."
 
-// record is report i with a 2-hex id, as Debian's ModSecurity sends.
-func record(b *testing.B, i uint64, received time.Time) *store.Record {
+// newRecord is report i with a 2-hex id, as Debian's ModSecurity sends.
+func newRecord(b *testing.B, i uint64, received time.Time) *record.Record {
 	beacon := fmt.Sprintf("2.9.7,Apache/2.4.62 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", i%256)
 	rep, err := codec.ParseBeacon(beacon)
 	if err != nil {
 		b.Fatal(err)
 	}
 	rep.Epoch, rep.HasEpoch = 1700000000+int64(i), true
-	return &store.Record{
+	return &record.Record{
 		Received: received,
 		Zone:     zone,
 		Resolver: netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}),
@@ -58,7 +59,7 @@ func BenchmarkSubmit(b *testing.B) {
 				if i > uint64(b.N) {
 					return
 				}
-				if out, err := s.Submit(record(b, i, start.Add(time.Duration(i)*time.Millisecond))); out != store.Stored {
+				if out, err := s.Submit(newRecord(b, i, start.Add(time.Duration(i)*time.Millisecond))); out != store.Stored {
 					b.Errorf("report %d: outcome %d: %v", i, out, err)
 					return
 				}

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin"
-
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // Stats counts what Import did with the lines of a log.
@@ -118,7 +119,7 @@ func Import(st *store.Store, r io.Reader, opts Options) (Stats, error) {
 			reject(text, err)
 			continue
 		}
-		rec := &store.Record{Zone: zone, Resolver: e.Client, Report: rep}
+		rec := &record.Record{Zone: zone, Resolver: e.Client, Report: rep}
 		if opts.Locate != nil {
 			rec.Geo = opts.Locate(rec.Resolver, netip.Prefix{})
 		}

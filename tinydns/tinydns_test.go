@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const (
@@ -99,10 +101,10 @@ func openStore(t *testing.T) *store.Store {
 	return st
 }
 
-func records(t *testing.T, st *store.Store) []*store.Record {
+func records(t *testing.T, st *store.Store) []*record.Record {
 	t.Helper()
-	var out []*store.Record
-	st.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(r *store.Record) error { out = append(out, r); return nil })
+	var out []*record.Record
+	st.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(r *record.Record) error { out = append(out, r); return nil })
 	return out
 }
 

@@ -9,7 +9,7 @@
 // api, so that a reader does not import the server: importing api would link
 // its handlers into the command and register its metrics. They are not in
 // store either: they are answers of the HTTP API, not stored forms; a record
-// in them is the store's one interchange form, store.Wire.
+// in them is the store's one interchange form, record.Wire.
 //
 // A page of records may be written or read a row at a time (the API streams
 // the reports page; the puller decodes each record as it comes, through a

@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // ReportsPage is the answer of GET /api/v1/reports: records in their wire
 // form, the same as a line of the export, in key order. NextCursor is the
 // cursor to ask for the next page with; nil on the last page.
 type ReportsPage struct {
-	Reports    []store.Wire `json:"reports"`
-	NextCursor *string      `json:"next_cursor"`
+	Reports    []record.Wire `json:"reports"`
+	NextCursor *string       `json:"next_cursor"`
 }
 
 // ImportsPage is the answer of GET /api/v1/imports: records imported below
@@ -21,9 +21,9 @@ type ReportsPage struct {
 // page starts (the sequence number of the last entry read, hex); More tells
 // whether there is one.
 type ImportsPage struct {
-	Reports []store.Wire `json:"reports"`
-	Cursor  string       `json:"cursor"`
-	More    bool         `json:"more"`
+	Reports []record.Wire `json:"reports"`
+	Cursor  string        `json:"cursor"`
+	More    bool          `json:"more"`
 }
 
 // RowsName is the JSON name of the records of both pages (the tag of their

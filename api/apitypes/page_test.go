@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // TestPageNames: RowsName is the tag of both pages' records, and a reports
@@ -27,7 +27,7 @@ func TestPageNames(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &got); err != nil {
 			t.Fatalf("%q: %v", body, err)
 		}
-		want := ReportsPage{Reports: []store.Wire{{Key: "1"}, {Key: "2"}}, NextCursor: next}
+		want := ReportsPage{Reports: []record.Wire{{Key: "1"}, {Key: "2"}}, NextCursor: next}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%q decodes to %+v, want %+v", body, got, want)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // Stats is what fill prints, one JSON object, for bench/run to read.
@@ -108,7 +109,7 @@ func fill(s *store.Store, n, installations int, span time.Duration, workers int,
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				rec := record(uint64(i), uint64(i%installations), begin.Add(time.Duration(i)*step), zone)
+				rec := newRecord(uint64(i), uint64(i%installations), begin.Add(time.Duration(i)*step), zone)
 				if out, err := s.Submit(rec); out != store.Stored {
 					mu.Lock()
 					if first == nil {
@@ -133,11 +134,11 @@ var (
 		{"BR", "Brazil"}, {"JP", "Japan"}, {"IN", "India"}, {"GB", "United Kingdom"}, {"NL", "Netherlands"}}
 )
 
-// record is report i, a start of installation inst: Debian-style 2-hex ids for
+// newRecord is report i, a start of installation inst: Debian-style 2-hex ids for
 // most (as ModSecurity 2.9.x on glibc sends), full 40-hex ids for a quarter,
 // one resolver network per installation, and the country-level location the
 // embedded database gives.
-func record(i, inst uint64, received time.Time, zone string) *store.Record {
+func newRecord(i, inst uint64, received time.Time, zone string) *record.Record {
 	h := sha1.Sum(binary.BigEndian.AppendUint64(nil, inst))
 	id := fmt.Sprintf("%02x", h[0])
 	if inst%4 == 0 {
@@ -154,7 +155,7 @@ func record(i, inst uint64, received time.Time, zone string) *store.Record {
 	// apart, so no report is a duplicate.
 	rep.Epoch, rep.HasEpoch = received.Unix()-int64(i%5), true
 	c := countries[int(h[2])%len(countries)]
-	return &store.Record{
+	return &record.Record{
 		Received: received,
 		Zone:     zone,
 		Resolver: netip.AddrFrom4([4]byte{h[3] | 1, h[4], h[5] % 16, 53}),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // errDamaged makes check exit 1 after printing its report.
@@ -35,7 +36,7 @@ func runCheck(e *env, args []string) error {
 	if rep.LogRefused != "" && rep.Unreadable == 0 && len(rep.Problems) == 1 {
 		// The database is sound: only its log is not one the server writes.
 		fmt.Fprintf(e.stdout, "move the write-ahead log away (mv %s %s.refused): until then the server answers each report after its commit\n",
-			store.LogPath(*dbPath), store.LogPath(*dbPath))
+			wal.LogPath(*dbPath), wal.LogPath(*dbPath))
 		return errLogRefused
 	}
 	if !rep.OK() {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/client"
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // feed sends reports to both servers as resolvers would and returns the
@@ -94,7 +94,7 @@ func checkMerged(t *testing.T, path string, want map[string]bool) {
 	_, out, _ := cli(t, "", "export", "--db", path)
 	got := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var e store.Wire
+		var e record.Wire
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatal(err)
 		}

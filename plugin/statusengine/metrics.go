@@ -6,7 +6,6 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -20,7 +19,7 @@ const (
 	outcomeStoreFailed = "store_failed"
 	outcomeLimited     = "limited"
 	outcomeQueued      = "queued"   // answered at answer_deadline while only in memory: stored later, lost if the process dies first
-	outcomeRejected    = "rejected" // not a valid record (store.Record.Validate)
+	outcomeRejected    = "rejected" // not a valid record (record.Record.Validate)
 	outcomeNS          = "ns"       // a lookup of an in-zone name server name
 )
 

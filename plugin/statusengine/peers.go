@@ -16,6 +16,7 @@ import (
 
 	"github.com/statusengine/statusengine/api/apitypes"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // Live replication between the name servers of a zone: each pulls, from
@@ -166,7 +167,7 @@ const (
 	rejectUndecodable = "undecodable" // not a record's JSON, or its fields do not parse
 	rejectOrder       = "order"       // a key not after the cursor: the peer's order is broken
 	rejectZone        = "zone"        // of a zone this server does not serve
-	rejectInvalid     = "invalid"     // refused by the store (store.Record.Validate)
+	rejectInvalid     = "invalid"     // refused by the store (record.Record.Validate)
 )
 
 // errPeerPageCap ends the decoding of a page past maxPeerBody.
@@ -194,7 +195,7 @@ func (c *cappedReader) Read(b []byte) (int, error) {
 // highest key it moves the cursor to (0: none), and the count of records
 // listed, taken or not. Its cursors are in the apitypes page decoded with it.
 type pulledPage struct {
-	recs  []*store.Record
+	recs  []*record.Record
 	last  uint64
 	count int
 }
@@ -219,7 +220,7 @@ func (p *puller) pullReports(ctx context.Context, state *store.PeerState) error 
 	for ctx.Err() == nil {
 		q := url.Values{"from": {"0"}, "limit": {fmt.Sprint(peerPage)}}
 		if state.Cursor != 0 {
-			q.Set("cursor", store.KeyString(state.Cursor))
+			q.Set("cursor", record.KeyString(state.Cursor))
 		}
 		var head apitypes.ReportsPage
 		page, err := p.page(ctx, "/api/v1/reports", q, state.Cursor, true, &head)
@@ -237,7 +238,7 @@ func (p *puller) pullReports(ctx context.Context, state *store.PeerState) error 
 		if !done && !moved {
 			// Every record of the page was skipped without a key to go
 			// on from: the peer's own cursor is the way past them.
-			k, err := store.ParseKey(*head.NextCursor)
+			k, err := record.ParseKey(*head.NextCursor)
 			if err != nil || k <= state.Cursor {
 				return fmt.Errorf("GET /api/v1/reports: a page of %d records that moves no cursor (next_cursor %q)", page.count, *head.NextCursor)
 			}
@@ -374,7 +375,7 @@ func (p *puller) decode(r io.Reader, cursor uint64, ordered bool, head any) (*pu
 
 // take adds one record of a page to it, or counts why not.
 func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64, ordered bool) {
-	var w store.Wire
+	var w record.Wire
 	werr := json.Unmarshal(raw, &w)
 	if werr != nil {
 		// Its key may still read, to go on from.
@@ -385,7 +386,7 @@ func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64, orde
 		w.Key = keyOnly.Key
 	}
 	if ordered {
-		k, err := store.ParseKey(w.Key)
+		k, err := record.ParseKey(w.Key)
 		if err != nil || k <= cursor || k <= page.last {
 			p.reject(rejectOrder)
 			if err != nil {

@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const testZone = "status.modsecurity.org."
@@ -29,7 +30,7 @@ const testZone = "status.modsecurity.org."
 func wireLine(key uint64, zone, modsec string) string {
 	at := time.Unix(0, int64(key)).UTC().Format(time.RFC3339Nano)
 	return fmt.Sprintf(`{"key":%q,"received":%q,"zone":%q,"resolver":"192.0.2.7","beacon":"%s,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x","epoch":1795549302}`,
-		store.KeyString(key), at, zone, modsec, key%251)
+		record.KeyString(key), at, zone, modsec, key%251)
 }
 
 func openTestStore(t *testing.T) *store.Store {
@@ -108,7 +109,7 @@ func TestPeerSkipsBadRecords(t *testing.T) {
 	if err := p.pull(context.Background()); err != nil {
 		t.Fatalf("second pull: %v", err)
 	}
-	if n := st.Count(); n != 3 || cursors[1] != store.KeyString(base+10) {
+	if n := st.Count(); n != 3 || cursors[1] != record.KeyString(base+10) {
 		t.Errorf("second pull: %d records, cursor %q; want 3 after %x", n, cursors[1], base+10)
 	}
 	t.Logf("pages %d, stored %d, rejected as asserted: %v", served.Load(), st.Count(), want)

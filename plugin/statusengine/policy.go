@@ -3,7 +3,7 @@ package statusengine
 import (
 	"net/netip"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // addressMode says how much of the resolver and ECS addresses is kept.
@@ -34,7 +34,7 @@ func limitNetwork(a netip.Addr) netip.Prefix {
 
 // keepAddresses applies the addresses option to a record about to be stored;
 // geolocation has already used the full addresses.
-func (se *StatusEngine) keepAddresses(rec *store.Record) {
+func (se *StatusEngine) keepAddresses(rec *record.Record) {
 	switch se.addresses {
 	case addressesTruncate:
 		bits := 24

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 func TestKeepAddresses(t *testing.T) {
@@ -21,7 +21,7 @@ func TestKeepAddresses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		se := &StatusEngine{addresses: tc.mode}
-		rec := &store.Record{Resolver: netip.MustParseAddr(tc.resolver), ECS: netip.MustParsePrefix(tc.ecs)}
+		rec := &record.Record{Resolver: netip.MustParseAddr(tc.resolver), ECS: netip.MustParsePrefix(tc.ecs)}
 		se.keepAddresses(rec)
 		if rec.Resolver.String() != tc.wantResolver || rec.ECS.String() != tc.wantEC {
 			t.Errorf("mode %d %s %s: kept %s %s, want %s %s", tc.mode, tc.resolver, tc.ecs, rec.Resolver, rec.ECS, tc.wantResolver, tc.wantEC)

@@ -13,10 +13,11 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
-
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const pluginName = "statusengine"
@@ -94,7 +95,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 
 	// Decoded straight into the record it is stored as (see codec.DecodeTo).
-	rec := new(store.Record)
+	rec := new(record.Record)
 	if err := codec.DecodeTo(&rec.Report, q.Name, zone); err != nil {
 		if len(q.Name) != len(zone) { // the apex is an ordinary name to ask, not a bad report
 			countReport(server, zone, codec.Outcome(err))
@@ -111,7 +112,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 
 // ingest stores one decoded report (rec holds its Report) and says how it
 // went, as a metric outcome.
-func (se *StatusEngine) ingest(w dns.ResponseWriter, zone string, ecs netip.Prefix, rec *store.Record) string {
+func (se *StatusEngine) ingest(w dns.ResponseWriter, zone string, ecs netip.Prefix, rec *record.Record) string {
 	st := se.store
 	if st == nil {
 		return outcomeStoreFailed

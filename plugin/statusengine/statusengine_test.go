@@ -10,10 +10,11 @@ import (
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
-
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const (
@@ -101,8 +102,8 @@ func TestServeDNS(t *testing.T) {
 
 	// Stored: the real report twice (two client epochs) and nothing from the
 	// partial or malformed names; the AAAA query repeated a stored report.
-	var got []*store.Record
-	se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error { got = append(got, r); return nil })
+	var got []*record.Record
+	se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *record.Record) error { got = append(got, r); return nil })
 	if len(got) != 2 {
 		t.Fatalf("stored %d records, want 2", len(got))
 	}
@@ -181,8 +182,8 @@ func TestServeDNSECS(t *testing.T) {
 			if rcode != tc.rcode {
 				t.Errorf("rcode %s, want %s", dns.RcodeToString[rcode], dns.RcodeToString[tc.rcode])
 			}
-			var got *store.Record
-			se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error { got = r; return errStop })
+			var got *record.Record
+			se.store.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *record.Record) error { got = r; return errStop })
 			switch {
 			case tc.wantECS == "" && got != nil:
 				t.Errorf("stored %+v, want nothing", got)

@@ -16,6 +16,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // fleet is a made-up population of ModSecurity installations spread over
@@ -117,13 +118,13 @@ func randomBeacon(rng *rand.Rand, server string) string {
 // record is one report of in as the plugin would store it had it arrived at
 // t through a resolver that sent the installation's subnet as ECS; geo comes
 // from the same locator the plugin uses.
-func (f *fleet) record(t *testing.T, loc *geo.Locator, in install, at time.Time) *store.Record {
+func (f *fleet) record(t *testing.T, loc *geo.Locator, in install, at time.Time) *record.Record {
 	r, err := codec.ParseBeacon(in.beacon)
 	if err != nil {
 		t.Fatalf("beacon %q: %v", in.beacon, err)
 	}
 	r.Epoch, r.HasEpoch = at.Unix(), true
-	rec := &store.Record{Received: at, Zone: zone, Report: r,
+	rec := &record.Record{Received: at, Zone: zone, Report: r,
 		Resolver: netip.AddrFrom4([4]byte{8, 8, byte(f.rng.IntN(256)), 8})}
 	if f.rng.IntN(3) > 0 {
 		rec.ECS = netip.PrefixFrom(in.addr, 24).Masked()
@@ -143,7 +144,7 @@ func fillHistory(t *testing.T, path string, loc *geo.Locator, f *fleet, now time
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var recs []*store.Record
+	var recs []*record.Record
 	// From an hour inside the 30-day view to an hour ago, so that a 30d
 	// page loaded a little later still counts every one.
 	span := int64(historyDays*24*time.Hour - 2*time.Hour)

@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/test"
-
 	"github.com/miekg/dns"
-	"github.com/statusengine/statusengine/plugin/statusengine/codec"
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
 
 	"github.com/statusengine/statusengine/plugin/statusengine"
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 func init() { statusengine.AddDirective() }
@@ -150,7 +150,7 @@ func TestServeStoreReload(t *testing.T) {
 	}
 	defer st.Close()
 	var epochs []int64
-	st.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *store.Record) error {
+	st.Each(time.Unix(0, 0), time.Now().Add(time.Minute), 0, func(r *record.Record) error {
 		epochs = append(epochs, r.Report.Epoch)
 		if r.Report.Server != "Apache/2.4.71 (Debian)" || r.Resolver.String() != "127.0.0.1" {
 			t.Errorf("record %+v", r)

@@ -17,6 +17,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // sixtyCountries are the countries of the poisoning test's City database.
@@ -141,14 +142,14 @@ func TestSnapshotAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
-	var recs []*store.Record
+	var recs []*record.Record
 	for i := range 200 {
 		rep, err := codec.ParseBeacon(fmt.Sprintf("2.9.%d,Apache/2.4.62 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", 3+i%6, i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		rep.Epoch, rep.HasEpoch = int64(1795000000+i), true
-		recs = append(recs, &store.Record{Received: day.Add(-time.Duration(i) * 10 * time.Minute), Zone: zone, Report: rep,
+		recs = append(recs, &record.Record{Received: day.Add(-time.Duration(i) * 10 * time.Minute), Zone: zone, Report: rep,
 			Resolver: netip.AddrFrom4([4]byte{45, byte(i % 20), 1, 1}),
 			Geo:      geo.Location{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.5, Lon: 13.4, HasPoint: true, Source: "resolver"}})
 	}

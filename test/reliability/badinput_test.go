@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // answerKind is what the answer section must hold.
@@ -300,7 +302,7 @@ func TestBadInputs(t *testing.T) {
 	}
 	defer st.Close()
 	got := map[string]string{}
-	st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
+	st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *record.Record) error {
 		got[strings.ToLower(codec.Encode(r.Report.Beacon, r.Report.Epoch, zone))] = ecsString(r.ECS)
 		return nil
 	})

@@ -20,10 +20,12 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/internal/netnstest"
 	"github.com/statusengine/statusengine/internal/servertest"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const zone = "status.modsecurity.org."
@@ -446,7 +448,7 @@ func storedNames(t *testing.T, path string) map[string]bool {
 	}
 	defer st.Close()
 	names := map[string]bool{}
-	err = st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
+	err = st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *record.Record) error {
 		epoch := int64(-1)
 		if r.Report.HasEpoch {
 			epoch = r.Report.Epoch

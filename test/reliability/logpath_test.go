@@ -18,7 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // TestLogSymlinkRefused reproduces the probe: `ln -s se.db se.db-wal`, start,
@@ -47,7 +47,7 @@ func TestLogSymlinkRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t, config{Options: limitOff(t)})
 			prefill(t, s.cfg.DB, 500)
-			lp := store.LogPath(s.cfg.DB)
+			lp := wal.LogPath(s.cfg.DB)
 			target := tc.target(s.dir, s.cfg.DB)
 			if err := os.Symlink(target, lp); err != nil {
 				t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // readToken is what the mesh's servers pull from each other with: their
@@ -241,7 +242,7 @@ func TestPeersHostile(t *testing.T) {
 	row := func(i int, zone, modsec, resolver string) string {
 		at := now.Add(-time.Hour + time.Duration(i)*time.Millisecond)
 		return fmt.Sprintf(`{"key":%q,"received":%q,"zone":%q,"resolver":%q,"beacon":"%s,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x","epoch":%d}`,
-			store.KeyString(uint64(at.UnixNano())), at.Format(time.RFC3339Nano), zone, resolver, modsec, 9000+i, at.Unix())
+			record.KeyString(uint64(at.UnixNano())), at.Format(time.RFC3339Nano), zone, resolver, modsec, 9000+i, at.Unix())
 	}
 	var rows []string
 	for i := range 100 {

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // flood sends names from local inside the server's namespace, over
@@ -128,7 +130,7 @@ func TestPerSourceLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
+			st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *record.Record) error {
 				bits := 24
 				if r.Resolver.Is6() {
 					bits = 48

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/geo/geotest"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // privacyPlaces puts two cities in one /24 and two in one /48, so a
@@ -120,7 +122,7 @@ func TestAddresses(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *store.Record) error {
+			st.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *record.Record) error {
 				i := byBeacon[r.Report.Beacon]
 				w := want[mode][i]
 				res := ""

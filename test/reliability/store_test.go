@@ -22,6 +22,7 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/boltfile"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // prefill writes n reports of n/4 installations over the last 30 days into
@@ -41,7 +42,7 @@ func prefill(t *testing.T, path string, n int) {
 			t.Fatal(err)
 		}
 		rep.Epoch, rep.HasEpoch = 1700000000+int64(i), true
-		rec := &store.Record{Received: now.Add(-time.Duration(n-i) * step), Zone: zone, Report: rep}
+		rec := &record.Record{Received: now.Add(-time.Duration(n-i) * step), Zone: zone, Report: rep}
 		if err := im.Add(rec, i); err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,11 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // commitEvery bounds how long the writer keeps a transaction open while
@@ -91,7 +96,7 @@ func (w *writer) store(now time.Time, batch []*pending, out []result) (logged, s
 		return false, true, w.settle()
 	}
 	if len(recs) > 0 {
-		top, err := w.log.append(recs)
+		top, err := w.log.Append(recs)
 		if err != nil {
 			// The log is full, or failing (a full disk): commit, as
 			// without it.
@@ -127,8 +132,8 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &txn{tx: tx, now: now, lastKey: w.lastKey, records: tx.Bucket(recordsBucket), seen: tx.Bucket(seenBucket),
-		resolvers: tx.Bucket(resolversBucket)}
+	t := &txn{tx: tx, now: now, lastKey: w.lastKey, records: tx.Bucket(schema.Records), seen: tx.Bucket(schema.Seen),
+		resolvers: tx.Bucket(schema.Resolvers)}
 	// Keys are receive times: inserts append, pack pages full. Seen keys
 	// start with the client's clock, near now: mostly appends too, which the
 	// default half-empty split would waste.
@@ -153,11 +158,11 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 }
 
 // replayLog applies to t records the log holds and the database lacks,
-// a chunk of at most replayChunk (see unstoredRecords): when more follow,
+// a chunk of at most wal.ReplayChunk (see UnstoredRecords): when more follow,
 // t.partial says so and t must commit before anything is logged.
 func (w *writer) replayLog(t *txn) error {
 	l := w.log
-	recs, top, problems := l.unstoredRecords()
+	recs, top, problems := l.UnstoredRecords()
 	stored := 0
 	for _, rec := range recs {
 		switch o, err := w.apply(t, rec, fromLog); o {
@@ -168,33 +173,33 @@ func (w *writer) replayLog(t *txn) error {
 		}
 	}
 	t.logTop = top
-	t.partial = top < l.next-1
-	l.replayed.recs += len(recs)
-	l.replayed.stored += stored
-	l.replayed.problems = append(l.replayed.problems, problems[:min(len(problems), 3-min(3, len(l.replayed.problems)))]...)
-	l.replayed.bad += len(problems)
-	l.replays++
+	t.partial = top < l.Next-1
+	l.Replayed.Recs += len(recs)
+	l.Replayed.Stored += stored
+	l.Replayed.Problems = append(l.Replayed.Problems, problems[:min(len(problems), 3-min(3, len(l.Replayed.Problems)))]...)
+	l.Replayed.Bad += len(problems)
+	l.Replays++
 	if !t.partial {
 		// One line for the whole replay, however many transactions.
-		r := l.replayed
-		if r.bad > 0 || !l.told {
+		r := l.Replayed
+		if r.Bad > 0 || !l.Told {
 			more := ""
-			if r.bad > len(r.problems) {
-				more = fmt.Sprintf("; and %d more", r.bad-len(r.problems))
+			if r.Bad > len(r.Problems) {
+				more = fmt.Sprintf("; and %d more", r.Bad-len(r.Problems))
 			}
 			w.s.notify("write-ahead log %s: %d reports the database lacked, %d stored again (the rest were there), in %d transactions%s%s",
-				l.path, r.recs, r.stored, r.txns+1, problemList(r.problems), more)
-			l.told = true
+				l.Path, r.Recs, r.Stored, r.Txns+1, wal.ProblemList(r.Problems), more)
+			l.Told = true
 		}
-		l.replayed = replayStats{}
+		l.Replayed = wal.ReplayStats{}
 	} else {
-		l.replayed.txns++
+		l.Replayed.Txns++
 	}
 	return nil
 }
 
 // apply stores one record in t, or says why not.
-func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
+func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error) {
 	if err := rec.Validate(t.now); err != nil {
 		return Rejected, err
 	}
@@ -220,17 +225,17 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 	}
 	rec.Key = k // what the log keeps
 	received := time.Unix(0, int64(k))
-	if k <= w.s.live.rolled {
+	if k <= w.s.live.Rolled {
 		t.flush = true // an older record: its rollups go to the bucket with it
 	}
 
-	var r refs
+	var r record.Refs
 	var err error
-	if r.zone, err = w.zones.number([]byte(rec.Zone)); err != nil {
+	if r.Zone, err = w.zones.number([]byte(rec.Zone)); err != nil {
 		return Failed, err
 	}
 	if rec.Geo != (zeroLocation) {
-		if r.place, err = w.places.number(appendPlace(nil, &rec.Geo)); err != nil {
+		if r.Place, err = w.places.number(record.AppendPlace(nil, &rec.Geo)); err != nil {
 			return Failed, err
 		}
 	}
@@ -240,27 +245,27 @@ func (w *writer) apply(t *txn, rec *Record, from origin) (Outcome, error) {
 		return Failed, err
 	}
 	next := w.installs.next
-	if r.install, err = w.installs.number(appendInstallation(nil, build, InstallNetwork(rec), id)); err != nil {
+	if r.Install, err = w.installs.number(record.AppendInstallation(nil, build, record.InstallNetwork(rec), id)); err != nil {
 		return Failed, err
 	}
 	// A new installation: the network of the resolver that asked, for the
 	// public floor (an ECS option is the sender's to choose).
-	if rn := ResolverNetwork(rec); w.installs.next != next && rn.IsValid() {
-		if err := t.resolvers.Put(numKey(r.install), appendPrefix(nil, rn)); err != nil {
+	if rn := record.ResolverNetwork(rec); w.installs.next != next && rn.IsValid() {
+		if err := t.resolvers.Put(numKey(r.Install), bin.AppendPrefix(nil, rn)); err != nil {
 			return Failed, err
 		}
 	}
 
 	key := binary.BigEndian.AppendUint64(make([]byte, 0, 8), k)
-	if err := records.Put(key, appendRecord(make([]byte, 0, 48), rec, r)); err != nil {
+	if err := records.Put(key, record.Append(make([]byte, 0, 48), rec, r)); err != nil {
 		return Failed, err
 	}
 	if err := t.seen.Put(append([]byte(nil), seen[:]...), []byte{}); err != nil {
 		return Failed, err
 	}
-	f := fact{received: received, install: r.install, build: build, country: rec.Geo.Country, point: pointOf(&rec.Geo)}
-	for _, pk := range periodsOf(received) {
-		if w.s.live.hold(tx, pk) {
+	f := rollup.Fact{Received: received, Install: r.Install, Build: build, Country: rec.Geo.Country, Point: rollup.PointKey(&rec.Geo)}
+	for _, pk := range rollup.KeysOf(received) {
+		if w.s.live.Hold(tx, pk) {
 			t.badRollup = true
 		}
 	}
@@ -323,29 +328,29 @@ func (w *writer) end(t *txn, forceFlush bool) error {
 // finish adds what the transaction changes besides records (the count, a
 // flush of the live rollups) and commits it, or rolls it back when it
 // changed nothing. flushed tells whether it flushed, keys which periods.
-func (w *writer) finish(t *txn, forceFlush bool) (flushed bool, keys []periodKey, err error) {
+func (w *writer) finish(t *txn, forceFlush bool) (flushed bool, keys []rollup.Key, err error) {
 	tx := t.tx
 	if t.err != nil {
 		return false, nil, t.err
 	}
-	meta := tx.Bucket(metaBucket)
+	meta := tx.Bucket(schema.Meta)
 	if t.stored > 0 {
-		if err := putUint(meta, countKey, getUint(meta, countKey)+uint64(t.stored)); err != nil {
+		if err := putUint(meta, schema.CountKey, getUint(meta, schema.CountKey)+uint64(t.stored)); err != nil {
 			return false, nil, err
 		}
 	}
 	live := w.s.live
-	if t.flush || forceFlush || w.rebuild != nil || (t.stored > 0 || live.unflushed > 0) && live.due(t.now) {
-		if keys, err = live.flush(tx, t.facts); err != nil {
+	if t.flush || forceFlush || w.rebuild != nil || (t.stored > 0 || live.Unflushed > 0) && live.Due(t.now) {
+		if keys, err = live.Flush(tx, t.facts); err != nil {
 			return false, nil, err
 		}
-		if err := putUint(meta, rolledKey, w.lastKey); err != nil {
+		if err := putUint(meta, schema.RolledKey, w.lastKey); err != nil {
 			return false, nil, err
 		}
 		flushed = true
 	}
-	if w.log != nil && t.logTop > w.log.committed {
-		if err := putUint(meta, walKey, t.logTop); err != nil {
+	if w.log != nil && t.logTop > w.log.Committed {
+		if err := putUint(meta, schema.WalKey, t.logTop); err != nil {
 			return false, nil, err
 		}
 		t.changed = true
@@ -362,7 +367,7 @@ func (w *writer) finish(t *txn, forceFlush bool) (flushed bool, keys []periodKey
 
 // done settles the writer's memory after finish: on success the facts go
 // live and the dictionaries keep their new rows, on failure both forget.
-func (w *writer) done(t *txn, flushed bool, keys []periodKey, ok bool) {
+func (w *writer) done(t *txn, flushed bool, keys []rollup.Key, ok bool) {
 	for i, d := range w.dicts() {
 		if !ok {
 			d.abort()
@@ -375,12 +380,12 @@ func (w *writer) done(t *txn, flushed bool, keys []periodKey, ok bool) {
 		return
 	}
 	if w.log != nil {
-		w.log.committedThrough(t.logTop)
+		w.log.CommittedThrough(t.logTop)
 	}
 	live := w.s.live
-	live.apply(t.facts, t.now)
+	live.Apply(t.facts, t.now)
 	if flushed {
-		live.flushed(keys, w.lastKey, t.now)
+		live.Flushed(keys, w.lastKey, t.now)
 	}
 	if changesPast(t.facts, t.now) {
 		w.s.readers.closed.gen.Add(1) // the sums of past days kept for readers are stale
@@ -448,5 +453,5 @@ func (w *writer) unstored() int {
 	if w.log == nil {
 		return 0
 	}
-	return w.log.unstored()
+	return w.log.Unstored()
 }

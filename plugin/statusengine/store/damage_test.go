@@ -12,6 +12,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store/boltfile"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // sample writes a database of n records over the last 40 days and returns
@@ -62,7 +64,7 @@ func useAll(t *testing.T, s *Store) {
 	now := time.Now()
 	all(t, s)
 	s.Totals(now.Add(-60*24*time.Hour), now)
-	s.Series(now.Add(-60*24*time.Hour), now, StepDay, DimModsec)
+	s.Series(now.Add(-60*24*time.Hour), now, StepDay, rollup.DimModsec)
 	s.Submit(newRecord(t, realBeacon, now.Unix(), now))
 }
 
@@ -163,7 +165,7 @@ func TestSalvageCopiesEveryReadableRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaves, err := f.Leaves(string(recordsBucket))
+	leaves, err := f.Leaves(string(schema.Records))
 	f.Close()
 	if err != nil || len(leaves) < 3 {
 		t.Fatalf("leaves of records: %v %v", leaves, err)
@@ -203,23 +205,23 @@ func TestHostileValidFiles(t *testing.T) {
 		edit func(tx *bolt.Tx) error
 	}{
 		{"count is a bucket", func(tx *bolt.Tx) error {
-			m := tx.Bucket(metaBucket)
-			m.Delete(countKey)
-			_, err := m.CreateBucket(countKey)
+			m := tx.Bucket(schema.Meta)
+			m.Delete(schema.CountKey)
+			_, err := m.CreateBucket(schema.CountKey)
 			return err
 		}},
 		{"format is a bucket", func(tx *bolt.Tx) error {
-			m := tx.Bucket(metaBucket)
-			m.Delete(formatKey)
-			_, err := m.CreateBucket(formatKey)
+			m := tx.Bucket(schema.Meta)
+			m.Delete(schema.FormatKey)
+			_, err := m.CreateBucket(schema.FormatKey)
 			return err
 		}},
 		{"records is a value", func(tx *bolt.Tx) error {
-			tx.DeleteBucket(recordsBucket)
-			return tx.Bucket(metaBucket).Put([]byte("x"), []byte("y")) // and no records bucket
+			tx.DeleteBucket(schema.Records)
+			return tx.Bucket(schema.Meta).Put([]byte("x"), []byte("y")) // and no records bucket
 		}},
 		{"absurd counters", func(tx *bolt.Tx) error {
-			m := tx.Bucket(metaBucket)
+			m := tx.Bucket(schema.Meta)
 			for _, k := range []string{"count", "rolled", "indexed.installations", "indexed.builds"} {
 				if err := putUint(m, []byte(k), 1<<63+5); err != nil {
 					return err
@@ -228,10 +230,10 @@ func TestHostileValidFiles(t *testing.T) {
 			return putUint(m, []byte("installation_next"), 1<<32+5)
 		}},
 		{"installation number at the top", func(tx *bolt.Tx) error {
-			return tx.Bucket(installsBucket).Put(numKey(1<<32-1), []byte{1, 0, '7', '5'})
+			return tx.Bucket(schema.Installations).Put(numKey(1<<32-1), []byte{1, 0, '7', '5'})
 		}},
 		{"garbage dictionary rows", func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{zonesBucket, placesBucket, buildsBucket, installsBucket} {
+			for _, b := range [][]byte{schema.Zones, schema.Places, schema.Builds, schema.Installations} {
 				c := tx.Bucket(b).Cursor()
 				for k, _ := c.First(); k != nil; k, _ = c.Next() {
 					if err := tx.Bucket(b).Put(append([]byte(nil), k...), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}); err != nil {
@@ -242,21 +244,21 @@ func TestHostileValidFiles(t *testing.T) {
 			return nil
 		}},
 		{"huge build", func(tx *bolt.Tx) error {
-			return tx.Bucket(buildsBucket).Put(numKey(1), make([]byte, 4<<20))
+			return tx.Bucket(schema.Builds).Put(numKey(1), make([]byte, 4<<20))
 		}},
 		{"garbage records", func(tx *bolt.Tx) error {
-			c := tx.Bucket(recordsBucket).Cursor()
+			c := tx.Bucket(schema.Records).Cursor()
 			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if err := tx.Bucket(recordsBucket).Put(append([]byte(nil), k...), []byte{2, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}); err != nil {
+				if err := tx.Bucket(schema.Records).Put(append([]byte(nil), k...), []byte{2, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}); err != nil {
 					return err
 				}
 			}
 			return nil
 		}},
 		{"garbage rollups", func(tx *bolt.Tx) error {
-			return tx.Bucket(rollupsBucket).Put([]byte{'d', 0, 0, 0, 1}, []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3})
+			return tx.Bucket(schema.Rollups).Put([]byte{'d', 0, 0, 0, 1}, []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3})
 		}},
-		{"newer format", func(tx *bolt.Tx) error { return putUint(tx.Bucket(metaBucket), formatKey, 99) }},
+		{"newer format", func(tx *bolt.Tx) error { return putUint(tx.Bucket(schema.Meta), schema.FormatKey, 99) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // A dict numbers the distinct values of one kind (zones, places, builds,
@@ -89,7 +91,7 @@ func (d *dict) load(tx *bolt.Tx) error {
 		}
 		d.next = n + 1
 	}
-	d.indexed = uint32(min(getUint(tx.Bucket(metaBucket), indexedKey(d.name)), uint64(d.next-1)))
+	d.indexed = uint32(min(getUint(tx.Bucket(schema.Meta), schema.IndexedKey(d.name)), uint64(d.next-1)))
 	c := rows.Cursor()
 	for k, v := c.Seek(numKey(d.indexed + 1)); k != nil; k, v = c.Next() {
 		if len(k) != 4 {
@@ -106,7 +108,7 @@ func numKey(n uint32) []byte { return binary.BigEndian.AppendUint32(make([]byte,
 func (d *dict) begin(tx *bolt.Tx) {
 	d.staged = d.staged[:0]
 	d.first = d.next
-	d.rowsB, d.indexB = tx.Bucket(d.rows), tx.Bucket(indexBucket)
+	d.rowsB, d.indexB = tx.Bucket(d.rows), tx.Bucket(schema.Index)
 	d.rowsB.FillPercent = 1 // numbers only grow: pack pages full
 }
 
@@ -172,7 +174,7 @@ func (d *dict) indexStep(tx *bolt.Tx, start bool, limit int) (bool, error) {
 		slices.SortFunc(d.flushing, func(a, b indexEntry) int { return cmpUint64(a.hash, b.hash) })
 		d.flushed = 0
 	}
-	b := tx.Bucket(indexBucket)
+	b := tx.Bucket(schema.Index)
 	b.FillPercent = 0.9
 	end := min(d.flushed+limit, len(d.flushing))
 	d.stepEnd = end
@@ -188,7 +190,7 @@ func (d *dict) indexStep(tx *bolt.Tx, start bool, limit int) (bool, error) {
 		for _, e := range d.flushing {
 			top = max(top, e.n)
 		}
-		if err := putUint(tx.Bucket(metaBucket), indexedKey(d.name), uint64(top)); err != nil {
+		if err := putUint(tx.Bucket(schema.Meta), schema.IndexedKey(d.name), uint64(top)); err != nil {
 			return false, err
 		}
 	}

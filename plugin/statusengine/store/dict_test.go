@@ -7,6 +7,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 func beaconOf(i int) string {
@@ -21,7 +24,7 @@ func rowCount(t *testing.T, path string, bucket []byte) (rows, indexed int) {
 	defer db.Close()
 	db.View(func(tx *bolt.Tx) error {
 		rows = tx.Bucket(bucket).Stats().KeyN
-		indexed = tx.Bucket(indexBucket).Stats().KeyN
+		indexed = tx.Bucket(schema.Index).Stats().KeyN
 		return nil
 	})
 	return rows, indexed
@@ -38,7 +41,7 @@ func TestDictionaryIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	var recs []*Record
+	var recs []*record.Record
 	for i := range 3000 {
 		recs = append(recs, newRecord(t, beaconOf(i), int64(1700000000+i), now))
 	}
@@ -47,7 +50,7 @@ func TestDictionaryIndex(t *testing.T) {
 		t.Errorf("%d installations held in memory, want 3000", n)
 	}
 	s.Close()
-	rows, indexed := rowCount(t, path, installsBucket)
+	rows, indexed := rowCount(t, path, schema.Installations)
 	if rows != 3000 || indexed < 3000 {
 		t.Fatalf("after close: %d rows, %d index entries; want every row indexed", rows, indexed)
 	}
@@ -69,7 +72,7 @@ func TestDictionaryIndex(t *testing.T) {
 	s.closed = true
 	s.mu.Unlock()
 	s.db.Close()
-	if rows, _ := rowCount(t, path, installsBucket); rows != 3000 {
+	if rows, _ := rowCount(t, path, schema.Installations); rows != 3000 {
 		t.Fatalf("%d installation rows after the second round, want 3000", rows)
 	}
 	s, err = Open(path, Options{})
@@ -99,13 +102,13 @@ func TestFailedCommitForgetsRows(t *testing.T) {
 	}
 	// New installations fail with the full store.
 	time.Sleep(spaceRetry + 50*time.Millisecond)
-	var failed []*Record
+	var failed []*record.Record
 	for i := range 2000 {
 		failed = append(failed, newRecord(t, beaconOf(i), int64(1500000000+i), time.Now()))
 	}
 	s.SubmitBatch(failed)
 	s.Configure(Policy{MaxSize: 256 << 20})
-	var later []*Record
+	var later []*record.Record
 	for i := range 50 {
 		later = append(later, newRecord(t, beaconOf(100000+i), int64(1400000000+i), time.Now()))
 	}

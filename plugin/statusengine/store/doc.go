@@ -1,20 +1,45 @@
 // Package store keeps status reports in one bbolt file.
 //
+// It is built in layers, each a package that imports only those below it,
+// so the compiler holds the walls:
+//
+//	store                the writer goroutine and what it offers: Open, Submit,
+//	                     SubmitBatch, the reads (totals.go, series.go,
+//	                     installs.go, snapshots.go), import (importer.go),
+//	                     backup, peers' cursors, Check, salvage and format 1
+//	                     migration; the dictionaries (dict.go) and the
+//	                     durable commit (commit.go)
+//	  store/rollup       the sums reads answer from: Period per hour, day and
+//	                     month and its bbolt value, Live (periods held in
+//	                     memory), the dimensions a report counts in
+//	  store/wal          the write-ahead log <db>-wal: frames, replay, and the
+//	                     rule that refuses a log file that is not the store's
+//	  store/record       Record and Validate; Wire, the one interchange form
+//	                     (NDJSON, and CSV from it); the installation estimate;
+//	                     the bbolt values of a record and of dictionary rows
+//	  store/schema       the name of every bucket and meta key
+//	  store/internal/bin the byte primitives of the binary forms
+//	  store/boltfile     the file's pages checked before bbolt maps them
+//
+// rollup and wal both read and write records, so both stand on record;
+// none of them knows the writer, and only store opens the bolt.DB.
+//
 // A DNS question becomes a record in Submit (submit.go): the report is
 // queued for the writer goroutine (loop.go), which applies every report
 // queued at that moment to its open transaction and answers each once the
 // batch is on disk (commit.go: one durable commit, top to bottom, from
 // commit through apply to done), or after the answer wait. On
 // disk means committed, when reports come slowly; while they come fast,
-// the stored records are appended to the write-ahead log (wal.go, one
+// the stored records are appended to the write-ahead log (wal/wal.go, one
 // fdatasync) and the transaction, held open across batches, commits every
 // 100 ms.
 //
-// What the file holds (bucket: key -> value; schema.go names each bucket
-// and key), and how each is rebuilt:
+// What the file holds (bucket: key -> value; schema/schema.go names each
+// bucket and key), and how each is rebuilt:
 //
 //	records        receive time (unix ns, 8 bytes) -> epoch, resolver, ECS and      raw: the reports
-//	               numbers into zones, places, installations (encode.go)
+//	               numbers into zones, places, installations
+//	               (record/encode.go)
 //	zones          number -> zone name                                              raw (dictionary)
 //	places         number -> location (country, names, point, source)              raw (dictionary)
 //	builds         number -> beacon head: every field but the id                   raw (dictionary)
@@ -23,8 +48,9 @@
 //	               first report, for the public floor (absent: the source network)  (files before it: absent)
 //	index          dictionary tag + SHA-256 prefix of a value -> its number         from the dictionaries' rows
 //	seen           client epoch + SHA-256 prefix of the beacon -> nothing           from records (seen.go)
-//	rollups        period (hour, day, month) -> installations bitmap, reports per  from records (period.go),
-//	               build, per country and per map point                             but retention's deleted ones
+//	rollups        period (hour, day, month) -> installations bitmap, reports per  from records
+//	               build, per country and per map point                             (rollup/period.go), but
+//	                                                                                retention's deleted ones
 //	snapshots      day -> the public daily document the API rendered, kept as      as written
 //	               written (never changed, never deleted)
 //	peers          peer URL -> cursor (its last record key taken), time of the     as written
@@ -35,11 +61,11 @@
 //	meta           one value per key, 8 bytes:
 //	  format       the layout: 2, or 1 while a format 1 file is migrated           as written (format 1: absent)
 //	  count        the records in bucket records                                    as written
-//	  rolled       rollups hold the records up to this key (live.go)               as written
+//	  rolled       rollups hold the records up to this key (rollup/live.go)        as written
 //	  indexed.zones, indexed.places, indexed.builds, indexed.installations
 //	               index holds the dictionary's rows up to this number (dict.go)   as written
 //	  rebuilding   present while a rollup rebuild is under way (replay.go)          Open starts the rebuild over
-//	  wal          the log's frames up to this seq are in the file (wal.go)        as written
+//	  wal          the log's frames up to this seq are in the file (wal/wal.go)    as written
 //
 // A format 1 file (statusengine before this layout) is migrated in place at
 // Open (migrate.go), and read by salvage:
@@ -52,7 +78,7 @@
 //	  rollup_version, installation_next, rollup_gen
 //	               its rollups' version and counters                                deleted as migration starts
 //
-// Beside it, the file <db>-wal (wal.go):
+// Beside it, the file <db>-wal (wal/wal.go):
 //
 //	frames         seq -> a whole record with its key, for the records answered  Open applies the frames
 //	               since the last commit; the frames from offset 0 whose seqs    after meta "wal", 4096 a
@@ -87,7 +113,7 @@
 //	dict.hot (dict.go)               the numbers looked up last, bounded           empty
 //	Store.live (store.go)            the rollup periods being changed, in full;    Open: the bucket, then
 //	                                 ahead of the bucket by the records after      the records after
-//	                                 "rolled" (live, live.go)                      "rolled"
+//	                                 "rolled" (rollup.Live)                        "rolled"
 //	Store.seenCache (store.go)       fingerprints of the seen keys committed last, empty
 //	                                 so Submit answers most duplicates itself
 //	                                 (recentSeen, seen.go, 2 MiB)
@@ -98,7 +124,7 @@
 //	                                 and generation (closedCache, totals.go)
 //	readCaches.steps (read.go)       InstallSteps of closed steps, by            empty
 //	                                 generation (stepCache, installs.go)
-//	zonesOK (record.go)              zones found valid, at most 64; one for the    empty
+//	zonesOK (record/record.go)       zones found valid, at most 64; one for the    empty
 //	                                 process, not per store
 //	Store.count, Store.installs      records stored, installations numbered        Open: meta "count" (or
 //	  (store.go)                                                                   counted), the last row
@@ -109,7 +135,7 @@
 //	  Store.noSpaceErr (store.go)    then (space.go)
 //	Store.policy (store.go)          the limits and retention (policy.go)          none until Configure
 //
-// The log's path is opened only as a file the store may write (wal.go,
+// The log's path is opened only as a file the store may write (wal/wal.go,
 // openLogFile and ours): never through a symbolic link (O_NOFOLLOW; a link
 // to the database had the log written over it), never a FIFO, device or
 // directory, never the database file itself (same device and inode), and,
@@ -123,7 +149,7 @@
 // read-only and stored, with a warning naming their count.
 //
 // The frames the database lacks are applied in transactions of at most
-// replayChunk, each setting meta "wal" to its last frame: a bbolt
+// wal.ReplayChunk, each setting meta "wal" to its last frame: a bbolt
 // transaction holds every page and node it changes until its commit, and a
 // 32 MiB log applied at once peaked at 402 MB (45 transactions: 206 MB).
 //

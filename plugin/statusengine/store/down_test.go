@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // damageMeta writes garbage over both meta pages of the file at path, under
@@ -38,7 +40,7 @@ func readAll(t *testing.T, s *Store, n int, limit time.Duration) []error {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			errs <- s.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(*Record) error { return nil })
+			errs <- s.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(*record.Record) error { return nil })
 		}()
 	}
 	var out []error

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // ImportStats counts what an import did with its input.
@@ -25,7 +27,7 @@ const importBatch = 4096
 // It is not safe for concurrent use.
 type Importer struct {
 	st     *Store
-	batch  []*Record
+	batch  []*record.Record
 	where  []int // the caller's position of each queued record (a line)
 	reject func(at int, err error)
 	Stats  ImportStats
@@ -34,12 +36,12 @@ type Importer struct {
 // NewImporter returns an Importer writing to st; reject, when not nil, is
 // told about each record the store rejects, by the position Add was given.
 func NewImporter(st *Store, reject func(at int, err error)) *Importer {
-	return &Importer{st: st, batch: make([]*Record, 0, importBatch), reject: reject}
+	return &Importer{st: st, batch: make([]*record.Record, 0, importBatch), reject: reject}
 }
 
 // Add queues rec, found at position at (a line number), storing the queue
 // when it is full.
-func (im *Importer) Add(rec *Record, at int) error {
+func (im *Importer) Add(rec *record.Record, at int) error {
 	im.batch = append(im.batch, rec)
 	im.where = append(im.where, at)
 	if len(im.batch) >= importBatch {
@@ -127,7 +129,7 @@ func (s *Store) ImportNDJSONZones(r io.Reader, zones []string, reject func(line 
 		if len(b) == 0 {
 			continue
 		}
-		rec, err := ParseLine(b)
+		rec, err := record.ParseLine(b)
 		if err == nil && served != nil && !served[rec.Zone] {
 			err = fmt.Errorf("zone %q is not one this server serves", rec.Zone)
 		}
@@ -155,22 +157,22 @@ func (s *Store) ImportNDJSONZones(r io.Reader, zones []string, reject func(line 
 // Export writes the records received in [from, to] to w as NDJSON (Wire
 // lines), oldest first, and returns how many it wrote.
 func (s *Store) Export(w io.Writer, from, to time.Time) (int, error) {
-	return s.write(NewNDJSONWriter(w).Write, from, to)
+	return s.write(record.NewNDJSONWriter(w).Write, from, to)
 }
 
 // ExportCSV writes the records of [from, to] to w as CSV (CSVWriter), and
 // says how many.
 func (s *Store) ExportCSV(w io.Writer, from, to time.Time) (int, error) {
-	cw, err := NewCSVWriter(w)
+	cw, err := record.NewCSVWriter(w)
 	if err != nil {
 		return 0, err
 	}
 	return s.write(cw.Write, from, to)
 }
 
-func (s *Store) write(write func(*Record) error, from, to time.Time) (int, error) {
+func (s *Store) write(write func(*record.Record) error, from, to time.Time) (int, error) {
 	n := 0
-	err := s.Each(from, to, 0, func(r *Record) error {
+	err := s.Each(from, to, 0, func(r *record.Record) error {
 		if err := write(r); err != nil {
 			return err
 		}

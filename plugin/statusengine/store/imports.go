@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // listImport lists the record of key k among the imports of tx.
 func listImport(tx *bolt.Tx, k uint64) error {
-	b := tx.Bucket(importsBucket)
+	b := tx.Bucket(schema.Imports)
 	if b == nil {
 		return nil
 	}
@@ -25,10 +28,10 @@ func listImport(tx *bolt.Tx, k uint64) error {
 // imported, and returns their records with the sequence number of the last entry read (after, when
 // none) and whether more follow. An entry whose record is gone (retention)
 // or cannot be read is passed over.
-func (s *Store) ImportedAfter(after uint64, limit int) (recs []Record, last uint64, more bool, err error) {
+func (s *Store) ImportedAfter(after uint64, limit int) (recs []record.Record, last uint64, more bool, err error) {
 	last = after
 	err = s.view(func(tx *bolt.Tx) error {
-		b, records := tx.Bucket(importsBucket), tx.Bucket(recordsBucket)
+		b, records := tx.Bucket(schema.Imports), tx.Bucket(schema.Records)
 		if b == nil {
 			return nil
 		}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // TestImportsListed: a record imported below the newest key is listed for
@@ -22,7 +24,7 @@ func TestImportsListed(t *testing.T) {
 		t.Fatal(err)
 	}
 	yesterday := now.Add(-24 * time.Hour)
-	var old []*Record
+	var old []*record.Record
 	for i := 1; i <= 5; i++ {
 		old = append(old, newRecord(t, b(i), 1795549302, yesterday.Add(time.Duration(i)*time.Second)))
 	}
@@ -30,7 +32,7 @@ func TestImportsListed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A peer's record of yesterday: the peers pull it from its origin.
-	if _, err := s.SubmitPulled([]*Record{newRecord(t, b(9), 1795549302, yesterday)}); err != nil {
+	if _, err := s.SubmitPulled([]*record.Record{newRecord(t, b(9), 1795549302, yesterday)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SubmitBatch(append(old[3:], newRecord(t, b(1), 1795549302, yesterday.Add(time.Second)))); err != nil {
@@ -70,11 +72,11 @@ func TestImportsListedOnReplay(t *testing.T) {
 	b := func(i int) string {
 		return fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x", i)
 	}
-	stored := []*Record{newRecord(t, b(0), 1795549302, now)}
+	stored := []*record.Record{newRecord(t, b(0), 1795549302, now)}
 	live := newRecord(t, b(1), 1795549302, now.Add(time.Millisecond))
 	imported := newRecord(t, b(2), 1795549302, now.Add(-24*time.Hour))
 	live.Key, imported.Key = uint64(live.Received.UnixNano()), uint64(imported.Received.UnixNano())
-	fileWithLog(t, path, stored, []*Record{live, imported})
+	fileWithLog(t, path, stored, []*record.Record{live, imported})
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)

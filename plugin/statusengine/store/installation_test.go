@@ -4,12 +4,14 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 func TestInstallationKey(t *testing.T) {
 	const other = "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,76"
 	const upgraded = "2.9.8,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75"
-	rec := func(beacon, resolver, ecs string) *Record {
+	rec := func(beacon, resolver, ecs string) *record.Record {
 		r := newRecord(t, beacon, 1, time.Unix(1795549302, 0))
 		r.Resolver = netip.MustParseAddr(resolver)
 		if ecs != "" {
@@ -20,7 +22,7 @@ func TestInstallationKey(t *testing.T) {
 	base := rec(realBeacon, "192.0.2.53", "")
 	tests := []struct {
 		name string
-		r    *Record
+		r    *record.Record
 		same bool
 	}{
 		{"same report again", rec(realBeacon, "192.0.2.53", ""), true},
@@ -31,19 +33,19 @@ func TestInstallationKey(t *testing.T) {
 		{"ECS names the client network", rec(realBeacon, "192.0.2.53", "198.51.100.0/24"), false},
 	}
 	for _, tc := range tests {
-		if got := InstallationKey(tc.r) == InstallationKey(base); got != tc.same {
+		if got := record.InstallationKey(tc.r) == record.InstallationKey(base); got != tc.same {
 			t.Errorf("%s: same installation = %v, want %v", tc.name, got, tc.same)
 		}
 	}
 	// ECS lengths differ by resolver; cut to /24 (/48) they agree.
 	a := rec(realBeacon, "8.8.8.8", "198.51.100.0/24")
 	b := rec(realBeacon, "9.9.9.9", "198.51.100.77/32")
-	if InstallationKey(a) != InstallationKey(b) {
+	if record.InstallationKey(a) != record.InstallationKey(b) {
 		t.Error("ECS /24 and /32 of one host give two installations")
 	}
 	c := rec(realBeacon, "2001:db8::53", "2001:db8:aa:bb00::/56")
 	d := rec(realBeacon, "2001:db8::54", "2001:db8:aa::/48")
-	if InstallationKey(c) != InstallationKey(d) {
+	if record.InstallationKey(c) != record.InstallationKey(d) {
 		t.Error("ECS /56 and /48 of one network give two installations")
 	}
 }
@@ -60,15 +62,15 @@ func TestInstallNetwork(t *testing.T) {
 		{"192.0.2.53", "2001:db8:aa:bb00::/56", "2001:db8:aa::/48"},
 	}
 	for _, tc := range tests {
-		r := &Record{Resolver: netip.MustParseAddr(tc.resolver)}
+		r := &record.Record{Resolver: netip.MustParseAddr(tc.resolver)}
 		if tc.ecs != "" {
 			r.ECS = netip.MustParsePrefix(tc.ecs)
 		}
-		if got := InstallNetwork(r).String(); got != tc.want {
+		if got := record.InstallNetwork(r).String(); got != tc.want {
 			t.Errorf("InstallNetwork(%s, %s) = %s, want %s", tc.resolver, tc.ecs, got, tc.want)
 		}
 	}
-	if InstallNetwork(&Record{}).IsValid() {
+	if record.InstallNetwork(&record.Record{}).IsValid() {
 		t.Error("a record without addresses has a network")
 	}
 }

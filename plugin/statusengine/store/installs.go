@@ -10,6 +10,9 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // StepMonth is a Series or Installs step of one UTC month.
@@ -25,15 +28,15 @@ type InstallStep struct {
 
 // stepPeriods are the periods that make up the step starting at t: a day, a
 // week of days, a month.
-func stepPeriods(t time.Time, step Step) []periodKey {
+func stepPeriods(t time.Time, step Step) []rollup.Key {
 	switch step {
 	case StepMonth:
-		return []periodKey{{periodMonth, monthOf(t)}}
+		return []rollup.Key{{Kind: rollup.Month, N: rollup.MonthOf(t)}}
 	case StepWeek:
-		d := dayOf(t)
+		d := rollup.DayOf(t)
 		return periods(d, d+6)
 	}
-	return []periodKey{{periodDay, dayOf(t)}}
+	return []rollup.Key{{Kind: rollup.Day, N: rollup.DayOf(t)}}
 }
 
 // stepStart aligns t to its step; stepNext is the start of the next step.
@@ -73,17 +76,17 @@ const maxInstallSteps = 3700
 // StepMonth) that [from, to] touches, and per value of d: DimTotal (none),
 // DimCountry, or one of BuildDims. Closed steps are computed once (see
 // stepCache).
-func (s *Store) Installs(from, to time.Time, step Step, d Dimension) ([]InstallStep, error) {
+func (s *Store) Installs(from, to time.Time, step Step, d rollup.Dimension) ([]InstallStep, error) {
 	if step == StepHour {
 		return nil, fmt.Errorf("installations are kept per day: no hour steps")
 	}
 	var out []InstallStep
-	today := dayOf(time.Now())
+	today := rollup.DayOf(time.Now())
 	for t := stepStart(from, step); !t.After(to); t = stepNext(t, step) {
 		if len(out) >= maxInstallSteps {
 			return nil, fmt.Errorf("more than %d steps", maxInstallSteps)
 		}
-		closed := dayOf(stepNext(t, step)) <= today
+		closed := rollup.DayOf(stepNext(t, step)) <= today
 		b, err := s.readers.steps.get(s, t, step, d, closed, func() (InstallStep, error) {
 			a := newAcc()
 			if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
@@ -100,7 +103,7 @@ func (s *Store) Installs(from, to time.Time, step Step, d Dimension) ([]InstallS
 }
 
 // installStep breaks the installations of a down by d.
-func (s *Store) installStep(start time.Time, a *acc, d Dimension) (InstallStep, error) {
+func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (InstallStep, error) {
 	b := InstallStep{Start: start, Values: map[string]Counts{}}
 	m, err := s.members(a.installs)
 	if err != nil {
@@ -126,7 +129,7 @@ func (s *Store) installStep(start time.Time, a *acc, d Dimension) (InstallStep, 
 	b.Total = total.counts()
 	switch d {
 	case DimTotal:
-	case DimCountry:
+	case rollup.DimCountry:
 		b.Values = geoCounts(a.countries, nil, m)
 	default:
 		vals := map[string]*tally{}
@@ -136,7 +139,7 @@ func (s *Store) installStep(start time.Time, a *acc, d Dimension) (InstallStep, 
 		}
 		for bn, tb := range perBuild {
 			if info := infos[bn]; info != nil {
-				into(vals, info.values.of(d), tb)
+				into(vals, info.values.Of(d), tb)
 			}
 		}
 		for v, tv := range vals {
@@ -168,9 +171,9 @@ func (s *Store) Churn(from, to time.Time, step Step) ([]ChurnStep, error) {
 	}
 	// Everything seen before the first step, and the step before it.
 	ever := roaring.New()
-	if fd, ok := s.FirstDay(); ok && dayOf(fd) < dayOf(first) {
+	if fd, ok := s.FirstDay(); ok && rollup.DayOf(fd) < rollup.DayOf(first) {
 		a := newAcc()
-		if err := s.readPeriods(a, periods(dayOf(fd), dayOf(first)-1)); err != nil {
+		if err := s.readPeriods(a, periods(rollup.DayOf(fd), rollup.DayOf(first)-1)); err != nil {
 			return nil, err
 		}
 		ever = a.installs
@@ -208,13 +211,13 @@ func (s *Store) FirstDay() (time.Time, bool) {
 	var day uint32
 	ok := false
 	s.view(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(rollupsBucket).Cursor().Seek([]byte{periodDay})
-		if len(k) == 5 && k[0] == periodDay {
+		k, _ := tx.Bucket(schema.Rollups).Cursor().Seek([]byte{rollup.Day})
+		if len(k) == 5 && k[0] == rollup.Day {
 			day, ok = binary.BigEndian.Uint32(k[1:]), true
 		}
 		return nil
 	})
-	held := s.live.heldDays()
+	held := s.live.HeldDays()
 	for _, d := range held {
 		if !ok || d < day {
 			day, ok = d, true
@@ -229,15 +232,15 @@ func (s *Store) FirstDay() (time.Time, bool) {
 func (s *Store) Days() []time.Time {
 	seen := map[uint32]bool{}
 	s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(rollupsBucket).Cursor()
-		for k, _ := c.Seek([]byte{periodDay}); len(k) > 0 && k[0] == periodDay; k, _ = c.Next() {
+		c := tx.Bucket(schema.Rollups).Cursor()
+		for k, _ := c.Seek([]byte{rollup.Day}); len(k) > 0 && k[0] == rollup.Day; k, _ = c.Next() {
 			if len(k) == 5 {
 				seen[binary.BigEndian.Uint32(k[1:])] = true
 			}
 		}
 		return nil
 	})
-	for _, d := range s.live.heldDays() {
+	for _, d := range s.live.HeldDays() {
 		seen[d] = true
 	}
 	out := make([]time.Time, 0, len(seen))
@@ -249,15 +252,15 @@ func (s *Store) Days() []time.Time {
 
 // HasDay tells whether the rollups count reports of the UTC day of t.
 func (s *Store) HasDay(t time.Time) bool {
-	d := dayOf(t)
-	for _, h := range s.live.heldDays() {
+	d := rollup.DayOf(t)
+	for _, h := range s.live.HeldDays() {
 		if h == d {
 			return true
 		}
 	}
 	found := false
 	s.view(func(tx *bolt.Tx) error {
-		found = tx.Bucket(rollupsBucket).Get(binary.BigEndian.AppendUint32([]byte{periodDay}, d)) != nil
+		found = tx.Bucket(schema.Rollups).Get(binary.BigEndian.AppendUint32([]byte{rollup.Day}, d)) != nil
 		return nil
 	})
 	return found
@@ -276,12 +279,12 @@ type stepCache struct {
 type stepKey struct {
 	start int64
 	step  Step
-	d     Dimension
+	d     rollup.Dimension
 }
 
 const maxStepEntries = 1 << 14
 
-func (c *stepCache) get(s *Store, t time.Time, step Step, d Dimension, closed bool, compute func() (InstallStep, error)) (InstallStep, error) {
+func (c *stepCache) get(s *Store, t time.Time, step Step, d rollup.Dimension, closed bool, compute func() (InstallStep, error)) (InstallStep, error) {
 	if !closed {
 		return compute()
 	}

@@ -4,6 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // TestInstallsAndChurn checks Installs and Churn against the raw records,
@@ -17,7 +20,7 @@ func TestInstallsAndChurn(t *testing.T) {
 	from := now.Add(-50 * 24 * time.Hour)
 	all := all(t, s)
 	for _, step := range []Step{StepDay, StepWeek, StepMonth} {
-		bs, err := s.Installs(from, now, step, DimModsec)
+		bs, err := s.Installs(from, now, step, rollup.DimModsec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +35,7 @@ func TestInstallsAndChurn(t *testing.T) {
 		seen := map[string]bool{}
 		for _, rec := range all { // everything before the first step
 			if rec.Received.Before(bs[0].Start) {
-				seen[InstallationKey(rec)] = true
+				seen[record.InstallationKey(rec)] = true
 			}
 		}
 		if first := bs[0].Start; true {
@@ -40,7 +43,7 @@ func TestInstallsAndChurn(t *testing.T) {
 			p0 := stepStart(first.Add(-time.Second), step)
 			for _, rec := range all {
 				if !rec.Received.Before(p0) && rec.Received.Before(first) {
-					prev[InstallationKey(rec)] = true
+					prev[record.InstallationKey(rec)] = true
 				}
 			}
 		}
@@ -52,7 +55,7 @@ func TestInstallsAndChurn(t *testing.T) {
 				if rec.Received.Before(b.Start) || !rec.Received.Before(end) {
 					continue
 				}
-				k := InstallationKey(rec)
+				k := record.InstallationKey(rec)
 				cur[k] = true
 				if byModsec[rec.Report.Modsec] == nil {
 					byModsec[rec.Report.Modsec] = map[string]bool{}
@@ -103,7 +106,7 @@ func TestPastCachesSeeImports(t *testing.T) {
 	s := openTemp(t)
 	now := time.Now()
 	old := now.Add(-10 * 24 * time.Hour)
-	submitAll(t, s, []*Record{newRecord(t, realBeacon, old.Unix(), old)})
+	submitAll(t, s, []*record.Record{newRecord(t, realBeacon, old.Unix(), old)})
 	for range 2 {
 		tt, _ := s.Totals(old, now)
 		bs, _ := s.Installs(old, old, StepDay, DimTotal)
@@ -112,7 +115,7 @@ func TestPastCachesSeeImports(t *testing.T) {
 		}
 	}
 	later := newRecord(t, beaconOf(7), old.Unix()+5, old.Add(time.Minute))
-	submitAll(t, s, []*Record{later})
+	submitAll(t, s, []*record.Record{later})
 	tt, _ := s.Totals(old, now)
 	bs, _ := s.Installs(old, old, StepDay, DimTotal)
 	if tt.Total.Reports != 2 || tt.Total.Installations != 2 || bs[0].Total.Installations != 2 {
@@ -150,13 +153,13 @@ func TestSnapshots(t *testing.T) {
 // Installs, Series and Totals of it read a few periods and answer what the
 // store holds (nothing), where Churn read every month to the year 11 million.
 func TestBefore1970(t *testing.T) {
-	if got := dayOf(time.Unix(-30*86400, 0)); got != 0 {
+	if got := rollup.DayOf(time.Unix(-30*86400, 0)); got != 0 {
 		t.Errorf("dayOf 30 days before 1970 = %d, want 0", got)
 	}
-	if got := hourOf(time.Unix(-1, 0)); got != 0 {
+	if got := rollup.HourOf(time.Unix(-1, 0)); got != 0 {
 		t.Errorf("hourOf a second before 1970 = %d, want 0", got)
 	}
-	if n := len(periods(dayOf(time.Unix(0, 0)), dayOf(time.Unix(-86400, 0)))); n != 1 {
+	if n := len(periods(rollup.DayOf(time.Unix(0, 0)), rollup.DayOf(time.Unix(-86400, 0)))); n != 1 {
 		t.Errorf("%d periods from day 0 to the day before 1970, want 1", n)
 	}
 	s := openTemp(t)

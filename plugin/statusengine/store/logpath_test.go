@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // events collects a store's OnEvent and OnWarning lines.
@@ -112,7 +114,7 @@ func TestLogRefused(t *testing.T) {
 			recs := logRecords(t, 7, time.Now().Add(-time.Minute))
 			submitAll(t, s, recs[:3])
 			s.Close()
-			tc.make(t, path, LogPath(path), other)
+			tc.make(t, path, wal.LogPath(path), other)
 
 			var ev events
 			s = openBounded(t, path, ev.options())
@@ -125,7 +127,7 @@ func TestLogRefused(t *testing.T) {
 			}
 			line := strings.Join(ev.warned(), "\n")
 			if len(ev.warned()) != 1 || !strings.Contains(line, "refused") || !strings.Contains(line, tc.why) ||
-				!strings.Contains(line, LogPath(path)) {
+				!strings.Contains(line, wal.LogPath(path)) {
 				t.Errorf("warnings %q: want one naming the log, refused, %q", line, tc.why)
 			}
 			if err := s.Close(); err != nil {
@@ -141,7 +143,7 @@ func TestLogRefused(t *testing.T) {
 			if r.Records != 7 || r.OK() || !strings.Contains(strings.Join(r.Problems, "\n"), "refused") {
 				t.Errorf("check: %+v, want 7 records and the log named", r)
 			}
-			if _, err := os.Lstat(LogPath(path)); err != nil {
+			if _, err := os.Lstat(wal.LogPath(path)); err != nil {
 				t.Errorf("the refused log was removed: %v", err)
 			}
 		})
@@ -178,8 +180,8 @@ func TestLogNotOursStoredReadOnly(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "se.db")
 			recs := logRecords(t, 17, time.Now().Add(-time.Minute))
 			fileWithLog(t, path, recs[:5], recs[5:])
-			tc.edit(t, LogPath(path))
-			before, err := os.ReadFile(LogPath(path))
+			tc.edit(t, wal.LogPath(path))
+			before, err := os.ReadFile(wal.LogPath(path))
 			must(t, err)
 
 			var ev events
@@ -193,7 +195,7 @@ func TestLogNotOursStoredReadOnly(t *testing.T) {
 			}
 			submitAll(t, s, logRecords(t, 20, time.Now().Add(-time.Minute))[17:])
 			must(t, s.Close())
-			if after, _ := os.ReadFile(LogPath(path)); !bytes.Equal(before, after) {
+			if after, _ := os.ReadFile(wal.LogPath(path)); !bytes.Equal(before, after) {
 				t.Error("the log was written")
 			}
 			var ev2 events
@@ -210,12 +212,12 @@ func TestLogNotOursStoredReadOnly(t *testing.T) {
 }
 
 // TestLogReplayInChunks: a large log is applied in transactions of at most
-// replayChunk frames, meta "wal" following each: all of it is stored once,
+// wal.ReplayChunk frames, meta "wal" following each: all of it is stored once,
 // and a crash between two transactions (here a panic after the third)
 // loses nothing and stores nothing twice at the next open.
 func TestLogReplayInChunks(t *testing.T) {
-	defer func(n int) { replayChunk = n }(replayChunk)
-	replayChunk = 100
+	defer func(n int) { wal.ReplayChunk = n }(wal.ReplayChunk)
+	wal.ReplayChunk = 100
 	recs := logRecords(t, 1050, time.Now().Add(-time.Hour))
 
 	path := filepath.Join(t.TempDir(), "se.db")
@@ -223,7 +225,7 @@ func TestLogReplayInChunks(t *testing.T) {
 	var ev events
 	s, err := Open(path, ev.options())
 	must(t, err)
-	if n, replays := s.Count(), s.w.log.replays; n != 1050 || replays != 11 {
+	if n, replays := s.Count(), s.w.log.Replays; n != 1050 || replays != 11 {
 		t.Errorf("count %d in %d transactions, want 1050 in 11", n, replays)
 	}
 	if !strings.Contains(strings.Join(ev.info, "\n"), "1050 reports the database lacked, 1050 stored again (the rest were there), in 11 transactions") {
@@ -247,7 +249,7 @@ func TestLogReplayInChunks(t *testing.T) {
 	s, err = Open(path, Options{})
 	must(t, err)
 	defer s.Close()
-	if n, listed, replays := s.Count(), len(all(t, s)), s.w.log.replays; n != 1050 || listed != 1050 || replays != 8 {
+	if n, listed, replays := s.Count(), len(all(t, s)), s.w.log.Replays; n != 1050 || listed != 1050 || replays != 8 {
 		t.Errorf("after the stop: count %d, %d listed, %d transactions; want 1050, 1050 and 8", n, listed, replays)
 	}
 }

@@ -96,7 +96,7 @@ func (w *writer) idle(now time.Time, idle bool) {
 	if w.unstored() > 0 && w.held == nil && w.s.noSpace() == nil {
 		w.sync() // logged records a failed commit rolled back
 	}
-	if w.s.live.unflushed > 0 && w.s.live.due(now) {
+	if w.s.live.Unflushed > 0 && w.s.live.Due(now) {
 		w.transact(now, false, true, indexPerCommit, nil)
 	}
 	if !idle {

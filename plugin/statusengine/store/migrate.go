@@ -10,6 +10,9 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // Format version 1 (statusengine before this layout) kept each report whole
@@ -26,20 +29,20 @@ import (
 const migrating = 1
 
 func dropLegacy(tx *bolt.Tx) error {
-	for _, name := range legacyDerived {
+	for _, name := range schema.LegacyDerived {
 		if tx.Bucket(name) != nil {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
 		}
 	}
-	meta := tx.Bucket(metaBucket)
-	for _, k := range legacyMeta {
+	meta := tx.Bucket(schema.Meta)
+	for _, k := range schema.LegacyMeta {
 		if err := meta.Delete(k); err != nil {
 			return err
 		}
 	}
-	return putUint(meta, countKey, 0) // counted again as records move
+	return putUint(meta, schema.CountKey, 0) // counted again as records move
 }
 
 // migrateChunk bounds the records one migration transaction moves.
@@ -48,7 +51,7 @@ const migrateChunk = 5000
 // migrate moves the records of a version 1 file, if it is one.
 func (s *Store) migrate() error {
 	var format uint64
-	s.db.View(func(tx *bolt.Tx) error { format = getUint(tx.Bucket(metaBucket), formatKey); return nil })
+	s.db.View(func(tx *bolt.Tx) error { format = getUint(tx.Bucket(schema.Meta), schema.FormatKey); return nil })
 	if format != migrating {
 		return nil
 	}
@@ -57,11 +60,11 @@ func (s *Store) migrate() error {
 	moved, rejected := 0, 0
 	for done := false; !done; {
 		_, err := w.transact(time.Now(), false, true, indexPerCommit, func(t *txn) {
-			old := t.tx.Bucket(legacyReports)
+			old := t.tx.Bucket(schema.LegacyReports)
 			if old == nil {
 				done = true
 				t.changed = true
-				t.err = putUint(t.tx.Bucket(metaBucket), formatKey, formatVersion)
+				t.err = putUint(t.tx.Bucket(schema.Meta), schema.FormatKey, formatVersion)
 				return
 			}
 			var keys [][]byte
@@ -91,7 +94,7 @@ func (s *Store) migrate() error {
 				}
 			}
 			if len(keys) == 0 {
-				t.err = t.tx.DeleteBucket(legacyReports)
+				t.err = t.tx.DeleteBucket(schema.LegacyReports)
 			}
 			t.changed = true
 		})
@@ -106,30 +109,30 @@ func (s *Store) migrate() error {
 
 // legacyRecord reads a version 1 record. Its location is cleaned as
 // geo.Locate cleans one today (version 1 kept names uncut).
-func legacyRecord(key, val []byte) (*Record, error) {
+func legacyRecord(key, val []byte) (*record.Record, error) {
 	const (
 		flagEpoch, flagPoint, flagWellKnownZone, flagResolver, flagECS = 1, 2, 4, 8, 16
 	)
 	if len(key) != 8 {
-		return nil, errShort
+		return nil, bin.ErrShort
 	}
-	rec := &Record{Received: time.Unix(0, int64(binary.BigEndian.Uint64(key))).UTC()}
-	d := decoder{b: val}
-	if d.byte() != 1 {
-		return nil, errShort
+	rec := &record.Record{Received: time.Unix(0, int64(binary.BigEndian.Uint64(key))).UTC()}
+	d := bin.Decoder{B: val}
+	if d.Byte() != 1 {
+		return nil, bin.ErrShort
 	}
-	flags := d.byte()
-	epoch := d.varint()
-	rec.Resolver = d.addr()
-	if a := d.addr(); a.IsValid() {
-		rec.ECS, _ = a.Prefix(int(d.byte()))
+	flags := d.Byte()
+	epoch := d.Varint()
+	rec.Resolver = d.Addr()
+	if a := d.Addr(); a.IsValid() {
+		rec.ECS, _ = a.Prefix(int(d.Byte()))
 	}
-	rec.Zone = d.string()
+	rec.Zone = d.Str()
 	if flags&flagWellKnownZone != 0 {
 		rec.Zone = "status.modsecurity.org."
 	}
-	beacon := d.string()
-	g := geo.Location{Country: d.string(), CountryName: d.string(), City: d.string(), Source: d.string()}
+	beacon := d.Str()
+	g := geo.Location{Country: d.Str(), CountryName: d.Str(), City: d.Str(), Source: d.Str()}
 	switch {
 	case flags&flagResolver != 0:
 		g.Source = geo.SourceResolver
@@ -137,11 +140,11 @@ func legacyRecord(key, val []byte) (*Record, error) {
 		g.Source = geo.SourceECS
 	}
 	if flags&flagPoint != 0 {
-		x := d.uint64() // two big-endian float32
+		x := d.Uint64() // two big-endian float32
 		g.Lat, g.Lon, g.HasPoint = float64(math.Float32frombits(uint32(x>>32))), float64(math.Float32frombits(uint32(x))), true
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
 	g.CountryName, g.City = geo.CleanName(g.CountryName), geo.CleanName(g.City)
 	rec.Geo = g

@@ -11,6 +11,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store/boltfile"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // DamagedError says a database file cannot be used as it is: bbolt would
@@ -71,7 +74,7 @@ func Open(path string, opts Options) (*Store, error) {
 		done:          make(chan struct{}),
 		policyChanged: make(chan struct{}, 1),
 		seenCache:     &recentSeen{},
-		live:          newLive(),
+		live:          rollup.NewLive(),
 	}
 	s.w = newWriter(s)
 	if err := s.init(keys); err != nil {
@@ -79,7 +82,7 @@ func Open(path string, opts Options) (*Store, error) {
 			s.closeDown() // a panic inside bbolt may have left its locks held
 		} else {
 			if s.w.log != nil {
-				s.w.log.f.Close()
+				s.w.log.F.Close()
 			}
 			db.Close()
 		}
@@ -159,12 +162,12 @@ func (s *Store) init(keys map[string]int) (err error) {
 		}
 		s.w.lastKey = lastKey(tx)
 		s.installs.Store(uint64(s.w.installs.next - 1))
-		s.live.rolled = getUint(tx.Bucket(metaBucket), rolledKey)
-		logged = getUint(tx.Bucket(metaBucket), walKey)
-		if n, ok := keys[string(recordsBucket)]; ok {
+		s.live.Rolled = getUint(tx.Bucket(schema.Meta), schema.RolledKey)
+		logged = getUint(tx.Bucket(schema.Meta), schema.WalKey)
+		if n, ok := keys[string(schema.Records)]; ok {
 			s.count.Store(int64(n))
 		} else {
-			s.count.Store(int64(getUint(tx.Bucket(metaBucket), countKey)))
+			s.count.Store(int64(getUint(tx.Bucket(schema.Meta), schema.CountKey)))
 		}
 		return nil
 	})
@@ -176,7 +179,7 @@ func (s *Store) init(keys map[string]int) (err error) {
 	} else if bad {
 		rebuild = true
 	}
-	s.live.last = time.Now()
+	s.live.Last = time.Now()
 	if rebuild {
 		s.w.rebuildNeeded = "a stored rollup could not be read"
 	}
@@ -185,23 +188,23 @@ func (s *Store) init(keys map[string]int) (err error) {
 
 // openLog opens the write-ahead log and stores what it holds that the file
 // lacks (answered reports a crash kept from their commit), in transactions
-// of at most replayChunk frames. A log that cannot be opened, or is not
+// of at most wal.ReplayChunk frames. A log that cannot be opened, or is not
 // ours, costs speed: every batch is then committed before its answer; and
-// when it can be read safely (openReadOnlyWAL) what it holds is stored
+// when it can be read safely (wal.OpenReadOnly) what it holds is stored
 // all the same, with a warning naming the count.
 func (s *Store) openLog(committed uint64) error {
-	l, problems, err := openWAL(s.path, committed)
+	l, problems, err := wal.Open(s.path, committed)
 	if err != nil {
 		s.storeReadOnly(committed, err)
 		return nil
 	}
 	if len(problems) > 0 {
-		s.notify("write-ahead log %s%s", l.path, problemList(problems))
+		s.notify("write-ahead log %s%s", l.Path, wal.ProblemList(problems))
 	}
 	s.w.log = l
 	if err := s.replayAll(); err != nil {
 		// Kept in the log: every later transaction tries again.
-		s.notify("write-ahead log %s: storing what it holds failed, tried again with the next commit: %v", l.path, err)
+		s.notify("write-ahead log %s: storing what it holds failed, tried again with the next commit: %v", l.Path, err)
 	}
 	return nil
 }
@@ -211,13 +214,13 @@ func (s *Store) openLog(committed uint64) error {
 // two loses nothing and stores nothing twice.
 func (s *Store) replayAll() error {
 	l := s.w.log
-	for l.unstored() > 0 {
-		before := l.committed
+	for l.Unstored() > 0 {
+		before := l.Committed
 		if _, err := s.w.transact(time.Now(), false, false, indexPerCommit, nil); err != nil {
 			return err
 		}
-		if l.committed == before {
-			return fmt.Errorf("no frame of %d applied", l.unstored())
+		if l.Committed == before {
+			return fmt.Errorf("no frame of %d applied", l.Unstored())
 		}
 		if testHookReplayed != nil {
 			testHookReplayed()
@@ -230,38 +233,38 @@ func (s *Store) replayAll() error {
 // replayAll.
 var testHookReplayed func()
 
-// storeReadOnly is openLog's path for a log openWAL refused (why): one
+// storeReadOnly is openLog's path for a log wal.Open refused (why): one
 // warning line, and what the file holds that the database lacks is read
 // read-only and stored.
 func (s *Store) storeReadOnly(committed uint64, why error) {
-	l, problems, err := openReadOnlyWAL(s.path, committed)
-	if err != nil || l.unstored() == 0 {
+	l, problems, err := wal.OpenReadOnly(s.path, committed)
+	if err != nil || l.Unstored() == 0 {
 		if l != nil {
-			l.f.Close()
+			l.F.Close()
 		}
 		if errors.Is(err, os.ErrNotExist) {
 			err = nil
 		}
-		var refused *LogRefusedError
+		var refused *wal.LogRefusedError
 		if err != nil && !errors.As(err, &refused) {
 			why = fmt.Errorf("%w; reading it failed too: %v", why, err)
 		}
 		s.warn("%v: answering reports after their commit", why)
 		return
 	}
-	n := l.unstored()
+	n := l.Unstored()
 	s.w.log = l
 	err = s.replayAll()
-	left := l.unstored()
+	left := l.Unstored()
 	s.w.log = nil
-	l.f.Close()
+	l.F.Close()
 	if err != nil {
 		s.warn("%v: answering reports after their commit; it holds %d answered reports the database lacks (frames), read read-only: %d stored, %d left in it, stored at the next open: %v%s",
-			why, n, n-left, left, err, problemList(problems))
+			why, n, n-left, left, err, wal.ProblemList(problems))
 		return
 	}
 	s.warn("%v: answering reports after their commit; it held %d answered reports the database lacked (frames), read read-only and stored%s",
-		why, n, problemList(problems))
+		why, n, wal.ProblemList(problems))
 }
 
 // layout creates the buckets of a new file and checks those of an old one:
@@ -269,36 +272,36 @@ func (s *Store) storeReadOnly(committed uint64, why error) {
 // version 1 file first loses its derived buckets (rebuilt by migrate) and
 // is marked as migrating.
 func (s *Store) layout(tx *bolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(metaBucket)
+	meta, err := tx.CreateBucketIfNotExists(schema.Meta)
 	if err != nil {
-		return &DamagedError{Path: s.path, Problems: []string{fmt.Sprintf("bucket %q: %v", metaBucket, err)}}
+		return &DamagedError{Path: s.path, Problems: []string{fmt.Sprintf("bucket %q: %v", schema.Meta, err)}}
 	}
-	if meta.Bucket(formatKey) != nil {
+	if meta.Bucket(schema.FormatKey) != nil {
 		return &DamagedError{Path: s.path, Problems: []string{"meta \"format\" is a bucket, not a value"}}
 	}
-	switch f := getUint(meta, formatKey); {
+	switch f := getUint(meta, schema.FormatKey); {
 	case f > formatVersion:
 		return fmt.Errorf("database %q has format %d, newer than this statusengine's %d: use the newer binary", s.path, f, formatVersion)
-	case f == 0 && tx.Bucket(legacyReports) != nil:
+	case f == 0 && tx.Bucket(schema.LegacyReports) != nil:
 		if err := dropLegacy(tx); err != nil {
 			return err
 		}
-		if err := putUint(meta, formatKey, migrating); err != nil {
+		if err := putUint(meta, schema.FormatKey, migrating); err != nil {
 			return err
 		}
 	case f == 0:
-		if err := putUint(meta, formatKey, formatVersion); err != nil {
+		if err := putUint(meta, schema.FormatKey, formatVersion); err != nil {
 			return err
 		}
 	}
-	for _, name := range buckets {
+	for _, name := range schema.Buckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return &DamagedError{Path: s.path, Problems: []string{fmt.Sprintf("bucket %q: %v", name, err)}}
 		}
 	}
-	mkeys := [][]byte{countKey, rolledKey, walKey}
+	mkeys := [][]byte{schema.CountKey, schema.RolledKey, schema.WalKey}
 	for _, d := range s.w.dicts() {
-		mkeys = append(mkeys, indexedKey(d.name))
+		mkeys = append(mkeys, schema.IndexedKey(d.name))
 	}
 	for _, k := range mkeys {
 		if meta.Bucket(k) != nil {
@@ -312,7 +315,7 @@ func (s *Store) layout(tx *bolt.Tx) error {
 }
 
 func lastKey(tx *bolt.Tx) uint64 {
-	k, _ := tx.Bucket(recordsBucket).Cursor().Last()
+	k, _ := tx.Bucket(schema.Records).Cursor().Last()
 	if len(k) != 8 {
 		return 0
 	}

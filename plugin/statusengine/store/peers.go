@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // Live replication between the name servers of a zone pulls each peer's
@@ -26,13 +28,13 @@ type PeerState struct {
 func (s *Store) Peer(peer string) (PeerState, error) {
 	var st PeerState
 	err := s.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(peersBucket).Get([]byte(peer)); len(v) == 16 {
+		if v := tx.Bucket(schema.Peers).Get([]byte(peer)); len(v) == 16 {
 			st.Cursor = binary.BigEndian.Uint64(v)
 			if t := int64(binary.BigEndian.Uint64(v[8:])); t > 0 {
 				st.Synced = time.Unix(t, 0)
 			}
 		}
-		if v := tx.Bucket(peersBucket).Get(importsCursorKey(peer)); len(v) == 8 {
+		if v := tx.Bucket(schema.Peers).Get(schema.ImportsCursorKey(peer)); len(v) == 8 {
 			st.Imports = binary.BigEndian.Uint64(v)
 		}
 		return nil
@@ -51,9 +53,9 @@ func (s *Store) SetPeer(peer string, st PeerState) error {
 	}
 	v = binary.BigEndian.AppendUint64(v, uint64(t))
 	return s.do(func(tx *bolt.Tx) error {
-		b := tx.Bucket(peersBucket)
+		b := tx.Bucket(schema.Peers)
 		if st.Imports != 0 {
-			if err := b.Put(importsCursorKey(peer), binary.BigEndian.AppendUint64(nil, st.Imports)); err != nil {
+			if err := b.Put(schema.ImportsCursorKey(peer), binary.BigEndian.AppendUint64(nil, st.Imports)); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // Policy is what a running configuration asks of a shared store. Unlike
@@ -161,7 +163,7 @@ func (w *writer) sweep(now time.Time) {
 	// The sweep flushes the live rollups in its transaction: a record it
 	// deletes can then never be missing from a replay.
 	_, err := w.transact(now, false, true, indexPerCommit, func(t *txn) {
-		records, seen := t.tx.Bucket(recordsBucket), t.tx.Bucket(seenBucket)
+		records, seen := t.tx.Bucket(schema.Records), t.tx.Bucket(schema.Seen)
 		var old [][]byte
 		c := records.Cursor()
 		for k, _ := c.First(); k != nil && string(k) < string(cutoff) && len(old) < sweepBatch; k, _ = c.Next() {
@@ -185,9 +187,9 @@ func (w *writer) sweep(now time.Time) {
 			}
 		}
 		deleted = len(old)
-		meta := t.tx.Bucket(metaBucket)
-		left := getUint(meta, countKey)
-		t.err = putUint(meta, countKey, left-min(left, uint64(deleted)))
+		meta := t.tx.Bucket(schema.Meta)
+		left := getUint(meta, schema.CountKey)
+		t.err = putUint(meta, schema.CountKey, left-min(left, uint64(deleted)))
 		t.changed = deleted > 0
 	})
 	if err == nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 func TestSourceLimit(t *testing.T) {
@@ -142,7 +144,7 @@ func TestDuplicatesAreNotCharged(t *testing.T) {
 func fillUntilFull(t *testing.T, s *Store) (stored int, err error) {
 	now := time.Now()
 	for i := 0; i < 200000 && err == nil; i += 500 {
-		recs := make([]*Record, 500)
+		recs := make([]*record.Record, 500)
 		for j := range recs {
 			recs[j] = newRecord(t, realBeacon, int64(1700000000+i+j), now)
 		}
@@ -190,7 +192,7 @@ func TestRetentionKeepsSeenOfKeptRecords(t *testing.T) {
 	now := time.Now()
 	skewed := newRecord(t, realBeacon, now.Add(-72*time.Hour).Unix(), now.Add(-time.Hour))
 	old := newRecord(t, realBeacon, now.Add(-96*time.Hour).Unix(), now.Add(-50*time.Hour))
-	submitAll(t, s, []*Record{skewed, old})
+	submitAll(t, s, []*record.Record{skewed, old})
 	s.Configure(Policy{Retention: 48 * time.Hour, SweepEvery: 10 * time.Millisecond})
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Count() != 1 && time.Now().Before(deadline) {
@@ -213,7 +215,7 @@ func TestRetentionKeepsSeenOfKeptRecords(t *testing.T) {
 func TestSubmitBatchDuplicatesInOneCommit(t *testing.T) {
 	s := openTemp(t)
 	now := time.Unix(1795549302, 0)
-	recs := []*Record{
+	recs := []*record.Record{
 		newRecord(t, realBeacon, 1795549302, now),
 		newRecord(t, realBeacon, 1795549302, now.Add(time.Millisecond)),
 		newRecord(t, realBeacon, -1, now),

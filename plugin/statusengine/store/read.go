@@ -11,6 +11,9 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // readCaches keep what readers resolve again and again: the values of the
@@ -42,7 +45,7 @@ type installRow struct {
 type buildInfo struct {
 	head   string
 	report codec.Report // its fields; ID, Beacon and the epoch empty
-	values buildValues
+	values rollup.BuildValues
 }
 
 var errDangling = errors.New("record refers to a missing dictionary row")
@@ -85,12 +88,12 @@ func remember[V any](m *map[uint32]V, n uint32, v V) {
 
 func (c *readCaches) zone(tx *bolt.Tx, n uint32) (string, error) {
 	return memo(c, &c.zones, n, func() (string, error) {
-		v := tx.Bucket(zonesBucket).Get(numKey(n))
+		v := tx.Bucket(schema.Zones).Get(numKey(n))
 		if v == nil {
 			return "", errDangling
 		}
 		z := string(v)
-		return z, validZone(z)
+		return z, record.ValidZone(z)
 	})
 }
 
@@ -99,17 +102,17 @@ func (c *readCaches) place(tx *bolt.Tx, n uint32) (geo.Location, error) {
 		return geo.Location{}, nil
 	}
 	return memo(c, &c.places, n, func() (geo.Location, error) {
-		v := tx.Bucket(placesBucket).Get(numKey(n))
+		v := tx.Bucket(schema.Places).Get(numKey(n))
 		if v == nil {
 			return geo.Location{}, errDangling
 		}
-		return decodePlace(v)
+		return record.DecodePlace(v)
 	})
 }
 
 func (c *readCaches) build(tx *bolt.Tx, n uint32) (*buildInfo, error) {
 	return memo(c, &c.builds, n, func() (*buildInfo, error) {
-		return parseBuild(tx.Bucket(buildsBucket).Get(numKey(n)))
+		return parseBuild(tx.Bucket(schema.Builds).Get(numKey(n)))
 	})
 }
 
@@ -126,7 +129,7 @@ func parseBuild(v []byte) (*buildInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &buildInfo{head: head, report: rep, values: valuesOf(&rep)}, nil
+	return &buildInfo{head: head, report: rep, values: rollup.ValuesOf(&rep)}, nil
 }
 
 // Bounds of stored dictionary values, checked before they are parsed.
@@ -137,11 +140,11 @@ const (
 
 // installation reads an installation row: its build and id.
 func installation(tx *bolt.Tx, n uint32) (build uint32, id string, err error) {
-	v := tx.Bucket(installsBucket).Get(numKey(n))
+	v := tx.Bucket(schema.Installations).Get(numKey(n))
 	if v == nil {
 		return 0, "", errDangling
 	}
-	build, _, id, err = decodeInstallation(v)
+	build, _, id, err = record.DecodeInstallation(v)
 	if err == nil && len(id) > maxID {
 		err = errors.New("installation id too long")
 	}
@@ -161,19 +164,19 @@ func (c *readCaches) installation(tx *bolt.Tx, n uint32) (installRow, error) {
 // readRecord turns a stored record back into a Record. A record whose
 // value or dictionary rows cannot be read gives an error: one bad record
 // must not hide the others.
-func (s *Store) readRecord(tx *bolt.Tx, k, v []byte) (Record, error) {
-	var rec Record
-	r, err := decodeRecord(k, v, &rec)
+func (s *Store) readRecord(tx *bolt.Tx, k, v []byte) (record.Record, error) {
+	var rec record.Record
+	r, err := record.Decode(k, v, &rec)
 	if err != nil {
 		return rec, err
 	}
-	if rec.Zone, err = s.readers.zone(tx, r.zone); err != nil {
+	if rec.Zone, err = s.readers.zone(tx, r.Zone); err != nil {
 		return rec, err
 	}
-	if rec.Geo, err = s.readers.place(tx, r.place); err != nil {
+	if rec.Geo, err = s.readers.place(tx, r.Place); err != nil {
 		return rec, err
 	}
-	row, err := s.readers.installation(tx, r.install)
+	row, err := s.readers.installation(tx, r.Install)
 	if err != nil {
 		return rec, err
 	}
@@ -199,7 +202,7 @@ const eachPage = 1024
 // records in short read transactions and hands them out in between, so a
 // slow consumer (an export to a slow client) holds nothing open. Records
 // that cannot be read are skipped.
-func (s *Store) Each(from, to time.Time, after uint64, fn func(*Record) error) error {
+func (s *Store) Each(from, to time.Time, after uint64, fn func(*record.Record) error) error {
 	lo, hi := clampNano(from), clampNano(to)
 	if after != 0 && after >= lo {
 		if after == ^uint64(0) {
@@ -207,11 +210,11 @@ func (s *Store) Each(from, to time.Time, after uint64, fn func(*Record) error) e
 		}
 		lo = after + 1
 	}
-	page := make([]Record, 0, eachPage)
+	page := make([]record.Record, 0, eachPage)
 	for lo <= hi {
 		page = page[:0]
 		err := s.view(func(tx *bolt.Tx) error {
-			c := tx.Bucket(recordsBucket).Cursor()
+			c := tx.Bucket(schema.Records).Cursor()
 			for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, lo)); k != nil && len(page) < eachPage; k, v = c.Next() {
 				key := binary.BigEndian.Uint64(k)
 				if key > hi {
@@ -273,7 +276,7 @@ func (s *Store) CountRange(from, to time.Time, limit int) (int, error) {
 	lo, hi := clampNano(from), clampNano(to)
 	n := 0
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(recordsBucket).Cursor()
+		c := tx.Bucket(schema.Records).Cursor()
 		for k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, lo)); k != nil && n < limit; k, _ = c.Next() {
 			if binary.BigEndian.Uint64(k) > hi {
 				break

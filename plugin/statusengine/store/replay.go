@@ -5,24 +5,28 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // factOf is what a stored record adds to the rollups, read back.
-func (s *Store) factOf(tx *bolt.Tx, k, v []byte) (fact, error) {
-	var rec Record
-	r, err := decodeRecord(k, v, &rec)
+func (s *Store) factOf(tx *bolt.Tx, k, v []byte) (rollup.Fact, error) {
+	var rec record.Record
+	r, err := record.Decode(k, v, &rec)
 	if err != nil {
-		return fact{}, err
+		return rollup.Fact{}, err
 	}
-	build, _, err := installation(tx, r.install)
+	build, _, err := installation(tx, r.Install)
 	if err != nil {
-		return fact{}, err
+		return rollup.Fact{}, err
 	}
-	place, err := s.readers.place(tx, r.place)
+	place, err := s.readers.place(tx, r.Place)
 	if err != nil {
-		return fact{}, err
+		return rollup.Fact{}, err
 	}
-	return fact{received: rec.Received, install: r.install, build: build, country: place.Country, point: pointOf(&place)}, nil
+	return rollup.Fact{Received: rec.Received, Install: r.Install, Build: build, Country: place.Country, Point: rollup.PointKey(&place)}, nil
 }
 
 // replay adds to the live rollups the records a crash left unflushed: those
@@ -30,23 +34,23 @@ func (s *Store) factOf(tx *bolt.Tx, k, v []byte) (fact, error) {
 // reports. It tells whether a stored period could not be read.
 func (s *Store) replay() (bad bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if getUint(tx.Bucket(metaBucket), rebuildingKey) != 0 {
+		if getUint(tx.Bucket(schema.Meta), schema.RebuildingKey) != 0 {
 			bad = true // a rebuild was cut short: start it again
 			return nil
 		}
-		var facts []fact
-		c := tx.Bucket(recordsBucket).Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, s.live.rolled+1)); k != nil; k, v = c.Next() {
+		var facts []rollup.Fact
+		c := tx.Bucket(schema.Records).Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, s.live.Rolled+1)); k != nil; k, v = c.Next() {
 			f, err := s.factOf(tx, k, v)
 			if err != nil {
 				continue // an unreadable record counts nowhere
 			}
-			for _, pk := range periodsOf(f.received) {
-				bad = s.live.hold(tx, pk) || bad
+			for _, pk := range rollup.KeysOf(f.Received) {
+				bad = s.live.Hold(tx, pk) || bad
 			}
 			facts = append(facts, f)
 		}
-		s.live.apply(facts, time.Now())
+		s.live.Apply(facts, time.Now())
 		return nil
 	})
 	return bad, err
@@ -77,21 +81,21 @@ func (w *writer) stepRebuild(now time.Time) {
 	if w.rebuild == nil {
 		rb := &rebuild{end: w.lastKey, why: w.rebuildNeeded, started: now}
 		_, err := w.transact(now, false, false, indexPerCommit, func(t *txn) {
-			if err := t.tx.DeleteBucket(rollupsBucket); err != nil {
+			if err := t.tx.DeleteBucket(schema.Rollups); err != nil {
 				t.err = err
 				return
 			}
-			if _, err := t.tx.CreateBucket(rollupsBucket); err != nil {
+			if _, err := t.tx.CreateBucket(schema.Rollups); err != nil {
 				t.err = err
 				return
 			}
-			t.err = putUint(t.tx.Bucket(metaBucket), rebuildingKey, 1)
+			t.err = putUint(t.tx.Bucket(schema.Meta), schema.RebuildingKey, 1)
 			t.changed = true
 		})
 		if err != nil {
 			return
 		}
-		s.live.reset()
+		s.live.Reset()
 		s.readers.closed.gen.Add(1)
 		w.rebuild, w.rebuildNeeded = rb, ""
 		s.notify("rebuilding the rollups of %s from its %d records: %s", s.path, s.count.Load(), rb.why)
@@ -100,7 +104,7 @@ func (w *writer) stepRebuild(now time.Time) {
 	rb := w.rebuild
 	finished := false
 	_, err := w.transact(now, false, true, indexPerCommit, func(t *txn) {
-		c := t.tx.Bucket(recordsBucket).Cursor()
+		c := t.tx.Bucket(schema.Records).Cursor()
 		n := 0
 		k, v := c.Seek(binary.BigEndian.AppendUint64(nil, rb.after+1))
 		for ; k != nil && n < rebuildChunk && beUint64(k) <= rb.end; k, v = c.Next() {
@@ -110,15 +114,15 @@ func (w *writer) stepRebuild(now time.Time) {
 			if err != nil {
 				continue
 			}
-			for _, pk := range periodsOf(f.received) {
-				s.live.hold(t.tx, pk)
+			for _, pk := range rollup.KeysOf(f.Received) {
+				s.live.Hold(t.tx, pk)
 			}
 			t.facts = append(t.facts, f)
 		}
 		rb.records += len(t.facts)
 		if k == nil || beUint64(k) > rb.end {
 			finished = true
-			t.err = t.tx.Bucket(metaBucket).Delete(rebuildingKey)
+			t.err = t.tx.Bucket(schema.Meta).Delete(schema.RebuildingKey)
 		}
 	})
 	if err != nil {

@@ -12,6 +12,10 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/boltfile"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // CheckReport is what Check found in a database file.
@@ -68,11 +72,11 @@ func Check(path string) (*CheckReport, error) {
 		}
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(legacyReports) != nil {
+		if tx.Bucket(schema.LegacyReports) != nil {
 			problem("format 1 (statusengine before the dictionaries): the next Open migrates it")
 			return nil
 		}
-		for _, name := range bucketsV2 {
+		for _, name := range schema.BucketsV2 {
 			if tx.Bucket(name) == nil {
 				problem("bucket %q missing", name)
 			}
@@ -80,7 +84,7 @@ func Check(path string) (*CheckReport, error) {
 		if len(r.Problems) > 0 {
 			return nil
 		}
-		c := tx.Bucket(recordsBucket).Cursor()
+		c := tx.Bucket(schema.Records).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if _, err := s.readRecord(tx, k, v); err != nil {
 				r.Unreadable++
@@ -91,21 +95,21 @@ func Check(path string) (*CheckReport, error) {
 			}
 			r.Records++
 		}
-		rc := tx.Bucket(rollupsBucket).Cursor()
+		rc := tx.Bucket(schema.Rollups).Cursor()
 		for k, v := rc.First(); k != nil; k, v = rc.Next() {
 			if len(k) != 5 {
 				problem("rollup key %x: bad length", k)
 				continue
 			}
-			if _, err := decodePeriod(v, k[0]); err != nil {
+			if _, err := rollup.DecodePeriod(v, k[0]); err != nil {
 				problem("rollup %x: %v (Open rebuilds the rollups from the records)", k, err)
 			}
 		}
-		if n := getUint(tx.Bucket(metaBucket), countKey); n != uint64(r.Records+r.Unreadable) {
+		if n := getUint(tx.Bucket(schema.Meta), schema.CountKey); n != uint64(r.Records+r.Unreadable) {
 			problem("meta count says %d records, the file holds %d", n, r.Records+r.Unreadable)
 		}
-		recs, bad, err := ReadLog(path, getUint(tx.Bucket(metaBucket), walKey))
-		var refused *LogRefusedError
+		recs, bad, err := wal.ReadLog(path, getUint(tx.Bucket(schema.Meta), schema.WalKey))
+		var refused *wal.LogRefusedError
 		switch {
 		case errors.As(err, &refused):
 			r.LogRefused = err.Error()
@@ -176,30 +180,30 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 		return m
 	}
 	var logged uint64
-	f.Walk(string(metaBucket), func(k, v []byte) error {
+	f.Walk(string(schema.Meta), func(k, v []byte) error {
 		switch {
-		case string(k) == string(countKey) && len(v) == 8:
+		case string(k) == string(schema.CountKey) && len(v) == 8:
 			st.Expected = int64(binary.BigEndian.Uint64(v))
-		case string(k) == string(walKey) && len(v) == 8:
+		case string(k) == string(schema.WalKey) && len(v) == 8:
 			logged = binary.BigEndian.Uint64(v)
 		}
 		return nil
 	})
 
 	im := NewImporter(out, nil)
-	add := func(rec *Record, err error) error {
+	add := func(rec *record.Record, err error) error {
 		if err != nil {
 			st.Lost++
 			return nil
 		}
 		return im.Add(rec, 0)
 	}
-	if legacy, err := f.Walk(string(legacyReports), func(k, v []byte) error { return add(legacyRecord(k, v)) }); err == nil {
+	if legacy, err := f.Walk(string(schema.LegacyReports), func(k, v []byte) error { return add(legacyRecord(k, v)) }); err == nil {
 		st.Skipped += legacy
 	} else {
-		zones, places, builds, installs := rows(zonesBucket), rows(placesBucket), rows(buildsBucket), rows(installsBucket)
+		zones, places, builds, installs := rows(schema.Zones), rows(schema.Places), rows(schema.Builds), rows(schema.Installations)
 		walked := map[uint64]bool{}
-		skipped, err := f.Walk(string(recordsBucket), func(k, v []byte) error {
+		skipped, err := f.Walk(string(schema.Records), func(k, v []byte) error {
 			if len(k) == 8 {
 				walked[binary.BigEndian.Uint64(k)] = true
 			}
@@ -220,8 +224,8 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 	// A log refused for a link or for being the database gives no record;
 	// one that cannot be read at all (permissions, an I/O error) may hold
 	// answered reports: say so rather than copy without them.
-	recs, bad, err := ReadLog(src, logged)
-	var refused *LogRefusedError
+	recs, bad, err := wal.ReadLog(src, logged)
+	var refused *wal.LogRefusedError
 	if err != nil && !errors.As(err, &refused) {
 		return st, fmt.Errorf("reading the write-ahead log: %w (move it away to salvage without it)", err)
 	}
@@ -248,27 +252,27 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 // freelist can hold records retention deleted since; the new file's first
 // sweep deletes them again.
 func deepScan(f *boltfile.File, walked map[uint64]bool, zones, places, builds, installs map[uint32][]byte,
-	add func(*Record, error) error) error {
+	add func(*record.Record, error) error) error {
 	found := map[uint64][]byte{}
 	err := f.ScanLeaves(func(k, v []byte) error {
 		switch len(k) {
 		case 4:
 			n := binary.BigEndian.Uint32(k)
 			switch {
-			case validZone(string(v)) == nil:
+			case record.ValidZone(string(v)) == nil:
 				addRow(zones, n, v)
 			case len(v) <= maxHead && parseHeadOK(v):
 				addRow(builds, n, v)
 			case installationOK(v):
 				addRow(installs, n, v)
 			default:
-				if _, err := decodePlace(v); err == nil {
+				if _, err := record.DecodePlace(v); err == nil {
 					addRow(places, n, v)
 				}
 			}
 		case 8:
 			key := binary.BigEndian.Uint64(k)
-			if len(v) > 0 && v[0] == recordVersion && !walked[key] && found[key] == nil {
+			if len(v) > 0 && v[0] == record.Version && !walked[key] && found[key] == nil {
 				found[key] = append([]byte(nil), v...)
 			}
 		}
@@ -302,7 +306,7 @@ func parseHeadOK(v []byte) bool {
 }
 
 func installationOK(v []byte) bool {
-	_, _, id, err := decodeInstallation(v)
+	_, _, id, err := record.DecodeInstallation(v)
 	if err != nil || len(id) > maxID {
 		return false
 	}
@@ -311,31 +315,31 @@ func installationOK(v []byte) bool {
 }
 
 // salvageRecord is readRecord over dictionary rows held in memory.
-func salvageRecord(k, v []byte, zones, places, builds, installs map[uint32][]byte) (*Record, error) {
-	rec := &Record{}
-	r, err := decodeRecord(k, v, rec)
+func salvageRecord(k, v []byte, zones, places, builds, installs map[uint32][]byte) (*record.Record, error) {
+	rec := &record.Record{}
+	r, err := record.Decode(k, v, rec)
 	if err != nil {
 		return nil, err
 	}
-	z, ok := zones[r.zone]
+	z, ok := zones[r.Zone]
 	if !ok {
 		return nil, errDangling
 	}
 	rec.Zone = string(z)
-	if r.place != 0 {
-		pv, ok := places[r.place]
+	if r.Place != 0 {
+		pv, ok := places[r.Place]
 		if !ok {
 			return nil, errDangling
 		}
-		if rec.Geo, err = decodePlace(pv); err != nil {
+		if rec.Geo, err = record.DecodePlace(pv); err != nil {
 			return nil, err
 		}
 	}
-	iv, ok := installs[r.install]
+	iv, ok := installs[r.Install]
 	if !ok {
 		return nil, errDangling
 	}
-	build, _, id, err := decodeInstallation(iv)
+	build, _, id, err := record.DecodeInstallation(iv)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"go/types"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // docTables are the names doc.go's tables give a row: buckets (a row's
@@ -93,37 +98,35 @@ func TestSchemaDocumented(t *testing.T) {
 		names      [][]byte
 		documented []string
 	}{
-		{"bucket", buckets, d.buckets},
-		{"meta key", metaKeys, d.meta},
-		{"format 1 bucket", append([][]byte{legacyReports}, legacyDerived...), d.legacyBuckets},
-		{"format 1 meta key", legacyMeta, d.legacyMeta},
+		{"bucket", schema.Buckets, d.buckets},
+		{"meta key", schema.MetaKeys, d.meta},
+		{"format 1 bucket", append([][]byte{schema.LegacyReports}, schema.LegacyDerived...), d.legacyBuckets},
+		{"format 1 meta key", schema.LegacyMeta, d.legacyMeta},
 	} {
 		if m := missing(c.names, c.documented); len(m) > 0 {
 			t.Errorf("%s %q missing from doc.go's table (it lists %q)", c.what, m, c.documented)
 		}
 	}
-	if !slices.Contains(d.buckets, string(metaBucket)) || !slices.Contains(d.legacyBuckets, string(metaBucket)) {
+	if !slices.Contains(d.buckets, string(schema.Meta)) || !slices.Contains(d.legacyBuckets, string(schema.Meta)) {
 		t.Errorf("doc.go's tables lack bucket meta")
 	}
 }
 
-// TestSchemaInOneFile: the package declares bucket names and meta keys in
-// schema.go only, and every name schema.go spells is in schema's lists,
-// so in doc.go's tables (TestSchemaDocumented).
+// TestSchemaInOneFile: the store and its packages declare bucket names and
+// meta keys (a package-level []byte of a literal) in schema/schema.go only,
+// and every name schema.go spells is in schema's lists, so in doc.go's
+// tables (TestSchemaDocumented).
 func TestSchemaInOneFile(t *testing.T) {
+	const home = "schema/schema.go"
 	fset := token.NewFileSet()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var spelled []string
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
+	err := filepath.WalkDir(".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return err
 		}
 		f, err := parser.ParseFile(fset, name, nil, 0)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		for _, decl := range f.Decls {
 			g, ok := decl.(*ast.GenDecl)
@@ -132,14 +135,14 @@ func TestSchemaInOneFile(t *testing.T) {
 			}
 			for _, spec := range g.Specs {
 				vs := spec.(*ast.ValueSpec)
-				for _, id := range vs.Names {
-					schemaName := strings.HasSuffix(id.Name, "Bucket") || strings.HasSuffix(id.Name, "Key") ||
-						strings.HasPrefix(id.Name, "legacy")
-					if schemaName && name != "schema.go" {
-						t.Errorf("%s declares %s: bucket names and meta keys belong in schema.go", name, id.Name)
+				if name != home {
+					for i, v := range vs.Values {
+						if c, ok := v.(*ast.CallExpr); ok && len(c.Args) == 1 && types.ExprString(c.Fun) == "[]byte" {
+							if _, lit := c.Args[0].(*ast.BasicLit); lit {
+								t.Errorf("%s declares %s: bucket names and meta keys belong in %s", name, vs.Names[i].Name, home)
+							}
+						}
 					}
-				}
-				if name != "schema.go" {
 					continue
 				}
 				ast.Inspect(vs, func(n ast.Node) bool {
@@ -154,9 +157,13 @@ func TestSchemaInOneFile(t *testing.T) {
 				})
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	var listed []string
-	for _, l := range [][][]byte{buckets, metaKeys, {legacyReports}, legacyDerived, legacyMeta} {
+	for _, l := range [][][]byte{schema.Buckets, schema.MetaKeys, {schema.LegacyReports}, schema.LegacyDerived, schema.LegacyMeta} {
 		for _, n := range l {
 			listed = append(listed, string(n))
 		}
@@ -195,7 +202,7 @@ func fileSchema(t *testing.T, path string) (bucketNames, meta []string) {
 		}); err != nil {
 			return err
 		}
-		if m := tx.Bucket(metaBucket); m != nil {
+		if m := tx.Bucket(schema.Meta); m != nil {
 			return m.ForEach(func(k, _ []byte) error {
 				meta = append(meta, string(k))
 				return nil
@@ -221,7 +228,7 @@ func TestStoreFileDocumented(t *testing.T) {
 			found      []string
 			schema     [][]byte
 			documented []string
-		}{{"bucket", names, buckets, d.buckets}, {"meta key", meta, metaKeys, d.meta}} {
+		}{{"bucket", names, schema.Buckets, d.buckets}, {"meta key", meta, schema.MetaKeys, d.meta}} {
 			for _, n := range c.found {
 				if !slices.ContainsFunc(c.schema, func(b []byte) bool { return string(b) == n }) {
 					t.Errorf("%s: %s %q is not in schema.go's lists", stage, c.what, n)
@@ -231,7 +238,7 @@ func TestStoreFileDocumented(t *testing.T) {
 				t.Errorf("%s: %s %q missing from doc.go's table", stage, c.what, m)
 			}
 		}
-		for _, b := range buckets {
+		for _, b := range schema.Buckets {
 			if !slices.Contains(names, string(b)) {
 				t.Errorf("%s: the file lacks bucket %q", stage, b)
 			}
@@ -248,7 +255,7 @@ func TestStoreFileDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	check("fresh", formatKey)
+	check("fresh", schema.FormatKey)
 
 	s, err = Open(path, Options{})
 	if err != nil {
@@ -256,7 +263,7 @@ func TestStoreFileDocumented(t *testing.T) {
 	}
 	now := time.Now()
 	mustSubmit(t, s, newRecord(t, realBeacon, 1795549302, now), Stored)
-	if _, err := s.SubmitBatch([]*Record{newRecord(t, "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,"+strings.Repeat("ab", 20), 1795549303, now.Add(-48*time.Hour))}); err != nil {
+	if _, err := s.SubmitBatch([]*record.Record{newRecord(t, "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,"+strings.Repeat("ab", 20), 1795549303, now.Add(-48*time.Hour))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetPeer("https://peer.example/", PeerState{Cursor: 7, Synced: now, Imports: 3}); err != nil {
@@ -270,24 +277,24 @@ func TestStoreFileDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	check("after reports, an import, a peer and a snapshot", formatKey, countKey, rolledKey)
+	check("after reports, an import, a peer and a snapshot", schema.FormatKey, schema.CountKey, schema.RolledKey)
 
 	// What those wrote, read back: the names still mean what they did.
 	viewFile(t, path, func(tx *bolt.Tx) error {
 		for _, c := range []struct {
 			bucket []byte
 			min    int
-		}{{recordsBucket, 2}, {seenBucket, 2}, {zonesBucket, 1}, {buildsBucket, 1}, {installsBucket, 2},
-			{rollupsBucket, 1}, {snapshotsBucket, 1}, {peersBucket, 2}, {importsBucket, 1}} {
+		}{{schema.Records, 2}, {schema.Seen, 2}, {schema.Zones, 1}, {schema.Builds, 1}, {schema.Installations, 2},
+			{schema.Rollups, 1}, {schema.Snapshots, 1}, {schema.Peers, 2}, {schema.Imports, 1}} {
 			if n := tx.Bucket(c.bucket).Stats().KeyN; n < c.min {
 				t.Errorf("bucket %s holds %d keys, want at least %d", c.bucket, n, c.min)
 			}
 		}
-		if v := tx.Bucket(peersBucket).Get(importsCursorKey("https://peer.example/")); !bytes.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 3}) {
+		if v := tx.Bucket(schema.Peers).Get(schema.ImportsCursorKey("https://peer.example/")); !bytes.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 3}) {
 			t.Errorf("peer's imports cursor = %x, want 3", v)
 		}
-		if getUint(tx.Bucket(metaBucket), countKey) != 2 {
-			t.Errorf("meta count = %d, want 2", getUint(tx.Bucket(metaBucket), countKey))
+		if getUint(tx.Bucket(schema.Meta), schema.CountKey) != 2 {
+			t.Errorf("meta count = %d, want 2", getUint(tx.Bucket(schema.Meta), schema.CountKey))
 		}
 		return nil
 	})

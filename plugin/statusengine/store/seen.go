@@ -8,15 +8,17 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
-// noEpoch marks the epoch field of a seenKey (its layout: seenBucket, in
+// noEpoch marks the epoch field of a seenKey (its layout: schema.Seen, in
 // schema.go) made from the receive time, for a name without an epoch label.
 const noEpoch = 1 << 47
 
 type seenKey [14]byte
 
-func makeSeenKey(rec *Record, window time.Duration) seenKey {
+func makeSeenKey(rec *record.Record, window time.Duration) seenKey {
 	var k seenKey
 	e := uint64(rec.Report.Epoch)
 	if !rec.Report.HasEpoch {
@@ -67,7 +69,7 @@ var seenSeed = maphash.MakeSeed()
 // fingerprint identifies what a seen key does, for recentSeen. It is cheap
 // (no SHA-256) and shallow: Submit runs on the DNS goroutine, whose stack a
 // deep call would make the runtime grow and copy on every query.
-func fingerprint(rec *Record, window time.Duration) uint64 {
+func fingerprint(rec *record.Record, window time.Duration) uint64 {
 	e := uint64(rec.Report.Epoch)
 	if !rec.Report.HasEpoch {
 		e = noEpoch | uint64(rec.Received.UnixNano()/int64(window))

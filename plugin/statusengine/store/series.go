@@ -6,10 +6,13 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // DimTotal is the dimension of Series without a split: one value, "".
-const DimTotal Dimension = '0'
+const DimTotal rollup.Dimension = '0'
 
 // Step is the bucket width of a Series.
 type Step int
@@ -31,11 +34,11 @@ type SeriesStep struct {
 func SeriesStart(t time.Time, step Step) time.Time {
 	switch step {
 	case StepHour:
-		return time.Unix(int64(hourOf(t))*3600, 0).UTC()
+		return time.Unix(int64(rollup.HourOf(t))*3600, 0).UTC()
 	case StepDay:
-		return time.Unix(int64(dayOf(t))*86400, 0).UTC()
+		return time.Unix(int64(rollup.DayOf(t))*86400, 0).UTC()
 	}
-	d := int64(dayOf(t))
+	d := int64(rollup.DayOf(t))
 	d -= (d + 3) % 7 // day 0 was a Thursday
 	return time.Unix(d*86400, 0).UTC()
 }
@@ -54,7 +57,7 @@ func StepLen(step Step) time.Duration {
 // Series counts the reports of each step that [from, to] touches, split by
 // the values of d: DimTotal, DimCountry or one of BuildDims. Steps without
 // reports are there, empty.
-func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]SeriesStep, error) {
+func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]SeriesStep, error) {
 	if to.Before(from) {
 		return nil, nil
 	}
@@ -63,32 +66,32 @@ func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]SeriesStep
 	for t := first; !t.After(to); t = t.Add(StepLen(step)) {
 		buckets = append(buckets, SeriesStep{Start: t, Values: map[string]uint64{}})
 	}
-	kind, n0, n1 := byte(periodDay), dayOf(first), dayOf(to)
+	kind, n0, n1 := byte(rollup.Day), rollup.DayOf(first), rollup.DayOf(to)
 	if step == StepHour {
-		kind, n0, n1 = periodHour, hourOf(first), hourOf(to)
+		kind, n0, n1 = rollup.Hour, rollup.HourOf(first), rollup.HourOf(to)
 	}
-	var keys []periodKey
+	var keys []rollup.Key
 	for n := n0; n <= n1 && n >= n0; n++ {
-		keys = append(keys, periodKey{kind, n})
+		keys = append(keys, rollup.Key{Kind: kind, N: n})
 	}
 	// Copies of what each period holds, taken under the live lock or from
 	// the bucket; resolved into values afterwards.
-	got := map[periodKey]*period{}
-	keep := func(k periodKey, p *period) {
-		q := &period{builds: maps.Clone(p.builds), countries: map[string]*counts{}}
-		if d == DimCountry {
-			for v, c := range p.countries {
-				q.countries[v] = &counts{reports: c.reports}
+	got := map[rollup.Key]*rollup.Period{}
+	keep := func(k rollup.Key, p *rollup.Period) {
+		q := &rollup.Period{Builds: maps.Clone(p.Builds), Countries: map[string]*rollup.Group{}}
+		if d == rollup.DimCountry {
+			for v, c := range p.Countries {
+				q.Countries[v] = &rollup.Group{Reports: c.Reports}
 			}
 		}
 		got[k] = q
 	}
-	missing := s.live.read(keys, keep)
+	missing := s.live.Read(keys, keep)
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(rollupsBucket)
+		b := tx.Bucket(schema.Rollups)
 		for _, k := range missing {
-			if v := b.Get(k.bytes()); v != nil {
-				if p, err := decodeReports(v, k.kind); err == nil {
+			if v := b.Get(k.Bytes()); v != nil {
+				if p, err := rollup.DecodeReports(v, k.Kind); err == nil {
 					got[k] = p
 				}
 			}
@@ -99,10 +102,10 @@ func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]SeriesStep
 		return nil, err
 	}
 	var infos map[uint32]*buildInfo
-	if d != DimTotal && d != DimCountry {
+	if d != DimTotal && d != rollup.DimCountry {
 		nums := map[uint32]struct{}{}
 		for _, p := range got {
-			for b := range p.builds {
+			for b := range p.Builds {
 				nums[b] = struct{}{}
 			}
 		}
@@ -111,25 +114,25 @@ func (s *Store) Series(from, to time.Time, step Step, d Dimension) ([]SeriesStep
 		}
 	}
 	for k, p := range got {
-		i := int(k.start().Sub(first) / StepLen(step))
+		i := int(k.Start().Sub(first) / StepLen(step))
 		if i < 0 || i >= len(buckets) {
 			continue
 		}
 		vals := buckets[i].Values
-		if d == DimCountry {
-			for v, c := range p.countries {
-				vals[v] += c.reports
+		if d == rollup.DimCountry {
+			for v, c := range p.Countries {
+				vals[v] += c.Reports
 			}
 			continue
 		}
-		for b, n := range p.builds {
+		for b, n := range p.Builds {
 			v := ""
 			if d != DimTotal {
 				info := infos[b]
 				if info == nil {
 					continue
 				}
-				v = info.values.of(d)
+				v = info.values.Of(d)
 			}
 			vals[v] += n
 		}

@@ -5,6 +5,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // Daily public snapshots are kept as written in bucket snapshots
@@ -18,7 +21,7 @@ const maxSnapshot = 4 << 20
 func (s *Store) Snapshot(day time.Time) ([]byte, bool, error) {
 	var out []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(snapshotsBucket).Get(numKey(dayOf(day))); v != nil {
+		if v := tx.Bucket(schema.Snapshots).Get(numKey(rollup.DayOf(day))); v != nil {
 			out = append([]byte(nil), v...)
 		}
 		return nil
@@ -34,8 +37,8 @@ func (s *Store) SaveSnapshot(day time.Time, doc []byte) ([]byte, error) {
 	}
 	kept := doc
 	err := s.do(func(tx *bolt.Tx) error {
-		b := tx.Bucket(snapshotsBucket)
-		k := numKey(dayOf(day))
+		b := tx.Bucket(schema.Snapshots)
+		k := numKey(rollup.DayOf(day))
 		if v := b.Get(k); v != nil {
 			kept = append([]byte(nil), v...)
 			return nil
@@ -49,7 +52,7 @@ func (s *Store) SaveSnapshot(day time.Time, doc []byte) ([]byte, error) {
 func (s *Store) SnapshotDays() ([]time.Time, error) {
 	var out []time.Time
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(snapshotsBucket).ForEach(func(k, _ []byte) error {
+		return tx.Bucket(schema.Snapshots).ForEach(func(k, _ []byte) error {
 			if len(k) == 4 {
 				out = append(out, time.Unix(int64(beUint32(k))*86400, 0).UTC())
 			}

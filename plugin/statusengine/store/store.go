@@ -11,6 +11,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
 // Errors Submit returns besides bbolt's own.
@@ -136,7 +138,7 @@ type Store struct {
 	policyChanged chan struct{}
 
 	seenCache *recentSeen
-	live      *live
+	live      *rollup.Live
 	w         *writer
 	readers   readCaches
 
@@ -208,7 +210,7 @@ func (s *Store) Close() error {
 	}
 	var err error
 	if s.w.log != nil {
-		err = s.w.log.close()
+		err = s.w.log.Close()
 	}
 	if e := s.db.Close(); e != nil {
 		err = e
@@ -225,7 +227,7 @@ func (s *Store) Close() error {
 // process ends, for readers still inside it.
 func (s *Store) closeDown() error {
 	if s.w != nil && s.w.log != nil {
-		s.w.log.f.Close()
+		s.w.log.F.Close()
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- s.db.Close() }()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 const realBeacon = "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75"
@@ -25,7 +26,7 @@ const testZone = "status.modsecurity.org."
 
 // newRecord is a report of beacon received at received; epoch < 0 means
 // the name had no epoch label.
-func newRecord(t testing.TB, beacon string, epoch int64, received time.Time) *Record {
+func newRecord(t testing.TB, beacon string, epoch int64, received time.Time) *record.Record {
 	t.Helper()
 	rep, err := codec.ParseBeacon(beacon)
 	if err != nil {
@@ -35,7 +36,7 @@ func newRecord(t testing.TB, beacon string, epoch int64, received time.Time) *Re
 	if epoch < 0 {
 		rep.Epoch = 0
 	}
-	return &Record{
+	return &record.Record{
 		Received: received,
 		Zone:     testZone,
 		Resolver: netip.MustParseAddr("192.0.2.53"),
@@ -54,10 +55,10 @@ func openTemp(t testing.TB) *Store {
 }
 
 // all reads every record back.
-func all(t testing.TB, s *Store) []*Record {
+func all(t testing.TB, s *Store) []*record.Record {
 	t.Helper()
-	var out []*Record
-	err := s.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(r *Record) error {
+	var out []*record.Record
+	err := s.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(r *record.Record) error {
 		c := *r
 		out = append(out, &c)
 		return nil
@@ -68,7 +69,7 @@ func all(t testing.TB, s *Store) []*Record {
 	return out
 }
 
-func mustSubmit(t testing.TB, s *Store, rec *Record, want Outcome) {
+func mustSubmit(t testing.TB, s *Store, rec *record.Record, want Outcome) {
 	t.Helper()
 	if o, err := s.Submit(rec); o != want {
 		t.Fatalf("Submit = %v (%v), want %v", o, err, want)
@@ -96,7 +97,7 @@ func TestSubmitDedupe(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	s := openTemp(t)
 	base := time.Unix(1795549302, 123456789)
-	recs := []*Record{
+	recs := []*record.Record{
 		newRecord(t, realBeacon, 1795549302, base),
 		newRecord(t, realBeacon, 1795549303, base),
 		newRecord(t, realBeacon, -1, base.Add(time.Minute)),
@@ -283,7 +284,7 @@ func kill9Child(path string) {
 				e := int64(1700000000 + w*1000000 + i)
 				rep, _ := codec.ParseBeacon(fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", i%256))
 				rep.Epoch, rep.HasEpoch = e, true
-				rec := &Record{Received: time.Now(), Zone: testZone, Resolver: netip.AddrFrom4([4]byte{198, 51, byte(w), 1}), Report: rep}
+				rec := &record.Record{Received: time.Now(), Zone: testZone, Resolver: netip.AddrFrom4([4]byte{198, 51, byte(w), 1}), Report: rep}
 				if o, err := s.Submit(rec); o == Stored && err == nil {
 					mu.Lock()
 					fmt.Println(e) // acknowledged: the parent may count on it now
@@ -305,7 +306,7 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 		s.Submit(newRecord(t, realBeacon, int64(1600000000+i), now.Add(-time.Hour)))
 	}
 	hold, held := make(chan struct{}), make(chan struct{})
-	go s.Each(time.Unix(0, 0), now, 0, func(*Record) error {
+	go s.Each(time.Unix(0, 0), now, 0, func(*record.Record) error {
 		select {
 		case held <- struct{}{}:
 			<-hold
@@ -318,7 +319,7 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		recs := make([]*Record, 20000)
+		recs := make([]*record.Record, 20000)
 		for i := range recs {
 			recs[i] = newRecord(t, realBeacon, int64(1700000000+i), now)
 		}

@@ -3,6 +3,8 @@ package store
 import (
 	"sync"
 	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // Outcome is what Submit did with a report.
@@ -20,7 +22,7 @@ const (
 
 // pending is one report on its way through the writer.
 type pending struct {
-	rec    *Record
+	rec    *record.Record
 	fp     uint64 // fingerprint, for recentSeen
 	origin origin // a live report, or an import or a peer's record
 	res    chan result
@@ -34,7 +36,9 @@ type result struct {
 var pendingPool = sync.Pool{New: func() any { return &pending{res: make(chan result, 1)} }}
 
 // Submit is SubmitWithin with Options.AnswerWait.
-func (s *Store) Submit(rec *Record) (Outcome, error) { return s.SubmitWithin(rec, s.opts.AnswerWait) }
+func (s *Store) Submit(rec *record.Record) (Outcome, error) {
+	return s.SubmitWithin(rec, s.opts.AnswerWait)
+}
 
 // NoAnswerDeadline as the wait of SubmitWithin (or Options.AnswerWait)
 // makes it return only once the report is durable or has failed.
@@ -50,7 +54,7 @@ const NoAnswerDeadline time.Duration = -1
 // transaction, so no reader can delay it; a duplicate of a report committed
 // lately is answered at once. A full queue fails at once: memory and
 // goroutines stay bounded while the disk stalls, with or without a wait.
-func (s *Store) SubmitWithin(rec *Record, wait time.Duration) (Outcome, error) {
+func (s *Store) SubmitWithin(rec *record.Record, wait time.Duration) (Outcome, error) {
 	if err := s.Down(); err != nil {
 		return Failed, err
 	}
@@ -133,14 +137,18 @@ type Result struct {
 // became of each, in order, once all are durable. A full queue makes it
 // wait instead of failing. The error is the first failure of the store
 // (not a rejection). Readers see the records once it returns.
-func (s *Store) SubmitBatch(recs []*Record) ([]Result, error) { return s.submitBatch(recs, fromImport) }
+func (s *Store) SubmitBatch(recs []*record.Record) ([]Result, error) {
+	return s.submitBatch(recs, fromImport)
+}
 
 // SubmitPulled is SubmitBatch for records pulled from a peer: they are not
 // listed among the imports peers pull (ImportedAfter), since every server
 // of a mesh pulls them from the server that received them.
-func (s *Store) SubmitPulled(recs []*Record) ([]Result, error) { return s.submitBatch(recs, fromCopy) }
+func (s *Store) SubmitPulled(recs []*record.Record) ([]Result, error) {
+	return s.submitBatch(recs, fromCopy)
+}
 
-func (s *Store) submitBatch(recs []*Record, from origin) ([]Result, error) {
+func (s *Store) submitBatch(recs []*record.Record, from origin) ([]Result, error) {
 	if err := s.Down(); err != nil {
 		return nil, err
 	}

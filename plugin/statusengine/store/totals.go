@@ -13,6 +13,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/statusengine/statusengine/internal/flight"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // Counts are the reports and distinct installations of one value, and the
@@ -41,16 +45,16 @@ type Totals struct {
 	DistinctIDs uint64
 	// Dims holds, per dimension (BuildDims and DimCountry), the counts of
 	// each value seen.
-	Dims map[Dimension]map[string]Counts
+	Dims map[rollup.Dimension]map[string]Counts
 	// Combos are the version combinations seen; Points the map points (with
 	// a City database).
-	Combos map[Combo]Counts
-	Points map[Point]Counts
+	Combos map[rollup.Combo]Counts
+	Points map[rollup.Point]Counts
 }
 
 // DaySpan widens [from, to] to whole UTC days, the granularity of Totals.
 func DaySpan(from, to time.Time) (time.Time, time.Time) {
-	d0, d1 := dayOf(from), dayOf(to)
+	d0, d1 := rollup.DayOf(from), rollup.DayOf(to)
 	return time.Unix(int64(d0)*86400, 0).UTC(), time.Unix(int64(d1+1)*86400-1, 0).UTC()
 }
 
@@ -58,36 +62,36 @@ func DaySpan(from, to time.Time) (time.Time, time.Time) {
 type acc struct {
 	installs  *roaring.Bitmap
 	builds    map[uint32]uint64
-	countries map[string]*counts
-	points    map[string]*counts
+	countries map[string]*rollup.Group
+	points    map[string]*rollup.Group
 }
 
 func newAcc() *acc {
-	return &acc{installs: roaring.New(), builds: map[uint32]uint64{}, countries: map[string]*counts{}, points: map[string]*counts{}}
+	return &acc{installs: roaring.New(), builds: map[uint32]uint64{}, countries: map[string]*rollup.Group{}, points: map[string]*rollup.Group{}}
 }
 
 // add sums p into a; a never shares p's bitmaps (Or copies containers).
-func (a *acc) add(p *period) {
-	if p.installs != nil {
-		a.installs.Or(p.installs)
+func (a *acc) add(p *rollup.Period) {
+	if p.Installs != nil {
+		a.installs.Or(p.Installs)
 	}
-	for b, n := range p.builds {
+	for b, n := range p.Builds {
 		a.builds[b] += n
 	}
-	addCounts(a.countries, p.countries)
-	addCounts(a.points, p.points)
+	addCounts(a.countries, p.Countries)
+	addCounts(a.points, p.Points)
 }
 
-func addCounts(dst, src map[string]*counts) {
+func addCounts(dst, src map[string]*rollup.Group) {
 	for v, c := range src {
 		d := dst[v]
 		if d == nil {
-			d = &counts{installs: roaring.New()}
+			d = &rollup.Group{Installs: roaring.New()}
 			dst[v] = d
 		}
-		d.reports += c.reports
-		if c.installs != nil {
-			d.installs.Or(c.installs)
+		d.Reports += c.Reports
+		if c.Installs != nil {
+			d.Installs.Or(c.Installs)
 		}
 	}
 }
@@ -95,16 +99,16 @@ func addCounts(dst, src map[string]*counts) {
 // readPeriods sums the periods ks into a: each from the live rollups when
 // held there, else from the bucket. A stored value that cannot be read is
 // skipped (and rebuilt by the writer once it touches it).
-func (s *Store) readPeriods(a *acc, ks []periodKey) error {
-	missing := s.live.read(ks, func(_ periodKey, p *period) { a.add(p) })
+func (s *Store) readPeriods(a *acc, ks []rollup.Key) error {
+	missing := s.live.Read(ks, func(_ rollup.Key, p *rollup.Period) { a.add(p) })
 	if len(missing) == 0 {
 		return nil
 	}
 	return s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(rollupsBucket)
+		b := tx.Bucket(schema.Rollups)
 		for _, k := range missing {
-			if v := b.Get(k.bytes()); v != nil {
-				if p, err := decodePeriod(v, k.kind); err == nil {
+			if v := b.Get(k.Bytes()); v != nil {
+				if p, err := rollup.DecodePeriod(v, k.Kind); err == nil {
 					a.add(p)
 				}
 			}
@@ -135,9 +139,9 @@ func (s *Store) members(set *roaring.Bitmap) (*members, error) {
 	n := int(set.GetCardinality())
 	m.nums, m.builds, m.nets, m.ids = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
 	err := s.view(func(tx *bolt.Tx) error {
-		rows := &inOrder{c: tx.Bucket(installsBucket).Cursor()}
+		rows := &inOrder{c: tx.Bucket(schema.Installations).Cursor()}
 		var resolvers *inOrder
-		if b := tx.Bucket(resolversBucket); b != nil {
+		if b := tx.Bucket(schema.Resolvers); b != nil {
 			resolvers = &inOrder{c: b.Cursor()}
 		}
 		it := set.Iterator()
@@ -148,11 +152,11 @@ func (s *Store) members(set *roaring.Bitmap) (*members, error) {
 			if v == nil {
 				continue
 			}
-			build, network, id, err := decodeInstallation(v)
+			build, network, id, err := record.DecodeInstallation(v)
 			if err != nil {
 				continue
 			}
-			nb = appendPrefix(nb[:0], network)
+			nb = bin.AppendPrefix(nb[:0], network)
 			if resolvers != nil {
 				if rv := resolvers.get(n); rv != nil {
 					nb = append(nb[:0], rv...)
@@ -260,13 +264,13 @@ type part struct {
 // sum is computed once and kept (see closedCache); a request then reads
 // today's rollups and the rows of the installations new today.
 func (s *Store) Totals(from, to time.Time) (*Totals, error) {
-	t := &Totals{Dims: map[Dimension]map[string]Counts{}, Combos: map[Combo]Counts{}, Points: map[Point]Counts{}}
+	t := &Totals{Dims: map[rollup.Dimension]map[string]Counts{}, Combos: map[rollup.Combo]Counts{}, Points: map[rollup.Point]Counts{}}
 	t.From, t.To = DaySpan(from, to)
 	if to.Before(from) {
 		return t, nil
 	}
-	d0, d1 := dayOf(from), dayOf(to)
-	today := dayOf(time.Now())
+	d0, d1 := rollup.DayOf(from), rollup.DayOf(to)
+	today := rollup.DayOf(time.Now())
 	closed := &part{acc: newAcc(), m: &members{}}
 	if d0 < today {
 		var err error
@@ -306,11 +310,11 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	}
 	t.DistinctIDs = uint64(len(ids))
 
-	dims := map[Dimension]map[string]*tally{}
-	for _, d := range BuildDims {
+	dims := map[rollup.Dimension]map[string]*tally{}
+	for _, d := range rollup.BuildDims {
 		dims[d] = map[string]*tally{}
 	}
-	combos := map[Combo]*tally{}
+	combos := map[rollup.Combo]*tally{}
 	nums := unionKeys(reports, perBuild)
 	infos, err := s.buildInfos(nums)
 	if err != nil {
@@ -327,10 +331,10 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 		}
 		tb.c.Reports = reports[b]
 		total.c.Reports += reports[b]
-		for i, d := range BuildDims {
+		for i, d := range rollup.BuildDims {
 			into(dims[d], info.values[i], tb)
 		}
-		into(combos, info.values.combo(), tb)
+		into(combos, info.values.Combo(), tb)
 	}
 	t.Total = total.counts()
 	for d, vs := range dims {
@@ -342,9 +346,9 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	for v, tv := range combos {
 		t.Combos[v] = tv.counts()
 	}
-	t.Dims[DimCountry] = geoCounts(closed.countries, open.countries, m)
+	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m)
 	for v, c := range geoCounts(closed.points, open.points, m) {
-		if p, ok := parsePoint(v); ok {
+		if p, ok := rollup.ParsePoint(v); ok {
 			t.Points[p] = c
 		}
 	}
@@ -381,7 +385,7 @@ func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) []uint32 {
 
 // geoCounts adds two sums of countries (or points): reports add,
 // installations unite, and the members tell their networks.
-func geoCounts(a, b map[string]*counts, m *members) map[string]Counts {
+func geoCounts(a, b map[string]*rollup.Group, m *members) map[string]Counts {
 	out := make(map[string]Counts, len(a)+len(b))
 	vals := make(map[string]struct{}, len(a)+len(b))
 	for v := range a {
@@ -393,11 +397,11 @@ func geoCounts(a, b map[string]*counts, m *members) map[string]Counts {
 	for v := range vals {
 		set := roaring.New()
 		var c Counts
-		for _, x := range []*counts{a[v], b[v]} {
+		for _, x := range []*rollup.Group{a[v], b[v]} {
 			if x != nil {
-				c.Reports += x.reports
-				if x.installs != nil {
-					set.Or(x.installs)
+				c.Reports += x.Reports
+				if x.Installs != nil {
+					set.Or(x.Installs)
 				}
 			}
 		}
@@ -443,7 +447,7 @@ func (s *Store) buildInfos(nums []uint32) (map[uint32]*buildInfo, error) {
 	slices.Sort(missing)
 	read := make([]*buildInfo, len(missing))
 	err := s.view(func(tx *bolt.Tx) error {
-		rows := &inOrder{c: tx.Bucket(buildsBucket).Cursor()}
+		rows := &inOrder{c: tx.Bucket(schema.Builds).Cursor()}
 		for i, n := range missing {
 			if v := rows.get(n); v != nil {
 				read[i], _ = parseBuild(v)
@@ -487,9 +491,9 @@ const (
 
 func (p *part) size() int {
 	n := p.m.size() + int(p.installs.GetSizeInBytes())
-	for _, m := range []map[string]*counts{p.countries, p.points} {
+	for _, m := range []map[string]*rollup.Group{p.countries, p.points} {
 		for _, c := range m {
-			n += int(c.installs.GetSizeInBytes())
+			n += int(c.Installs.GetSizeInBytes())
 		}
 	}
 	return n
@@ -514,20 +518,20 @@ func (s *Store) closedPart(d0, d1 uint32) (*part, error) {
 
 // periods covers days d0..d1 with whole months where it can and days at
 // the ends.
-func periods(d0, d1 uint32) []periodKey {
-	var ps []periodKey
+func periods(d0, d1 uint32) []rollup.Key {
+	var ps []rollup.Key
 	for d := d0; d <= d1; {
 		t := time.Unix(int64(d)*86400, 0).UTC()
 		if t.Day() == 1 {
 			next := t.AddDate(0, 1, 0)
-			last := dayOf(next) - 1
+			last := rollup.DayOf(next) - 1
 			if last <= d1 {
-				ps = append(ps, periodKey{periodMonth, monthOf(t)})
+				ps = append(ps, rollup.Key{Kind: rollup.Month, N: rollup.MonthOf(t)})
 				d = last + 1
 				continue
 			}
 		}
-		ps = append(ps, periodKey{periodDay, d})
+		ps = append(ps, rollup.Key{Kind: rollup.Day, N: d})
 		d++
 	}
 	return ps

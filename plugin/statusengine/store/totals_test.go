@@ -14,6 +14,9 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // genInstall is one generated installation: fixed versions, one resolver network.
@@ -45,8 +48,8 @@ func genInstalls(r *rand.Rand, n int) []genInstall {
 }
 
 // genRecords makes n reports of the installations spread over [start, start+span).
-func genRecords(t testing.TB, r *rand.Rand, installs []genInstall, n int, start time.Time, span time.Duration) []*Record {
-	recs := make([]*Record, n)
+func genRecords(t testing.TB, r *rand.Rand, installs []genInstall, n int, start time.Time, span time.Duration) []*record.Record {
+	recs := make([]*record.Record, n)
 	for i := range recs {
 		in := installs[r.IntN(len(installs))]
 		rep, err := codec.ParseBeacon(in.beacon)
@@ -54,7 +57,7 @@ func genRecords(t testing.TB, r *rand.Rand, installs []genInstall, n int, start 
 			t.Fatal(err)
 		}
 		rep.Epoch, rep.HasEpoch = int64(1600000000+i), true
-		recs[i] = &Record{
+		recs[i] = &record.Record{
 			Received: start.Add(time.Duration(r.Int64N(int64(span)))),
 			Zone:     testZone,
 			Resolver: in.resolver,
@@ -65,7 +68,7 @@ func genRecords(t testing.TB, r *rand.Rand, installs []genInstall, n int, start 
 	return recs
 }
 
-func submitAll(t testing.TB, s *Store, recs []*Record) {
+func submitAll(t testing.TB, s *Store, recs []*record.Record) {
 	t.Helper()
 	for len(recs) > 0 {
 		n := min(len(recs), 4096)
@@ -85,7 +88,7 @@ func submitAll(t testing.TB, s *Store, recs []*Record) {
 // bruteTotals computes what Totals must say from the raw records.
 func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 	from, to = DaySpan(from, to)
-	dims := append([]Dimension{DimCountry}, BuildDims...)
+	dims := append([]rollup.Dimension{rollup.DimCountry}, rollup.BuildDims...)
 	type bt struct {
 		reports  uint64
 		installs map[string]bool
@@ -104,7 +107,7 @@ func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 	counts := func(c *bt) Counts {
 		return Counts{c.reports, uint64(len(c.installs)), uint64(min(len(c.nets), NetworkCap))}
 	}
-	byDim := map[Dimension]map[any]*bt{}
+	byDim := map[rollup.Dimension]map[any]*bt{}
 	for _, d := range dims {
 		byDim[d] = map[any]*bt{}
 	}
@@ -112,16 +115,16 @@ func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 	all, allNets := map[string]bool{}, map[string]bool{}
 	ids := map[string]bool{}
 	var total uint64
-	err := s.Each(from, to.Add(time.Second-1), 0, func(rec *Record) error {
+	err := s.Each(from, to.Add(time.Second-1), 0, func(rec *record.Record) error {
 		total++
-		inst, net := InstallationKey(rec), ResolverNetwork(rec).String() // one resolver per generated installation
+		inst, net := record.InstallationKey(rec), record.ResolverNetwork(rec).String() // one resolver per generated installation
 		all[inst], allNets[net] = true, true
 		ids[rec.Report.ID] = true
 		for _, d := range dims {
-			count(byDim[d], DimValue(rec, d), inst, net)
+			count(byDim[d], rollup.DimValue(rec, d), inst, net)
 		}
-		count(combos, ComboOf(rec), inst, net)
-		if p, ok := PointOf(&rec.Geo); ok {
+		count(combos, rollup.ComboOf(rec), inst, net)
+		if p, ok := rollup.PointOf(&rec.Geo); ok {
 			count(points, p, inst, net)
 		}
 		return nil
@@ -130,7 +133,7 @@ func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 		t.Fatal(err)
 	}
 	out := &Totals{From: from, To: to, Total: Counts{total, uint64(len(all)), uint64(min(len(allNets), NetworkCap))}, DistinctIDs: uint64(len(ids)),
-		Dims: map[Dimension]map[string]Counts{}, Combos: map[Combo]Counts{}, Points: map[Point]Counts{}}
+		Dims: map[rollup.Dimension]map[string]Counts{}, Combos: map[rollup.Combo]Counts{}, Points: map[rollup.Point]Counts{}}
 	for _, d := range dims {
 		out.Dims[d] = map[string]Counts{}
 		for v, c := range byDim[d] {
@@ -138,10 +141,10 @@ func bruteTotals(t testing.TB, s *Store, from, to time.Time) *Totals {
 		}
 	}
 	for v, c := range combos {
-		out.Combos[v.(Combo)] = counts(c)
+		out.Combos[v.(rollup.Combo)] = counts(c)
 	}
 	for v, c := range points {
-		out.Points[v.(Point)] = counts(c)
+		out.Points[v.(rollup.Point)] = counts(c)
 	}
 	return out
 }
@@ -219,7 +222,7 @@ func TestRollupsSurviveRetention(t *testing.T) {
 	now := time.Now()
 	for i, age := range []time.Duration{72 * time.Hour, 49 * time.Hour, 47 * time.Hour, time.Hour} {
 		rec := newRecord(t, realBeacon, now.Add(-age).Unix()+int64(i), now.Add(-age))
-		if res, err := s.SubmitBatch([]*Record{rec}); err != nil || res[0].Outcome != Stored {
+		if res, err := s.SubmitBatch([]*record.Record{rec}); err != nil || res[0].Outcome != Stored {
 			t.Fatal(res, err)
 		}
 	}
@@ -260,7 +263,7 @@ func TestReplayAfterCrash(t *testing.T) {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	if s.live.unflushed == 0 {
+	if s.live.Unflushed == 0 {
 		t.Fatal("nothing pending: the test does not test a replay")
 	}
 	s.db.Close()
@@ -295,10 +298,10 @@ func TestUnreadableRollupIsRebuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(rollupsBucket)
+		b := tx.Bucket(schema.Rollups)
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if err := b.Put(append([]byte(nil), k...), []byte{periodVersion, 0xff, 0xff, 0xff, 0xff, 0x0f}); err != nil {
+			if err := b.Put(append([]byte(nil), k...), []byte{rollup.PeriodVersion, 0xff, 0xff, 0xff, 0xff, 0x0f}); err != nil {
 				return err
 			}
 		}
@@ -333,15 +336,15 @@ func TestUnreadableRollupIsRebuilt(t *testing.T) {
 func TestSeries(t *testing.T) {
 	s := openTemp(t)
 	now := time.Now()
-	day := time.Unix(int64(dayOf(now))*86400, 0)
+	day := time.Unix(int64(rollup.DayOf(now))*86400, 0)
 	beacons := []string{realBeacon, "2.9.8,nginx,1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,ab"}
-	var recs []*Record
+	var recs []*record.Record
 	for i := range 10 {
 		rec := newRecord(t, beacons[i%2], int64(1700000000+i), day.Add(-time.Duration(i)*24*time.Hour+time.Hour))
 		recs = append(recs, rec)
 	}
 	submitAll(t, s, recs)
-	bs, err := s.Series(day.Add(-9*24*time.Hour), now, StepDay, DimModsec)
+	bs, err := s.Series(day.Add(-9*24*time.Hour), now, StepDay, rollup.DimModsec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +360,7 @@ func TestSeries(t *testing.T) {
 			t.Errorf("bucket %d (%v): %v, want %s: 1", i, b.Start, b.Values, v)
 		}
 	}
-	hs, err := s.Series(day.Add(-time.Hour), day.Add(3*time.Hour), StepHour, DimPlatform)
+	hs, err := s.Series(day.Add(-time.Hour), day.Add(3*time.Hour), StepHour, rollup.DimPlatform)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +395,7 @@ func TestNetworksAreResolverNetworks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := tot.Dims[DimServer]["Apache/2.4.71"]
+		c := tot.Dims[rollup.DimServer]["Apache/2.4.71"]
 		return c.Installations, c.Networks
 	}
 	if n, nets := networks(s); n != 6 || nets != 2 {
@@ -405,7 +408,7 @@ func TestNetworksAreResolverNetworks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(resolversBucket) }); err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(schema.Resolvers) }); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // logRecords are records as the writer logs them: keyed, located, some
 // with ECS and no epoch.
-func logRecords(t *testing.T, n int, at time.Time) []*Record {
-	recs := make([]*Record, n)
+func logRecords(t *testing.T, n int, at time.Time) []*record.Record {
+	recs := make([]*record.Record, n)
 	for i := range recs {
 		epoch := int64(1700000000 + i)
 		if i%5 == 4 {
@@ -42,30 +44,30 @@ func logRecords(t *testing.T, n int, at time.Time) []*Record {
 // writeLog writes recs as frames the database at path lacks, as a writer
 // killed after answering them would leave them, and returns the log's
 // bytes.
-func writeLog(t *testing.T, path string, recs []*Record) []byte {
+func writeLog(t *testing.T, path string, recs []*record.Record) []byte {
 	t.Helper()
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	committed := s.w.log.committed
+	committed := s.w.log.Committed
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(LogPath(path)); !os.IsNotExist(err) {
+	if _, err := os.Stat(wal.LogPath(path)); !os.IsNotExist(err) {
 		t.Fatalf("a cleanly closed store left its log: %v", err)
 	}
-	l, _, err := openWAL(path, committed)
+	l, _, err := wal.Open(path, committed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < len(recs); i += 7 { // in batches, as the writer logs
-		if _, err := l.append(recs[i:min(i+7, len(recs))]); err != nil {
+		if _, err := l.Append(recs[i:min(i+7, len(recs))]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	l.f.Close()
-	b, err := os.ReadFile(LogPath(path))
+	l.F.Close()
+	b, err := os.ReadFile(wal.LogPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func writeLog(t *testing.T, path string, recs []*Record) []byte {
 
 // fileWithLog makes a database at path holding stored and, beside it, a
 // log holding logged, as a writer killed after answering them leaves it.
-func fileWithLog(t *testing.T, path string, stored, logged []*Record) {
+func fileWithLog(t *testing.T, path string, stored, logged []*record.Record) {
 	t.Helper()
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -90,7 +92,7 @@ func fileWithLog(t *testing.T, path string, stored, logged []*Record) {
 // TestLogRecordRoundTrip: a logged record reads back as the record.
 func TestLogRecordRoundTrip(t *testing.T) {
 	for _, rec := range logRecords(t, 10, time.Now()) {
-		got, err := decodeLogRecord(appendLogRecord(nil, rec))
+		got, err := wal.DecodeRecord(wal.AppendRecord(nil, rec))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +116,7 @@ func TestLogReplay(t *testing.T) {
 	}{
 		{"whole", func(b []byte) []byte { return b }, 40},
 		{"torn last frame", func(b []byte) []byte { return b[:len(b)-3] }, 39},
-		{"bit flip in frame 11", func(b []byte) []byte { b[frameAt(t, b, 10)+frameHeader+4] ^= 1; return b }, 10},
+		{"bit flip in frame 11", func(b []byte) []byte { b[frameAt(t, b, 10)+wal.FrameHeader+4] ^= 1; return b }, 10},
 		{"stale frames after the chain", func(b []byte) []byte {
 			// A pass from offset 0 shorter than the last one: what follows
 			// it is older (lower seqs), and no part of the chain.
@@ -131,7 +133,7 @@ func TestLogReplay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "se.db")
 			b := writeLog(t, path, recs)
-			if err := os.WriteFile(LogPath(path), tc.edit(b), 0o600); err != nil {
+			if err := os.WriteFile(wal.LogPath(path), tc.edit(b), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			var events []string
@@ -178,10 +180,10 @@ func TestLogReplay(t *testing.T) {
 func frameAt(t *testing.T, b []byte, i int) int {
 	off := 0
 	for range i {
-		if off+frameHeader > len(b) {
+		if off+wal.FrameHeader > len(b) {
 			t.Fatalf("log has fewer than %d frames", i)
 		}
-		off += frameHeader + int(binary.BigEndian.Uint32(b[off:]))
+		off += wal.FrameHeader + int(binary.BigEndian.Uint32(b[off:]))
 	}
 	return off
 }
@@ -195,12 +197,12 @@ func TestLogHostile(t *testing.T) {
 	// 100 MiB of zeros after the chain.
 	bad := logRecords(t, 1, time.Now().Add(48*time.Hour))
 	second := frameAt(t, b, 1)
-	frame := appendLogRecord(make([]byte, frameHeader), bad[0])
-	sealFrame(frame, binary.BigEndian.Uint64(b[second+8:]))
-	if err := os.WriteFile(LogPath(path), append(b[:second:second], frame...), 0o600); err != nil {
+	frame := wal.AppendRecord(make([]byte, wal.FrameHeader), bad[0])
+	wal.SealFrame(frame, binary.BigEndian.Uint64(b[second+8:]))
+	if err := os.WriteFile(wal.LogPath(path), append(b[:second:second], frame...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(LogPath(path), os.O_RDWR, 0)
+	f, err := os.OpenFile(wal.LogPath(path), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +256,7 @@ func TestLogLeftBesideSalvagedFile(t *testing.T) {
 	if err := os.Rename(dst, path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(LogPath(path)); err != nil {
+	if _, err := os.Stat(wal.LogPath(path)); err != nil {
 		t.Fatalf("the old log should still be there: %v", err)
 	}
 	s, err := Open(path, Options{})

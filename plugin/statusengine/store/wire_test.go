@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // fill stores a varied set of records: with and without epoch, ECS and geo,
 // two in the same nanosecond.
-func fill(t *testing.T, s *Store) []*Record {
+func fill(t *testing.T, s *Store) []*record.Record {
 	t.Helper()
 	base := time.Unix(1795549302, 123456789)
-	recs := []*Record{
+	recs := []*record.Record{
 		newRecord(t, realBeacon, 1795549302, base),
 		newRecord(t, realBeacon, 1795549303, base), // same nanosecond: key moves up by one
 		newRecord(t, realBeacon, -1, base.Add(time.Minute)),
@@ -61,9 +62,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 		}
 	}
 	// One wire form: the line of a record is its Wire, key and installation included.
-	var first Wire
+	var first record.Wire
 	json.Unmarshal(bytes.SplitN(buf.Bytes(), []byte("\n"), 2)[0], &first)
-	if first.Key != KeyString(want[0].Key) || first.Report == nil || first.Report.Modsec != "2.9.7" || first.Installation == "" {
+	if first.Key != record.KeyString(want[0].Key) || first.Report == nil || first.Report.Modsec != "2.9.7" || first.Installation == "" {
 		t.Errorf("first line %+v", first)
 	}
 }
@@ -142,7 +143,7 @@ func TestImportVersion1APILine(t *testing.T) {
 
 func TestEachPages(t *testing.T) {
 	s := openTemp(t)
-	recs := make([]*Record, eachPage*2+10)
+	recs := make([]*record.Record, eachPage*2+10)
 	base := time.Unix(1795549302, 0)
 	for i := range recs {
 		recs[i] = newRecord(t, realBeacon, 1795549302+int64(i), base.Add(time.Duration(i)*time.Millisecond))
@@ -159,13 +160,13 @@ func TestEachPages(t *testing.T) {
 	// After a key: the records after it only; after the last or the
 	// largest key: nothing (no wrap-around).
 	n := 0
-	s.Each(base, base.Add(time.Hour), uint64(base.Add(2047*time.Millisecond).UnixNano()), func(*Record) error { n++; return nil })
+	s.Each(base, base.Add(time.Hour), uint64(base.Add(2047*time.Millisecond).UnixNano()), func(*record.Record) error { n++; return nil })
 	if n != len(recs)-2048 {
 		t.Errorf("Each after key 2047: %d records, want %d", n, len(recs)-2048)
 	}
 	for _, after := range []uint64{1<<64 - 1, 1 << 63, 1<<63 - 1} {
 		n := 0
-		s.Each(base, base.Add(time.Hour), after, func(*Record) error { n++; return nil })
+		s.Each(base, base.Add(time.Hour), after, func(*record.Record) error { n++; return nil })
 		if n != 0 {
 			t.Errorf("Each after %x: %d records, want 0", after, n)
 		}
@@ -260,16 +261,16 @@ func TestMigrateVersion1(t *testing.T) {
 	}
 }
 
-func readNDJSON(t *testing.T, path string) []*Record {
+func readNDJSON(t *testing.T, path string) []*record.Record {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []*Record
+	var out []*record.Record
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		rec, err := ParseLine(sc.Bytes())
+		rec, err := record.ParseLine(sc.Bytes())
 		if err != nil {
 			t.Fatal(err)
 		}

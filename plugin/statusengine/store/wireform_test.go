@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // TestCSVColumnsCoverWire: every field of the wire form has a CSV column, so
@@ -22,15 +24,15 @@ func TestCSVColumnsCoverWire(t *testing.T) {
 		}
 		return out
 	}
-	want := names(Wire{}, "", "geo", "report")
-	want = append(want, names(WireReport{}, "")...)
-	for _, n := range names(WireGeo{}, "") {
+	want := names(record.Wire{}, "", "geo", "report")
+	want = append(want, names(record.WireReport{}, "")...)
+	for _, n := range names(record.WireGeo{}, "") {
 		if n == "source" {
 			n = "geo_source"
 		}
 		want = append(want, n)
 	}
-	header := CSVHeader()
+	header := record.CSVHeader()
 	for _, n := range want {
 		if !slices.Contains(header, n) {
 			t.Errorf("wire field %q has no CSV column", n)

@@ -5,6 +5,11 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
 
 // writer is the state of the single goroutine that writes the file: every
@@ -22,10 +27,10 @@ type writer struct {
 	rebuild       *rebuild // a rollup rebuild under way
 	rebuildNeeded string   // why one must start, "" when not
 
-	log       *wal      // the write-ahead log (wal.go)
-	held      *txn      // the transaction kept open across batches (commit)
-	heldSince time.Time // when it began
-	logged    []*Record // the records of the batch being logged
+	log       *wal.Log         // the write-ahead log (wal.go)
+	held      *txn             // the transaction kept open across batches (commit)
+	heldSince time.Time        // when it began
+	logged    []*record.Record // the records of the batch being logged
 	// logBlocked stops logging after a commit failed for lack of space,
 	// until one works.
 	logBlocked bool
@@ -45,10 +50,10 @@ const (
 func newWriter(s *Store) *writer {
 	return &writer{
 		s:        s,
-		zones:    newDict(zonesBucket, 'z'),
-		places:   newDict(placesBucket, 'p'),
-		builds:   newDict(buildsBucket, 'b'),
-		installs: newDict(installsBucket, 'i'),
+		zones:    newDict(schema.Zones, 'z'),
+		places:   newDict(schema.Places, 'p'),
+		builds:   newDict(schema.Builds, 'b'),
+		installs: newDict(schema.Installations, 'i'),
 		nextFree: map[uint64]uint64{},
 	}
 }
@@ -62,7 +67,7 @@ type txn struct {
 	seen       *bolt.Bucket
 	resolvers  *bolt.Bucket
 	now        time.Time
-	facts      []fact
+	facts      []rollup.Fact
 	stored     int
 	flush      bool // flush the live rollups in this transaction
 	indexed    []bool
@@ -94,10 +99,10 @@ func (w *writer) freeKey(records *bolt.Bucket, t uint64) uint64 {
 }
 
 // changesPast tells whether facts count in a day before today's.
-func changesPast(facts []fact, now time.Time) bool {
-	today := dayOf(now)
+func changesPast(facts []rollup.Fact, now time.Time) bool {
+	today := rollup.DayOf(now)
 	for i := range facts {
-		if dayOf(facts[i].received) < today {
+		if rollup.DayOf(facts[i].Received) < today {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package store
+package wal
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // The write-ahead log (the file <db>-wal) lets the writer answer a batch of
@@ -33,7 +35,7 @@ import (
 //	length   u32, of the payload
 //	crc      u32, CRC-32C of seq and payload
 //	seq      u64, one more than the frame before
-//	payload  one record (appendLogRecord)
+//	payload  one record (AppendRecord)
 //
 // Meta "wal" holds the highest seq the database holds: it is written in the
 // same transaction as the records. After every successful commit the log
@@ -43,19 +45,19 @@ import (
 // another and exceed meta "wal"; a torn frame (bad CRC), a stale one (an
 // older seq) or the end stops the chain. Open, and the first transaction
 // after a failed commit, apply those frames again, with their keys.
-type wal struct {
-	f    *os.File
-	path string
+type Log struct {
+	F    *os.File
+	Path string
 
 	off       int64  // where the next frame goes
-	next      uint64 // seq of the next frame
-	committed uint64 // the highest seq in the database (meta "wal")
-	replays   int    // transactions that applied frames again
-	readOnly  bool   // opened by openReadOnlyWAL: never written
-	told      bool   // a replay's line was written
+	Next      uint64 // seq of the next frame
+	Committed uint64 // the highest seq in the database (meta "wal")
+	Replays   int    // transactions that applied frames again
+	readOnly  bool   // opened by OpenReadOnly: never written
+	Told      bool   // a replay's line was written
 
-	replayed replayStats // of the replay under way
-	// resume is where the last bounded scan stopped (unstoredRecords):
+	Replayed ReplayStats // of the replay under way
+	// resume is where the last bounded scan stopped (UnstoredRecords):
 	// the next starts there once the database holds up to seq.
 	resume struct {
 		off int64
@@ -65,11 +67,11 @@ type wal struct {
 	buf []byte // of append, kept for the next
 }
 
-// replayStats sum up a replay of the log's frames over its transactions,
+// ReplayStats sum up a replay of the log's frames over its transactions,
 // for its one line.
-type replayStats struct {
-	recs, stored, txns, bad int
-	problems                []string // the first few
+type ReplayStats struct {
+	Recs, Stored, Txns, Bad int
+	Problems                []string // the first few
 }
 
 // errLogFull says the open transaction has logged maxLogBytes: commit it.
@@ -86,7 +88,7 @@ const (
 	// file must not cost unbounded memory): twice what the writer writes.
 	maxLogRead = 2 * maxLogBytes
 
-	frameHeader = 16
+	FrameHeader = 16
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -99,12 +101,12 @@ func frameCRC(seq, payload []byte) uint32 {
 // LogPath is the write-ahead log of the database at path.
 func LogPath(path string) string { return path + "-wal" }
 
-// openWAL opens (or creates) the log of the database at path, whose meta
+// Open opens (or creates) the log of the database at path, whose meta
 // "wal" is committed, and finds the frames the database lacks (read by
-// unstoredRecords). problems name frames that held no record. A path that
+// UnstoredRecords). problems name frames that held no record. A path that
 // holds a file the store does not take for its log gives a
 // *LogRefusedError (see openLogFile and ours).
-func openWAL(path string, committed uint64) (*wal, []string, error) {
+func Open(path string, committed uint64) (*Log, []string, error) {
 	lp := LogPath(path)
 	f, created, err := openLogFile(lp, path, true)
 	if err != nil {
@@ -123,36 +125,36 @@ func openWAL(path string, committed uint64) (*wal, []string, error) {
 			d.Close()
 		}
 	}
-	l := &wal{f: f, path: lp, committed: committed, next: committed + 1}
+	l := &Log{F: f, Path: lp, Committed: committed, Next: committed + 1}
 	problems := l.find()
 	return l, problems, nil
 }
 
 // find scans the log for the frames the database lacks: the next frame
 // goes after them.
-func (l *wal) find() (problems []string) {
+func (l *Log) find() (problems []string) {
 	_, last, end, problems := l.scan()
-	if last > l.committed {
+	if last > l.Committed {
 		// Frames the database lacks: the first transactions apply them
 		// and set meta "wal" to last.
-		l.next, l.off = last+1, end
+		l.Next, l.off = last+1, end
 	}
 	return problems
 }
 
-// openReadOnlyWAL opens the log of the database at path read-only, for a
-// log the store cannot write (openWAL failed: no permission, or not ours)
+// OpenReadOnly opens the log of the database at path read-only, for a
+// log the store cannot write (Open failed: no permission, or not ours)
 // that may hold answered reports: only the reading rules of openLogFile
 // apply, and the frames are checked as always (checksum, the chain of
 // seqs after committed, the record's validation). Nothing is written to
 // it; close closes it without removing it.
-func openReadOnlyWAL(path string, committed uint64) (*wal, []string, error) {
+func OpenReadOnly(path string, committed uint64) (*Log, []string, error) {
 	lp := LogPath(path)
 	f, _, err := openLogFile(lp, path, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &wal{f: f, path: lp, committed: committed, next: committed + 1, readOnly: true}
+	l := &Log{F: f, Path: lp, Committed: committed, Next: committed + 1, readOnly: true}
 	return l, l.find(), nil
 }
 
@@ -163,7 +165,7 @@ func openReadOnlyWAL(path string, committed uint64) (*wal, []string, error) {
 // *LogRefusedError: Open stores them too, reading it read-only; a path
 // that is a symbolic link, no regular file or the database itself gives
 // no record and the error.
-func ReadLog(path string, committed uint64) ([]*Record, []string, error) {
+func ReadLog(path string, committed uint64) ([]*record.Record, []string, error) {
 	lp := LogPath(path)
 	f, _, err := openLogFile(lp, path, false)
 	if os.IsNotExist(err) {
@@ -174,7 +176,7 @@ func ReadLog(path string, committed uint64) ([]*Record, []string, error) {
 	}
 	defer f.Close()
 	refused := ours(f, lp, path)
-	l := &wal{f: f, committed: committed}
+	l := &Log{F: f, Committed: committed}
 	recs, _, _, problems := l.scan()
 	return recs, problems, refused
 }
@@ -188,6 +190,7 @@ type LogRefusedError struct {
 	Why  string
 }
 
+// Error says which log was refused and why.
 func (e *LogRefusedError) Error() string {
 	return fmt.Sprintf("write-ahead log %s refused: %s", e.Path, e.Why)
 }
@@ -291,7 +294,7 @@ func ours(f *os.File, lp, dbPath string) error {
 	if fi.Size() == 0 {
 		return nil
 	}
-	var hdr [frameHeader]byte
+	var hdr [FrameHeader]byte
 	n, _ := f.ReadAt(hdr[:], 0)
 	if !frameStart(hdr[:n]) {
 		return refuse("it does not start with a log frame (%d bytes)", fi.Size())
@@ -320,7 +323,7 @@ func frameStart(b []byte) bool {
 // Damage past the chain is not an error: it is where a crash cut a write
 // (a read error ends the chain too). problems name frames that were whole
 // but held no record.
-func (l *wal) scan() (recs []*Record, last uint64, end int64, problems []string) {
+func (l *Log) scan() (recs []*record.Record, last uint64, end int64, problems []string) {
 	return l.scanN(0)
 }
 
@@ -328,12 +331,12 @@ func (l *wal) scan() (recs []*Record, last uint64, end int64, problems []string)
 // (0: no bound); last and end are then those of the frame before. A scan
 // that goes on from where the last bounded one stopped (resume, once the
 // database holds up to there) starts there instead of at offset 0.
-func (l *wal) scanN(max int) (recs []*Record, last uint64, end int64, problems []string) {
-	if l.resume.seq != 0 && l.resume.seq == l.committed {
+func (l *Log) scanN(max int) (recs []*record.Record, last uint64, end int64, problems []string) {
+	if l.resume.seq != 0 && l.resume.seq == l.Committed {
 		last, end = l.resume.seq, l.resume.off
 	}
-	r := bufio.NewReaderSize(io.NewSectionReader(l.f, end, maxLogRead-end), 64<<10)
-	var hdr [frameHeader]byte
+	r := bufio.NewReaderSize(io.NewSectionReader(l.F, end, maxLogRead-end), 64<<10)
+	var hdr [FrameHeader]byte
 	payload := make([]byte, 0, 1024)
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -344,7 +347,7 @@ func (l *wal) scanN(max int) (recs []*Record, last uint64, end int64, problems [
 		if n == 0 || n > maxFrame || (last != 0 && seq != last+1) {
 			return recs, last, end, problems
 		}
-		if max > 0 && len(recs) == max && seq > l.committed {
+		if max > 0 && len(recs) == max && seq > l.Committed {
 			return recs, last, end, problems
 		}
 		payload = payload[:n]
@@ -354,11 +357,11 @@ func (l *wal) scanN(max int) (recs []*Record, last uint64, end int64, problems [
 		if frameCRC(hdr[8:16], payload) != binary.BigEndian.Uint32(hdr[4:8]) {
 			return recs, last, end, problems
 		}
-		last, end = seq, end+frameHeader+int64(n)
-		if seq <= l.committed {
+		last, end = seq, end+FrameHeader+int64(n)
+		if seq <= l.Committed {
 			continue // in the database already
 		}
-		rec, err := decodeLogRecord(payload)
+		rec, err := DecodeRecord(payload)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("frame %d: %v", seq, err))
 			continue
@@ -367,83 +370,83 @@ func (l *wal) scanN(max int) (recs []*Record, last uint64, end int64, problems [
 	}
 }
 
-// unstored is the number of frames the log holds that the database lacks.
-func (l *wal) unstored() int { return int(l.next - 1 - l.committed) }
+// Unstored is the number of frames the log holds that the database lacks.
+func (l *Log) Unstored() int { return int(l.Next - 1 - l.Committed) }
 
-// replayChunk bounds the frames one transaction applies again: a
+// ReplayChunk bounds the frames one transaction applies again: a
 // transaction's memory grows with the records it writes (bbolt keeps every
 // changed page and node until the commit), and a log of maxLogRead applied
 // at once took 454 MB where the server otherwise runs in 92 MB.
-var replayChunk = 4096
+var ReplayChunk = 4096
 
-// unstoredRecords reads back frames the database lacks (after a failed
+// UnstoredRecords reads back frames the database lacks (after a failed
 // commit rolled them back, or a crash kept them from their commit): those
-// of at most replayChunk records from the first, and top, the seq of the
+// of at most ReplayChunk records from the first, and top, the seq of the
 // last frame they reach. top < l.next-1 says more follow: the transaction
 // applying these must commit before the next chunk (meta "wal" = top).
-func (l *wal) unstoredRecords() (recs []*Record, top uint64, problems []string) {
-	recs, top, end, problems := l.scanN(replayChunk)
-	if top < l.next-1 {
+func (l *Log) UnstoredRecords() (recs []*record.Record, top uint64, problems []string) {
+	recs, top, end, problems := l.scanN(ReplayChunk)
+	if top < l.Next-1 {
 		l.resume.off, l.resume.seq = end, top
 	}
 	return recs, top, problems
 }
 
-// append writes recs as frames after the last one and waits until they are
+// Append writes recs as frames after the last one and waits until they are
 // on disk. It returns the seq of the last frame. On an error nothing is
 // taken as written: the next append goes to the same place. errLogFull
 // says the open transaction has logged enough: commit it instead.
-func (l *wal) append(recs []*Record) (uint64, error) {
+func (l *Log) Append(recs []*record.Record) (uint64, error) {
 	b := l.buf[:0]
-	seq := l.next
+	seq := l.Next
 	for _, rec := range recs {
 		start := len(b)
-		b = appendLogRecord(append(b, make([]byte, frameHeader)...), rec)
-		if len(b)-start-frameHeader > maxFrame {
+		b = AppendRecord(append(b, make([]byte, FrameHeader)...), rec)
+		if len(b)-start-FrameHeader > maxFrame {
 			return 0, errors.New("write-ahead log: record too large")
 		}
-		sealFrame(b[start:], seq)
+		SealFrame(b[start:], seq)
 		seq++
 	}
 	l.buf = b[:0]
 	if l.off+int64(len(b)) > maxLogBytes {
 		return 0, errLogFull
 	}
-	if _, err := l.f.WriteAt(b, l.off); err != nil {
+	if _, err := l.F.WriteAt(b, l.off); err != nil {
 		return 0, fmt.Errorf("write-ahead log: %w", err)
 	}
-	if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
+	if err := unix.Fdatasync(int(l.F.Fd())); err != nil {
 		return 0, fmt.Errorf("write-ahead log: %w", err)
 	}
 	l.off += int64(len(b))
-	l.next = seq
+	l.Next = seq
 	return seq - 1, nil
 }
 
-// sealFrame writes the header of frame (frameHeader bytes, then the
+// SealFrame writes the header of frame (FrameHeader bytes, then the
 // payload): its length, seq and checksum.
-func sealFrame(frame []byte, seq uint64) {
-	binary.BigEndian.PutUint32(frame[0:4], uint32(len(frame)-frameHeader))
+func SealFrame(frame []byte, seq uint64) {
+	binary.BigEndian.PutUint32(frame[0:4], uint32(len(frame)-FrameHeader))
 	binary.BigEndian.PutUint64(frame[8:16], seq)
-	binary.BigEndian.PutUint32(frame[4:8], frameCRC(frame[8:16], frame[frameHeader:]))
+	binary.BigEndian.PutUint32(frame[4:8], frameCRC(frame[8:16], frame[FrameHeader:]))
 }
 
-// committedThrough is told that the database now holds every frame up to
+// CommittedThrough is told that the database now holds every frame up to
 // seq: when that is all of them, the next frame goes to offset 0.
-func (l *wal) committedThrough(seq uint64) {
-	l.committed = max(l.committed, seq)
-	if l.unstored() == 0 {
+func (l *Log) CommittedThrough(seq uint64) {
+	l.Committed = max(l.Committed, seq)
+	if l.Unstored() == 0 {
 		l.off = 0
 		l.resume.off, l.resume.seq = 0, 0
 	}
 }
 
-// close closes the log and, when the database holds all
+// Close closes the log and, when the database holds all
 // of it, removes the file: a database closed cleanly is one file.
-func (l *wal) close() error {
-	err := l.f.Close()
-	if l.unstored() == 0 && !l.readOnly {
-		if e := os.Remove(l.path); e != nil && !os.IsNotExist(e) && err == nil {
+func (l *Log) Close() error {
+	err := l.F.Close()
+	if l.Unstored() == 0 && !l.readOnly {
+		if e := os.Remove(l.Path); e != nil && !os.IsNotExist(e) && err == nil {
 			err = e
 		}
 	}
@@ -455,58 +458,60 @@ func (l *wal) close() error {
 //
 //	version   byte, logVersion
 //	key       u64, the record key the writer gave it
-//	flags     byte, flagEpoch
-//	epoch     zigzag varint (flagEpoch)
+//	flags     byte, record.FlagEpoch
+//	epoch     zigzag varint (record.FlagEpoch)
 //	zone      string
 //	resolver  address
 //	ecs       prefix
-//	place     string holding a place (appendPlace)
+//	place     string holding a place (record.AppendPlace)
 //	beacon    string
 const logVersion = 1
 
-func appendLogRecord(b []byte, rec *Record) []byte {
+// AppendRecord appends rec's frame payload, the layout above.
+func AppendRecord(b []byte, rec *record.Record) []byte {
 	b = append(b, logVersion)
 	b = binary.BigEndian.AppendUint64(b, rec.Key)
 	if rec.Report.HasEpoch {
-		b = append(b, flagEpoch)
+		b = append(b, record.FlagEpoch)
 		b = binary.AppendVarint(b, rec.Report.Epoch)
 	} else {
 		b = append(b, 0)
 	}
-	b = appendString(b, rec.Zone)
-	b = appendAddr(b, rec.Resolver)
-	b = appendPrefix(b, rec.ECS)
+	b = bin.AppendString(b, rec.Zone)
+	b = bin.AppendAddr(b, rec.Resolver)
+	b = bin.AppendPrefix(b, rec.ECS)
 	var buf [128]byte
-	place := appendPlace(buf[:0], &rec.Geo)
+	place := record.AppendPlace(buf[:0], &rec.Geo)
 	b = binary.AppendUvarint(b, uint64(len(place)))
 	b = append(b, place...)
-	return appendString(b, rec.Report.Beacon)
+	return bin.AppendString(b, rec.Report.Beacon)
 }
 
-func decodeLogRecord(v []byte) (*Record, error) {
-	d := decoder{b: v}
-	if d.byte() != logVersion {
+// DecodeRecord reads a frame payload of AppendRecord.
+func DecodeRecord(v []byte) (*record.Record, error) {
+	d := bin.Decoder{B: v}
+	if d.Byte() != logVersion {
 		return nil, errors.New("unknown record version")
 	}
-	rec := &Record{Key: d.uint64()}
-	if rec.Key == 0 || rec.Key > MaxKey {
+	rec := &record.Record{Key: d.Uint64()}
+	if rec.Key == 0 || rec.Key > record.MaxKey {
 		return nil, errors.New("key out of range")
 	}
 	rec.Received = time.Unix(0, int64(rec.Key)).UTC()
-	flags := d.byte()
+	flags := d.Byte()
 	var epoch int64
-	if flags&flagEpoch != 0 {
-		epoch = d.varint()
+	if flags&record.FlagEpoch != 0 {
+		epoch = d.Varint()
 	}
-	rec.Zone = d.string()
-	rec.Resolver = d.addr()
-	rec.ECS = d.prefix()
-	place := d.string()
-	beacon := d.string()
-	if d.err != nil {
-		return nil, d.err
+	rec.Zone = d.Str()
+	rec.Resolver = d.Addr()
+	rec.ECS = d.Prefix()
+	place := d.Str()
+	beacon := d.Str()
+	if d.Err != nil {
+		return nil, d.Err
 	}
-	g, err := decodePlace([]byte(place))
+	g, err := record.DecodePlace([]byte(place))
 	if err != nil {
 		return nil, fmt.Errorf("location: %w", err)
 	}
@@ -514,14 +519,14 @@ func decodeLogRecord(v []byte) (*Record, error) {
 	if rec.Report, err = codec.ParseBeacon(beacon); err != nil {
 		return nil, fmt.Errorf("beacon: %w", err)
 	}
-	if flags&flagEpoch != 0 {
+	if flags&record.FlagEpoch != 0 {
 		rec.Report.Epoch, rec.Report.HasEpoch = epoch, true
 	}
 	return rec, nil
 }
 
-// problemList is problems for a log line: "" or "; " and the first few.
-func problemList(problems []string) string {
+// ProblemList is problems for a log line: "" or "; " and the first few.
+func ProblemList(problems []string) string {
 	if len(problems) == 0 {
 		return ""
 	}

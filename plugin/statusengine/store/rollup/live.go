@@ -1,13 +1,15 @@
-package store
+package rollup
 
 import (
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
-// live holds in full the rollup periods the writer is changing: this hour,
+// Live holds in full the rollup periods the writer is changing: this hour,
 // day and month, and any period an import touches. For them it is ahead of
 // the rollups bucket by the records stored since the last flush, which are
 // exactly the records whose keys exceed the meta watermark "rolled" (live
@@ -15,18 +17,18 @@ import (
 // A crash loses nothing: Open replays those records. Readers take a period
 // from here when it is held, else from the bucket, never both. Only the
 // writer changes live, under mu; readers hold mu shared.
-type live struct {
+type Live struct {
 	mu      sync.RWMutex
-	periods map[periodKey]*livePeriod
+	periods map[Key]*livePeriod
 
 	// writer only
-	rolled    uint64    // the watermark: records up to this key are in the bucket
-	unflushed int       // records since the last flush
-	last      time.Time // of the last flush
+	Rolled    uint64    // the watermark: records up to this key are in the bucket
+	Unflushed int       // records since the last flush
+	Last      time.Time // of the last flush
 }
 
 type livePeriod struct {
-	*period
+	*Period
 	dirty bool
 	used  time.Time
 }
@@ -41,69 +43,70 @@ const (
 	keepPeriod = time.Minute
 )
 
-func newLive() *live { return &live{periods: map[periodKey]*livePeriod{}} }
+// NewLive holds no period yet.
+func NewLive() *Live { return &Live{periods: map[Key]*livePeriod{}} }
 
-// hold makes sure the period k is held, reading it from tx when not. A
+// Hold makes sure the period k is held, reading it from tx when not. A
 // stored value that cannot be read starts empty and is reported: derived
 // data never stops a commit.
-func (l *live) hold(tx *bolt.Tx, k periodKey) (bad bool) {
+func (l *Live) Hold(tx *bolt.Tx, k Key) (bad bool) {
 	if _, ok := l.periods[k]; ok {
 		return false
 	}
-	p := newPeriod(k.kind)
-	if v := tx.Bucket(rollupsBucket).Get(k.bytes()); v != nil {
-		if q, err := decodePeriod(v, k.kind); err == nil {
+	p := newPeriod(k.Kind)
+	if v := tx.Bucket(schema.Rollups).Get(k.Bytes()); v != nil {
+		if q, err := DecodePeriod(v, k.Kind); err == nil {
 			p = q
 		} else {
 			bad = true
 		}
 	}
 	l.mu.Lock()
-	l.periods[k] = &livePeriod{period: p}
+	l.periods[k] = &livePeriod{Period: p}
 	l.mu.Unlock()
 	return bad
 }
 
-// apply adds committed facts; their periods must be held.
-func (l *live) apply(facts []fact, now time.Time) {
+// Apply adds committed facts; their periods must be held.
+func (l *Live) Apply(facts []Fact, now time.Time) {
 	if len(facts) == 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range facts {
-		for _, k := range periodsOf(facts[i].received) {
+		for _, k := range KeysOf(facts[i].Received) {
 			p := l.periods[k]
 			p.add(&facts[i])
 			p.dirty, p.used = true, now
 		}
 	}
-	l.unflushed += len(facts)
+	l.Unflushed += len(facts)
 }
 
-// due tells whether the next commit should flush.
-func (l *live) due(now time.Time) bool {
-	return l.unflushed >= flushRecords || (l.unflushed > 0 && now.Sub(l.last) >= flushEvery)
+// Due tells whether the next commit should flush.
+func (l *Live) Due(now time.Time) bool {
+	return l.Unflushed >= flushRecords || (l.Unflushed > 0 && now.Sub(l.Last) >= flushEvery)
 }
 
-// flush writes to tx every dirty period with facts added (facts of the
+// Flush writes to tx every dirty period with facts added (facts of the
 // same transaction, not applied yet) and returns what it wrote, for
 // flushed. The held periods stay as they are until then.
-func (l *live) flush(tx *bolt.Tx, facts []fact) ([]periodKey, error) {
-	touched := map[periodKey][]*fact{}
+func (l *Live) Flush(tx *bolt.Tx, facts []Fact) ([]Key, error) {
+	touched := map[Key][]*Fact{}
 	for i := range facts {
-		for _, k := range periodsOf(facts[i].received) {
+		for _, k := range KeysOf(facts[i].Received) {
 			touched[k] = append(touched[k], &facts[i])
 		}
 	}
-	b := tx.Bucket(rollupsBucket)
-	var keys []periodKey
+	b := tx.Bucket(schema.Rollups)
+	var keys []Key
 	for k, p := range l.periods {
 		fs := touched[k]
 		if !p.dirty && fs == nil {
 			continue
 		}
-		val := p.period
+		val := p.Period
 		if fs != nil {
 			val = val.clone()
 			for _, f := range fs {
@@ -114,7 +117,7 @@ func (l *live) flush(tx *bolt.Tx, facts []fact) ([]periodKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := b.Put(k.bytes(), enc); err != nil {
+		if err := b.Put(k.Bytes(), enc); err != nil {
 			return nil, err
 		}
 		keys = append(keys, k)
@@ -122,10 +125,10 @@ func (l *live) flush(tx *bolt.Tx, facts []fact) ([]periodKey, error) {
 	return keys, nil
 }
 
-// flushed is told that the transaction of flush committed, with facts
+// Flushed is told that the transaction of flush committed, with facts
 // applied after it: the periods written are clean, the watermark is top.
 // Clean periods that are not current and idle leave memory.
-func (l *live) flushed(keys []periodKey, top uint64, now time.Time) {
+func (l *Live) Flushed(keys []Key, top uint64, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
@@ -133,32 +136,32 @@ func (l *live) flushed(keys []periodKey, top uint64, now time.Time) {
 			p.dirty = false
 		}
 	}
-	l.rolled, l.unflushed, l.last = top, 0, now
-	current := periodsOf(now)
+	l.Rolled, l.Unflushed, l.Last = top, 0, now
+	current := KeysOf(now)
 	for k, p := range l.periods {
-		var cur periodKey
+		var cur Key
 		for _, c := range current {
-			if c.kind == k.kind {
+			if c.Kind == k.Kind {
 				cur = c
 			}
 		}
 		// Kept: the current periods, and the one before while it is in use
 		// (a report from just before midnight). Imports and rebuilds touch
 		// older ones: they go once flushed.
-		if !p.dirty && k != cur && (k.n+1 != cur.n || now.Sub(p.used) > keepPeriod) {
+		if !p.dirty && k != cur && (k.N+1 != cur.N || now.Sub(p.used) > keepPeriod) {
 			delete(l.periods, k)
 		}
 	}
 }
 
-// read calls fn, under the read lock, for each of ks that is held, and
+// Read calls fn, under the read lock, for each of ks that is held, and
 // returns the others. fn must not keep p.
-func (l *live) read(ks []periodKey, fn func(k periodKey, p *period)) (missing []periodKey) {
+func (l *Live) Read(ks []Key, fn func(k Key, p *Period)) (missing []Key) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	for _, k := range ks {
 		if p := l.periods[k]; p != nil {
-			fn(k, p.period)
+			fn(k, p.Period)
 		} else {
 			missing = append(missing, k)
 		}
@@ -166,23 +169,23 @@ func (l *live) read(ks []periodKey, fn func(k periodKey, p *period)) (missing []
 	return missing
 }
 
-// reset forgets every held period (a rebuild rewrote the bucket).
-func (l *live) reset() {
+// Reset forgets every held period (a rebuild rewrote the bucket).
+func (l *Live) Reset() {
 	l.mu.Lock()
-	l.periods = map[periodKey]*livePeriod{}
+	l.periods = map[Key]*livePeriod{}
 	l.mu.Unlock()
-	l.unflushed = 0
+	l.Unflushed = 0
 }
 
-// heldDays are the days held (an empty store's first reports may not be
+// HeldDays are the days held (an empty store's first reports may not be
 // flushed yet).
-func (l *live) heldDays() []uint32 {
+func (l *Live) HeldDays() []uint32 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var out []uint32
 	for k := range l.periods {
-		if k.kind == periodDay {
-			out = append(out, k.n)
+		if k.Kind == Day {
+			out = append(out, k.N)
 		}
 	}
 	return out

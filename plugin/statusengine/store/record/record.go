@@ -1,4 +1,4 @@
-package store
+package record
 
 import (
 	"errors"
@@ -74,7 +74,7 @@ func (rec *Record) Validate(now time.Time) error {
 	if rep.Format == 0 || rep.Beacon == "" || rep.Modsec == "" {
 		return errReport
 	}
-	if err := validZone(rec.Zone); err != nil {
+	if err := ValidZone(rec.Zone); err != nil {
 		return err
 	}
 	if rec.Resolver.IsValid() && (rec.Resolver.Is4In6() || rec.Resolver.Zone() != "") {
@@ -92,7 +92,9 @@ const maxZone = 254
 // zonesOK remembers zones found valid: every record carries one of a few.
 var zonesOK sync.Map // string -> struct{}
 
-func validZone(z string) error {
+// ValidZone says why z cannot be a record's zone: a lower-case domain
+// name with its final dot, at most maxZone bytes.
+func ValidZone(z string) error {
 	if _, ok := zonesOK.Load(z); ok {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package store
+package rollup
 
 import (
 	"math"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // Dimension is a field summaries break reports and installations down by.
@@ -69,26 +70,28 @@ func loadedElseCompiled(loaded, compiled string) string {
 	return compiled
 }
 
-// buildValues are the values of BuildDims for one report's fields.
-type buildValues [7]string
+// BuildValues are the values of BuildDims for one report's fields.
+type BuildValues [7]string
 
-func valuesOf(rep *codec.Report) buildValues {
+// ValuesOf is rep's values of BuildDims.
+func ValuesOf(rep *codec.Report) BuildValues {
 	apr, pcre := loadedElseCompiled(rep.APRLoaded, rep.APRCompiled), loadedElseCompiled(rep.PCRELoaded, rep.PCRECompiled)
-	return buildValues{rep.Modsec, Platform(rep.Server), ServerVersion(rep.Server), apr, pcre, rep.Lua, rep.Libxml}
+	return BuildValues{rep.Modsec, Platform(rep.Server), ServerVersion(rep.Server), apr, pcre, rep.Lua, rep.Libxml}
 }
 
-// combo is the version combination of a build's values.
-func (v *buildValues) combo() Combo {
+// Combo is the version combination of a build's values.
+func (v *BuildValues) Combo() Combo {
 	return Combo{Modsec: v[0], Server: v[2], APR: v[3], PCRE: v[4], Lua: v[5], Libxml: v[6]}
 }
 
 // ComboOf is the version combination of rec.
-func ComboOf(rec *Record) Combo {
-	v := valuesOf(&rec.Report)
-	return v.combo()
+func ComboOf(rec *record.Record) Combo {
+	v := ValuesOf(&rec.Report)
+	return v.Combo()
 }
 
-func (v *buildValues) of(d Dimension) string {
+// Of is v's value of dimension d, "" for a dimension not in BuildDims.
+func (v *BuildValues) Of(d Dimension) string {
 	for i, bd := range BuildDims {
 		if bd == d {
 			return v[i]
@@ -98,12 +101,12 @@ func (v *buildValues) of(d Dimension) string {
 }
 
 // DimValue is the value of dimension d for rec, as summaries count it.
-func DimValue(rec *Record, d Dimension) string {
+func DimValue(rec *record.Record, d Dimension) string {
 	if d == DimCountry {
 		return rec.Geo.Country
 	}
-	v := valuesOf(&rec.Report)
-	return v.of(d)
+	v := ValuesOf(&rec.Report)
+	return v.Of(d)
 }
 
 // PointOf is the map point of a location; false without one.
@@ -114,8 +117,8 @@ func PointOf(g *geo.Location) (Point, bool) {
 	return Point{round1(g.Lat), round1(g.Lon)}, true
 }
 
-// pointOf is the rollups' key of a location's map point, "" without one.
-func pointOf(g *geo.Location) string {
+// PointKey is the rollups' key of a location's map point, "" without one.
+func PointKey(g *geo.Location) string {
 	p, ok := PointOf(g)
 	if !ok {
 		return ""
@@ -123,8 +126,8 @@ func pointOf(g *geo.Location) string {
 	return strconv.FormatFloat(p.Lat, 'f', 1, 64) + "," + strconv.FormatFloat(p.Lon, 'f', 1, 64)
 }
 
-// parsePoint reads a key of pointOf.
-func parsePoint(s string) (Point, bool) {
+// ParsePoint reads a key of PointKey.
+func ParsePoint(s string) (Point, bool) {
 	lat, lon, ok := strings.Cut(s, ",")
 	la, err1 := strconv.ParseFloat(lat, 64)
 	lo, err2 := strconv.ParseFloat(lon, 64)

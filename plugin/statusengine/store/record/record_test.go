@@ -1,4 +1,4 @@
-package store
+package record
 
 import (
 	"math"
@@ -7,12 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 )
 
+// testRecord is a live report of a real beacon received at now.
+func testRecord(t *testing.T, now time.Time) *Record {
+	t.Helper()
+	rep, err := codec.ParseBeacon("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Epoch, rep.HasEpoch = now.Unix(), true
+	return &Record{Received: now, Zone: "status.modsecurity.org.", Resolver: netip.MustParseAddr("192.0.2.53"), Report: rep}
+}
+
 func TestValidate(t *testing.T) {
 	now := time.Now()
-	ok := func() *Record { return newRecord(t, realBeacon, now.Unix(), now) }
+	ok := func() *Record { return testRecord(t, now) }
 	tests := []struct {
 		name string
 		edit func(r *Record)
