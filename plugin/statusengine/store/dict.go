@@ -102,8 +102,6 @@ func (d *dict) load(tx *bolt.Tx) error {
 	return nil
 }
 
-func numKey(n uint32) []byte { return binary.BigEndian.AppendUint32(make([]byte, 0, 4), n) }
-
 // begin starts a transaction's use of the dict.
 func (d *dict) begin(tx *bolt.Tx) {
 	d.staged = d.staged[:0]

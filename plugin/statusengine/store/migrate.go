@@ -64,7 +64,7 @@ func (s *Store) migrate() error {
 			if old == nil {
 				done = true
 				t.changed = true
-				t.err = putUint(t.tx.Bucket(schema.Meta), schema.FormatKey, formatVersion)
+				t.err = putUint(t.tx.Bucket(schema.Meta), schema.FormatKey, schema.FormatVersion)
 				return
 			}
 			var keys [][]byte

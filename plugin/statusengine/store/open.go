@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,28 +14,6 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/wal"
 )
-
-// DamagedError says a database file cannot be used as it is: bbolt would
-// crash on it, or it holds what no statusengine writes. Nothing is written
-// to such a file; `statusengine salvage` copies what is readable into a new
-// one.
-type DamagedError struct {
-	Path     string
-	Problems []string
-}
-
-func (e *DamagedError) Error() string {
-	p := strings.Join(e.Problems[:min(3, len(e.Problems))], "; ")
-	if len(e.Problems) > 3 {
-		p += fmt.Sprintf("; and %d more", len(e.Problems)-3)
-	}
-	return fmt.Sprintf("database %s is damaged (%s): run `statusengine check --db %s`, then `statusengine salvage --db %s --out NEW.db` and use NEW.db",
-		e.Path, p, e.Path, e.Path)
-}
-
-// formatVersion is this layout's, in meta "format". Version 1 (no format
-// key, reports in bucket "reports") is migrated at open.
-const formatVersion = 2
 
 // initialMmap is the size bbolt maps at open, as etcd does (10 GiB there):
 // address space, not memory. While the file is smaller bbolt never remaps,
@@ -280,8 +257,8 @@ func (s *Store) layout(tx *bolt.Tx) error {
 		return &DamagedError{Path: s.path, Problems: []string{"meta \"format\" is a bucket, not a value"}}
 	}
 	switch f := getUint(meta, schema.FormatKey); {
-	case f > formatVersion:
-		return fmt.Errorf("database %q has format %d, newer than this statusengine's %d: use the newer binary", s.path, f, formatVersion)
+	case f > schema.FormatVersion:
+		return fmt.Errorf("database %q has format %d, newer than this statusengine's %d: use the newer binary", s.path, f, schema.FormatVersion)
 	case f == 0 && tx.Bucket(schema.LegacyReports) != nil:
 		if err := dropLegacy(tx); err != nil {
 			return err
@@ -290,7 +267,7 @@ func (s *Store) layout(tx *bolt.Tx) error {
 			return err
 		}
 	case f == 0:
-		if err := putUint(meta, schema.FormatKey, formatVersion); err != nil {
+		if err := putUint(meta, schema.FormatKey, schema.FormatVersion); err != nil {
 			return err
 		}
 	}

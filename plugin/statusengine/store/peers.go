@@ -62,39 +62,3 @@ func (s *Store) SetPeer(peer string, st PeerState) error {
 		return b.Put([]byte(peer), v)
 	})
 }
-
-// job is a small write the writer runs in a transaction of its own.
-type job struct {
-	fill func(tx *bolt.Tx) error
-	done chan error
-}
-
-// do runs fill in a write transaction of the writer goroutine, which makes
-// every write of the file.
-func (s *Store) do(fill func(tx *bolt.Tx) error) error {
-	if err := s.Down(); err != nil {
-		return err
-	}
-	j := job{fill: fill, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case s.jobs <- j:
-		s.mu.RUnlock()
-	case <-s.quit:
-		s.mu.RUnlock()
-		return ErrClosed
-	case <-s.downCh:
-		s.mu.RUnlock()
-		return s.Down()
-	}
-	select {
-	case err := <-j.done:
-		return err
-	case <-s.downCh: // the writer may wait inside bbolt for good
-		return s.Down()
-	}
-}

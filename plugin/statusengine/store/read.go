@@ -253,19 +253,6 @@ func clampNano(t time.Time) uint64 {
 	return uint64(t.UnixNano())
 }
 
-func getUint(b *bolt.Bucket, k []byte) uint64 {
-	if v := b.Get(k); len(v) == 8 {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
-
-func putUint(b *bolt.Bucket, k []byte, v uint64) error {
-	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
-}
-
-func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
-
 // zeroLocation is the location of a report nothing was looked up for.
 var zeroLocation geo.Location
 

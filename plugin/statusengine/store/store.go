@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -306,4 +307,22 @@ func (s *Store) contain(err *error) func() {
 			*err = e
 		}
 	}
+}
+
+// DamagedError says a database file cannot be used as it is: bbolt would
+// crash on it, or it holds what no statusengine writes. Nothing is written
+// to such a file; `statusengine salvage` copies what is readable into a new
+// one.
+type DamagedError struct {
+	Path     string
+	Problems []string
+}
+
+func (e *DamagedError) Error() string {
+	p := strings.Join(e.Problems[:min(3, len(e.Problems))], "; ")
+	if len(e.Problems) > 3 {
+		p += fmt.Sprintf("; and %d more", len(e.Problems)-3)
+	}
+	return fmt.Sprintf("database %s is damaged (%s): run `statusengine check --db %s`, then `statusengine salvage --db %s --out NEW.db` and use NEW.db",
+		e.Path, p, e.Path, e.Path)
 }

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
@@ -184,3 +186,39 @@ func (s *Store) submitBatch(recs []*record.Record, from origin) ([]Result, error
 // the file and seen by readers. Reports logged but not yet committed are
 // durable already; Sync is for readers that must see them now.
 func (s *Store) Sync() error { return s.do(nil) }
+
+// job is a small write the writer runs in a transaction of its own.
+type job struct {
+	fill func(tx *bolt.Tx) error
+	done chan error
+}
+
+// do runs fill in a write transaction of the writer goroutine, which makes
+// every write of the file.
+func (s *Store) do(fill func(tx *bolt.Tx) error) error {
+	if err := s.Down(); err != nil {
+		return err
+	}
+	j := job{fill: fill, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.jobs <- j:
+		s.mu.RUnlock()
+	case <-s.quit:
+		s.mu.RUnlock()
+		return ErrClosed
+	case <-s.downCh:
+		s.mu.RUnlock()
+		return s.Down()
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-s.downCh: // the writer may wait inside bbolt for good
+		return s.Down()
+	}
+}

@@ -6,6 +6,10 @@
 // file format.
 package schema
 
+// FormatVersion is this layout's, in meta "format". Version 1 (no format
+// key, reports in bucket "reports") is migrated at Open.
+const FormatVersion = 2
+
 // Buckets of format 2, this layout.
 var (
 	// Records holds the reports: receive time (unix ns, 8 bytes) ->
@@ -80,7 +84,7 @@ var Buckets = append(BucketsV2[:len(BucketsV2):len(BucketsV2)], Resolvers, Impor
 
 // Keys of meta, each 8 bytes.
 var (
-	// FormatKey is the layout's version: formatVersion, or migrating while
+	// FormatKey is the layout's version: FormatVersion, or migrating while
 	// a format 1 file is migrated. Absent in a format 1 file.
 	FormatKey = []byte("format")
 	// CountKey is the number of records in bucket records.
