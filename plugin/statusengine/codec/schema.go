@@ -116,11 +116,30 @@ var ModSecurity = &Schema{
 	modsec:   true,
 }
 
-// Errors of NewSchema, wrapped with the details.
+// Errors of NewSchema and CheckFieldNames: every error they return
+// matches one of these with errors.Is, and its message says only what is
+// wrong (the caller names the property).
 var (
-	ErrSchemaFields = errors.New("schema fields")
-	ErrSchemaRole   = errors.New("schema role")
+	ErrSchemaFields = errors.New("bad schema fields")
+	ErrSchemaRole   = errors.New("bad schema role")
 )
+
+// schemaError is a NewSchema error: its message, matching its kind.
+type schemaError struct {
+	kind error
+	msg  string
+}
+
+func (e *schemaError) Error() string { return e.msg }
+func (e *schemaError) Unwrap() error { return e.kind }
+
+func fieldsErr(format string, a ...any) error {
+	return &schemaError{ErrSchemaFields, fmt.Sprintf(format, a...)}
+}
+
+func roleErr(format string, a ...any) error {
+	return &schemaError{ErrSchemaRole, fmt.Sprintf(format, a...)}
+}
 
 // NewSchema checks spec and makes a custom schema of it.
 func NewSchema(spec SchemaSpec) (*Schema, error) {
@@ -132,7 +151,7 @@ func NewSchema(spec SchemaSpec) (*Schema, error) {
 		s.min = len(s.fields)
 	}
 	if s.min < 1 || s.min > len(s.fields) {
-		return nil, fmt.Errorf("%w: min_fields %d is not between 1 and %d, the number of fields", ErrSchemaFields, spec.MinFields, len(s.fields))
+		return nil, fieldsErr("min_fields %d is not between 1 and %d, the number of fields", spec.MinFields, len(s.fields))
 	}
 	roles := []struct {
 		role, field string
@@ -146,13 +165,13 @@ func NewSchema(spec SchemaSpec) (*Schema, error) {
 		}
 		i := slices.Index(s.fields, r.field)
 		if i < 0 {
-			return nil, fmt.Errorf("%w: %s: %q is not one of the fields", ErrSchemaRole, r.role, r.field)
+			return nil, roleErr("%s: %q is not one of the fields", r.role, r.field)
 		}
 		if other, ok := taken[r.field]; ok {
-			return nil, fmt.Errorf("%w: %s: field %q is already the %s", ErrSchemaRole, r.role, r.field, other)
+			return nil, roleErr("%s: field %q is already the %s", r.role, r.field, other)
 		}
 		if i >= s.min {
-			return nil, fmt.Errorf("%w: %s: field %q comes after min_fields %d: every beacon must carry it", ErrSchemaRole, r.role, r.field, s.min)
+			return nil, roleErr("%s: field %q comes after min_fields %d: every beacon must carry it", r.role, r.field, s.min)
 		}
 		taken[r.field] = r.role
 		*r.idx = i
@@ -160,7 +179,7 @@ func NewSchema(spec SchemaSpec) (*Schema, error) {
 	if s.id < 0 {
 		// Installations, churn and the map count ids: without one every
 		// figure would count starts, and one busy host would look like many.
-		return nil, fmt.Errorf("%w: no id field: name the anonymous installation id (id FIELD)", ErrSchemaRole)
+		return nil, roleErr("no id field: name the field of the anonymous installation id (id FIELD)")
 	}
 	if s.min == len(s.fields) {
 		s.errCount = fmt.Errorf("%w: want %d", errFieldCountOf, len(s.fields))
@@ -189,10 +208,10 @@ func (*countError) Unwrap() error { return ErrFieldCount }
 // no comma, no space), none twice, none reserved.
 func CheckFieldNames(names []string) error {
 	if len(names) == 0 {
-		return fmt.Errorf("%w: none given", ErrSchemaFields)
+		return fieldsErr("none given")
 	}
 	if len(names) > MaxFields {
-		return fmt.Errorf("%w: %d fields, at most %d", ErrSchemaFields, len(names), MaxFields)
+		return fieldsErr("%d fields, at most %d", len(names), MaxFields)
 	}
 	seen := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -200,7 +219,7 @@ func CheckFieldNames(names []string) error {
 			return err
 		}
 		if seen[n] {
-			return fmt.Errorf("%w: %q given twice", ErrSchemaFields, n)
+			return fieldsErr("%q given twice", n)
 		}
 		seen[n] = true
 	}
@@ -210,18 +229,18 @@ func CheckFieldNames(names []string) error {
 // CheckFieldName checks one field name (see CheckFieldNames).
 func CheckFieldName(n string) error {
 	if len(n) > MaxFieldName {
-		return fmt.Errorf("%w: name %.40q... longer than %d bytes", ErrSchemaFields, n, MaxFieldName)
+		return fieldsErr("name %.40q... longer than %d bytes", n, MaxFieldName)
 	}
 	if n == "" || n[0] < 'a' || n[0] > 'z' {
-		return fmt.Errorf("%w: name %q does not start with a lower-case letter", ErrSchemaFields, n)
+		return fieldsErr("name %q does not start with a lower-case letter", n)
 	}
 	for i := 0; i < len(n); i++ {
 		if c := n[i]; !(c >= 'a' && c <= 'z') && !isDigit(c) && c != '_' {
-			return fmt.Errorf("%w: name %q holds %q: only a-z, 0-9 and _ (a field name is a plain identifier; the separator is always a comma)", ErrSchemaFields, n, string(rune(c)))
+			return fieldsErr("name %q holds %q: only a-z, 0-9 and _ (a field name is a plain identifier; the separator is always a comma)", n, string(rune(c)))
 		}
 	}
 	if slices.Contains(reservedNames, n) {
-		return fmt.Errorf("%w: name %q is reserved (reserved: %s)", ErrSchemaFields, n, strings.Join(reservedNames, ", "))
+		return fieldsErr("name %q is reserved (reserved: %s)", n, strings.Join(reservedNames, ", "))
 	}
 	return nil
 }
