@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/schemaconf"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -546,101 +546,16 @@ func parseRetention(c *caddy.Controller, se *StatusEngine, args []string) error 
 // maxTitle bounds the title of a zone's page, in bytes.
 const maxTitle = 100
 
-// parseSchema reads the schema of the block's zones: schema modsecurity (the
-// built-in one, the default), or a block naming a custom beacon's fields:
-//
-//	schema {
-//	    fields NAME...      # the beacon's comma-separated fields, in order
-//	    min_fields N        # optional: the fewest a beacon may carry (default: all)
-//	    version FIELD       # optional roles; id is required
-//	    platform FIELD
-//	    id FIELD
-//	}
-//
-// Every error names the line of the property at fault; those found only
-// once the block is read (no id field) name the schema line. See
-// codec.NewSchema for the rules and docs/schemas.md for why.
+// parseSchema reads the schema of the block's zones: schema modsecurity
+// (the built-in one, the default), or a block naming a custom beacon's
+// fields and roles. The schemaconf package reads it, for the operator tool
+// too (--corefile); its errors name the line and the property.
 func parseSchema(c *caddy.Controller, se *StatusEngine, args []string) error {
-	file, line := c.File(), c.Line()
-	block, err := openBlock(c, "schema")
+	s, err := schemaconf.Parse(&c.Dispenser, args)
 	if err != nil {
 		return err
-	}
-	if !block {
-		if len(args) != 1 || args[0] != codec.ModSecurityName {
-			return c.Errf("schema: want %s, or a block { fields ...; id FIELD }", codec.ModSecurityName)
-		}
-		se.schema = codec.ModSecurity
-		return nil
-	}
-	if len(args) != 0 {
-		return c.Errf("schema: a block takes no argument, got %q", strings.Join(args, " "))
-	}
-	var spec codec.SchemaSpec
-	seen := map[string]bool{}
-	err = parseNested(c, "schema", func(property string) error {
-		if seen[property] {
-			return c.Errf("schema: %s specified more than once", property)
-		}
-		seen[property] = true
-		return parseSchemaProperty(c, &spec, property, c.RemainingArgs())
-	})
-	if err != nil {
-		return err
-	}
-	if spec.Fields == nil {
-		return fmt.Errorf("%s:%d - Error during parsing: schema: no fields (fields NAME...)", file, line)
-	}
-	s, err := codec.NewSchema(spec)
-	if err != nil {
-		return fmt.Errorf("%s:%d - Error during parsing: schema: %v", file, line, err)
 	}
 	se.schema = s
-	return nil
-}
-
-// parseSchemaProperty reads one property of the schema block into spec.
-// Roles come after fields, so that a role naming no field is an error on
-// its own line.
-func parseSchemaProperty(c *caddy.Controller, spec *codec.SchemaSpec, property string, vals []string) error {
-	switch property {
-	case "fields":
-		if err := codec.CheckFieldNames(vals); err != nil {
-			return c.Errf("schema: fields: %v", err)
-		}
-		spec.Fields = vals
-	case "min_fields":
-		if len(vals) != 1 {
-			return c.Errf("schema: min_fields needs one number")
-		}
-		n, err := strconv.Atoi(vals[0])
-		if err != nil || n < 1 || n > codec.MaxFields {
-			return c.Errf("schema: min_fields %q is not a number from 1 to %d", vals[0], codec.MaxFields)
-		}
-		spec.MinFields = n
-	case "version", "platform", "id":
-		if len(vals) != 1 {
-			return c.Errf("schema: %s needs one field name", property)
-		}
-		if spec.Fields == nil {
-			return c.Errf("schema: %s: fields must come first", property)
-		}
-		if !slices.Contains(spec.Fields, vals[0]) {
-			return c.Errf("schema: %s: %q is not one of the fields (%s)", property, vals[0], strings.Join(spec.Fields, " "))
-		}
-		switch property {
-		case "version":
-			spec.Version = vals[0]
-		case "platform":
-			spec.Platform = vals[0]
-		default:
-			spec.ID = vals[0]
-		}
-	case "separator":
-		return c.Errf("schema: separator: the fields of a beacon are always separated by a comma (a dot separates DNS labels)")
-	default:
-		return c.Errf("schema: unknown property %q", property)
-	}
 	return nil
 }
 
