@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/test"
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
@@ -200,4 +201,73 @@ func outcomeCount(t *testing.T, zone, outcome string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestTwoSchemasShareDBAndAPI: two server blocks, ModSecurity's zone and a
+// zone of a custom schema, share one database and one API, the layout
+// docs/schemas.md shows. Each answers its own names; ModSecurity's report
+// is stored and listed, the custom one decoded and counted, not stored (the
+// store keeps ModSecurity's reports only, for now).
+func TestTwoSchemasShareDBAndAPI(t *testing.T) {
+	port, apiAddr := freePort(t), "127.0.0.1:"+freePort(t)
+	db := filepath.Join(t.TempDir(), "se.db")
+	inst, err := test.CoreDNSServer(fmt.Sprintf(`status.modsecurity.org:%[1]s {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.10
+        db %[2]s
+        api %[3]s
+    }
+}
+status.example.org:%[1]s {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.30
+        db %[2]s
+        api %[3]s
+        schema {
+            fields product version os arch id
+            version version
+            platform os
+            id id
+        }
+        title "Example status"
+    }
+}`, port, db, apiAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Stop(); inst.ShutdownCallbacks() })
+	addr := "127.0.0.1:" + port
+
+	decoded := outcomeCount(t, "status.example.org.", "decoded_not_stored")
+	malformed := outcomeCount(t, "status.example.org.", "malformed")
+	custom := codec.Encode("myapp,1.2.3,Linux,x86_64,ab", 1796000000, "status.example.org")
+	if r := query(t, addr, custom, dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.30" {
+		t.Fatalf("custom zone answer: %v", r)
+	}
+	// ModSecurity's beacon in the custom zone does not fit its schema.
+	if r := query(t, addr, codec.Encode(realBeacon, 1796000000, "status.example.org"), dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("custom zone answer: %v", r)
+	}
+	if r := query(t, addr, codec.Encode(realBeacon, 1796000000, zone), dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
+		t.Fatalf("ModSecurity zone answer: %v", r)
+	}
+	if got := outcomeCount(t, "status.example.org.", "decoded_not_stored") - decoded; got != 1 {
+		t.Errorf("custom zone: %v decoded, want 1", got)
+	}
+	if got := outcomeCount(t, "status.example.org.", "malformed") - malformed; got != 1 {
+		t.Errorf("custom zone: %v malformed, want 1", got)
+	}
+	var rows []map[string]any
+	for range 50 { // the commit is at most 100 ms behind the answer
+		var n int
+		if n, rows = compatAmount(t, apiAddr); n == 1 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(rows) != 1 || rows[0]["beacon"] != realBeacon {
+		t.Errorf("the shared API lists %v, want ModSecurity's report only", rows)
+	}
 }

@@ -257,11 +257,14 @@ func (s *Schema) Fields() []string { return slices.Clone(s.fields) }
 // MinFields is the fewest fields a beacon may carry.
 func (s *Schema) MinFields() int { return s.min }
 
-// Version, Platform and ID name the fields of the roles; "" for none (only
-// Version and Platform may have none).
-func (s *Schema) Version() string  { return s.fieldName(s.version) }
+// Version names the field of the version role; "" for none.
+func (s *Schema) Version() string { return s.fieldName(s.version) }
+
+// Platform names the field of the platform role; "" for none.
 func (s *Schema) Platform() string { return s.fieldName(s.platform) }
-func (s *Schema) ID() string       { return s.fieldName(s.id) }
+
+// ID names the field of the installation id; every schema has one.
+func (s *Schema) ID() string { return s.fieldName(s.id) }
 
 func (s *Schema) fieldName(i int) string {
 	if i < 0 {
@@ -329,11 +332,14 @@ func (r *SchemaReport) Value(name string) (string, bool) {
 	return r.Values[i], true
 }
 
-// Version, Platform and ID are the values of the role fields ("" when the
-// schema has no such role).
-func (r *SchemaReport) Version() string  { return r.role(r.Schema.version) }
+// Version is the value of the version field; "" when the schema has none.
+func (r *SchemaReport) Version() string { return r.role(r.Schema.version) }
+
+// Platform is the value of the platform field; "" when the schema has none.
 func (r *SchemaReport) Platform() string { return r.role(r.Schema.platform) }
-func (r *SchemaReport) ID() string       { return r.role(r.Schema.id) }
+
+// ID is the value of the installation id field.
+func (r *SchemaReport) ID() string { return r.role(r.Schema.id) }
 
 func (r *SchemaReport) role(i int) string {
 	if i < 0 || i >= len(r.Values) {
