@@ -158,3 +158,34 @@ func countedIn(z, outcome string) float64 {
 	reportsTotal.WithLabelValues("", z, outcome).Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// A reload that changes a zone's schema other than by adding fields at the
+// end is told apart (and logged by startup); the first start and an
+// extension are not.
+func TestNoteSchema(t *testing.T) {
+	mk := func(fields ...string) *codec.Schema {
+		s, err := codec.NewSchema(codec.SchemaSpec{Fields: fields, ID: "id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	zones := []string{"note-schema.example.", "other.note-schema.example."}
+	if c := noteSchema(zones, mk("p", "id")); c != nil {
+		t.Errorf("first start: %v", c)
+	}
+	if c := noteSchema(zones, mk("p", "id", "extra")); c != nil {
+		t.Errorf("a field added at the end: %v", c)
+	}
+	c := noteSchema(zones[:1], mk("id", "p", "extra"))
+	if len(c) != 1 || c[zones[0]] == nil || !strings.Contains(c[zones[0]].Error(), "only be added at the end") {
+		t.Errorf("fields reordered: %v", c)
+	}
+	c = noteSchema(zones[1:], nil) // back to ModSecurity's
+	if len(c) != 1 || !strings.Contains(c[zones[1]].Error(), "from custom to modsecurity") {
+		t.Errorf("custom to modsecurity: %v", c)
+	}
+	if c := noteSchema(zones[1:], codec.ModSecurity); c != nil {
+		t.Errorf("modsecurity again: %v", c)
+	}
+}
