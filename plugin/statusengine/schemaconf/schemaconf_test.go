@@ -94,3 +94,36 @@ func TestFromCorefile(t *testing.T) {
 		t.Error("a missing Corefile: no error")
 	}
 }
+
+// The Corefiles docs/schemas.md shows read as it says: the example schema
+// for status.example.org, ModSecurity's for status.modsecurity.org.
+func TestDocCorefiles(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/schemas.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "fields product version os arch id; version version; platform os; id id"
+	n := 0
+	for i, block := range strings.Split(string(doc), "```") {
+		if i%2 == 0 || !strings.Contains(block, "statusengine {") {
+			continue
+		}
+		n++
+		path := filepath.Join(t.TempDir(), "Corefile")
+		if err := os.WriteFile(path, []byte(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := FromCorefile(path, "status.example.org")
+		if err != nil || s.String() != want {
+			t.Errorf("docs/schemas.md Corefile %d: %v, %v; want %s\n%s", n, s, err, want, block)
+		}
+		if strings.Contains(block, "status.modsecurity.org") {
+			if s, err := FromCorefile(path, "status.modsecurity.org"); err != nil || s != codec.ModSecurity {
+				t.Errorf("docs/schemas.md Corefile %d: ModSecurity's zone reads %v, %v", n, s, err)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d Corefiles in docs/schemas.md, want 2", n)
+	}
+}
