@@ -69,7 +69,8 @@ var ErrNoAddress = errors.New("no A record in the answer")
 // ASCII without a comma and at most codec.MaxFieldLen bytes, the first at
 // most codec.MaxFirstFieldLen. Empty values and "(null)" are allowed. The
 // count of fields must also match the zone's schema, which only the
-// collector knows.
+// collector knows; with min_fields the schema also bounds the head of a
+// beacon that carries optional fields (docs/schemas.md).
 func Beacon(values ...string) (string, error) {
 	if len(values) == 0 || len(values) > codec.MaxFields {
 		return "", fmt.Errorf("%d values: a beacon has 1 to %d fields", len(values), codec.MaxFields)

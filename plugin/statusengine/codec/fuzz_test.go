@@ -155,6 +155,11 @@ func FuzzSchemaDecode(f *testing.F) {
 				}
 			}
 		}
+		if h := len(r.Values) - s.MinFields() + 1; !s.IsModSecurity() && h > 1 {
+			if _, end := fieldBounds(r.Beacon, h-1); end > MaxFirstFieldLen {
+				t.Fatalf("%q: the head of %d fields is longer than %d bytes", r.Beacon, h, MaxFirstFieldLen)
+			}
+		}
 		head, id := s.SplitID(r.Beacon)
 		if s.JoinID(head, id) != r.Beacon || strings.TrimSpace(id) != r.ID() {
 			t.Fatalf("SplitID(%q) = %q, %q; id %q", r.Beacon, head, id, r.ID())

@@ -11,9 +11,10 @@
 // schemas; a custom schema's beacons are decoded by DecodeSchema into a
 // SchemaReport, the field values by name, every field printable ASCII
 // without a comma, at most MaxFieldLen (64) bytes, at most MaxFields (16)
-// fields, the first at most MaxFirstFieldLen (19) bytes so that no tail of
-// a name that a QNAME-minimising resolver sends decodes as a report. The
-// comment at the top of schema.go has the whole rule set and the reasons.
+// fields, the first (with min_fields, the head) at most MaxFirstFieldLen
+// (19) bytes so that no tail of a name that a QNAME-minimising resolver
+// sends decodes as a report. The comment at the top of schema.go has the
+// whole rule set and the reasons.
 package codec
 
 import "strings"

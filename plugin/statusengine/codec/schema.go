@@ -25,8 +25,9 @@ import (
 // hold for every field of every schema:
 //   - printable ASCII (0x20-0x7e) without the separator, a comma;
 //   - at most MaxFieldLen (64) bytes, and the first field at most
-//     MaxFirstFieldLen (19), see below; empty and "(null)" are values like
-//     any other (a client that has nothing to say sends one of them);
+//     MaxFirstFieldLen (19), see below (with min_fields, the head of the
+//     beacon); empty and "(null)" are values like any other (a client that
+//     has nothing to say sends one of them);
 //   - between MinFields and len(Fields) fields (MinFields defaults to
 //     len(Fields)): fewer or more is ErrFieldCount, a field out of bounds
 //     is ErrFieldGrammar naming the field; both count as malformed;
@@ -41,10 +42,18 @@ import (
 // every comma would decode as a report of its own, its first field cut.
 // With a first field of at most 19 bytes no tail holds every comma, so no
 // tail is ever taken for a report. (ModSecurity's schema gets the same
-// guarantee from its field grammars.) Clients must therefore use labels of
+// guarantee from its field grammars.) With MinFields below len(Fields) a
+// tail that lost k fields may still hold enough of them, so the bound is on
+// the head: a beacon of n fields keeps its first n-MinFields+1 fields,
+// with the commas between them, within MaxFirstFieldLen bytes; the 20
+// bytes of a tail's cut then take at least n-MinFields+1 commas, leaving
+// fewer than MinFields fields. Clients must therefore use labels of
 // 32 characters, as the client package, the operator tool and the shell
 // line of docs/schemas.md do (30, as ModSecurity's Windows builds, works
 // too: its tails start off a byte boundary).
+//
+// A name with an epoch label whose beacon has too few fields cannot be told
+// from such a tail: it counts as partial (ErrPartial), never stored.
 //
 // A decoded report of a custom schema is a SchemaReport: the beacon, the
 // field values in order, and the epoch, the values readable by field name.
@@ -59,8 +68,9 @@ const (
 	// MaxFieldLen bounds each field of a beacon, in bytes (surrounding
 	// spaces included).
 	MaxFieldLen = 64
-	// MaxFirstFieldLen bounds a custom schema's first field, in bytes, so
-	// that no QNAME minimisation tail decodes as a report (see above).
+	// MaxFirstFieldLen bounds a custom schema's first field (with
+	// min_fields, its head: see above), in bytes, so that no QNAME
+	// minimisation tail decodes as a report.
 	MaxFirstFieldLen = 19
 	// MaxFieldName bounds the length of a field's name.
 	MaxFieldName = 32
@@ -89,6 +99,7 @@ type Schema struct {
 	modsec    bool
 	errCount  error   // preallocated: rejecting garbage does not allocate
 	errFields []error // one per field
+	errHead   []error // by the number of fields of the head, from 2
 }
 
 // SchemaSpec is what a Corefile's schema block says.
@@ -189,6 +200,11 @@ func NewSchema(spec SchemaSpec) (*Schema, error) {
 	s.errFields = make([]error, len(s.fields))
 	for i, f := range s.fields {
 		s.errFields[i] = newGrammarError(f)
+	}
+	s.errHead = make([]error, len(s.fields)+1)
+	for k := 2; k <= len(s.fields); k++ {
+		s.errHead[k] = newGrammarError(fmt.Sprintf("%s (the first %d fields of a beacon of %d: over %d bytes together)",
+			strings.Join(s.fields[:k], ","), k, k+s.min-1, MaxFirstFieldLen))
 	}
 	return s, nil
 }
@@ -400,6 +416,14 @@ func (s *Schema) split(beacon string) ([]string, error) {
 	}
 	if n < s.min || n > len(s.fields) {
 		return nil, s.errCount
+	}
+	// The head: the first n-min+1 fields, which no minimisation tail may
+	// keep whole (see the top of this file).
+	head := n - s.min + 1
+	if head > 1 {
+		if _, end := fieldBounds(beacon, head-1); end > MaxFirstFieldLen {
+			return nil, s.errHead[head]
+		}
 	}
 	values := make([]string, 0, n)
 	rest := beacon

@@ -113,6 +113,11 @@ func TestParseSchema(t *testing.T) {
 		{"empty beacon", app, "", nil, ErrFieldCount, "want 5"},
 		{"min_fields: too few", opt, "1.0", nil, ErrFieldCount, "want 2 to 3"},
 		{"min_fields: too many", opt, "1,2,3,4", nil, ErrFieldCount, "want 2 to 3"},
+		// With one optional field, a beacon of all three keeps its first
+		// two within 19 bytes, so that no tail keeps two fields.
+		{"min_fields: head of 19", opt, "1.0," + strings.Repeat("a", 15) + ",x", []string{"1.0", strings.Repeat("a", 15), "x"}, nil, ""},
+		{"min_fields: head of 20", opt, "1.0," + strings.Repeat("a", 16) + ",x", nil, ErrFieldGrammar, "v,id (the first 2 fields of a beacon of 3: over 19 bytes together)"},
+		{"min_fields: fewer, long id", opt, "1.0," + strings.Repeat("a", 40), []string{"1.0", strings.Repeat("a", 40)}, nil, ""},
 		{"65-byte field", app, "a," + strings.Repeat("9", 65) + ",l,x,i", nil, ErrFieldGrammar, "version"},
 		{"20-byte first field", app, strings.Repeat("p", 20) + ",1,l,x,i", nil, ErrFieldGrammar, "product"},
 		{"control byte", app, "a,1\x00,l,x,i", nil, ErrFieldGrammar, "printable"},
@@ -264,13 +269,34 @@ func TestDecodeSchema(t *testing.T) {
 
 // Every tail a QNAME-minimising resolver sends before a custom report's
 // full name is partial, never a report, whatever the first field holds
-// (up to its 19 bytes) and with 32- and 30-character labels.
+// (up to its 19 bytes) and with 32- and 30-character labels; with optional
+// fields (min_fields), whatever the head holds up to its 19 bytes, and
+// whether the beacon carries the optional fields or not.
 func TestDecodeSchemaTails(t *testing.T) {
 	app := mustSchema(t, appSpec)
+	opt := mustSchema(t, SchemaSpec{Fields: []string{"product", "version", "os", "arch", "id", "locale", "tz"}, MinFields: 5, Version: "version", ID: "id"})
 	ids := []string{"ab", "0123456789abcdef0123456789abcdef01234567"}
+	var beacons []string
 	for _, first := range []string{"a", "myapp", "Apache Traffic Srv", strings.Repeat("x", 19)} {
 		for _, id := range ids {
-			beacon := first + ",1.2.3-rc1,Linux 6.1.0-13-amd64,x86_64," + id
+			beacons = append(beacons, first+",1.2.3-rc1,Linux 6.1.0-13-amd64,x86_64,"+id)
+		}
+	}
+	var optBeacons []string
+	for _, head := range []string{"a,1,l", "my,1.2.3,Linux", "a,1.2.3-rc1234567,l", "p,1.2,Linux 6.1.0-1"} {
+		for _, id := range ids {
+			optBeacons = append(optBeacons, head+",x86_64,"+id, head+",x86_64,"+id+",fr_FR.UTF-8", head+",x86_64,"+id+",fr_FR.UTF-8,Europe/Paris")
+		}
+	}
+	for _, c := range []struct {
+		s       *Schema
+		beacons []string
+	}{{app, beacons}, {opt, optBeacons}} {
+		app := c.s
+		for _, beacon := range c.beacons {
+			if _, err := ParseSchema(app, beacon); err != nil {
+				t.Fatalf("%q does not fit %s: %v", beacon, app, err)
+			}
 			for _, labelLen := range []int{32, 30} {
 				name := EncodeLabels(beacon, 1796000000, "status.example.org", labelLen)
 				labels := strings.Split(strings.TrimSuffix(name, "."), ".")
