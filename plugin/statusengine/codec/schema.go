@@ -548,6 +548,24 @@ func (s *Schema) JoinID(head, id string) string {
 	return head[:end] + "," + id + head[end:]
 }
 
+// ParseHead parses a beacon head of s (see SplitID): the values of every
+// field but the id, which is left empty, as are Beacon and the epoch. For
+// ModSecurity's schema it is ParseHead's report with its values.
+func (s *Schema) ParseHead(head string) (SchemaReport, error) {
+	if s.modsec {
+		r, err := ParseHead(head)
+		if err != nil {
+			return SchemaReport{}, err
+		}
+		sr := modsecValues(&r)
+		sr.Values[s.id] = ""
+		return sr, nil
+	}
+	r, err := ParseSchema(s, s.JoinID(head, ""))
+	r.Beacon = ""
+	return r, err
+}
+
 // fieldBounds returns where field i of beacon starts and ends; past the
 // last field both are len(beacon).
 func fieldBounds(beacon string, i int) (start, end int) {

@@ -376,10 +376,23 @@ func TestSchemaSplitID(t *testing.T) {
 		if got := s.JoinID(head, id); got != tc.beacon {
 			t.Errorf("%s JoinID(%q, %q) = %q, want %q", s, head, id, got, tc.beacon)
 		}
+		hr, err := s.ParseHead(head)
+		if err != nil || hr.Beacon != "" || hr.ID() != "" || len(hr.Values) != len(r.Values) {
+			t.Errorf("%s ParseHead(%q) = %+v, %v", s, head, hr, err)
+		}
+		for i, v := range hr.Values {
+			if f := s.Fields()[i]; f != s.ID() && v != r.Values[i] {
+				t.Errorf("%s ParseHead(%q): %s = %q, want %q", s, head, f, v, r.Values[i])
+			}
+		}
 	}
 	head, id := ModSecurity.SplitID(realDebian)
 	if h, i := SplitID(realDebian); head != h || id != i || ModSecurity.JoinID(head, id) != realDebian {
 		t.Errorf("ModSecurity.SplitID(%q) = %q, %q", realDebian, head, id)
+	}
+	hr, err := ModSecurity.ParseHead(head)
+	if want := []string{"2.9.7", "Apache/2.4.71 (Debian)", "1.7.2/1.7.2", "10.42/", "Lua 5.1", "2.9.14", ""}; err != nil || !slices.Equal(hr.Values, want) || hr.Beacon != "" {
+		t.Errorf("ModSecurity.ParseHead(%q) = %q, %v", head, hr.Values, err)
 	}
 }
 
