@@ -4,9 +4,12 @@
 // recursion desired and no EDNS, as gethostbyname does. Any A record in the
 // answer means the report arrived.
 //
-// Other software can report itself with it:
+// Other software reports itself with it to a zone whose Corefile gives the
+// schema of its beacon (docs/schemas.md): Beacon joins the field values and
+// checks the bounds every schema holds, Send reports it.
 //
-//	res, err := client.Send(ctx, "myapp/1.2,Linux,...", client.Options{})
+//	beacon, err := client.Beacon("myapp", "1.2.3", "linux", "amd64", id)
+//	res, err := client.Send(ctx, beacon, client.Options{Zone: "status.example.org"})
 package client
 
 import (
@@ -15,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -58,6 +62,35 @@ type Result struct {
 
 // ErrNoAddress means the answer held no A record: the report was not taken.
 var ErrNoAddress = errors.New("no A record in the answer")
+
+// Beacon joins the values of a custom schema's fields, in the schema's
+// order, into a beacon, and checks the bounds every custom schema holds
+// (codec.ParseSchema): at most codec.MaxFields values, each printable
+// ASCII without a comma and at most codec.MaxFieldLen bytes, the first at
+// most codec.MaxFirstFieldLen. Empty values and "(null)" are allowed. The
+// count of fields must also match the zone's schema, which only the
+// collector knows; with min_fields the schema also bounds the head of a
+// beacon that carries optional fields (docs/schemas.md).
+func Beacon(values ...string) (string, error) {
+	if len(values) == 0 || len(values) > codec.MaxFields {
+		return "", fmt.Errorf("%d values: a beacon has 1 to %d fields", len(values), codec.MaxFields)
+	}
+	for i, v := range values {
+		limit := codec.MaxFieldLen
+		if i == 0 {
+			limit = codec.MaxFirstFieldLen
+		}
+		if len(v) > limit {
+			return "", fmt.Errorf("value %d (%.20q...) is longer than %d bytes", i+1, v, limit)
+		}
+		for j := 0; j < len(v); j++ {
+			if c := v[j]; c < 0x20 || c > 0x7e || c == codec.Separator {
+				return "", fmt.Errorf("value %d (%q) holds %q: printable ASCII without a comma only", i+1, v, c)
+			}
+		}
+	}
+	return strings.Join(values, ","), nil
+}
 
 // Name returns the name Send resolves for beacon with opts.
 func Name(beacon string, opts Options) string {

@@ -132,17 +132,27 @@ var helpText = map[string]string{
 	"encode": `
 Prints the name bit for bit as ModSecurity builds it: the beacon in unpadded
 upper-case base32, a dot after every 32 characters (30 on Windows builds), the
-client epoch label (now, unless --epoch or --no-epoch), then the zone.`,
+client epoch label (now, unless --epoch or --no-epoch), then the zone.
+
+The beacon is checked against the zone's schema, and a warning says when the
+collector will reject it: ModSecurity's by default, a custom one with
+--fields product,version,os,id (the field named id is the installation id,
+else the last one) or --corefile FILE (the schema of --zone in that Corefile).
+See docs/schemas.md.`,
 	"decode": `
 Decodes a report name (any letter case, with or without the trailing dot) and
 prints its fields. A name that is not a report prints the reason and exits 1;
-a partial name from QNAME minimisation is one of those.`,
+a partial name from QNAME minimisation is one of those. With --fields or
+--corefile the name is decoded with that schema (see encode) and each field
+is printed by name.`,
 	"send": `
 Resolves the beacon's name with one UDP query of type A, recursion desired and
 no EDNS, as ModSecurity's gethostbyname call does: through --server, or the
 nameservers of /etc/resolv.conf in order. Exits 0 when an A record comes back,
 1 otherwise, with the reason. The Go package behind it is
-github.com/statusengine/statusengine/client.`,
+github.com/statusengine/statusengine/client. Any beacon is sent; with
+--fields or --corefile (see encode) a warning says when it does not fit the
+zone's schema and the collector will count it malformed.`,
 	"import-tinydns": `
 Reads logs written by tinydns (the original collector): lines of
 "hexip:hexport:hexid R qtype name", optionally prefixed by a multilog/tai64n

@@ -34,9 +34,9 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		{"encode", "BEACON [--epoch N|--no-epoch] [--zone Z] [--label-len 32|30]", "print the DNS name ModSecurity resolves for a beacon", runEncode},
-		{"decode", "NAME [--zone Z]", "print the fields of a report name, or why it is not one", runDecode},
-		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch] [--label-len 32|30] [--timeout D]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
+		{"encode", "BEACON [--epoch N|--no-epoch] [--zone Z] [--label-len 32|30] [--fields A,B,...|--corefile FILE]", "print the DNS name ModSecurity resolves for a beacon", runEncode},
+		{"decode", "NAME [--zone Z] [--fields A,B,...|--corefile FILE]", "print the fields of a report name, or why it is not one", runDecode},
+		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch] [--label-len 32|30] [--timeout D] [--fields A,B,...|--corefile FILE]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
 		{"import-tinydns", "--db FILE [--zone Z]... [--geoip FILE|--no-geo] [--quiet] LOG...", "store the reports in tinydns query logs (- for standard input)", runImportTinydns},
 		{"export", "(--db FILE | --api URL [--token T]) [--from T] [--to T] [--format ndjson|csv] [--out FILE]", "write records as NDJSON or CSV", runExport},
 		{"import", "(--db FILE | --api URL) [--token T] [--source-token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},

@@ -12,12 +12,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/schemaconf"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -68,6 +72,8 @@ var (
 //	    max_size SIZE
 //	    addresses full | truncate | drop
 //	    retention DURATION [SWEEP_INTERVAL]
+//	    schema modsecurity | schema { fields NAME...; min_fields N; version F; platform F; id F }
+//	    title TEXT
 //	}
 func parse(c *caddy.Controller) (*StatusEngine, error) {
 	se := &StatusEngine{
@@ -75,6 +81,7 @@ func parse(c *caddy.Controller) (*StatusEngine, error) {
 		policy:     store.Policy{LimitPerMinute: defaultLimitPerMinute, LimitBurst: defaultLimitBurst},
 		answerWait: store.DefaultAnswerWait,
 		api:        apiConfig{addr: defaultAPI},
+		schema:     codec.ModSecurity,
 	}
 	seen := map[string]bool{} // properties given
 	for i := 0; c.Next(); i++ {
@@ -129,6 +136,10 @@ func parseProperty(c *caddy.Controller, se *StatusEngine, property string, args 
 		return parseAddresses(c, se, args)
 	case "retention":
 		return parseRetention(c, se, args)
+	case "schema":
+		return parseSchema(c, se, args)
+	case "title":
+		return parseTitle(c, se, args)
 	}
 	return c.Errf("unknown property %q", property)
 }
@@ -529,6 +540,40 @@ func parseRetention(c *caddy.Controller, se *StatusEngine, args []string) error 
 		}
 		se.policy.SweepEvery = sw
 	}
+	return nil
+}
+
+// maxTitle bounds the title of a zone's page, in bytes.
+const maxTitle = 100
+
+// parseSchema reads the schema of the block's zones: schema modsecurity
+// (the built-in one, the default), or a block naming a custom beacon's
+// fields and roles. The schemaconf package reads it, for the operator tool
+// too (--corefile); its errors name the line and the property.
+func parseSchema(c *caddy.Controller, se *StatusEngine, args []string) error {
+	s, err := schemaconf.Parse(&c.Dispenser, args)
+	if err != nil {
+		return err
+	}
+	se.schema = s
+	return nil
+}
+
+// parseTitle reads title TEXT: the title of the zones' status page (by
+// default the page names the zone). Printable text of at most maxTitle
+// bytes; quote it when it holds spaces.
+func parseTitle(c *caddy.Controller, se *StatusEngine, args []string) error {
+	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
+		return c.Errf("title needs one text (quote it when it holds spaces)")
+	}
+	t := args[0]
+	if len(t) > maxTitle {
+		return c.Errf("title: longer than %d bytes", maxTitle)
+	}
+	if !utf8.ValidString(t) || strings.IndexFunc(t, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return c.Errf("title: %q holds a control character or is not UTF-8", t)
+	}
+	se.title = t
 	return nil
 }
 

@@ -51,6 +51,13 @@ func setup(c *caddy.Controller) error {
 // A damaged file does not stop CoreDNS: the zone is answered, nothing is
 // stored, and one line says what to run.
 func (se *StatusEngine) startup() error {
+	if s := se.schema; s != nil && !s.IsModSecurity() {
+		log.Infof("zones %s: schema %s: reports are decoded and counted (outcome %s), not stored: the store keeps ModSecurity's reports only",
+			strings.Join(se.Zones, " "), s, outcomeDecodedNotStored)
+	}
+	for z, err := range noteSchema(se.Zones, se.schema) {
+		log.Warningf("zone %s: the schema changed on this reload in a way that changes what stored reports mean: %v (docs/schemas.md, Changing a schema)", z, err)
+	}
 	st, err := store.Acquire(se.dbPath, store.Options{
 		OnCommit:  observeCommit,
 		OnSweep:   observeSweep(se.dbPath),

@@ -40,6 +40,14 @@ type StatusEngine struct {
 	// durable (answer_deadline); store.NoAnswerDeadline: no bound.
 	answerWait time.Duration
 
+	// schema is the beacon of the zones: codec.ModSecurity (the default),
+	// or a custom schema, whose reports are decoded and counted but not
+	// stored yet (outcome decoded_not_stored): the store keeps
+	// ModSecurity's layout only.
+	schema *codec.Schema
+	// title is the title of the zones' status page; "" names the zone.
+	title string
+
 	peers peersConfig
 	repl  *replication // pulling from the peers, while started
 
@@ -94,6 +102,12 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 		return dns.RcodeSuccess, nil
 	}
 
+	if s := se.schema; s != nil && s != codec.ModSecurity {
+		se.serveCustom(server, zone, q.Name)
+		w.WriteMsg(se.answers.reply(r, zone, false, w.LocalAddr()))
+		return dns.RcodeSuccess, nil
+	}
+
 	// Decoded straight into the record it is stored as (see codec.DecodeTo).
 	rec := new(record.Record)
 	if err := codec.DecodeTo(&rec.Report, q.Name, zone); err != nil {
@@ -108,6 +122,20 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	m := se.answers.reply(r, zone, false, w.LocalAddr())
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// serveCustom decodes a name of a zone whose schema is a custom one and
+// counts it: partial and malformed names as for ModSecurity's schema, a
+// report as decoded_not_stored. The store keeps ModSecurity's reports only;
+// storing these comes with the store's support for schemas.
+func (se *StatusEngine) serveCustom(server, zone, qname string) {
+	if _, err := codec.DecodeSchema(se.schema, qname, zone); err != nil {
+		if len(qname) != len(zone) { // the apex is an ordinary name to ask, not a bad report
+			countReport(server, zone, codec.Outcome(err))
+		}
+		return
+	}
+	countReport(server, zone, outcomeDecodedNotStored)
 }
 
 // ingest stores one decoded report (rec holds its Report) and says how it

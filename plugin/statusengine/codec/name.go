@@ -45,49 +45,9 @@ func Decode(qname, zone string) (Report, error) {
 // goroutine stack, which the runtime grows by copying when it is short.
 // On an error *r is left zero.
 func DecodeTo(r *Report, qname, zone string) error {
-	q := strings.TrimSuffix(qname, ".")
-	z := strings.TrimSuffix(zone, ".")
-
-	var rest string
-	switch {
-	case z == "": // root zone: every name is below it
-		if q == "" {
-			return ErrPartial
-		}
-		rest = q
-	case len(q) == len(z) && equalFoldASCII(q, z):
-		return ErrPartial
-	case len(q) > len(z) && q[len(q)-len(z)-1] == '.' && equalFoldASCII(q[len(q)-len(z):], z):
-		rest = q[:len(q)-len(z)-1]
-	default:
-		return ErrNotInZone
-	}
-	if len(q) > maxName {
-		return ErrTooLong
-	}
-
-	var (
-		epoch    int64
-		hasEpoch bool
-		data     = rest
-	)
-	// An all-digit data label cannot be mistaken for the epoch in a name
-	// the client builds: a 32-character label starts on a 5-byte group,
-	// whose first character encodes the top bits of a printable ASCII byte
-	// and so is a letter (A-P).
-	dot := strings.LastIndexByte(rest, '.')
-	if last := rest[dot+1:]; allDigits(last) {
-		if len(last) > maxEpochDigits {
-			return ErrEpoch
-		}
-		for i := 0; i < len(last); i++ {
-			epoch = epoch*10 + int64(last[i]-'0')
-		}
-		hasEpoch = true
-		if dot < 0 {
-			return ErrPartial // "<epoch>.zone", the first minimised query
-		}
-		data = rest[:dot]
+	data, epoch, hasEpoch, err := splitName(qname, zone)
+	if err != nil {
+		return err
 	}
 
 	var buf [maxName*5/8 + 1]byte
@@ -110,6 +70,54 @@ func DecodeTo(r *Report, qname, zone string) error {
 	}
 	r.Epoch, r.HasEpoch = epoch, hasEpoch
 	return nil
+}
+
+// splitName matches qname to zone and takes the client epoch label off the
+// labels below the zone: data is the dotted base32 labels. Both decoders
+// (ModSecurity's, DecodeTo, and a schema's, DecodeSchema) start here, so
+// they tell partial, foreign and overlong names apart the same way.
+func splitName(qname, zone string) (data string, epoch int64, hasEpoch bool, err error) {
+	q := strings.TrimSuffix(qname, ".")
+	z := strings.TrimSuffix(zone, ".")
+
+	var rest string
+	switch {
+	case z == "": // root zone: every name is below it
+		if q == "" {
+			return "", 0, false, ErrPartial
+		}
+		rest = q
+	case len(q) == len(z) && equalFoldASCII(q, z):
+		return "", 0, false, ErrPartial
+	case len(q) > len(z) && q[len(q)-len(z)-1] == '.' && equalFoldASCII(q[len(q)-len(z):], z):
+		rest = q[:len(q)-len(z)-1]
+	default:
+		return "", 0, false, ErrNotInZone
+	}
+	if len(q) > maxName {
+		return "", 0, false, ErrTooLong
+	}
+
+	data = rest
+	// An all-digit data label cannot be mistaken for the epoch in a name
+	// the client builds: a 32-character label starts on a 5-byte group,
+	// whose first character encodes the top bits of a printable ASCII byte
+	// and so is a letter (A-P).
+	dot := strings.LastIndexByte(rest, '.')
+	if last := rest[dot+1:]; allDigits(last) {
+		if len(last) > maxEpochDigits {
+			return "", 0, false, ErrEpoch
+		}
+		for i := 0; i < len(last); i++ {
+			epoch = epoch*10 + int64(last[i]-'0')
+		}
+		if dot < 0 {
+			return "", 0, false, ErrPartial // "<epoch>.zone", the first minimised query
+		}
+		data = rest[:dot]
+		hasEpoch = true
+	}
+	return data, epoch, hasEpoch, nil
 }
 
 // couldBeTail tells a QNAME minimisation tail from a malformed report, for

@@ -3,6 +3,18 @@
 // "modsec,server,apr_c/apr_l,pcre_c/pcre_l,lua,libxml,id" in unpadded
 // base32, split into labels, followed by an optional client epoch label and
 // the status zone.
+//
+// Other software reports the same way with a beacon of its own: a Schema
+// names its comma-separated fields and their roles (version, platform,
+// installation id). ModSecurity's beacon is the built-in schema, decoded
+// with its field grammars by Decode into a Report exactly as before
+// schemas; a custom schema's beacons are decoded by DecodeSchema into a
+// SchemaReport, the field values by name, every field printable ASCII
+// without a comma, at most MaxFieldLen (64) bytes, at most MaxFields (16)
+// fields, the first (with min_fields, the head) at most MaxFirstFieldLen
+// (19) bytes so that no tail of a name that a QNAME-minimising resolver
+// sends decodes as a report. The comment at the top of schema.go has the
+// whole rule set and the reasons.
 package codec
 
 import "strings"

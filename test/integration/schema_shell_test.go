@@ -1,0 +1,273 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/test"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+)
+
+// shellLines returns the name= and dig lines of the shell client block of
+// docs/schemas.md, as written: the test runs them, so the doc cannot drift.
+func shellLines(t *testing.T) (nameLine, digLine string) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/schemas.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "<!-- shell-client:")
+	if !ok {
+		t.Fatal("docs/schemas.md has no <!-- shell-client: --> block")
+	}
+	_, block, _ = strings.Cut(block, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	for _, l := range strings.Split(block, "\n") {
+		switch {
+		case strings.HasPrefix(l, "name="):
+			nameLine = l
+		case strings.HasPrefix(l, "dig "):
+			digLine = l
+		}
+	}
+	if nameLine == "" || digLine == "" {
+		t.Fatalf("the shell client block of docs/schemas.md lacks a name= or dig line:\n%s", block)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "\n    "+nameLine+"\n") {
+		t.Errorf("README.md does not show the shell line of docs/schemas.md:\n%s", nameLine)
+	}
+	return nameLine, digLine
+}
+
+// needTools skips without the programs the shell line runs, and fails in
+// CI, which installs them (coreutils, dnsutils).
+func needTools(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not found", n)
+			}
+			t.Skipf("%s not found", n)
+		}
+	}
+}
+
+// runSh runs script with sh (POSIX; dash on Debian), bounded in time.
+func runSh(t *testing.T, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", "set -eu\n"+script)
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("sh: %v\n%s\nscript:\n%s", err, stderr, script)
+	}
+	return string(out)
+}
+
+// TestShellClientEncoding: the shell line's name is the name the codec's
+// encoder (and so the client package and ModSecurity) makes, for beacons
+// of every length from 1 to 150 bytes (every Base32 padding case, one to
+// five labels), client time label aside.
+func TestShellClientEncoding(t *testing.T) {
+	needTools(t, "sh", "base32", "tr", "fold", "paste", "date")
+	nameLine, _ := shellLines(t)
+	var beacons []string
+	for n := 1; n <= 150; n++ {
+		b := fmt.Sprintf("p,%d,", n)
+		b += strings.Repeat("x", max(0, n-len(b)))
+		beacons = append(beacons, b[:n])
+	}
+	var script strings.Builder
+	script.WriteString("zone=status.example.org\n")
+	for _, b := range beacons {
+		fmt.Fprintf(&script, "beacon='%s'\n%s\necho \"$name\"\n", b, nameLine)
+	}
+	names := strings.Split(strings.TrimSpace(runSh(t, script.String())), "\n")
+	if len(names) != len(beacons) {
+		t.Fatalf("%d names for %d beacons", len(names), len(beacons))
+	}
+	for i, b := range beacons {
+		labels := strings.Split(names[i], ".")
+		if len(labels) < 4 {
+			t.Fatalf("beacon %q: name %q", b, names[i])
+		}
+		epoch := labels[len(labels)-4]
+		var e int64
+		if _, err := fmt.Sscan(epoch, &e); err != nil {
+			t.Fatalf("beacon %q: name %q has no time label", b, names[i])
+		}
+		if want := codec.Encode(b, e, "status.example.org"); names[i]+"." != want {
+			t.Errorf("beacon %q: the shell line makes\n %s\nthe encoder\n %s", b, names[i], want)
+		}
+	}
+}
+
+// TestShellClientLine runs the shell client of docs/schemas.md, exactly as
+// written, against a CoreDNS server of a custom schema on loopback (dig
+// @127.0.0.1 only: nothing leaves the machine): the server answers it, and
+// decodes it as a report of its schema (counted decoded_not_stored: the
+// store keeps ModSecurity's reports only, for now).
+func TestShellClientLine(t *testing.T) {
+	needTools(t, "sh", "base32", "tr", "fold", "paste", "date", "dig")
+	nameLine, digLine := shellLines(t)
+	if !strings.Contains(digLine, "@127.0.0.1") {
+		t.Fatalf("the doc's dig line must ask the loopback server: %s", digLine)
+	}
+	port := freePort(t)
+	inst, err := test.CoreDNSServer(fmt.Sprintf(`status.example.org:%s {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.30
+        db %s
+        api off
+        schema {
+            fields product version os arch id
+            version version
+            platform os
+            id id
+        }
+    }
+}`, port, filepath.Join(t.TempDir(), "se.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Stop(); inst.ShutdownCallbacks() })
+
+	const beacon = "myapp,1.2.3,Linux,x86_64,0123456789abcdef0123456789abcdef01234567"
+	before := outcomeCount(t, "status.example.org.", "decoded_not_stored")
+	out := runSh(t, fmt.Sprintf("beacon='%s' zone=status.example.org port=%s\n%s\necho \"$name\"\n%s\n", beacon, port, nameLine, digLine))
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || lines[1] != "192.0.2.30" {
+		t.Fatalf("the shell line printed %q, want its name and the answer 192.0.2.30", out)
+	}
+	r, err := codec.DecodeSchema(mustExampleSchema(t), lines[0], "status.example.org")
+	if err != nil || r.Beacon != beacon || !r.HasEpoch || time.Since(time.Unix(r.Epoch, 0)).Abs() > time.Minute {
+		t.Errorf("the shell line's name %s decodes to %+v, %v", lines[0], r, err)
+	}
+	if got := outcomeCount(t, "status.example.org.", "decoded_not_stored") - before; got != 1 {
+		t.Errorf("the server decoded %v reports of the shell line, want 1", got)
+	}
+}
+
+func mustExampleSchema(t *testing.T) *codec.Schema {
+	t.Helper()
+	s, err := codec.NewSchema(codec.SchemaSpec{Fields: []string{"product", "version", "os", "arch", "id"}, Version: "version", Platform: "os", ID: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// outcomeCount sums coredns_statusengine_reports_total of zone and outcome
+// in this process's registry (the servers run in process).
+func outcomeCount(t *testing.T, zone, outcome string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_statusengine_reports_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["zone"] == zone && labels["outcome"] == outcome {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// TestTwoSchemasShareDBAndAPI: two server blocks, ModSecurity's zone and a
+// zone of a custom schema, share one database and one API, the layout
+// docs/schemas.md shows. Each answers its own names; ModSecurity's report
+// is stored and listed, the custom one decoded and counted, not stored (the
+// store keeps ModSecurity's reports only, for now).
+func TestTwoSchemasShareDBAndAPI(t *testing.T) {
+	port, apiAddr := freePort(t), "127.0.0.1:"+freePort(t)
+	db := filepath.Join(t.TempDir(), "se.db")
+	inst, err := test.CoreDNSServer(fmt.Sprintf(`status.modsecurity.org:%[1]s {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.10
+        db %[2]s
+        api %[3]s
+    }
+}
+status.example.org:%[1]s {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.30
+        db %[2]s
+        api %[3]s
+        schema {
+            fields product version os arch id
+            version version
+            platform os
+            id id
+        }
+        title "Example status"
+    }
+}`, port, db, apiAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Stop(); inst.ShutdownCallbacks() })
+	addr := "127.0.0.1:" + port
+
+	decoded := outcomeCount(t, "status.example.org.", "decoded_not_stored")
+	malformed := outcomeCount(t, "status.example.org.", "malformed")
+	custom := codec.Encode("myapp,1.2.3,Linux,x86_64,ab", 1796000000, "status.example.org")
+	if r := query(t, addr, custom, dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.30" {
+		t.Fatalf("custom zone answer: %v", r)
+	}
+	// ModSecurity's beacon in the custom zone does not fit its schema.
+	if r := query(t, addr, codec.Encode(realBeacon, 1796000000, "status.example.org"), dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("custom zone answer: %v", r)
+	}
+	if r := query(t, addr, codec.Encode(realBeacon, 1796000000, zone), dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
+		t.Fatalf("ModSecurity zone answer: %v", r)
+	}
+	if got := outcomeCount(t, "status.example.org.", "decoded_not_stored") - decoded; got != 1 {
+		t.Errorf("custom zone: %v decoded, want 1", got)
+	}
+	if got := outcomeCount(t, "status.example.org.", "malformed") - malformed; got != 1 {
+		t.Errorf("custom zone: %v malformed, want 1", got)
+	}
+	var rows []map[string]any
+	for range 50 { // the commit is at most 100 ms behind the answer
+		var n int
+		if n, rows = compatAmount(t, apiAddr); n == 1 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(rows) != 1 || rows[0]["beacon"] != realBeacon {
+		t.Errorf("the shared API lists %v, want ModSecurity's report only", rows)
+	}
+}
