@@ -57,7 +57,8 @@
 //	               last pull that reached its newest record (replication, peers.go);
 //	               peer URL, NUL, "imports" -> its cursor in the peer's imports
 //	imports        sequence (the bucket's NextSequence) -> key of a record an       as written (files before
-//	               import stored, for peers (imports.go)                            it: absent, none listed)
+//	               import stored, for peers (imports.go); retention deletes the     it: absent, none listed)
+//	               entries of the records it deletes (retention.go)
 //	meta           one value per key, 8 bytes:
 //	  format       the layout: 2, or 1 while a format 1 file is migrated           as written (format 1: absent)
 //	  count        the records in bucket records                                    as written
@@ -104,6 +105,8 @@
 //	                                 start
 //	writer.limiter (writer.go)       token buckets per source network              empty
 //	                                 (sourceLimiter, policy.go)
+//	writer.importsSwept (writer.go)  where retention's walk of bucket imports      0: the walk starts over
+//	                                 goes on (pruneImports, retention.go)
 //	dict.next, dict.indexed          a dictionary's next number and watermark      Open: the rows' last key,
 //	  (dict.go)                      indexed.<dictionary>                          meta indexed.<dictionary>
 //	dict.recent (dict.go)            rows after indexed.<dictionary>:               Open: those rows

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 // TestImportsListed: a record imported below the newest key is listed for
@@ -88,5 +91,53 @@ func TestImportsListedOnReplay(t *testing.T) {
 	recs, _, _, err := s.ImportedAfter(0, 10)
 	if err != nil || len(recs) != 1 || recs[0].Report.Beacon != b(2) {
 		t.Errorf("listed after the replay: %d records (%v), want the imported one", len(recs), err)
+	}
+}
+
+// TestImportsPrunedByRetention: retention deletes an old imported record
+// and its entry in bucket imports, so the list never outgrows retention;
+// the entry of a kept import stays, with its sequence number.
+func TestImportsPrunedByRetention(t *testing.T) {
+	s := openTemp(t)
+	entries := func() (n int) {
+		count := func(tx *bolt.Tx) error {
+			n = tx.Bucket(schema.Imports).Stats().KeyN
+			return nil
+		}
+		if err := s.view(count); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	now := time.Now()
+	b := func(i int) string {
+		return fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x", i)
+	}
+	var recs []*record.Record
+	for i := range 5 {
+		recs = append(recs, newRecord(t, b(i), 1795549302, now.Add(-50*time.Hour+time.Duration(i)*time.Second)))
+	}
+	// A live report first: imports below its key are listed.
+	if _, err := s.Submit(newRecord(t, b(10), 1795549302, now)); err != nil {
+		t.Fatal(err)
+	}
+	kept := newRecord(t, b(9), 1795549302, now.Add(-time.Hour))
+	if _, err := s.SubmitBatch(append(recs, kept)); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 6 {
+		t.Fatalf("%d import entries before the sweep, want 6", n)
+	}
+	s.Configure(Policy{Retention: 48 * time.Hour, SweepEvery: 10 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for (s.Count() != 2 || entries() != 1) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Count() != 2 || entries() != 1 {
+		t.Fatalf("after the sweep: %d records, %d import entries; want 2 and 1", s.Count(), entries())
+	}
+	got, last, more, err := s.ImportedAfter(0, 10)
+	if err != nil || len(got) != 1 || got[0].Report.Beacon != b(9) || last != 6 || more {
+		t.Fatalf("ImportedAfter(0) = %d records, last %d, more %v, %v; want the kept one, 6, false", len(got), last, more, err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
@@ -48,6 +50,9 @@ func (w *writer) sweep(now time.Time) {
 			}
 		}
 		deleted = len(old)
+		if t.err = w.pruneImports(t.tx, cutoff); t.err != nil {
+			return
+		}
 		meta := t.tx.Bucket(schema.Meta)
 		left := getUint(meta, schema.CountKey)
 		t.err = putUint(meta, schema.CountKey, left-min(left, uint64(deleted)))
@@ -59,4 +64,39 @@ func (w *writer) sweep(now time.Time) {
 	if (err != nil || deleted > 0) && s.opts.OnSweep != nil {
 		s.opts.OnSweep(deleted, err)
 	}
+}
+
+// pruneImports deletes the entries of bucket imports whose record is older
+// than cutoff, so that the list does not outgrow retention. The list is in
+// import order, not key order (an import keeps each record's receive time),
+// so every sweep reads the next sweepBatch entries after the last it read,
+// and starts over at the end: a whole pass takes len/sweepBatch sweeps. A
+// sequence number is never reused, so the peers' cursors stay valid.
+func (w *writer) pruneImports(tx *bolt.Tx, cutoff []byte) error {
+	b := tx.Bucket(schema.Imports)
+	if b == nil {
+		return nil
+	}
+	var gone [][]byte
+	c := b.Cursor()
+	k, v := c.Seek(binary.BigEndian.AppendUint64(nil, w.importsSwept+1))
+	if k == nil {
+		w.importsSwept = 0
+		k, v = c.First()
+	}
+	for n := 0; k != nil && n < sweepBatch; k, v = c.Next() {
+		n++
+		if len(k) == 8 {
+			w.importsSwept = binary.BigEndian.Uint64(k)
+		}
+		if len(v) != 8 || string(v) < string(cutoff) {
+			gone = append(gone, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range gone {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }

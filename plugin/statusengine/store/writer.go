@@ -19,10 +19,13 @@ type writer struct {
 
 	zones, places, builds, installs *dict
 
-	limiter   sourceLimiter
-	lastKey   uint64            // the highest record key stored
-	nextFree  map[uint64]uint64 // see freeKey
-	lastBatch int               // size of the last batch, see linger
+	limiter sourceLimiter
+	// importsSwept is where retention's walk of bucket imports goes on
+	// (pruneImports): the sequence number of the last entry it read.
+	importsSwept uint64
+	lastKey      uint64            // the highest record key stored
+	nextFree     map[uint64]uint64 // see freeKey
+	lastBatch    int               // size of the last batch, see linger
 
 	rebuild       *rebuild // a rollup rebuild under way
 	rebuildNeeded string   // why one must start, "" when not
