@@ -86,7 +86,12 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 	// A day without reports has no snapshot: nothing is rendered, nothing
 	// kept (else every GET of an old day would store a document forever).
 	// Today is rendered while it is empty.
-	if !st.HasDay(day) && !day.Equal(dayStart(now)) {
+	has, err := st.HasDay(day)
+	if err != nil {
+		storeError(w, err)
+		return
+	}
+	if !has && !day.Equal(dayStart(now)) {
 		writeError(w, http.StatusNotFound, "no reports of that day")
 		return
 	}
@@ -166,7 +171,12 @@ func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 	for _, d := range kept {
 		days[d.Unix()] = true
 	}
-	for _, d := range st.Days() {
+	counted, err := st.Days()
+	if err != nil {
+		storeError(w, err)
+		return
+	}
+	for _, d := range counted {
 		if !d.After(now) {
 			days[d.Unix()] = days[d.Unix()]
 		}

@@ -35,6 +35,8 @@ func TestDamagedStoreAnswers503(t *testing.T) {
 		"/api/v1/summary",
 		"/api/v1/export",
 		"/api/1700000000/1700086400",
+		"/api/v1/public/daily",                 // the days the rollups count (Store.Days)
+		"/api/v1/public/daily/2023-11-14.json", // a past day: HasDay reads the rollups
 	} {
 		start := time.Now()
 		resp, err := http.Get(f.http.URL + p)

@@ -229,9 +229,9 @@ func (s *Store) FirstDay() (time.Time, bool) {
 // Days are the UTC days the rollups count reports of, oldest first: a
 // store's days are as many as it has days with reports, whatever their
 // spread (a record of 2000 adds one day, not 9,000).
-func (s *Store) Days() []time.Time {
+func (s *Store) Days() ([]time.Time, error) {
 	seen := map[uint32]bool{}
-	s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(schema.Rollups).Cursor()
 		for k, _ := c.Seek([]byte{rollup.Day}); len(k) > 0 && k[0] == rollup.Day; k, _ = c.Next() {
 			if len(k) == 5 {
@@ -247,23 +247,23 @@ func (s *Store) Days() []time.Time {
 	for _, d := range slices.Sorted(maps.Keys(seen)) {
 		out = append(out, time.Unix(int64(d)*86400, 0).UTC())
 	}
-	return out
+	return out, err
 }
 
 // HasDay tells whether the rollups count reports of the UTC day of t.
-func (s *Store) HasDay(t time.Time) bool {
+func (s *Store) HasDay(t time.Time) (bool, error) {
 	d := rollup.DayOf(t)
 	for _, h := range s.live.HeldDays() {
 		if h == d {
-			return true
+			return true, nil
 		}
 	}
 	found := false
-	s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		found = tx.Bucket(schema.Rollups).Get(binary.BigEndian.AppendUint32([]byte{rollup.Day}, d)) != nil
 		return nil
 	})
-	return found
+	return found, err
 }
 
 // stepCache keeps the InstallSteps of closed steps: they change only by
