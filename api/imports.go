@@ -21,16 +21,12 @@ func (s *Server) imports(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var after uint64
-	if err := once(q, "cursor"); err != nil {
+	after, err := hexParam(q, "cursor", "cursor must be the cursor of an earlier response", func(v string) (uint64, error) {
+		return strconv.ParseUint(v, 16, 64)
+	})
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
-	}
-	if v := q.Get("cursor"); v != "" {
-		if after, err = strconv.ParseUint(v, 16, 64); err != nil || len(v) > 16 || !hexDigits(v) {
-			writeError(w, http.StatusBadRequest, "cursor must be the cursor of an earlier response")
-			return
-		}
 	}
 	recs, last, more, err := s.storeOf(r).ImportedAfter(after, limit)
 	if err != nil {

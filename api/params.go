@@ -89,16 +89,22 @@ func endOf(t time.Time) time.Time { return t.Add(time.Second - 1) }
 // Anything that is not a key a record can have is refused, rather than
 // wrapped around to the first record.
 func cursorParam(q url.Values) (uint64, error) {
-	if err := once(q, "cursor"); err != nil {
+	return hexParam(q, "cursor", "cursor must be a next_cursor from an earlier response", record.ParseKey)
+}
+
+// hexParam reads the cursor parameter name, at most once: 0 when absent,
+// else what parse makes of at most 16 hex digits (no sign, no 0x), or msg.
+func hexParam(q url.Values, name, msg string, parse func(string) (uint64, error)) (uint64, error) {
+	if err := once(q, name); err != nil {
 		return 0, err
 	}
-	v := q.Get("cursor")
+	v := q.Get(name)
 	if v == "" {
 		return 0, nil
 	}
-	n, err := record.ParseKey(v)
+	n, err := parse(v)
 	if err != nil || len(v) > 16 || !hexDigits(v) {
-		return 0, errors.New("cursor must be a next_cursor from an earlier response")
+		return 0, errors.New(msg)
 	}
 	return n, nil
 }
