@@ -182,13 +182,16 @@ func (s *Server) exposure(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "zone is not a zone this server collects")
 		return
 	}
+	st := s.storeOf(r)
+	if _, ok := st.FirstDay(); !ok {
+		from = to // nothing stored: no empty years of steps (from=0)
+	}
 	step := steps[stepName]
 	first := stepStart(from, step)
 	if countSteps(first, to, step) > MaxInstallSteps {
 		writeError(w, http.StatusBadRequest, "too many steps: use a longer step or a shorter range")
 		return
 	}
-	st := s.storeOf(r)
 	set, isDefault := s.advisoriesOf(r)
 	f := s.floorOf(r)
 	d0, d1 := store.DaySpan(from, to)

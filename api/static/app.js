@@ -583,7 +583,7 @@
     rows.forEach(function (a) {
       var tr = el('tr');
       tr.dataset.advisory = a.id;
-      var td = el('td');
+      var td = el('td', 'adv');
       var ref = (a.references || [])[0];
       var name = ref && /^https?:\/\//.test(ref) ? el('a', '', a.id) : el('span', '', a.id);
       if (name.tagName === 'A') { name.href = ref; name.rel = 'noopener'; }
@@ -594,7 +594,7 @@
       tr.appendChild(el('td', 'sev-' + a.severity, a.severity + (a.cvss ? ' ' + a.cvss.toFixed(1) : '')));
       var vs = (a.versions || []).map(function (v) { return v.value; });
       if (a.other_versions) vs.push('+' + nf.format(a.other_versions) + ' more');
-      tr.appendChild(el('td', '', vs.join(', ') || '–'));
+      tr.appendChild(el('td', 'adv-versions', vs.join(', ') || '–'));
       tr.appendChild(el('td', 'num', nf.format(a.installations || 0)));
       tr.appendChild(el('td', 'num', pf.format(100 * (a.share || 0)) + ' %'));
       body.appendChild(tr);
