@@ -487,11 +487,24 @@ func exposureTrend(st *store.Store, set *advisory.Set, first, to time.Time, step
 	if len(top) > MaxTrendAdvisories {
 		top = top[:MaxTrendAdvisories]
 	}
-	for _, fl := range fields {
-		steps, err := st.Installs(first, to, step, exposureDims[fl])
-		if err != nil {
-			return nil, err
+	// The fields' steps are read side by side: each is its own pass over
+	// the step's installations (store.Installs counts one dimension).
+	perField := make([][]store.InstallStep, len(fields))
+	errs := make([]error, len(fields))
+	var wg sync.WaitGroup
+	for k, fl := range fields {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			perField[k], errs[k] = st.Installs(first, to, step, exposureDims[fl])
+		}()
+	}
+	wg.Wait()
+	for k, fl := range fields {
+		if errs[k] != nil {
+			return nil, errs[k]
 		}
+		steps := perField[k]
 		if out == nil {
 			out = make([]ExpoStep, len(steps))
 			for i, b := range steps {
