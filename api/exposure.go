@@ -70,15 +70,19 @@ type Exposure struct {
 	// Installations are all installations of the range; Exposed those that
 	// run a version upstream lists as affected by at least one advisory,
 	// each counted once however many advisories list it.
-	Installations uint64      `json:"installations"`
-	Exposed       ShareCount  `json:"exposed"`
-	BySeverity    []SevGroup  `json:"by_severity"`
-	Advisories    []AdvExpo   `json:"advisories"`
-	Other         ExpoOther   `json:"other"`
-	Trend         []ExpoStep  `json:"trend"`
-	Set           ExpoSetInfo `json:"advisory_set"`
-	Caveat        string      `json:"caveat"`
-	PublicMin     Floor       `json:"public_min"`
+	Installations uint64     `json:"installations"`
+	Exposed       ShareCount `json:"exposed"`
+	// Unknown are the installations not exposed whose version of a field
+	// the advisories cover does not parse ("2.9.7-dev", "Apache" without
+	// a version): never counted as exposed, counted here.
+	Unknown    ShareCount  `json:"unknown"`
+	BySeverity []SevGroup  `json:"by_severity"`
+	Advisories []AdvExpo   `json:"advisories"`
+	Other      ExpoOther   `json:"other"`
+	Trend      []ExpoStep  `json:"trend"`
+	Set        ExpoSetInfo `json:"advisory_set"`
+	Caveat     string      `json:"caveat"`
+	PublicMin  Floor       `json:"public_min"`
 }
 
 // ShareCount is a number of installations and its share of the range's.
@@ -348,8 +352,17 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 			multi[ai] = 0
 		}
 	}
-	var exposed uint64
+	var exposed, unknown uint64
 	sevInst := map[string]uint64{}
+	unknownOf := map[advisory.Field]map[string]bool{}
+	for _, fl := range fields {
+		unknownOf[fl] = map[string]bool{}
+		for v := range t.Dims[exposureDims[fl]] {
+			if set.Unknown(fl, v) {
+				unknownOf[fl][v] = true
+			}
+		}
+	}
 	for c, cnt := range t.Combos {
 		hit := false
 		sevHit := map[string]bool{}
@@ -366,6 +379,13 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 		}
 		if hit {
 			exposed += cnt.Installations
+		} else {
+			for _, fl := range fields {
+				if unknownOf[fl][comboValue(&c, fl)] {
+					unknown += cnt.Installations
+					break
+				}
+			}
 		}
 		for sv, h := range sevHit {
 			if h {
@@ -378,7 +398,7 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 			}
 		}
 	}
-	e.Exposed = share(exposed)
+	e.Exposed, e.Unknown = share(exposed), share(unknown)
 	// Each advisory: its installations, networks (the most of one of its
 	// values: a lower bound), and the floor.
 	type row struct {

@@ -85,6 +85,9 @@ func TestExposureKnown(t *testing.T) {
 	if e.Installations != 19 || e.Exposed.Installations != 13 {
 		t.Errorf("installations %d exposed %d, want 19 and 13 (6+5+2: the 2.9.6 pair is counted, the unknown one is not)", e.Installations, e.Exposed.Installations)
 	}
+	if e.Unknown.Installations != 1 {
+		t.Errorf("unknown %d, want 1 (2.9.7-dev on Apache without a version)", e.Unknown.Installations)
+	}
 	want := map[string]uint64{"CVE-2025-48866": 13, "CVE-2023-24021": 8, "CVE-2022-48279": 6, "CVE-2021-42717": 6,
 		"CVE-2021-41773": 6, "CVE-2021-42013": 6, "CVE-2021-44790": 6, "CVE-2023-25690": 6, "CVE-2024-38476": 6}
 	got := map[string]uint64{}
@@ -153,11 +156,15 @@ func TestExposureBrute(t *testing.T) {
 	d0, d1 := store.DaySpan(from, to)
 	installs := map[string]bool{}
 	exposed := map[string]bool{}
+	unknown := map[string]bool{}
 	per := map[string]map[string]bool{}
 	err := p.st.Each(d0, d1, 0, func(rec *record.Record) error {
 		k := record.InstallationKey(rec)
 		installs[k] = true
 		v := rollup.ValuesOf(&rec.Report)
+		if set.Unknown(advisory.FieldModsec, v.Of(rollup.DimModsec)) || set.Unknown(advisory.FieldServer, v.Of(rollup.DimServer)) {
+			unknown[k] = true
+		}
 		for _, a := range set.Advisories {
 			if a.Affects(advisory.FieldModsec, v.Of(rollup.DimModsec)) || a.Affects(advisory.FieldServer, v.Of(rollup.DimServer)) {
 				exposed[k] = true
@@ -172,6 +179,9 @@ func TestExposureBrute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for k := range exposed {
+		delete(unknown, k)
+	}
 	q := "/api/v1/exposure?from=" + unix(from) + "&to=" + unix(to)
 	for _, token := range []string{testToken, ""} {
 		var e Exposure
@@ -180,6 +190,9 @@ func TestExposureBrute(t *testing.T) {
 		}
 		if e.Installations != uint64(len(installs)) || e.Exposed.Installations != uint64(len(exposed)) {
 			t.Errorf("token %q: %d installations, %d exposed; the records: %d, %d", token, e.Installations, e.Exposed.Installations, len(installs), len(exposed))
+		}
+		if e.Unknown.Installations != uint64(len(unknown)) {
+			t.Errorf("token %q: %d unknown, the records: %d", token, e.Unknown.Installations, len(unknown))
 		}
 		for _, a := range e.Advisories {
 			if a.Installations != uint64(len(per[a.ID])) {

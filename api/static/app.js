@@ -561,6 +561,10 @@
     $('fig-exposed-n').textContent = nf.format(ex.installations || 0);
     $('fig-exposed-of').textContent = nf.format(total);
     if (e.caveat) $('exposure-caveat').textContent = e.caveat;
+    var un = e.unknown || {};
+    $('exposure-unknown').textContent = un.installations
+      ? nf.format(un.installations) + ' (' + pf.format(100 * (un.share || 0)) + ' %) report a version that does not parse: unknown, not counted as exposed'
+      : '';
     var sev = $('exposure-severity');
     sev.textContent = '';
     (e.by_severity || []).slice().sort(function (a, b) {

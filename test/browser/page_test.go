@@ -65,6 +65,7 @@ type pageState struct {
 	ExposureSeverity []string    `json:"exposureSeverity"`
 	ExposureCaveat   string      `json:"exposureCaveat"`
 	ExposureTitle    string      `json:"exposureTitle"`
+	ExposureUnknown  string      `json:"exposureUnknown"`
 }
 
 type chartState struct {
@@ -118,7 +119,7 @@ const collectJS = `(() => {
     exposure: chart('chart-exposure'), exposed: txt('fig-exposed'), exposedN: txt('fig-exposed-n'),
     exposureRows: [...document.querySelectorAll('#exposure-advisories tbody tr')].map(tr => [tr.dataset.advisory || '', ...[...tr.cells].map(td => td.textContent)]),
     exposureSeverity: [...document.querySelectorAll('#exposure-severity li')].map(li => li.dataset.severity),
-    exposureCaveat: txt('exposure-caveat'), exposureTitle: txt('exposure-trend-title'),
+    exposureCaveat: txt('exposure-caveat'), exposureTitle: txt('exposure-trend-title'), exposureUnknown: txt('exposure-unknown'),
   };
 })()`
 
@@ -399,6 +400,9 @@ type exposure struct {
 		Installations int
 		Share         float64
 	}
+	Unknown struct {
+		Installations int
+	}
 	BySeverity []struct{ Severity string } `json:"by_severity"`
 	Advisories []struct {
 		ID            string
@@ -433,6 +437,9 @@ func checkExposure(t *testing.T, base, q string, p pageState) {
 		if err != nil || math.Abs(pct-e.Exposed.Share*100) > 0.05+1e-9 {
 			t.Errorf("exposed share: page %q, API %.4f", p.Exposed, e.Exposed.Share)
 		}
+	}
+	if e.Unknown.Installations > 0 && !strings.HasPrefix(strings.ReplaceAll(p.ExposureUnknown, ",", ""), fmt.Sprintf("%d (", e.Unknown.Installations)) {
+		t.Errorf("unknown: page %q, API %d", p.ExposureUnknown, e.Unknown.Installations)
 	}
 	rows := len(e.Advisories)
 	if rows == 0 {

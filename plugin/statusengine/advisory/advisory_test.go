@@ -357,3 +357,26 @@ func TestIndex(t *testing.T) {
 		t.Errorf("order holds %d values, want the 5 Apache versions", len(ix.Order))
 	}
 }
+
+func TestUnknown(t *testing.T) {
+	s := Default() // modsec and server (Apache) advisories
+	for _, tc := range []struct {
+		f       Field
+		value   string
+		unknown bool
+	}{
+		{FieldModsec, "2.9.7", false},
+		{FieldModsec, "2.9.7-dev", true},
+		{FieldModsec, "", false},
+		{FieldServer, "Apache/2.4.62", false},
+		{FieldServer, "Apache", true},
+		{FieldServer, "Apache/2.4.x", true},
+		{FieldServer, "nginx", false},
+		{FieldServer, "IIS", false},
+		{FieldPCRE, "garbage", false}, // no advisory of the default set names PCRE
+	} {
+		if got := s.Unknown(tc.f, tc.value); got != tc.unknown {
+			t.Errorf("%s %q: unknown %v, want %v", tc.f, tc.value, got, tc.unknown)
+		}
+	}
+}

@@ -90,3 +90,22 @@ func (m *Mapping) Extract(value string) (Version, bool) {
 	}
 	return v, true
 }
+
+// Holds tells whether value is a value of m's package at all, whatever its
+// version: for the server field, a signature of m's product ("Apache",
+// "Apache/2.4.x-dev"); for Lua, "Lua …"; for the others, any value. A value
+// of the package that holds no version (Extract fails) is unknown.
+func (m *Mapping) Holds(value string) bool {
+	s := strings.TrimSpace(value)
+	switch {
+	case m.Product != "":
+		product := s
+		if i := strings.IndexAny(s, "/ "); i >= 0 {
+			product = s[:i]
+		}
+		return strings.EqualFold(product, m.Product)
+	case m.Prefix != "":
+		return len(s) >= len(m.Prefix) && strings.EqualFold(s[:len(m.Prefix)], m.Prefix)
+	}
+	return s != ""
+}

@@ -186,13 +186,7 @@ func (s *Set) Index(f Field, values []string) *Index {
 			v Version
 		}
 		var block []vv
-		used := false
-		for _, a := range s.Advisories {
-			for _, iv := range a.intervals {
-				used = used || iv.m == m
-			}
-		}
-		if !used {
+		if !s.uses(m) {
 			continue
 		}
 		for i, val := range values {
@@ -247,4 +241,36 @@ func mergeSpans(sp [][2]int) [][2]int {
 		out = append(out, x)
 	}
 	return out
+}
+
+// Unknown tells whether value, a value of field f, is unknown to the set:
+// no package of f the set's advisories name reads a version in it, and one
+// of them names it ("2.9.7-dev", "Apache" without a version). Such a value
+// is never exposed, and is counted apart. Values of another product
+// ("nginx") or of no package ("(null)" for Lua) are not unknown.
+func (s *Set) Unknown(f Field, value string) bool {
+	named := false
+	for mi := range Packages {
+		m := &Packages[mi]
+		if m.Field != f || !s.uses(m) {
+			continue
+		}
+		if _, ok := m.Extract(value); ok {
+			return false
+		}
+		named = named || m.Holds(value)
+	}
+	return named
+}
+
+// uses tells whether an advisory of s has a range of m's package.
+func (s *Set) uses(m *Mapping) bool {
+	for _, a := range s.Advisories {
+		for i := range a.intervals {
+			if a.intervals[i].m == m {
+				return true
+			}
+		}
+	}
+	return false
 }
