@@ -19,11 +19,14 @@ import (
 // exposureStore stores a data set with known answers, against the default
 // advisories, all reported yesterday and today:
 //
-//	6 installations  2.9.3  Apache/2.4.49           3 networks  every default advisory but CVE-2013-5705
-//	5 installations  2.9.8  Apache/2.4.62 (Debian)  2 networks  CVE-2025-48866 only
-//	5 installations  2.9.10 nginx                   5 networks  none
-//	2 installations  2.9.6  Apache/2.4.60           1 network   CVE-2023-24021, CVE-2025-48866: under the floor
+//	6 installations  2.9.3  Apache/2.4.49           3 networks  CVE-2021-42717, -48279, CVE-2023-24021, CVE-2025-48866, -54571,
+//	                                                            and every Apache 2.4 advisory but CVE-2017-9798
+//	5 installations  2.9.8  Apache/2.4.62 (Debian)  2 networks  CVE-2025-48866, -52891, -54571
+//	5 installations  2.9.12 nginx                   5 networks  none
+//	2 installations  2.9.6  Apache/2.4.60           1 network   CVE-2023-24021, CVE-2025-48866, -54571: under the floor
 //	1 installation   2.9.7-dev Apache               1 network   unknown versions: never exposed
+//
+// CVE-2013-1915, -2765, -5705 (2.7.x) and CVE-2017-9798 (2.2, 2.4 up to 2.4.27) affect none of them.
 func exposureStore(t *testing.T) *fixture {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
@@ -51,7 +54,7 @@ func exposureStore(t *testing.T) *fixture {
 	}
 	group(6, 3, "2.9.3", "Apache/2.4.49")
 	group(5, 2, "2.9.8", "Apache/2.4.62 (Debian)")
-	group(5, 5, "2.9.10", "nginx")
+	group(5, 5, "2.9.12", "nginx")
 	group(2, 1, "2.9.6", "Apache/2.4.60")
 	group(1, 1, "2.9.7-dev", "Apache")
 	im := store.NewImporter(st, func(at int, err error) { t.Errorf("record %d rejected: %v", at, err) })
@@ -88,7 +91,7 @@ func TestExposureKnown(t *testing.T) {
 	if e.Unknown.Installations != 1 {
 		t.Errorf("unknown %d, want 1 (2.9.7-dev on Apache without a version)", e.Unknown.Installations)
 	}
-	want := map[string]uint64{"CVE-2025-48866": 13, "CVE-2023-24021": 8, "CVE-2022-48279": 6, "CVE-2021-42717": 6,
+	want := map[string]uint64{"CVE-2025-48866": 13, "CVE-2025-54571": 13, "CVE-2025-52891": 5, "CVE-2023-24021": 8, "CVE-2022-48279": 6, "CVE-2021-42717": 6,
 		"CVE-2021-41773": 6, "CVE-2021-42013": 6, "CVE-2021-44790": 6, "CVE-2023-25690": 6, "CVE-2024-38476": 6}
 	got := map[string]uint64{}
 	for _, a := range e.Advisories {
@@ -102,8 +105,8 @@ func TestExposureKnown(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("advisories %v\nwant %v", got, want)
 	}
-	if e.Other.Quiet != 1 || e.Other.Advisories != 0 {
-		t.Errorf("other %+v, want CVE-2013-5705 quiet", e.Other)
+	if e.Other.Quiet != 4 || e.Other.Advisories != 0 {
+		t.Errorf("other %+v, want the 2.7.x advisories and CVE-2017-9798 quiet", e.Other)
 	}
 	for _, a := range e.Advisories {
 		if a.ID == "CVE-2023-24021" && (a.OtherVersions != 1 || len(a.Versions) != 1 || a.Versions[0].Value != "2.9.3") {
@@ -114,7 +117,7 @@ func TestExposureKnown(t *testing.T) {
 	for _, g := range e.BySeverity {
 		sev[g.Severity] = g.Installations
 	}
-	if fmt.Sprint(sev) != fmt.Sprint(map[string]uint64{"critical": 6, "high": 13, "unknown": 8}) {
+	if fmt.Sprint(sev) != fmt.Sprint(map[string]uint64{"critical": 6, "high": 13, "medium": 13, "unknown": 8}) {
 		t.Errorf("by severity %v", sev)
 	}
 	if !strings.Contains(e.Caveat, "runs a version that upstream lists as affected") {

@@ -22,7 +22,7 @@ type Set struct {
 var defaultFiles embed.FS
 
 // Default is the embedded set (data/): advisories of ModSecurity 2.x and
-// Apache httpd 2.4, each citing its source. Its files are checked by the
+// Apache httpd 2.2 and 2.4, each citing its source. Its files are checked by the
 // tests, so it always loads.
 func Default() *Set {
 	s, err := loadFS(defaultFiles, "data", "default")
