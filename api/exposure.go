@@ -199,7 +199,8 @@ func (s *Server) exposure(w http.ResponseWriter, r *http.Request) {
 	set, isDefault := s.advisoriesOf(r)
 	f := s.floorOf(r)
 	d0, d1 := store.DaySpan(from, to)
-	key := fmt.Sprintf("exposure %d %d %d %s %v %p", d0.Unix(), d1.Unix(), to.Unix(), stepName, f, set)
+	// The zone is echoed in the answer, so it is part of the key.
+	key := fmt.Sprintf("exposure %d %d %d %s %v %p %q", d0.Unix(), d1.Unix(), to.Unix(), stepName, f, set, zone)
 	body, err := s.cache.get(key, st, &s.configOf(r).Limits, func() ([]byte, error) {
 		t, err := st.Totals(from, to)
 		if err != nil {

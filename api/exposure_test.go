@@ -136,6 +136,11 @@ func TestExposureKnown(t *testing.T) {
 	if fields[0] == 0 || fields[1] == 0 {
 		t.Errorf("trend fields %v", fields)
 	}
+	// The badge: the same share, under the public floor whoever asks.
+	code, h, body := f.fetch(t, "/badge/exposed.svg?from=0", testToken)
+	if code != 200 || h.Get("Content-Type") != "image/svg+xml; charset=utf-8" || !strings.Contains(string(body), "on a version with a known advisory: 68.4%") {
+		t.Errorf("badge: %d %s %.300s", code, h.Get("Content-Type"), body)
+	}
 	// With the token every group is named.
 	var all Exposure
 	f.get(t, "/api/v1/exposure?from=0", testToken, &all)
@@ -230,6 +235,14 @@ func TestExposureErrors(t *testing.T) {
 	}
 	if code, _, body := f.fetch(t, "/api/v1/exposure?zone=other.example", ""); code != 400 {
 		t.Errorf("another zone: %d %s", code, body)
+	}
+	// The answer names the zone asked for, also when the one before asked
+	// for none (the answers are cached).
+	var e Exposure
+	f.get(t, "/api/v1/exposure", "", &e)
+	f.get(t, "/api/v1/exposure?zone=Status.ModSecurity.org.", "", &e)
+	if e.Zone != "Status.ModSecurity.org." {
+		t.Errorf("zone %q", e.Zone)
 	}
 }
 
