@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"net/netip"
@@ -260,5 +261,44 @@ func TestExposureConfigured(t *testing.T) {
 	f.get(t, "/api/v1/exposure?from=0", "", &e)
 	if e.Exposed.Installations != 5 || len(e.Advisories) != 1 || e.Advisories[0].ID != "LOCAL-1" || e.Set.Default || e.Set.Records != 1 {
 		t.Errorf("configured set: %+v", e)
+	}
+}
+
+// TestExposureBoundedCardinality: 5,000 distinct server versions (one
+// network): with the token each advisory names at most 10 of its versions
+// and counts the rest; without it, none is named — each is one installation
+// behind one network — yet the totals count them all.
+func TestExposureBoundedCardinality(t *testing.T) {
+	const n = 5000
+	f := manyValues(t, n, func(i int) string { return fmt.Sprintf("Apache/2.4.%d (Debian)", i) })
+	var all Exposure
+	code, _, body := f.fetch(t, "/api/v1/exposure", testToken)
+	if code != 200 || len(body) > maxSummary || json.Unmarshal(body, &all) != nil {
+		t.Fatalf("with the token: %d, %d bytes", code, len(body))
+	}
+	if len(all.Advisories) > MaxExposureAdvisories || all.Exposed.Installations != n {
+		t.Errorf("with the token: %d advisories, %d exposed (every one runs ModSecurity 2.9.7)", len(all.Advisories), all.Exposed.Installations)
+	}
+	for _, a := range all.Advisories {
+		if len(a.Versions) > MaxExposureVersions {
+			t.Errorf("%s names %d versions", a.ID, len(a.Versions))
+		}
+		// Apache 2.4.0 to 2.4.59: 60 versions, 10 named, 50 counted.
+		if a.ID == "CVE-2024-38476" && (a.Installations != 60 || len(a.Versions) != 10 || a.OtherVersions != 50) {
+			t.Errorf("CVE-2024-38476: %d installations, %d versions named, %d other", a.Installations, len(a.Versions), a.OtherVersions)
+		}
+	}
+	code, _, body = f.fetch(t, "/api/v1/exposure", "")
+	var pub Exposure
+	if code != 200 || json.Unmarshal(body, &pub) != nil {
+		t.Fatalf("public: %d", code)
+	}
+	if strings.Contains(string(body), `"value":"Apache/2.4.`) || pub.Exposed.Installations != n || pub.Installations != n {
+		t.Errorf("public: %d of %d exposed; names a version: %v", pub.Exposed.Installations, pub.Installations, strings.Contains(string(body), `"value":"Apache/2.4.`))
+	}
+	// ModSecurity 2.9.7 of 5,000 installations behind one network: its
+	// advisories are folded too (one network), counted in other.
+	if len(pub.Advisories) != 0 || pub.Other.Advisories == 0 {
+		t.Errorf("public: %d advisories listed, %d folded", len(pub.Advisories), pub.Other.Advisories)
 	}
 }
