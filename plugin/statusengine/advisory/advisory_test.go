@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -335,6 +336,21 @@ func TestHostileFiles(t *testing.T) {
 	os.Symlink(huge, filepath.Join(sub, "link.json"))
 	if s, err := Load(sub, nil, false); err != nil || len(s.Advisories) != 0 {
 		t.Errorf("symbolic link: %v %v", s, err)
+	}
+	// A FIFO is refused without being opened (an open would wait for a
+	// writer, and the Corefile with it).
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err == nil {
+		done := make(chan error, 1)
+		go func() { _, err := Load(fifo, nil, false); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("FIFO: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("loading a FIFO waits")
+		}
 	}
 	if _, err := Load(filepath.Join(dir, "missing.json"), nil, false); err == nil {
 		t.Error("a missing file loads")

@@ -48,6 +48,10 @@ func Load(path string, base *Set, extend bool) (*Set, error) {
 		}
 		recs = s.Advisories
 	} else {
+		if !fi.Mode().IsRegular() {
+			// Checked before the open: opening a FIFO waits for a writer.
+			return nil, fmt.Errorf("%s: not a regular file or directory", path)
+		}
 		data, err := readFile(path, MaxFileBytes)
 		if err != nil {
 			return nil, err
