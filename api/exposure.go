@@ -247,7 +247,7 @@ type fieldMatch struct {
 	counts []store.Counts
 	pos    map[string]int
 	any    []bool
-	sev    map[string][]bool
+	sev    [5][]bool // per advisory.Severities index
 	// per advisory index: installations on its affected values (exact: an
 	// installation has one value of the field), the most networks of one
 	// of them (a lower bound of the group's), and the values
@@ -259,7 +259,7 @@ type fieldMatch struct {
 
 // matchField indexes the values of one field against set.
 func matchField(set *advisory.Set, f advisory.Field, m map[string]store.Counts) *fieldMatch {
-	fm := &fieldMatch{pos: make(map[string]int, len(m)), sev: map[string][]bool{}, inst: map[int]uint64{}, nets: map[int]uint64{}}
+	fm := &fieldMatch{pos: make(map[string]int, len(m)), inst: map[int]uint64{}, nets: map[int]uint64{}}
 	for v, c := range m {
 		fm.pos[v] = len(fm.values)
 		fm.values = append(fm.values, v)
@@ -294,9 +294,9 @@ func matchField(set *advisory.Set, f advisory.Field, m map[string]store.Counts) 
 		return max(table[lvl][a], table[lvl][b-w])
 	}
 	diffAny := make([]int, n+1)
-	diffSev := map[string][]int{}
+	var diffSev [5][]int
 	for ai, spans := range ix.Spans {
-		sv := set.Advisories[ai].Severity
+		sv := sevIndex(set.Advisories[ai].Severity)
 		if diffSev[sv] == nil {
 			diffSev[sv] = make([]int, n+1)
 		}
@@ -320,7 +320,9 @@ func matchField(set *advisory.Set, f advisory.Field, m map[string]store.Counts) 
 	}
 	fm.any = mark(diffAny)
 	for sv, d := range diffSev {
-		fm.sev[sv] = mark(d)
+		if d != nil {
+			fm.sev[sv] = mark(d)
+		}
 	}
 	return fm
 }
@@ -346,15 +348,30 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 	for _, fl := range fields {
 		matches[fl] = matchField(set, fl, t.Dims[exposureDims[fl]])
 	}
-	// Advisories on more than one field: counted over the combinations.
-	multi := map[int]uint64{}
+	// Advisories on more than one field (rare): counted over the
+	// combinations, through a mark per value of each field; at most
+	// maxMultiField of them, the others count the most of one field (a
+	// lower bound), so a hostile set costs no more than that many passes.
+	multi := map[int][]map[string]bool{}
 	for ai, a := range set.Advisories {
-		if len(a.Fields) > 1 {
-			multi[ai] = 0
+		if len(a.Fields) < 2 || len(multi) == maxMultiField {
+			continue
 		}
+		marks := make([]map[string]bool, len(a.Fields))
+		for k, fl := range a.Fields {
+			fm := matches[fl]
+			marks[k] = map[string]bool{}
+			for _, sp := range fm.spans[ai] {
+				for j := sp[0]; j < sp[1]; j++ {
+					marks[k][fm.values[fm.order[j]]] = true
+				}
+			}
+		}
+		multi[ai] = marks
 	}
+	multiInst := map[int]uint64{}
 	var exposed, unknown uint64
-	sevInst := map[string]uint64{}
+	var sevInst [5]uint64
 	unknownOf := map[advisory.Field]map[string]bool{}
 	for _, fl := range fields {
 		unknownOf[fl] = map[string]bool{}
@@ -366,16 +383,16 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 	}
 	for c, cnt := range t.Combos {
 		hit := false
-		sevHit := map[string]bool{}
+		var sevHit [5]bool
 		for _, fl := range fields {
 			fm := matches[fl]
 			i, ok := fm.pos[comboValue(&c, fl)]
-			if !ok {
+			if !ok || !fm.any[i] {
 				continue
 			}
-			hit = hit || fm.any[i]
-			for sv, marks := range fm.sev {
-				sevHit[sv] = sevHit[sv] || marks[i]
+			hit = true
+			for k := range sevHit {
+				sevHit[k] = sevHit[k] || (fm.sev[k] != nil && fm.sev[k][i])
 			}
 		}
 		if hit {
@@ -388,14 +405,20 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 				}
 			}
 		}
-		for sv, h := range sevHit {
+		for k, h := range sevHit {
 			if h {
-				sevInst[sv] += cnt.Installations
+				sevInst[k] += cnt.Installations
 			}
 		}
-		for ai := range multi {
-			if affectsCombo(set.Advisories[ai], &c) {
-				multi[ai] += cnt.Installations
+		if !hit {
+			continue
+		}
+		for ai, marks := range multi {
+			for k, fl := range set.Advisories[ai].Fields {
+				if marks[k][comboValue(&c, fl)] {
+					multiInst[ai] += cnt.Installations
+					break
+				}
 			}
 		}
 	}
@@ -415,11 +438,11 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 		r := row{ai: ai}
 		for _, fl := range a.Fields {
 			fm := matches[fl]
-			r.c.Installations += fm.inst[ai]
+			r.c.Installations = max(r.c.Installations, fm.inst[ai])
 			r.c.Networks = max(r.c.Networks, fm.nets[ai])
 		}
-		if n, ok := multi[ai]; ok {
-			r.c.Installations = n
+		if _, ok := multi[ai]; ok {
+			r.c.Installations = multiInst[ai]
 		}
 		if r.c.Installations == 0 {
 			e.Other.Quiet++
@@ -464,8 +487,8 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 		e.Advisories = append(e.Advisories, AdvExpo{Advisory: set.Advisories[r.ai], ShareCount: share(r.c.Installations), Versions: r.vers, OtherVersions: r.hid})
 	}
 	var other SevGroup
-	for _, sv := range advisory.Severities {
-		n := sevInst[sv]
+	for k, sv := range advisory.Severities {
+		n := sevInst[k]
 		if n == 0 {
 			continue
 		}
@@ -484,14 +507,18 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 	return e
 }
 
-// affectsCombo tells whether a lists any of c's values.
-func affectsCombo(a *advisory.Advisory, c *rollup.Combo) bool {
-	for _, fl := range a.Fields {
-		if a.Affects(fl, comboValue(c, fl)) {
-			return true
+// maxMultiField bounds the advisories on several fields counted exactly
+// over the combinations.
+const maxMultiField = 64
+
+// sevIndex is the index of a level in advisory.Severities.
+func sevIndex(sv string) int {
+	for k, x := range advisory.Severities {
+		if x == sv {
+			return k
 		}
 	}
-	return false
+	return len(advisory.Severities) - 1 // unknown
 }
 
 // exposureTrend counts, per step, the installations on a version the set

@@ -302,3 +302,24 @@ func TestExposureBoundedCardinality(t *testing.T) {
 		t.Errorf("public: %d advisories listed, %d folded", len(pub.Advisories), pub.Other.Advisories)
 	}
 }
+
+// TestExposureMultiField: an advisory on two fields counts an installation
+// that runs both affected versions once.
+func TestExposureMultiField(t *testing.T) {
+	f := exposureStore(t)
+	path := filepath.Join(t.TempDir(), "two.json")
+	os.WriteFile(path, []byte(`{"id":"TWO-1","affected":[`+
+		`{"package":{"name":"ModSecurity"},"versions":["2.9.3","2.9.6"]},`+
+		`{"package":{"name":"httpd"},"versions":["2.4.49"]}]}`), 0o644)
+	set, err := advisory.Load(path, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.SetConfig(Config{Advisories: set})
+	var e Exposure
+	f.get(t, "/api/v1/exposure?from=0", "", &e)
+	// 2.9.3 on Apache/2.4.49: 6 (not 12); 2.9.6: 2 more.
+	if e.Exposed.Installations != 8 || len(e.Advisories) != 1 || e.Advisories[0].Installations != 8 || fmt.Sprint(e.Advisories[0].Fields) != "[modsec server]" {
+		t.Errorf("exposed %d, advisories %+v", e.Exposed.Installations, e.Advisories)
+	}
+}
