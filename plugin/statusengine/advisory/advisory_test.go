@@ -331,6 +331,14 @@ func TestHostileFiles(t *testing.T) {
 	if _, err := Load(write("events.json", record("E", "ModSecurity", `{"type":"ECOSYSTEM","events":[`+events+`]}`)), nil, false); err == nil || !strings.Contains(err.Error(), "events") {
 		t.Errorf("too many events: %v", err)
 	}
+	// A directory of more than MaxFiles files is refused.
+	many := t.TempDir()
+	for i := 0; i <= MaxFiles; i++ {
+		os.WriteFile(filepath.Join(many, fmt.Sprintf("%05d.json", i)), []byte(`[]`), 0o644)
+	}
+	if _, err := Load(many, nil, false); err == nil || !strings.Contains(err.Error(), "more than 10000 files") {
+		t.Errorf("10,001 files: %v", err)
+	}
 	// A symbolic link in a directory is not followed.
 	sub := t.TempDir()
 	os.Symlink(huge, filepath.Join(sub, "link.json"))
