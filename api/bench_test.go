@@ -163,3 +163,44 @@ func BenchmarkReportsPage(b *testing.B) {
 	from := time.Now().Add(-180 * 24 * time.Hour).Unix()
 	measure(b, hs, st, fmt.Sprintf("/api/v1/reports?limit=1000&from=%d", from))
 }
+
+// BenchmarkExposureYearCold: one /api/v1/exposure over the whole year by
+// week, cold: each iteration reopens the store and starts a new server, so
+// no sum of past days, no step and no answer is cached.
+func BenchmarkExposureYearCold(b *testing.B) {
+	coldYear(b, "/api/v1/exposure?step=week&from=%d")
+}
+
+// BenchmarkSummaryYearCold: the same for /api/v1/summary, to compare with.
+func BenchmarkSummaryYearCold(b *testing.B) {
+	coldYear(b, "/api/v1/summary?from=%d")
+}
+
+// coldYear times one request for path (its %d the start of the year) per
+// iteration, each on the store opened anew and a new server.
+func coldYear(b *testing.B, path string) {
+	hs, st := benchServer(b)
+	hs.Close()
+	file := st.Path()
+	st.Close()
+	from := time.Now().Add(-366 * 24 * time.Hour).Unix()
+	for b.Loop() {
+		b.StopTimer()
+		st, err := store.Open(file, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := New()
+		s.SetStore(st)
+		req := httptest.NewRequest("GET", fmt.Sprintf(path, from), nil)
+		w := httptest.NewRecorder()
+		b.StartTimer()
+		s.ServeHTTP(w, req)
+		b.StopTimer()
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		st.Close()
+		b.StartTimer()
+	}
+}

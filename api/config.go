@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/advisory"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	// PublicMin is the public floor of answers to requests without the
 	// token (see Floor); zero means DefaultFloor.
 	PublicMin Floor
+	// Advisories are the OSV advisories /api/v1/exposure counts
+	// installations against; nil means the embedded default set
+	// (advisory.Default).
+	Advisories *advisory.Set
 }
 
 // Limits bound the cost of requests. A zero field takes its default.

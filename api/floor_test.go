@@ -36,7 +36,8 @@ func (f *fixture) fetch(t *testing.T, path, token string) (int, http.Header, []b
 func (p *population) publicPaths(from, to time.Time) []string {
 	q := "from=" + unix(from) + "&to=" + unix(to)
 	paths := []string{"/api/v1/summary?" + q, "/api/v1/map?" + q, "/api/v1/adoption?" + q, "/api/v1/churn?" + q,
-		"/badge/latest.svg?" + q, "/badge/latest-share.svg?" + q, "/badge/installations.svg?" + q}
+		"/badge/latest.svg?" + q, "/badge/latest-share.svg?" + q, "/badge/installations.svg?" + q,
+		"/api/v1/exposure?" + q, "/api/v1/exposure?step=week&" + q, "/badge/exposed.svg?" + q}
 	for _, by := range []string{"modsec", "platform", "country"} {
 		for _, step := range []string{"day", "week", "month"} {
 			for _, count := range []string{"reports", "installations"} {

@@ -370,6 +370,12 @@ func TestBadParameters(t *testing.T) {
 		"/badge/latest.svg?from=abc",
 		"/badge/installations.svg?to=-1",
 		"/badge/latest-share.svg?from=3&to=2",
+		"/badge/exposed.svg?from=abc",
+		"/api/v1/exposure?step=year",
+		"/api/v1/exposure?step=hour",
+		"/api/v1/exposure?from=0&to=8589934591&step=day",
+		"/api/v1/exposure?zone=a&zone=b",
+		"/api/v1/exposure?from=2&to=1",
 	}
 	for _, p := range paths {
 		var body errorBody

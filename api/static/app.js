@@ -138,11 +138,13 @@
       getJSON('/api/v1/map?' + q, ctl.signal),
       getJSON('/api/v1/adoption?' + q, ctl.signal),
       getJSON('/api/v1/churn?' + q + '&step=' + churnStep, ctl.signal),
-      loadWorld()
+      loadWorld(),
+      getJSON('/api/v1/exposure?' + q + '&step=' + churnStep, ctl.signal)
     ]).then(function (res) {
       if (inflight !== ctl) return;
       inflight = null;
       render(w, res[0], res[1], res[2], res[3], res[4]);
+      renderExposure(res[6]);
       $('error').hidden = true;
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
       var fig = $('figures');
@@ -542,6 +544,103 @@
     }
     $('chart-churn').dataset.step = c.step || '';
     $('churn-title').textContent = 'Installations gained and lost per ' + (c.step || 'day');
+  }
+
+  // ---- exposure ------------------------------------------------------------
+
+  var SEV_ORDER = ['critical', 'high', 'medium', 'low', 'unknown', 'other'];
+
+  // renderExposure shows the share of installations on a version that
+  // upstream lists as affected, the advisories with the most installations
+  // and the exposed share per step (per field: ModSecurity, the server).
+  function renderExposure(e) {
+    var total = e.installations || 0;
+    var ex = e.exposed || {};
+    $('fig-exposed').textContent = total ? pf.format(100 * (ex.share || 0)) + ' %' : '–';
+    $('fig-exposed-bar').style.width = (Math.max(0, Math.min(1, ex.share || 0)) * 100) + '%';
+    $('fig-exposed-n').textContent = nf.format(ex.installations || 0);
+    $('fig-exposed-of').textContent = nf.format(total);
+    if (e.caveat) $('exposure-caveat').textContent = e.caveat;
+    var un = e.unknown || {};
+    $('exposure-unknown').textContent = un.installations
+      ? nf.format(un.installations) + ' (' + pf.format(100 * (un.share || 0)) + ' %) report a version that does not parse: unknown, not counted as exposed'
+      : '';
+    var sev = $('exposure-severity');
+    sev.textContent = '';
+    (e.by_severity || []).slice().sort(function (a, b) {
+      return SEV_ORDER.indexOf(a.severity) - SEV_ORDER.indexOf(b.severity);
+    }).forEach(function (g) {
+      var li = el('li', 'sev-' + g.severity, (g.other ? 'other levels' : g.severity) + ': ' + nf.format(g.installations || 0) +
+        ' (' + pf.format(100 * (g.share || 0)) + ' %)');
+      li.dataset.severity = g.severity;
+      sev.appendChild(li);
+    });
+    var body = document.querySelector('#exposure-advisories tbody');
+    body.textContent = '';
+    var rows = e.advisories || [];
+    if (!rows.length) {
+      var tr = el('tr'), td = el('td', 'none', total ? 'No installation runs a version a known advisory lists' : 'No reports in this range');
+      td.colSpan = 5;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    rows.forEach(function (a) {
+      var tr = el('tr');
+      tr.dataset.advisory = a.id;
+      var td = el('td', 'adv');
+      var ref = (a.references || [])[0];
+      var name = ref && /^https?:\/\//.test(ref) ? el('a', '', a.id) : el('span', '', a.id);
+      if (name.tagName === 'A') { name.href = ref; name.rel = 'noopener'; }
+      td.appendChild(name);
+      if (a.summary) td.appendChild(el('div', 'muted small', a.summary));
+      if (a.note) td.appendChild(el('div', 'muted small', 'Note: ' + a.note));
+      tr.appendChild(td);
+      tr.appendChild(el('td', 'sev-' + a.severity, a.severity + (a.cvss ? ' ' + a.cvss.toFixed(1) : '')));
+      var vs = (a.versions || []).map(function (v) { return v.value; });
+      if (a.other_versions) vs.push('+' + nf.format(a.other_versions) + ' more');
+      tr.appendChild(el('td', 'adv-versions', vs.join(', ') || '–'));
+      tr.appendChild(el('td', 'num', nf.format(a.installations || 0)));
+      tr.appendChild(el('td', 'num', pf.format(100 * (a.share || 0)) + ' %'));
+      body.appendChild(tr);
+    });
+    var o = e.other || {};
+    $('exposure-other').textContent = (o.advisories ? nf.format(o.advisories) + ' more advisories are counted, not listed (under the public floor or past the top). ' : '') +
+      nf.format((e.advisory_set || {}).records || 0) + ' advisories checked' + (o.quiet ? ', ' + nf.format(o.quiet) + ' of them affect no installation in this range.' : '.');
+    var steps = e.trend || [];
+    var labels = steps.map(function (s) { return fmtBucket(s.t, e.step); });
+    var names = { modsec: 'ModSecurity', server: 'server', pcre: 'PCRE', libxml: 'libxml2', lua: 'Lua', apr: 'APR' };
+    var colors = ['#d6336c', '#e8590c', '#1f6feb', '#2da44e', '#8250df', '#6e7781'];
+    var datasets = ((e.advisory_set || {}).fields || []).map(function (f, i) {
+      return {
+        label: names[f] || f,
+        data: steps.map(function (s) { return s.installations ? 100 * ((s.fields || {})[f] || 0) / s.installations : 0; }),
+        borderColor: colors[i % colors.length], backgroundColor: colors[i % colors.length], tension: 0.2, pointRadius: 0
+      };
+    });
+    var col = themeColors();
+    if (!charts.exposure) {
+      charts.exposure = new Chart($('chart-exposure'), {
+        type: 'line',
+        data: { labels: labels, datasets: datasets },
+        options: {
+          animation: false, responsive: true, maintainAspectRatio: false,
+          interaction: { mode: 'index', intersect: false },
+          scales: {
+            x: { ticks: { color: col.fg, maxRotation: 0, autoSkipPadding: 12 }, grid: { display: false } },
+            y: { min: 0, max: 100, ticks: { color: col.fg, callback: function (v) { return v + ' %'; } }, grid: { color: col.line } }
+          },
+          plugins: { legend: { position: 'bottom', labels: { color: col.fg, boxWidth: 12 } } }
+        }
+      });
+    } else {
+      charts.exposure.data.labels = labels;
+      charts.exposure.data.datasets = datasets;
+      charts.exposure.update();
+    }
+    $('chart-exposure').dataset.step = e.step || '';
+    $('chart-exposure').dataset.steps = String(steps.length);
+    $('exposure-trend-title').textContent = 'Share on an affected version per ' + (e.step || 'day');
+    $('exposure').dataset.exposed = String(ex.installations || 0);
   }
 
   // renderFloor says in the footer what the public floor holds back.

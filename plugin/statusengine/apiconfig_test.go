@@ -1,6 +1,8 @@
 package statusengine
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/coredns/caddy"
 
 	"github.com/statusengine/statusengine/api"
+	"github.com/statusengine/statusengine/plugin/statusengine/advisory"
 )
 
 func TestParseAPILimits(t *testing.T) {
@@ -101,5 +104,47 @@ func TestParsePublicMin(t *testing.T) {
 	_, err := parse(caddy.NewTestController("dns", "statusengine {\n  api 127.0.0.1:0 {\n    max_requests 5\n    public_min 0\n  }\n}"))
 	if err == nil || !strings.Contains(err.Error(), ":4 ") || !strings.Contains(err.Error(), "public_min") {
 		t.Errorf("error %v, want line 4 and public_min", err)
+	}
+}
+
+func TestParseAdvisories(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`{"id":"LOCAL-1","affected":[{"package":{"name":"libxml2"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.9.14"}]}]}]}`), 0o644)
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`[{"id":"OK-1"},{"id":"BAD-2","affected":[{"package":{"name":"ModSecurity"},"ranges":[{"type":"ECOSYSTEM","events":[{"fixed":"2.9.x"}]}]}]}]`), 0o644)
+	ndefault := len(advisory.Default().Advisories)
+	tests := []struct {
+		body    string
+		wantErr string
+		records int // 0: the default set (nil)
+	}{
+		{"", "", 0},
+		{"advisories " + good, "", 1},
+		{"advisories extend " + good, "", ndefault + 1},
+		{"advisories " + dir + "/missing.json", "api: advisories: stat", 0},
+		{"advisories", "api: advisories needs [extend] FILE|DIR", 0},
+		{"advisories more " + good, "api: advisories needs [extend] FILE|DIR", 0},
+		{"advisories " + bad, `api: advisories: ` + bad + `: record 2 ("BAD-2"): affected[0] (ModSecurity) ranges[0]: events[0]: "2.9.x" is no numeric dotted version`, 0},
+		{"advisories " + good + "\nadvisories " + good, "api: advisories specified more than once", 0},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", "statusengine {\napi 127.0.0.1:0 {\n"+tc.body+"\n}\n}")
+		c.ServerBlockKeys = []string{"status.modsecurity.org.:1053"}
+		se, err := parse(c)
+		if !checkParseErr(t, i, err, tc.wantErr) || err != nil {
+			continue
+		}
+		switch {
+		case tc.records == 0 && se.api.advisories != nil:
+			t.Errorf("test %d: a set without advisories", i)
+		case tc.records > 0 && (se.api.advisories == nil || len(se.api.advisories.Advisories) != tc.records):
+			t.Errorf("test %d: %v, want %d records", i, se.api.advisories, tc.records)
+		}
+	}
+	// The error names the line.
+	_, err := parse(caddy.NewTestController("dns", "statusengine {\n  api 127.0.0.1:0 {\n    max_requests 5\n    advisories "+bad+"\n  }\n}"))
+	if err == nil || !strings.Contains(err.Error(), ":4 ") || !strings.Contains(err.Error(), "advisories") || !strings.Contains(err.Error(), "bad.json") {
+		t.Errorf("error %v, want line 4, advisories and the file", err)
 	}
 }

@@ -157,7 +157,7 @@ func (u *apiUsers) attach() {
 		}
 		l.users[u] = true
 		l.handler.Configure(se.store, api.Config{Token: se.api.token, ReadToken: se.api.readToken, Zones: se.Zones, CityDatabase: se.api.cityDatabase, Limits: se.api.limits,
-			PublicMin: se.api.publicMin})
+			PublicMin: se.api.publicMin, Advisories: se.api.advisories})
 	}
 	closeUnusedLocked(nil)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/caddy"
 
 	"github.com/statusengine/statusengine/api"
+	"github.com/statusengine/statusengine/plugin/statusengine/advisory"
 )
 
 // apiConfig is the side listener of one statusengine block.
@@ -21,7 +22,8 @@ type apiConfig struct {
 	readToken    string // reads /api/v1/reports only: what peers pull with
 	cityDatabase bool   // geoip gave a City database: the map has points
 	limits       api.Limits
-	publicMin    api.Floor // zero: api.DefaultFloor
+	publicMin    api.Floor     // zero: api.DefaultFloor
+	advisories   *advisory.Set // nil: advisory.Default
 }
 
 // Bounds of the api block's numbers: beyond them a value is a typo.
@@ -71,6 +73,7 @@ func parseAPI(c *caddy.Controller, se *StatusEngine, args []string) error {
 //	    min_rate SIZE
 //	    cache SIZE [ENTRIES]
 //	    public_min INSTALLATIONS [NETWORKS]
+//	    advisories [extend] FILE|DIR
 //	}
 func parseAPIBlock(c *caddy.Controller, cfg *apiConfig) error {
 	cfg.file, cfg.line = c.File(), c.Line()
@@ -130,6 +133,8 @@ func parseAPIProperty(c *caddy.Controller, cfg *apiConfig, property string, args
 		return parseAPIMinRate(c, &cfg.limits, args)
 	case "cache":
 		return parseAPICache(c, &cfg.limits, args)
+	case "advisories":
+		return parseAdvisories(c, cfg, args)
 	case "public_min":
 		f, err := parsePublicMin(args)
 		if err != nil {
@@ -264,4 +269,27 @@ func parsePublicMin(args []string) (api.Floor, error) {
 		f.Networks = m
 	}
 	return f, nil
+}
+
+// parseAdvisories reads advisories [extend] FILE|DIR: the OSV advisories
+// /api/v1/exposure counts against. Alone, the file or directory replaces
+// the embedded default set; with extend it adds to it (a record of the
+// same id replaces the default one). The files are read here, so a reload
+// reads them again, and a malformed record fails the Corefile, naming the
+// file and the record: the running configuration goes on.
+func parseAdvisories(c *caddy.Controller, cfg *apiConfig, args []string) error {
+	extend := len(args) == 2 && args[0] == "extend"
+	if (len(args) != 1 && !extend) || args[len(args)-1] == "" {
+		return c.Errf("api: advisories needs [extend] FILE|DIR")
+	}
+	var base *advisory.Set
+	if extend {
+		base = advisory.Default()
+	}
+	set, err := advisory.Load(args[len(args)-1], base, extend)
+	if err != nil {
+		return c.Errf("api: advisories: %v", err)
+	}
+	cfg.advisories = set
+	return nil
 }

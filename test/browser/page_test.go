@@ -57,6 +57,15 @@ type pageState struct {
 	Legend        string            `json:"legend"`
 	CountryLabels []string          `json:"countryLabels"`
 	LatestNote    string            `json:"latestNote"`
+	// What issue 20 added: the exposure panel.
+	Exposure         *chartState `json:"exposure"`
+	Exposed          string      `json:"exposed"`
+	ExposedN         string      `json:"exposedN"`
+	ExposureRows     [][]string  `json:"exposureRows"`
+	ExposureSeverity []string    `json:"exposureSeverity"`
+	ExposureCaveat   string      `json:"exposureCaveat"`
+	ExposureTitle    string      `json:"exposureTitle"`
+	ExposureUnknown  string      `json:"exposureUnknown"`
 }
 
 type chartState struct {
@@ -107,6 +116,10 @@ const collectJS = `(() => {
     legendEmpty: getComputedStyle(document.getElementById('legend-empty')).display !== 'none',
     legend: document.getElementById('legend').innerText + ' ' + txt('legend-empty'),
     countryLabels: [...document.querySelectorAll('#countries li .label')].map(l => l.textContent),
+    exposure: chart('chart-exposure'), exposed: txt('fig-exposed'), exposedN: txt('fig-exposed-n'),
+    exposureRows: [...document.querySelectorAll('#exposure-advisories tbody tr')].map(tr => [tr.dataset.advisory || '', ...[...tr.cells].map(td => td.textContent)]),
+    exposureSeverity: [...document.querySelectorAll('#exposure-severity li')].map(li => li.dataset.severity),
+    exposureCaveat: txt('exposure-caveat'), exposureTitle: txt('exposure-trend-title'), exposureUnknown: txt('exposure-unknown'),
   };
 })()`
 
@@ -376,6 +389,99 @@ func checkAgainstAPI(t *testing.T, base string, p pageState) {
 	}
 
 	checkIssue11(t, base, q, p, s, m)
+	checkExposure(t, base, q, p)
+}
+
+// exposure is what the page uses of /api/v1/exposure.
+type exposure struct {
+	Step          string
+	Installations int
+	Exposed       struct {
+		Installations int
+		Share         float64
+	}
+	Unknown struct {
+		Installations int
+	}
+	BySeverity []struct{ Severity string } `json:"by_severity"`
+	Advisories []struct {
+		ID            string
+		Installations int
+		Versions      []struct{ Value string }
+	}
+	Trend []struct {
+		Installations int
+		Fields        map[string]int
+	}
+	Set struct {
+		Fields []string
+	} `json:"advisory_set"`
+	Caveat string
+}
+
+// checkExposure compares the exposure panel (issue 20) with the API: the
+// share exposed, the advisories in order with their installations, the
+// severities, the trend per field and the caveat.
+func checkExposure(t *testing.T, base, q string, p pageState) {
+	t.Helper()
+	if p.Exposure == nil {
+		t.Fatal("no exposure chart")
+	}
+	var e exposure
+	getJSON(t, base+"/api/v1/exposure?"+q+"&step="+p.Exposure.Step, &e)
+	if number(p.ExposedN) != e.Exposed.Installations {
+		t.Errorf("exposed: page %q installations, API %d", p.ExposedN, e.Exposed.Installations)
+	}
+	if e.Installations > 0 {
+		pct, err := strconv.ParseFloat(strings.TrimSpace(strings.NewReplacer(",", ".", "%", "", "\u00a0", "").Replace(p.Exposed)), 64)
+		if err != nil || math.Abs(pct-e.Exposed.Share*100) > 0.05+1e-9 {
+			t.Errorf("exposed share: page %q, API %.4f", p.Exposed, e.Exposed.Share)
+		}
+	}
+	if e.Unknown.Installations > 0 && !strings.HasPrefix(strings.ReplaceAll(p.ExposureUnknown, ",", ""), fmt.Sprintf("%d (", e.Unknown.Installations)) {
+		t.Errorf("unknown: page %q, API %d", p.ExposureUnknown, e.Unknown.Installations)
+	}
+	rows := len(e.Advisories)
+	if rows == 0 {
+		rows = 1 // "No reports in this range" or "No installation runs ..."
+	}
+	if len(p.ExposureRows) != rows {
+		t.Fatalf("exposure table: %d rows, API %d advisories", len(p.ExposureRows), len(e.Advisories))
+	}
+	for i, a := range e.Advisories {
+		row := p.ExposureRows[i]
+		if row[0] != a.ID || !strings.HasPrefix(row[1], a.ID) || number(row[4]) != a.Installations {
+			t.Errorf("exposure row %d: page %q, API %s with %d installations", i, row, a.ID, a.Installations)
+		}
+		for _, v := range a.Versions {
+			if !strings.Contains(row[3], v.Value) {
+				t.Errorf("exposure row %d: versions %q lack %q", i, row[3], v.Value)
+			}
+		}
+	}
+	if len(p.ExposureSeverity) != len(e.BySeverity) {
+		t.Errorf("severities: page %v, API %d levels", p.ExposureSeverity, len(e.BySeverity))
+	}
+	if !strings.Contains(p.ExposureCaveat, "runs a version that upstream lists as affected") || p.ExposureCaveat != e.Caveat {
+		t.Errorf("caveat: page %q, API %q", p.ExposureCaveat, e.Caveat)
+	}
+	if len(p.Exposure.Labels) != len(e.Trend) || len(p.Exposure.Datasets) != len(e.Set.Fields) {
+		t.Fatalf("exposure chart: %d points, %d series; API %d steps, fields %v", len(p.Exposure.Labels), len(p.Exposure.Datasets), len(e.Trend), e.Set.Fields)
+	}
+	for k, f := range e.Set.Fields {
+		for i, s := range e.Trend {
+			want := 0.0
+			if s.Installations > 0 {
+				want = 100 * float64(s.Fields[f]) / float64(s.Installations)
+			}
+			if got := p.Exposure.Datasets[k].Data[i]; math.Abs(got-want) > 1e-9 {
+				t.Errorf("exposure chart %s step %d: %v, API %v", f, i, got, want)
+			}
+		}
+	}
+	if p.ExposureTitle != "Share on an affected version per "+e.Step {
+		t.Errorf("exposure chart title %q, step %s", p.ExposureTitle, e.Step)
+	}
 }
 
 // checkIssue11 compares what issue 11 added to the page with the API: the

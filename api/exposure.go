@@ -1,0 +1,637 @@
+package api
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/advisory"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+)
+
+// Bounds of /api/v1/exposure's lists: whatever the advisory set holds, an
+// answer names at most MaxExposureAdvisories advisories, MaxExposureVersions
+// versions of each, and MaxTrendAdvisories series per step.
+const (
+	MaxExposureAdvisories = 25
+	MaxExposureVersions   = 10
+	MaxTrendAdvisories    = 5
+)
+
+// ExposureCaveat is what every exposure answer, the page and the README
+// say of what the figures mean.
+const ExposureCaveat = "An installation is counted when it runs a version that upstream lists as affected. " +
+	"Distributions backport fixes without changing the version a program reports (Debian's Apache/2.4.62 (Debian) " +
+	"may carry fixes a plain 2.4.62 lacks), so this is an upper bound of what is really vulnerable; " +
+	"a version that does not parse as a numeric dotted version is unknown, never exposed."
+
+// exposureDims maps the advisory fields to the store's dimensions: the
+// built-in ModSecurity schema's version fields.
+var exposureDims = map[advisory.Field]rollup.Dimension{
+	advisory.FieldModsec: rollup.DimModsec,
+	advisory.FieldServer: rollup.DimServer,
+	advisory.FieldPCRE:   rollup.DimPCRE,
+	advisory.FieldLibxml: rollup.DimLibxml,
+	advisory.FieldLua:    rollup.DimLua,
+	advisory.FieldAPR:    rollup.DimAPR,
+}
+
+// comboValue is a combination's value of field f.
+func comboValue(c *rollup.Combo, f advisory.Field) string {
+	switch f {
+	case advisory.FieldModsec:
+		return c.Modsec
+	case advisory.FieldServer:
+		return c.Server
+	case advisory.FieldPCRE:
+		return c.PCRE
+	case advisory.FieldLibxml:
+		return c.Libxml
+	case advisory.FieldLua:
+		return c.Lua
+	case advisory.FieldAPR:
+		return c.APR
+	}
+	return ""
+}
+
+// Exposure is the answer of /api/v1/exposure.
+type Exposure struct {
+	From int64  `json:"from"`
+	To   int64  `json:"to"`
+	Zone string `json:"zone,omitempty"`
+	Step string `json:"step"`
+	// Installations are all installations of the range; Exposed those that
+	// run a version upstream lists as affected by at least one advisory,
+	// each counted once however many advisories list it.
+	Installations uint64     `json:"installations"`
+	Exposed       ShareCount `json:"exposed"`
+	// Unknown are the installations not exposed whose version of a field
+	// the advisories cover does not parse ("2.9.7-dev", "Apache" without
+	// a version): never counted as exposed, counted here.
+	Unknown    ShareCount  `json:"unknown"`
+	BySeverity []SevGroup  `json:"by_severity"`
+	Advisories []AdvExpo   `json:"advisories"`
+	Other      ExpoOther   `json:"other"`
+	Trend      []ExpoStep  `json:"trend"`
+	Set        ExpoSetInfo `json:"advisory_set"`
+	Caveat     string      `json:"caveat"`
+	PublicMin  Floor       `json:"public_min"`
+}
+
+// ShareCount is a number of installations and its share of the range's.
+type ShareCount struct {
+	Installations uint64  `json:"installations"`
+	Share         float64 `json:"share"`
+}
+
+// SevGroup is the installations exposed to at least one advisory of a
+// severity; "other" sums the levels under the public floor (an
+// installation may be in several levels).
+type SevGroup struct {
+	Severity string `json:"severity"`
+	ShareCount
+	Advisories int  `json:"advisories"`
+	Other      bool `json:"other,omitempty"`
+}
+
+// AdvExpo is one advisory and the installations on a version it lists.
+type AdvExpo struct {
+	*advisory.Advisory
+	ShareCount
+	// Versions are the affected values seen that pass the public floor
+	// themselves, most installations first; OtherVersions counts the rest
+	// (under the floor, or past MaxExposureVersions): counted, never named.
+	Versions      []ExpoVersion `json:"versions"`
+	OtherVersions int           `json:"other_versions"`
+}
+
+// ExpoVersion is one affected value of a field.
+type ExpoVersion struct {
+	Field advisory.Field `json:"field"`
+	Value string         `json:"value"`
+	ShareCount
+}
+
+// ExpoOther counts the advisories an answer does not list: those whose
+// installations are under the public floor or past MaxExposureAdvisories
+// (their installations are in Exposed), and those no installation of the
+// range runs.
+type ExpoOther struct {
+	Advisories int `json:"advisories"`
+	Quiet      int `json:"quiet"`
+}
+
+// ExpoStep is one step of the trend. Fields holds, per field, the
+// installations of the step on a version some advisory lists (exact);
+// ExposedMin and ExposedMax bound those exposed to at least one advisory,
+// equal when the set's advisories are all on one field (the store counts
+// a step's installations per field, not per combination). Advisories holds
+// the top advisories of the range that the floor lets through (one on
+// several fields shows the most of one field, a lower bound).
+type ExpoStep struct {
+	T             int64                     `json:"t"`
+	Installations uint64                    `json:"installations"`
+	Fields        map[advisory.Field]uint64 `json:"fields"`
+	ExposedMin    uint64                    `json:"exposed_min"`
+	ExposedMax    uint64                    `json:"exposed_max"`
+	Advisories    map[string]uint64         `json:"advisories"`
+}
+
+// ExpoSetInfo tells which advisories were counted against.
+type ExpoSetInfo struct {
+	Records int              `json:"records"`
+	Default bool             `json:"default"`
+	Fields  []advisory.Field `json:"fields"`
+}
+
+var (
+	defaultSetOnce sync.Once
+	defaultSet     *advisory.Set
+)
+
+// advisoriesOf is the set r's configuration counts against.
+func (s *Server) advisoriesOf(r *http.Request) (*advisory.Set, bool) {
+	if set := s.configOf(r).Advisories; set != nil {
+		return set, false
+	}
+	defaultSetOnce.Do(func() { defaultSet = advisory.Default() })
+	return defaultSet, true
+}
+
+func (s *Server) exposure(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to, err := s.rangeOf(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	stepName, err := oneOf(q, "step", "day", "day", "week", "month")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := once(q, "zone"); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	zone := q.Get("zone")
+	if zone != "" && !s.servesZone(r, zone) {
+		writeError(w, http.StatusBadRequest, "zone is not a zone this server collects")
+		return
+	}
+	st := s.storeOf(r)
+	if _, ok := st.FirstDay(); !ok {
+		from = to // nothing stored: no empty years of steps (from=0)
+	}
+	step := steps[stepName]
+	first := stepStart(from, step)
+	if countSteps(first, to, step) > MaxInstallSteps {
+		writeError(w, http.StatusBadRequest, "too many steps: use a longer step or a shorter range")
+		return
+	}
+	set, isDefault := s.advisoriesOf(r)
+	f := s.floorOf(r)
+	d0, d1 := store.DaySpan(from, to)
+	// The zone is echoed in the answer, so it is part of the key.
+	key := fmt.Sprintf("exposure %d %d %d %s %v %p %q", d0.Unix(), d1.Unix(), to.Unix(), stepName, f, set, zone)
+	body, err := s.cache.get(key, st, &s.configOf(r).Limits, func() ([]byte, error) {
+		t, err := st.Totals(from, to)
+		if err != nil {
+			return nil, err
+		}
+		e := exposureOf(t, set, f)
+		e.Step, e.Set.Default = stepName, isDefault
+		if e.Trend, err = exposureTrend(st, set, first, endOf(to), step, e.Advisories); err != nil {
+			return nil, err
+		}
+		e.Zone = zone
+		return json.Marshal(e)
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
+		return
+	}
+	writeJSONBytes(w, body)
+}
+
+// servesZone tells whether zone is one of the configured zones (any zone
+// when none is configured). Today every zone speaks the built-in
+// ModSecurity schema and the rollups do not split by zone, so a zone's
+// exposure is the store's.
+func (s *Server) servesZone(r *http.Request, zone string) bool {
+	zones := s.configOf(r).Zones
+	if len(zones) == 0 {
+		return len(zone) <= 253
+	}
+	norm := func(z string) string { return strings.TrimSuffix(strings.ToLower(z), ".") }
+	for _, z := range zones {
+		if norm(z) == norm(zone) {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldMatch is what one field's values say: per value (an index of
+// values), whether any advisory (and any of each severity) lists it, and
+// each advisory's installations and networks over its affected values.
+type fieldMatch struct {
+	values []string
+	counts []store.Counts
+	pos    map[string]int
+	any    []bool
+	sev    [5][]bool // per advisory.Severities index
+	// per advisory index: installations on its affected values (exact: an
+	// installation has one value of the field), the most networks of one
+	// of them (a lower bound of the group's), and the values
+	inst  map[int]uint64
+	nets  map[int]uint64
+	spans map[int][][2]int
+	order []int
+}
+
+// matchField indexes the values of one field against set.
+func matchField(set *advisory.Set, f advisory.Field, m map[string]store.Counts) *fieldMatch {
+	fm := &fieldMatch{pos: make(map[string]int, len(m)), inst: map[int]uint64{}, nets: map[int]uint64{}}
+	for v, c := range m {
+		fm.pos[v] = len(fm.values)
+		fm.values = append(fm.values, v)
+		fm.counts = append(fm.counts, c)
+	}
+	ix := set.Index(f, fm.values)
+	fm.spans, fm.order = ix.Spans, ix.Order
+	n := len(ix.Order)
+	// Prefix sums of installations, and a sparse table of the most
+	// networks, in Order: a span costs O(1) however many values it holds.
+	sum := make([]uint64, n+1)
+	for k, i := range ix.Order {
+		sum[k+1] = sum[k] + fm.counts[i].Installations
+	}
+	table := [][]uint64{make([]uint64, n)}
+	for k, i := range ix.Order {
+		table[0][k] = fm.counts[i].Networks
+	}
+	for w := 1; 2*w <= n; w *= 2 {
+		prev := table[len(table)-1]
+		row := make([]uint64, n-2*w+1)
+		for k := range row {
+			row[k] = max(prev[k], prev[k+w])
+		}
+		table = append(table, row)
+	}
+	rangeMax := func(a, b int) uint64 { // [a, b), a < b
+		lvl, w := 0, 1
+		for 2*w <= b-a {
+			lvl, w = lvl+1, 2*w
+		}
+		return max(table[lvl][a], table[lvl][b-w])
+	}
+	diffAny := make([]int, n+1)
+	var diffSev [5][]int
+	for ai, spans := range ix.Spans {
+		sv := sevIndex(set.Advisories[ai].Severity)
+		if diffSev[sv] == nil {
+			diffSev[sv] = make([]int, n+1)
+		}
+		for _, sp := range spans {
+			fm.inst[ai] += sum[sp[1]] - sum[sp[0]]
+			fm.nets[ai] = max(fm.nets[ai], rangeMax(sp[0], sp[1]))
+			diffAny[sp[0]]++
+			diffAny[sp[1]]--
+			diffSev[sv][sp[0]]++
+			diffSev[sv][sp[1]]--
+		}
+	}
+	mark := func(d []int) []bool {
+		out := make([]bool, len(fm.values))
+		run := 0
+		for k := 0; k < n; k++ {
+			run += d[k]
+			out[ix.Order[k]] = run > 0
+		}
+		return out
+	}
+	fm.any = mark(diffAny)
+	for sv, d := range diffSev {
+		if d != nil {
+			fm.sev[sv] = mark(d)
+		}
+	}
+	return fm
+}
+
+// exposureOf computes the range's exposure from t: totals over the
+// version combinations (an installation has one combination, so one
+// exposed by several advisories counts once), per advisory over the
+// fields' values, every group under floor f counted and never named.
+func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
+	total := t.Total.Installations
+	share := func(n uint64) ShareCount {
+		sc := ShareCount{Installations: n}
+		if total > 0 {
+			sc.Share = float64(n) / float64(total)
+		}
+		return sc
+	}
+	e := &Exposure{From: t.From.Unix(), To: t.To.Unix(), Installations: total, Caveat: ExposureCaveat, PublicMin: f,
+		BySeverity: []SevGroup{}, Advisories: []AdvExpo{}, Trend: []ExpoStep{},
+		Set: ExpoSetInfo{Records: len(set.Advisories), Fields: set.Fields()}}
+	fields := e.Set.Fields
+	matches := map[advisory.Field]*fieldMatch{}
+	for _, fl := range fields {
+		matches[fl] = matchField(set, fl, t.Dims[exposureDims[fl]])
+	}
+	// Advisories on more than one field (rare): counted over the
+	// combinations, through a mark per value of each field; at most
+	// maxMultiField of them, the others count the most of one field (a
+	// lower bound), so a hostile set costs no more than that many passes.
+	multi := map[int][]map[string]bool{}
+	for ai, a := range set.Advisories {
+		if len(a.Fields) < 2 || len(multi) == maxMultiField {
+			continue
+		}
+		marks := make([]map[string]bool, len(a.Fields))
+		for k, fl := range a.Fields {
+			fm := matches[fl]
+			marks[k] = map[string]bool{}
+			for _, sp := range fm.spans[ai] {
+				for j := sp[0]; j < sp[1]; j++ {
+					marks[k][fm.values[fm.order[j]]] = true
+				}
+			}
+		}
+		multi[ai] = marks
+	}
+	multiInst := map[int]uint64{}
+	var exposed, unknown uint64
+	var sevInst [5]uint64
+	unknownOf := map[advisory.Field]map[string]bool{}
+	for _, fl := range fields {
+		unknownOf[fl] = map[string]bool{}
+		for v := range t.Dims[exposureDims[fl]] {
+			if set.Unknown(fl, v) {
+				unknownOf[fl][v] = true
+			}
+		}
+	}
+	for c, cnt := range t.Combos {
+		hit := false
+		var sevHit [5]bool
+		for _, fl := range fields {
+			fm := matches[fl]
+			i, ok := fm.pos[comboValue(&c, fl)]
+			if !ok || !fm.any[i] {
+				continue
+			}
+			hit = true
+			for k := range sevHit {
+				sevHit[k] = sevHit[k] || (fm.sev[k] != nil && fm.sev[k][i])
+			}
+		}
+		if hit {
+			exposed += cnt.Installations
+		} else {
+			for _, fl := range fields {
+				if unknownOf[fl][comboValue(&c, fl)] {
+					unknown += cnt.Installations
+					break
+				}
+			}
+		}
+		for k, h := range sevHit {
+			if h {
+				sevInst[k] += cnt.Installations
+			}
+		}
+		if !hit {
+			continue
+		}
+		for ai, marks := range multi {
+			for k, fl := range set.Advisories[ai].Fields {
+				if marks[k][comboValue(&c, fl)] {
+					multiInst[ai] += cnt.Installations
+					break
+				}
+			}
+		}
+	}
+	e.Exposed, e.Unknown = share(exposed), share(unknown)
+	// Each advisory: its installations, networks (the most of one of its
+	// values: a lower bound), and the floor.
+	type row struct {
+		ai   int
+		c    store.Counts
+		vers []ExpoVersion
+		hid  int
+	}
+	var rows []row
+	sevAdv := map[string]int{}
+	sevNets := map[string]uint64{}
+	for ai, a := range set.Advisories {
+		r := row{ai: ai}
+		for _, fl := range a.Fields {
+			fm := matches[fl]
+			r.c.Installations = max(r.c.Installations, fm.inst[ai])
+			r.c.Networks = max(r.c.Networks, fm.nets[ai])
+		}
+		if _, ok := multi[ai]; ok {
+			r.c.Installations = multiInst[ai]
+		}
+		if r.c.Installations == 0 {
+			e.Other.Quiet++
+			continue
+		}
+		sevAdv[a.Severity]++
+		sevNets[a.Severity] = max(sevNets[a.Severity], r.c.Networks)
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(x, y row) int {
+		return cmp.Or(cmp.Compare(y.c.Installations, x.c.Installations), cmp.Compare(set.Advisories[x.ai].ID, set.Advisories[y.ai].ID))
+	})
+	for _, r := range rows {
+		if !f.passes(r.c) || len(e.Advisories) == MaxExposureAdvisories {
+			e.Other.Advisories++
+			continue
+		}
+		// Its versions: each named only when it passes the floor itself.
+		for _, fl := range set.Advisories[r.ai].Fields {
+			fm := matches[fl]
+			for _, sp := range fm.spans[r.ai] {
+				for k := sp[0]; k < sp[1]; k++ {
+					i := fm.order[k]
+					if c := fm.counts[i]; f.passes(c) {
+						r.vers = append(r.vers, ExpoVersion{Field: fl, Value: fm.values[i], ShareCount: share(c.Installations)})
+					} else {
+						r.hid++
+					}
+				}
+			}
+		}
+		slices.SortFunc(r.vers, func(x, y ExpoVersion) int {
+			return cmp.Or(cmp.Compare(y.Installations, x.Installations), cmp.Compare(x.Value, y.Value))
+		})
+		if len(r.vers) > MaxExposureVersions {
+			r.hid += len(r.vers) - MaxExposureVersions
+			r.vers = r.vers[:MaxExposureVersions]
+		}
+		if r.vers == nil {
+			r.vers = []ExpoVersion{}
+		}
+		e.Advisories = append(e.Advisories, AdvExpo{Advisory: set.Advisories[r.ai], ShareCount: share(r.c.Installations), Versions: r.vers, OtherVersions: r.hid})
+	}
+	var other SevGroup
+	for k, sv := range advisory.Severities {
+		n := sevInst[k]
+		if n == 0 {
+			continue
+		}
+		if !f.passes(store.Counts{Installations: n, Networks: sevNets[sv]}) {
+			other.Installations += n
+			other.Advisories += sevAdv[sv]
+			continue
+		}
+		e.BySeverity = append(e.BySeverity, SevGroup{Severity: sv, ShareCount: share(n), Advisories: sevAdv[sv]})
+	}
+	if other.Installations > 0 {
+		other.Severity, other.Other = OtherName, true
+		other.Share = share(other.Installations).Share
+		e.BySeverity = append(e.BySeverity, other)
+	}
+	return e
+}
+
+// maxMultiField bounds the advisories on several fields counted exactly
+// over the combinations.
+const maxMultiField = 64
+
+// sevIndex is the index of a level in advisory.Severities.
+func sevIndex(sv string) int {
+	for k, x := range advisory.Severities {
+		if x == sv {
+			return k
+		}
+	}
+	return len(advisory.Severities) - 1 // unknown
+}
+
+// exposureTrend counts, per step, the installations on a version the set
+// lists, per field (store.Installs, computed once per closed step), and for
+// the top advisories the range shows.
+func exposureTrend(st *store.Store, set *advisory.Set, first, to time.Time, step store.Step, shown []AdvExpo) ([]ExpoStep, error) {
+	fields := set.Fields()
+	var out []ExpoStep
+	ids := map[string]int{}
+	for i, a := range set.Advisories {
+		ids[a.ID] = i
+	}
+	top := shown
+	if len(top) > MaxTrendAdvisories {
+		top = top[:MaxTrendAdvisories]
+	}
+	// The fields' steps are read side by side: each is its own pass over
+	// the step's installations (store.Installs counts one dimension).
+	perField := make([][]store.InstallStep, len(fields))
+	errs := make([]error, len(fields))
+	var wg sync.WaitGroup
+	for k, fl := range fields {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			perField[k], errs[k] = st.Installs(first, to, step, exposureDims[fl])
+		}()
+	}
+	wg.Wait()
+	for k, fl := range fields {
+		if errs[k] != nil {
+			return nil, errs[k]
+		}
+		steps := perField[k]
+		if out == nil {
+			out = make([]ExpoStep, len(steps))
+			for i, b := range steps {
+				out[i] = ExpoStep{T: b.Start.Unix(), Installations: b.Total.Installations, Fields: map[advisory.Field]uint64{}, Advisories: map[string]uint64{}}
+			}
+		}
+		for i, b := range steps {
+			if i >= len(out) {
+				break
+			}
+			fm := matchField(set, fl, b.Values)
+			var n uint64
+			for k, hit := range fm.any {
+				if hit {
+					n += fm.counts[k].Installations
+				}
+			}
+			o := &out[i]
+			o.Fields[fl] = n
+			o.ExposedMin = max(o.ExposedMin, n)
+			o.ExposedMax = min(o.Installations, o.ExposedMax+n)
+			for _, a := range top {
+				if !slices.Contains(a.Fields, fl) {
+					continue
+				}
+				// An advisory on several fields (rare) shows the most of
+				// one field: a lower bound, never a double count.
+				o.Advisories[a.ID] = max(o.Advisories[a.ID], fm.inst[ids[a.ID]])
+			}
+		}
+	}
+	if out == nil {
+		out = []ExpoStep{}
+	}
+	return out, nil
+}
+
+// exposedBadge is /badge/exposed.svg: the share of installations of the
+// range on a version upstream lists as affected by a known advisory, under
+// the public floor whoever asks (a badge is cached by anyone).
+func (s *Server) exposedBadge(w http.ResponseWriter, r *http.Request) {
+	from, to, err := s.rangeOf(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	st := s.storeOf(r)
+	set, _ := s.advisoriesOf(r)
+	pub := s.configOf(r).PublicMin
+	d0, d1 := store.DaySpan(from, to)
+	body, err := s.cache.get(fmt.Sprintf("exposed.svg %d %d %v %p", d0.Unix(), d1.Unix(), pub, set), st, &s.configOf(r).Limits, func() ([]byte, error) {
+		t, err := st.Totals(from, to)
+		if err != nil {
+			return nil, err
+		}
+		e := exposureOf(t, set, pub)
+		label, value, color := "on a version with a known advisory", "no data", badgeGrey
+		if e.Installations > 0 {
+			value = strconvShare(e.Exposed.Share)
+			switch {
+			case e.Exposed.Share <= 0.1:
+				color = badgeGreen
+			case e.Exposed.Share <= 0.5:
+				color = badgeYellow
+			default:
+				color = badgeOrange
+			}
+		}
+		return badgeSVG(label, value, color), nil
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "image/svg+xml; charset=utf-8")
+	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", badgeMaxAge))
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	w.Write(body)
+}
+
+func strconvShare(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
