@@ -332,34 +332,61 @@ func matchField(set *advisory.Set, f advisory.Field, m map[string]store.Counts) 
 // exposed by several advisories counts once), per advisory over the
 // fields' values, every group under floor f counted and never named.
 func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
-	total := t.Total.Installations
-	share := func(n uint64) ShareCount {
-		sc := ShareCount{Installations: n}
-		if total > 0 {
-			sc.Share = float64(n) / float64(total)
-		}
-		return sc
-	}
-	e := &Exposure{From: t.From.Unix(), To: t.To.Unix(), Installations: total, Caveat: ExposureCaveat, PublicMin: f,
+	x := &exposureCount{t: t, set: set, f: f, matches: map[advisory.Field]*fieldMatch{}}
+	e := &Exposure{From: t.From.Unix(), To: t.To.Unix(), Installations: t.Total.Installations, Caveat: ExposureCaveat, PublicMin: f,
 		BySeverity: []SevGroup{}, Advisories: []AdvExpo{}, Trend: []ExpoStep{},
 		Set: ExpoSetInfo{Records: len(set.Advisories), Fields: set.Fields()}}
-	fields := e.Set.Fields
-	matches := map[advisory.Field]*fieldMatch{}
-	for _, fl := range fields {
-		matches[fl] = matchField(set, fl, t.Dims[exposureDims[fl]])
+	x.fields = e.Set.Fields
+	for _, fl := range x.fields {
+		x.matches[fl] = matchField(set, fl, t.Dims[exposureDims[fl]])
 	}
-	// Advisories on more than one field (rare): counted over the
-	// combinations, through a mark per value of each field; at most
-	// maxMultiField of them, the others count the most of one field (a
-	// lower bound), so a hostile set costs no more than that many passes.
-	multi := map[int][]map[string]bool{}
-	for ai, a := range set.Advisories {
-		if len(a.Fields) < 2 || len(multi) == maxMultiField {
+	x.markMulti()
+	x.countCombos()
+	e.Exposed, e.Unknown = x.share(x.exposed), x.share(x.unknown)
+	x.advisories(e)
+	x.bySeverity(e)
+	return e
+}
+
+// exposureCount is exposureOf's work: the range's totals, the set, the
+// floor, and what the passes over them found.
+type exposureCount struct {
+	t       *store.Totals
+	set     *advisory.Set
+	f       Floor
+	fields  []advisory.Field
+	matches map[advisory.Field]*fieldMatch
+
+	multi            map[int][]map[string]bool // advisory -> per field, its affected values
+	multiInst        map[int]uint64            // advisory on several fields -> installations
+	exposed, unknown uint64
+	sevInst          [5]uint64 // installations exposed at each level of advisory.Severities
+	sevAdv           map[string]int
+	sevNets          map[string]uint64
+}
+
+// share is n and its share of the range's installations.
+func (x *exposureCount) share(n uint64) ShareCount {
+	sc := ShareCount{Installations: n}
+	if total := x.t.Total.Installations; total > 0 {
+		sc.Share = float64(n) / float64(total)
+	}
+	return sc
+}
+
+// markMulti marks the affected values of each advisory on more than one
+// field (rare): they are counted over the combinations, at most
+// maxMultiField of them; the others count the most of one field (a lower
+// bound), so a hostile set costs no more than that many passes.
+func (x *exposureCount) markMulti() {
+	x.multi, x.multiInst = map[int][]map[string]bool{}, map[int]uint64{}
+	for ai, a := range x.set.Advisories {
+		if len(a.Fields) < 2 || len(x.multi) == maxMultiField {
 			continue
 		}
 		marks := make([]map[string]bool, len(a.Fields))
 		for k, fl := range a.Fields {
-			fm := matches[fl]
+			fm := x.matches[fl]
 			marks[k] = map[string]bool{}
 			for _, sp := range fm.spans[ai] {
 				for j := sp[0]; j < sp[1]; j++ {
@@ -367,25 +394,29 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 				}
 			}
 		}
-		multi[ai] = marks
+		x.multi[ai] = marks
 	}
-	multiInst := map[int]uint64{}
-	var exposed, unknown uint64
-	var sevInst [5]uint64
+}
+
+// countCombos counts, over the version combinations, the installations
+// exposed to at least one advisory, those of an unknown version that are
+// not, those exposed at each severity, and those of each multi-field
+// advisory.
+func (x *exposureCount) countCombos() {
 	unknownOf := map[advisory.Field]map[string]bool{}
-	for _, fl := range fields {
+	for _, fl := range x.fields {
 		unknownOf[fl] = map[string]bool{}
-		for v := range t.Dims[exposureDims[fl]] {
-			if set.Unknown(fl, v) {
+		for v := range x.t.Dims[exposureDims[fl]] {
+			if x.set.Unknown(fl, v) {
 				unknownOf[fl][v] = true
 			}
 		}
 	}
-	for c, cnt := range t.Combos {
+	for c, cnt := range x.t.Combos {
 		hit := false
 		var sevHit [5]bool
-		for _, fl := range fields {
-			fm := matches[fl]
+		for _, fl := range x.fields {
+			fm := x.matches[fl]
 			i, ok := fm.pos[comboValue(&c, fl)]
 			if !ok || !fm.any[i] {
 				continue
@@ -395,116 +426,128 @@ func exposureOf(t *store.Totals, set *advisory.Set, f Floor) *Exposure {
 				sevHit[k] = sevHit[k] || (fm.sev[k] != nil && fm.sev[k][i])
 			}
 		}
-		if hit {
-			exposed += cnt.Installations
-		} else {
-			for _, fl := range fields {
+		if !hit {
+			for _, fl := range x.fields {
 				if unknownOf[fl][comboValue(&c, fl)] {
-					unknown += cnt.Installations
+					x.unknown += cnt.Installations
 					break
 				}
 			}
-		}
-		for k, h := range sevHit {
-			if h {
-				sevInst[k] += cnt.Installations
-			}
-		}
-		if !hit {
 			continue
 		}
-		for ai, marks := range multi {
-			for k, fl := range set.Advisories[ai].Fields {
+		x.exposed += cnt.Installations
+		for k, h := range sevHit {
+			if h {
+				x.sevInst[k] += cnt.Installations
+			}
+		}
+		for ai, marks := range x.multi {
+			for k, fl := range x.set.Advisories[ai].Fields {
 				if marks[k][comboValue(&c, fl)] {
-					multiInst[ai] += cnt.Installations
+					x.multiInst[ai] += cnt.Installations
 					break
 				}
 			}
 		}
 	}
-	e.Exposed, e.Unknown = share(exposed), share(unknown)
-	// Each advisory: its installations, networks (the most of one of its
-	// values: a lower bound), and the floor.
-	type row struct {
-		ai   int
-		c    store.Counts
-		vers []ExpoVersion
-		hid  int
-	}
-	var rows []row
-	sevAdv := map[string]int{}
-	sevNets := map[string]uint64{}
-	for ai, a := range set.Advisories {
-		r := row{ai: ai}
+}
+
+// advisoryRow is one advisory's figures before the floor.
+type advisoryRow struct {
+	ai   int
+	c    store.Counts
+	vers []ExpoVersion
+	hid  int
+}
+
+// advisories lists each advisory with installations: its installations
+// and networks (the most of one of its values: a lower bound), most first,
+// under the floor, at most MaxExposureAdvisories; and counts each level's
+// advisories for bySeverity.
+func (x *exposureCount) advisories(e *Exposure) {
+	var rows []advisoryRow
+	x.sevAdv, x.sevNets = map[string]int{}, map[string]uint64{}
+	for ai, a := range x.set.Advisories {
+		r := advisoryRow{ai: ai}
 		for _, fl := range a.Fields {
-			fm := matches[fl]
+			fm := x.matches[fl]
 			r.c.Installations = max(r.c.Installations, fm.inst[ai])
 			r.c.Networks = max(r.c.Networks, fm.nets[ai])
 		}
-		if _, ok := multi[ai]; ok {
-			r.c.Installations = multiInst[ai]
+		if _, ok := x.multi[ai]; ok {
+			r.c.Installations = x.multiInst[ai]
 		}
 		if r.c.Installations == 0 {
 			e.Other.Quiet++
 			continue
 		}
-		sevAdv[a.Severity]++
-		sevNets[a.Severity] = max(sevNets[a.Severity], r.c.Networks)
+		x.sevAdv[a.Severity]++
+		x.sevNets[a.Severity] = max(x.sevNets[a.Severity], r.c.Networks)
 		rows = append(rows, r)
 	}
-	slices.SortFunc(rows, func(x, y row) int {
-		return cmp.Or(cmp.Compare(y.c.Installations, x.c.Installations), cmp.Compare(set.Advisories[x.ai].ID, set.Advisories[y.ai].ID))
+	slices.SortFunc(rows, func(a, b advisoryRow) int {
+		return cmp.Or(cmp.Compare(b.c.Installations, a.c.Installations), cmp.Compare(x.set.Advisories[a.ai].ID, x.set.Advisories[b.ai].ID))
 	})
 	for _, r := range rows {
-		if !f.passes(r.c) || len(e.Advisories) == MaxExposureAdvisories {
+		if !x.f.passes(r.c) || len(e.Advisories) == MaxExposureAdvisories {
 			e.Other.Advisories++
 			continue
 		}
-		// Its versions: each named only when it passes the floor itself.
-		for _, fl := range set.Advisories[r.ai].Fields {
-			fm := matches[fl]
-			for _, sp := range fm.spans[r.ai] {
-				for k := sp[0]; k < sp[1]; k++ {
-					i := fm.order[k]
-					if c := fm.counts[i]; f.passes(c) {
-						r.vers = append(r.vers, ExpoVersion{Field: fl, Value: fm.values[i], ShareCount: share(c.Installations)})
-					} else {
-						r.hid++
-					}
+		x.versions(&r)
+		e.Advisories = append(e.Advisories, AdvExpo{Advisory: x.set.Advisories[r.ai], ShareCount: x.share(r.c.Installations), Versions: r.vers, OtherVersions: r.hid})
+	}
+}
+
+// versions names r's affected versions, each only when it passes the
+// floor itself, most installations first, at most MaxExposureVersions;
+// the rest are counted in r.hid.
+func (x *exposureCount) versions(r *advisoryRow) {
+	for _, fl := range x.set.Advisories[r.ai].Fields {
+		fm := x.matches[fl]
+		for _, sp := range fm.spans[r.ai] {
+			for k := sp[0]; k < sp[1]; k++ {
+				i := fm.order[k]
+				if c := fm.counts[i]; x.f.passes(c) {
+					r.vers = append(r.vers, ExpoVersion{Field: fl, Value: fm.values[i], ShareCount: x.share(c.Installations)})
+				} else {
+					r.hid++
 				}
 			}
 		}
-		slices.SortFunc(r.vers, func(x, y ExpoVersion) int {
-			return cmp.Or(cmp.Compare(y.Installations, x.Installations), cmp.Compare(x.Value, y.Value))
-		})
-		if len(r.vers) > MaxExposureVersions {
-			r.hid += len(r.vers) - MaxExposureVersions
-			r.vers = r.vers[:MaxExposureVersions]
-		}
-		if r.vers == nil {
-			r.vers = []ExpoVersion{}
-		}
-		e.Advisories = append(e.Advisories, AdvExpo{Advisory: set.Advisories[r.ai], ShareCount: share(r.c.Installations), Versions: r.vers, OtherVersions: r.hid})
 	}
+	slices.SortFunc(r.vers, func(a, b ExpoVersion) int {
+		return cmp.Or(cmp.Compare(b.Installations, a.Installations), cmp.Compare(a.Value, b.Value))
+	})
+	if len(r.vers) > MaxExposureVersions {
+		r.hid += len(r.vers) - MaxExposureVersions
+		r.vers = r.vers[:MaxExposureVersions]
+	}
+	if r.vers == nil {
+		r.vers = []ExpoVersion{}
+	}
+}
+
+// bySeverity groups the exposed installations by level; a level under the
+// floor joins the "other" group.
+func (x *exposureCount) bySeverity(e *Exposure) {
 	var other SevGroup
 	for k, sv := range advisory.Severities {
-		n := sevInst[k]
+		n := x.sevInst[k]
 		if n == 0 {
 			continue
 		}
-		if !f.passes(store.Counts{Installations: n, Networks: sevNets[sv]}) {
+		if !x.f.passes(store.Counts{Installations: n, Networks: x.sevNets[sv]}) {
 			other.Installations += n
-			other.Advisories += sevAdv[sv]
+			other.Advisories += x.sevAdv[sv]
 			continue
 		}
-		e.BySeverity = append(e.BySeverity, SevGroup{Severity: sv, ShareCount: share(n), Advisories: sevAdv[sv]})
+		e.BySeverity = append(e.BySeverity, SevGroup{Severity: sv, ShareCount: x.share(n), Advisories: x.sevAdv[sv]})
 	}
 	if other.Installations > 0 {
 		other.Severity, other.Other = OtherName, true
-		other.Share = share(other.Installations).Share
+		other.Share = x.share(other.Installations).Share
 		e.BySeverity = append(e.BySeverity, other)
 	}
-	return e
 }
 
 // maxMultiField bounds the advisories on several fields counted exactly
