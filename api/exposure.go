@@ -128,19 +128,16 @@ type ExpoOther struct {
 	Quiet      int `json:"quiet"`
 }
 
-// ExpoStep is one step of the trend. Fields holds, per field, the
-// installations of the step on a version some advisory lists (exact);
-// ExposedMin and ExposedMax bound those exposed to at least one advisory,
-// equal when the set's advisories are all on one field (the store counts
-// a step's installations per field, not per combination). Advisories holds
-// the top advisories of the range that the floor lets through (one on
-// several fields shows the most of one field, a lower bound).
+// ExpoStep is one step of the trend, counted over the step's version
+// combinations as the range's totals are: Exposed, the installations
+// exposed to at least one advisory, each once; Fields, per field, those on
+// a version some advisory lists; Advisories, the top advisories of the
+// range that the floor lets through.
 type ExpoStep struct {
 	T             int64                     `json:"t"`
 	Installations uint64                    `json:"installations"`
+	Exposed       uint64                    `json:"exposed"`
 	Fields        map[advisory.Field]uint64 `json:"fields"`
-	ExposedMin    uint64                    `json:"exposed_min"`
-	ExposedMax    uint64                    `json:"exposed_max"`
 	Advisories    map[string]uint64         `json:"advisories"`
 }
 
@@ -564,73 +561,82 @@ func sevIndex(sv string) int {
 	return len(advisory.Severities) - 1 // unknown
 }
 
-// exposureTrend counts, per step, the installations on a version the set
-// lists, per field (store.Installs, computed once per closed step), and for
-// the top advisories the range shows.
+// exposureTrend counts each step of [first, to] as exposureOf counts the
+// range, over the step's version combinations (one pass of the store per
+// step, rollup.DimCombo; closed steps are kept by the store), so that an
+// installation exposed by several advisories counts once in every step.
 func exposureTrend(st *store.Store, set *advisory.Set, first, to time.Time, step store.Step, shown []AdvExpo) ([]ExpoStep, error) {
-	fields := set.Fields()
-	var out []ExpoStep
-	ids := map[string]int{}
-	for i, a := range set.Advisories {
-		ids[a.ID] = i
-	}
 	top := shown
 	if len(top) > MaxTrendAdvisories {
 		top = top[:MaxTrendAdvisories]
 	}
-	// The fields' steps are read side by side: each is its own pass over
-	// the step's installations (store.Installs counts one dimension).
-	perField := make([][]store.InstallStep, len(fields))
-	errs := make([]error, len(fields))
-	var wg sync.WaitGroup
-	for k, fl := range fields {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			perField[k], errs[k] = st.Installs(first, to, step, exposureDims[fl])
-		}()
+	steps, err := st.Installs(first, to, step, rollup.DimCombo)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	for k, fl := range fields {
-		if errs[k] != nil {
-			return nil, errs[k]
+	fields := set.Fields()
+	ids := map[string]int{}
+	for i, a := range set.Advisories {
+		ids[a.ID] = i
+	}
+	out := make([]ExpoStep, 0, len(steps))
+	for _, b := range steps {
+		x := &exposureCount{t: stepTotals(b, fields), set: set, f: NoFloor, fields: fields, matches: map[advisory.Field]*fieldMatch{}}
+		for _, fl := range fields {
+			x.matches[fl] = matchField(set, fl, x.t.Dims[exposureDims[fl]])
 		}
-		steps := perField[k]
-		if out == nil {
-			out = make([]ExpoStep, len(steps))
-			for i, b := range steps {
-				out[i] = ExpoStep{T: b.Start.Unix(), Installations: b.Total.Installations, Fields: map[advisory.Field]uint64{}, Advisories: map[string]uint64{}}
-			}
-		}
-		for i, b := range steps {
-			if i >= len(out) {
-				break
-			}
-			fm := matchField(set, fl, b.Values)
-			var n uint64
+		x.markMulti()
+		x.countCombos()
+		o := ExpoStep{T: b.Start.Unix(), Installations: b.Total.Installations, Exposed: x.exposed,
+			Fields: map[advisory.Field]uint64{}, Advisories: map[string]uint64{}}
+		for _, fl := range fields {
+			fm := x.matches[fl]
 			for k, hit := range fm.any {
 				if hit {
-					n += fm.counts[k].Installations
+					o.Fields[fl] += fm.counts[k].Installations
 				}
-			}
-			o := &out[i]
-			o.Fields[fl] = n
-			o.ExposedMin = max(o.ExposedMin, n)
-			o.ExposedMax = min(o.Installations, o.ExposedMax+n)
-			for _, a := range top {
-				if !slices.Contains(a.Fields, fl) {
-					continue
-				}
-				// An advisory on several fields (rare) shows the most of
-				// one field: a lower bound, never a double count.
-				o.Advisories[a.ID] = max(o.Advisories[a.ID], fm.inst[ids[a.ID]])
 			}
 		}
-	}
-	if out == nil {
-		out = []ExpoStep{}
+		for _, a := range top {
+			ai := ids[a.ID]
+			if n, ok := x.multiInst[ai]; ok {
+				o.Advisories[a.ID] = n
+				continue
+			}
+			for _, fl := range a.Fields {
+				o.Advisories[a.ID] = max(o.Advisories[a.ID], x.matches[fl].inst[ai])
+			}
+		}
+		out = append(out, o)
 	}
 	return out, nil
+}
+
+// stepTotals makes of a step's combinations the part of a store.Totals
+// exposureCount reads: the combinations, and each field's values summed
+// over them (installations and reports; an installation has one
+// combination, so the sums are exact, but networks are not summed).
+func stepTotals(b store.InstallStep, fields []advisory.Field) *store.Totals {
+	t := &store.Totals{Total: b.Total, Combos: map[rollup.Combo]store.Counts{}, Dims: map[rollup.Dimension]map[string]store.Counts{}}
+	for _, fl := range fields {
+		t.Dims[exposureDims[fl]] = map[string]store.Counts{}
+	}
+	for k, c := range b.Values {
+		combo, ok := rollup.ParseComboKey(k)
+		if !ok {
+			continue
+		}
+		t.Combos[combo] = c
+		for _, fl := range fields {
+			m := t.Dims[exposureDims[fl]]
+			v := comboValue(&combo, fl)
+			sum := m[v]
+			sum.Installations += c.Installations
+			sum.Reports += c.Reports
+			m[v] = sum
+		}
+	}
+	return t
 }
 
 // exposedBadge is /badge/exposed.svg: the share of installations of the

@@ -124,18 +124,22 @@ func TestExposureKnown(t *testing.T) {
 	if !strings.Contains(e.Caveat, "runs a version that upstream lists as affected") {
 		t.Errorf("caveat %q", e.Caveat)
 	}
-	// The trend: two fields, so the union per day is bounded, and the
-	// fields' counts are exact.
-	var fields [2]uint64
+	// The trend: every installation reports in each day of data, so each
+	// step counts the range's figures exactly, an installation exposed on
+	// both fields once: 13 of 19, of which 13 on a listed modsec and 6 on a
+	// listed Apache.
+	steps := 0
 	for _, s := range e.Trend {
-		fields[0] += s.Fields[advisory.FieldModsec]
-		fields[1] += s.Fields[advisory.FieldServer]
-		if s.ExposedMin > s.ExposedMax || s.ExposedMax > s.Installations {
-			t.Errorf("step %d: exposed %d..%d of %d", s.T, s.ExposedMin, s.ExposedMax, s.Installations)
+		if s.Installations == 0 {
+			continue
+		}
+		steps++
+		if s.Installations != 19 || s.Exposed != 13 || s.Fields[advisory.FieldModsec] != 13 || s.Fields[advisory.FieldServer] != 6 {
+			t.Errorf("step %d: %d exposed of %d, fields %v; want 13 of 19, modsec 13, server 6", s.T, s.Exposed, s.Installations, s.Fields)
 		}
 	}
-	if fields[0] == 0 || fields[1] == 0 {
-		t.Errorf("trend fields %v", fields)
+	if steps == 0 {
+		t.Errorf("trend %+v: no step with installations", e.Trend)
 	}
 	// The badge: the same share, under the public floor whoever asks.
 	code, h, body := f.fetch(t, "/badge/exposed.svg?from=0", testToken)

@@ -610,13 +610,19 @@
     var labels = steps.map(function (s) { return fmtBucket(s.t, e.step); });
     var names = { modsec: 'ModSecurity', server: 'server', pcre: 'PCRE', libxml: 'libxml2', lua: 'Lua', apr: 'APR' };
     var colors = ['#d6336c', '#e8590c', '#1f6feb', '#2da44e', '#8250df', '#6e7781'];
-    var datasets = ((e.advisory_set || {}).fields || []).map(function (f, i) {
+    // First the share exposed to at least one advisory (each installation
+    // once), then each field's.
+    var datasets = [{
+      label: 'any advisory',
+      data: steps.map(function (s) { return s.installations ? 100 * (s.exposed || 0) / s.installations : 0; }),
+      borderColor: '#24292f', backgroundColor: '#24292f', borderWidth: 3, tension: 0.2, pointRadius: 0
+    }].concat(((e.advisory_set || {}).fields || []).map(function (f, i) {
       return {
         label: names[f] || f,
         data: steps.map(function (s) { return s.installations ? 100 * ((s.fields || {})[f] || 0) / s.installations : 0; }),
         borderColor: colors[i % colors.length], backgroundColor: colors[i % colors.length], tension: 0.2, pointRadius: 0
       };
-    });
+    }));
     var col = themeColors();
     if (!charts.exposure) {
       charts.exposure = new Chart($('chart-exposure'), {

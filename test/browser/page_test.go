@@ -411,6 +411,7 @@ type exposure struct {
 	}
 	Trend []struct {
 		Installations int
+		Exposed       int
 		Fields        map[string]int
 	}
 	Set struct {
@@ -465,17 +466,22 @@ func checkExposure(t *testing.T, base, q string, p pageState) {
 	if !strings.Contains(p.ExposureCaveat, "runs a version that upstream lists as affected") || p.ExposureCaveat != e.Caveat {
 		t.Errorf("caveat: page %q, API %q", p.ExposureCaveat, e.Caveat)
 	}
-	if len(p.Exposure.Labels) != len(e.Trend) || len(p.Exposure.Datasets) != len(e.Set.Fields) {
+	// The series: exposed to any advisory, then each field.
+	if len(p.Exposure.Labels) != len(e.Trend) || len(p.Exposure.Datasets) != 1+len(e.Set.Fields) {
 		t.Fatalf("exposure chart: %d points, %d series; API %d steps, fields %v", len(p.Exposure.Labels), len(p.Exposure.Datasets), len(e.Trend), e.Set.Fields)
 	}
-	for k, f := range e.Set.Fields {
+	for k := range 1 + len(e.Set.Fields) {
 		for i, s := range e.Trend {
+			n := s.Exposed
+			if k > 0 {
+				n = s.Fields[e.Set.Fields[k-1]]
+			}
 			want := 0.0
 			if s.Installations > 0 {
-				want = 100 * float64(s.Fields[f]) / float64(s.Installations)
+				want = 100 * float64(n) / float64(s.Installations)
 			}
 			if got := p.Exposure.Datasets[k].Data[i]; math.Abs(got-want) > 1e-9 {
-				t.Errorf("exposure chart %s step %d: %v, API %v", f, i, got, want)
+				t.Errorf("exposure chart series %d step %d: %v, API %v", k, i, got, want)
 			}
 		}
 	}

@@ -24,6 +24,10 @@ const (
 	DimLua      Dimension = 'l'
 	DimLibxml   Dimension = 'x'
 	DimCountry  Dimension = 'C' // ISO code, "" when unknown
+	// DimCombo counts the installations of each version combination,
+	// keyed by ComboKey: for readers that need the combinations step by
+	// step (exposure's trend). No public parameter names it.
+	DimCombo Dimension = 'k'
 )
 
 // BuildDims are the dimensions that are fields of the build.
@@ -90,8 +94,12 @@ func ComboOf(rec *record.Record) Combo {
 	return v.Combo()
 }
 
-// Of is v's value of dimension d, "" for a dimension not in BuildDims.
+// Of is v's value of dimension d: ComboKey of its combination for
+// DimCombo, "" for a dimension not in BuildDims.
 func (v *BuildValues) Of(d Dimension) string {
+	if d == DimCombo {
+		return ComboKey(v.Combo())
+	}
 	for i, bd := range BuildDims {
 		if bd == d {
 			return v[i]
@@ -140,4 +148,22 @@ func round1(f float64) float64 {
 		return 0 // no "-0.0"
 	}
 	return r
+}
+
+// comboSep joins a Combo's fields in ComboKey: beacons are printable
+// ASCII, so no field holds it.
+const comboSep = "\x1f"
+
+// ComboKey is c as one string, the value of DimCombo.
+func ComboKey(c Combo) string {
+	return strings.Join([]string{c.Modsec, c.Server, c.APR, c.PCRE, c.Lua, c.Libxml}, comboSep)
+}
+
+// ParseComboKey reads a ComboKey back.
+func ParseComboKey(k string) (Combo, bool) {
+	f := strings.Split(k, comboSep)
+	if len(f) != 6 {
+		return Combo{}, false
+	}
+	return Combo{Modsec: f[0], Server: f[1], APR: f[2], PCRE: f[3], Lua: f[4], Libxml: f[5]}, true
 }
