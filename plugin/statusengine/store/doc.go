@@ -32,6 +32,8 @@
 //	               peer URL, NUL, "imports" -> its cursor in the peer's imports
 //	imports        sequence (the bucket's NextSequence) -> key of a record an       as written (files before
 //	               import stored, for peers (imports.go)                            it: absent, none listed)
+//	outbox         sequence -> key of a record this server stored itself, not yet  as written (made by
+//	               acknowledged by the JetStream stream (outbox.go)                 EnableOutbox only)
 //	meta           one value per key, 8 bytes:
 //	  format       the layout: 2, or 1 while a format 1 file is migrated           as written (format 1: absent)
 //	  count        the records in bucket records                                    as written

@@ -65,6 +65,13 @@ var (
 	// pulls them from the one that received or imported them. Optional:
 	// Open adds it, and an older statusengine ignores it.
 	importsBucket = []byte("imports")
+	// outboxBucket lists the records this server stored itself (live
+	// reports, imports), not yet acknowledged by a NATS JetStream stream
+	// (outbox.go): a sequence number (8 bytes) -> the record's key (8
+	// bytes). Only EnableOutbox makes it; while it exists, every record
+	// not taken from elsewhere is listed as it is stored, and the
+	// publisher deletes the entries the stream acknowledged.
+	outboxBucket = []byte("outbox")
 	// metaBucket holds the file's single values, the meta keys below, 8
 	// bytes each (putUint).
 	metaBucket = []byte("meta")
@@ -76,6 +83,10 @@ var bucketsV2 = [][]byte{recordsBucket, seenBucket, zonesBucket, placesBucket, b
 
 // buckets are every bucket Open makes: bucketsV2 and those added since.
 var buckets = append(bucketsV2[:len(bucketsV2):len(bucketsV2)], resolversBucket, importsBucket)
+
+// optionalBuckets are made on demand, never by Open: their presence is a
+// setting of the file.
+var optionalBuckets = [][]byte{outboxBucket}
 
 // Keys of meta, each 8 bytes.
 var (

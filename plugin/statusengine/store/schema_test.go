@@ -93,7 +93,7 @@ func TestSchemaDocumented(t *testing.T) {
 		names      [][]byte
 		documented []string
 	}{
-		{"bucket", buckets, d.buckets},
+		{"bucket", append(buckets[:len(buckets):len(buckets)], optionalBuckets...), d.buckets},
 		{"meta key", metaKeys, d.meta},
 		{"format 1 bucket", append([][]byte{legacyReports}, legacyDerived...), d.legacyBuckets},
 		{"format 1 meta key", legacyMeta, d.legacyMeta},
@@ -156,7 +156,7 @@ func TestSchemaInOneFile(t *testing.T) {
 		}
 	}
 	var listed []string
-	for _, l := range [][][]byte{buckets, metaKeys, {legacyReports}, legacyDerived, legacyMeta} {
+	for _, l := range [][][]byte{buckets, optionalBuckets, metaKeys, {legacyReports}, legacyDerived, legacyMeta} {
 		for _, n := range l {
 			listed = append(listed, string(n))
 		}
