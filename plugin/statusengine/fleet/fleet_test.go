@@ -1,0 +1,134 @@
+package fleet
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/statusengine/statusengine/internal/natstest"
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+const testZone = "status.modsecurity.org."
+
+func beacon(i int) string {
+	return fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x", i)
+}
+
+func record(t testing.TB, i int, received time.Time) *store.Record {
+	t.Helper()
+	rep, err := codec.ParseBeacon(beacon(i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Epoch, rep.HasEpoch = 1795549302, true
+	return &store.Record{Received: received, Zone: testZone, Resolver: netip.MustParseAddr("192.0.2.53"), Report: rep}
+}
+
+func openStore(t testing.TB) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func startFeed(t testing.TB, st *store.Store, name string, urls ...string) *Feed {
+	t.Helper()
+	f, err := Start(Config{URLs: urls, Name: name, Stream: DefaultStream, Replicas: 1, MaxAge: time.Hour,
+		Zones: []string{testZone}}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	return f
+}
+
+// beacons reads every record of st as its beacon, failing on one held twice.
+func beacons(t testing.TB, st *store.Store) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
+	err := st.Each(time.Unix(1, 0), time.Unix(1<<33-1, 0), 0, func(r *store.Record) error {
+		if got[r.Report.Beacon] {
+			return fmt.Errorf("%s held twice", r.Report.Beacon)
+		}
+		got[r.Report.Beacon] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// waitAll waits up to 20 s until every store holds exactly want records.
+func waitAll(t testing.TB, want int, sts ...*store.Store) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		done := true
+		for _, st := range sts {
+			st.Sync()
+			if st.Count() != int64(want) {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			for i, st := range sts {
+				n, _ := st.OutboxLen()
+				t.Logf("store %d: %d records, %d in its outbox", i, st.Count(), n)
+			}
+			t.Fatalf("not every store holds the %d records after 20 s", want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, st := range sts {
+		if n := len(beacons(t, st)); n != want {
+			t.Errorf("store %d: %d distinct records, want %d", i, n, want)
+		}
+	}
+}
+
+// TestFeedTwoStores: two stores, each with its feed, one nats-server:
+// reports stored by one (live, an import) and by both reach the other once,
+// and both outboxes empty.
+func TestFeedTwoStores(t *testing.T) {
+	ns := natstest.Start(t)
+	a, b := openStore(t), openStore(t)
+	startFeed(t, a, "ns1", ns.URL())
+	startFeed(t, b, "ns2", ns.URL())
+	now := time.Now()
+	for i := range 50 {
+		if o, err := a.Submit(record(t, i, now)); o != store.Stored || err != nil {
+			t.Fatal(o, err)
+		}
+		if o, err := b.Submit(record(t, 100+i, now)); o != store.Stored || err != nil {
+			t.Fatal(o, err)
+		}
+	}
+	for i := range 10 { // a report both servers received
+		a.Submit(record(t, 200+i, now))
+		b.Submit(record(t, 200+i, now))
+	}
+	if _, err := a.SubmitBatch([]*store.Record{record(t, 300, now.Add(-48*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, 111, a, b)
+	for i, st := range []*store.Store{a, b} {
+		deadline := time.Now().Add(5 * time.Second)
+		for n, _ := st.OutboxLen(); n != 0; n, _ = st.OutboxLen() {
+			if time.Now().After(deadline) {
+				t.Fatalf("store %d: %d records still in the outbox", i, n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
