@@ -43,8 +43,8 @@ const (
 
 // Bounds of the publisher and the consumer.
 const (
-	publishBatch   = 512              // outbox entries published at once
-	fetchBatch     = 256              // messages fetched at once: at most 256 x 1 MiB (NATS's max_payload)
+	publishBatch   = 512 // outbox entries published at once
+	fetchBatch     = 256 // messages fetched at once: at most 256 x 1 MiB (NATS's max_payload)
 	idlePoll       = 200 * time.Millisecond
 	requestTimeout = 10 * time.Second // one JetStream API request, one batch's acknowledgements
 	maxBackoff     = 30 * time.Second
