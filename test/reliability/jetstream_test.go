@@ -1,0 +1,161 @@
+package reliability
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/statusengine/statusengine/internal/natstest"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+)
+
+// The jetstream property against real nats-server processes (Debian's,
+// started by internal/natstest on loopback ports with stores of their own,
+// killed by pid): each test runs statusengines that publish to and consume
+// one stream, breaks something, and then checks that every server holds
+// every report exactly once (the records of each file, read after the
+// server stopped), that DNS answered every report within 2 s throughout,
+// and that goroutines and memory stayed bounded.
+
+// fleetServer is a statusengine publishing as name to the NATS servers at
+// urls; more is added to its jetstream block.
+func fleetServer(t *testing.T, name string, urls []string, more string) *server {
+	t.Helper()
+	return newServer(t, config{
+		APIBody: "token " + apiToken,
+		Options: "limit off\njetstream " + strings.Join(urls, " ") + " {\nname " + name + "\n" + more + "\n}",
+	})
+}
+
+// reportSet is the lower-case query names of installations [first,
+// first+n) as sendReports sends them.
+func reportSet(want map[string]bool, first, n int) {
+	for i := range n {
+		want[strings.ToLower(reportName(first+i, 1795700000))] = true
+	}
+}
+
+// waitFleet waits up to d until every server holds want records and has
+// nothing left in its outbox, and returns how long it took.
+func waitFleet(t *testing.T, servers []*server, want int, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		done := true
+		for _, s := range servers {
+			text := s.metricsText()
+			if metricTotal(text, "coredns_statusengine_records") != float64(want) ||
+				metricTotal(text, "coredns_statusengine_jetstream_outbox") != 0 {
+				done = false
+			}
+		}
+		if done {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			for i, s := range servers {
+				text := s.metricsText()
+				t.Logf("server %d: %v records, outbox %v, pending %v, publish errors %v", i,
+					metricTotal(text, "coredns_statusengine_records"), metricTotal(text, "coredns_statusengine_jetstream_outbox"),
+					metricTotal(text, "coredns_statusengine_jetstream_consumer_pending"),
+					metricTotal(text, "coredns_statusengine_jetstream_publish_errors_total"))
+			}
+			t.Fatalf("not every server holds the %d reports after %v", want, d)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkBounded fails when the server's goroutines or resident memory grew
+// past what a quiet server with its NATS client holds.
+func checkBounded(t *testing.T, i int, s *server) {
+	t.Helper()
+	text := s.metricsText()
+	g, rss := metricTotal(text, "go_goroutines"), metricTotal(text, "process_resident_memory_bytes")
+	t.Logf("server %d: %v goroutines, %.0f MB resident", i, g, rss/1e6)
+	if g > 200 || rss > 300e6 {
+		t.Errorf("server %d: %v goroutines, %.0f MB resident: not bounded", i, g, rss/1e6)
+	}
+}
+
+// checkFleetFiles stops every server and checks that each file holds each
+// report of want exactly once, and no other.
+func checkFleetFiles(t *testing.T, servers []*server, want map[string]bool) {
+	t.Helper()
+	for i, s := range servers {
+		checkBounded(t, i, s)
+		s.stop()
+		got := storedNames(t, s.cfg.DB)
+		count := countRecords(t, s.cfg.DB)
+		lost := len(missing(keys(want), got))
+		if lost > 0 || count != len(want) || len(got) != len(want) {
+			t.Errorf("server %d: %d records (%d names, %d missing), want each of the %d once", i, count, len(got), lost, len(want))
+		}
+	}
+}
+
+// countRecords is the number of records in the file at path.
+func countRecords(t *testing.T, path string) int {
+	t.Helper()
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return int(st.Count())
+}
+
+// flow sends reports of installations [first, first+n) to s, one every
+// gap, in the background; the wait function returns once all are
+// answered. An unanswered report fails the test.
+func flow(t *testing.T, s *server, first, n int, gap time.Duration) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			m := new(dns.Msg)
+			m.SetQuestion(reportName(first+i, 1795700000), dns.TypeA)
+			if r, err := s.exchange(m, "", 2*time.Second); err != nil || len(r.Answer) != 1 {
+				t.Errorf("report %d not answered within 2 s: %v %v", first+i, r, err)
+				return
+			}
+			time.Sleep(gap)
+		}
+	}()
+	return wg.Wait
+}
+
+// TestJetStreamFleet: two statusengines and one nats-server. Reports go to
+// one server each, and some to both: every server holds each once, the
+// stream holds each once (the copies both servers published share a
+// message id), and the outboxes empty.
+func TestJetStreamFleet(t *testing.T) {
+	ns := natstest.Start(t)
+	a := fleetServer(t, "ns1", []string{ns.URL()}, "")
+	b := fleetServer(t, "ns2", []string{ns.URL()}, "")
+	a.start()
+	b.start()
+	want := map[string]bool{}
+	a.sendReports(t, 0, 100)
+	b.sendReports(t, 1000, 100)
+	a.sendReports(t, 2000, 20)
+	b.sendReports(t, 2000, 20)
+	reportSet(want, 0, 100)
+	reportSet(want, 1000, 100)
+	reportSet(want, 2000, 20)
+	took := waitFleet(t, []*server{a, b}, len(want), 30*time.Second)
+	t.Logf("every server held the %d reports %v after the last was sent", len(want), took)
+	for i, s := range []*server{a, b} {
+		rej := sumMetric(s.metricsText(), "coredns_statusengine_peer_rejected_total", "reason")
+		for r, v := range rej {
+			if v != 0 {
+				t.Errorf("server %d: %v rejected for %s", i, v, r)
+			}
+		}
+	}
+	checkFleetFiles(t, []*server{a, b}, want)
+}
