@@ -1,12 +1,16 @@
 package reliability
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusengine/statusengine/internal/natstest"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
@@ -19,6 +23,28 @@ import (
 // every report exactly once (the records of each file, read after the
 // server stopped), that DNS answered every report within 2 s throughout,
 // and that goroutines and memory stayed bounded.
+
+// streamInfo reads the stream's configuration and state from the NATS
+// server at url, as an operator's nats CLI would.
+func streamInfo(t *testing.T, url, name string) *jetstream.StreamInfo {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CachedInfo()
+}
 
 // fleetServer is a statusengine publishing as name to the NATS servers at
 // urls; more is added to its jetstream block.
@@ -149,6 +175,9 @@ func TestJetStreamFleet(t *testing.T) {
 	reportSet(want, 2000, 20)
 	took := waitFleet(t, []*server{a, b}, len(want), 30*time.Second)
 	t.Logf("every server held the %d reports %v after the last was sent", len(want), took)
+	if info := streamInfo(t, ns.URL(), "STATUSENGINE"); info.State.Msgs != uint64(len(want)) {
+		t.Errorf("the stream holds %d messages, want the %d reports once each", info.State.Msgs, len(want))
+	}
 	for i, s := range []*server{a, b} {
 		rej := sumMetric(s.metricsText(), "coredns_statusengine_peer_rejected_total", "reason")
 		for r, v := range rej {
@@ -158,4 +187,91 @@ func TestJetStreamFleet(t *testing.T) {
 		}
 	}
 	checkFleetFiles(t, []*server{a, b}, want)
+}
+
+// TestJetStreamNATSDownAtStart: the statusengines start while no NATS
+// server runs: they start, answer and store, keep the reports in their
+// outboxes, and publish them once NATS runs.
+func TestJetStreamNATSDownAtStart(t *testing.T) {
+	ns := natstest.New(t) // not started
+	a := fleetServer(t, "ns1", []string{ns.URL()}, "")
+	b := fleetServer(t, "ns2", []string{ns.URL()}, "")
+	a.start()
+	b.start()
+	want := map[string]bool{}
+	a.sendReports(t, 0, 50)
+	b.sendReports(t, 1000, 50)
+	reportSet(want, 0, 50)
+	reportSet(want, 1000, 50)
+	time.Sleep(time.Second)
+	for i, s := range []*server{a, b} {
+		text := s.metricsText()
+		if o, r := metricTotal(text, "coredns_statusengine_jetstream_outbox"), metricTotal(text, "coredns_statusengine_records"); o != 50 || r != 50 {
+			t.Errorf("server %d with NATS down: %v in the outbox, %v records; want 50, 50", i, o, r)
+		}
+		if e := metricTotal(text, "coredns_statusengine_jetstream_publish_errors_total"); e == 0 {
+			t.Errorf("server %d: no publish error counted while NATS is down", i)
+		}
+	}
+	ns.Start()
+	took := waitFleet(t, []*server{a, b}, len(want), 30*time.Second)
+	t.Logf("NATS started: every server held the %d reports within %v", len(want), took)
+	checkFleetFiles(t, []*server{a, b}, want)
+}
+
+// TestJetStreamNATSRestart: reports flow to both servers while the NATS
+// server is killed (SIGKILL) and, 2 s later, started again on its store:
+// every report answered, then held by both, once.
+func TestJetStreamNATSRestart(t *testing.T) {
+	ns := natstest.Start(t)
+	a := fleetServer(t, "ns1", []string{ns.URL()}, "")
+	b := fleetServer(t, "ns2", []string{ns.URL()}, "")
+	a.start()
+	b.start()
+	want := map[string]bool{}
+	waitA := flow(t, a, 0, 400, 10*time.Millisecond)
+	waitB := flow(t, b, 1000, 400, 10*time.Millisecond)
+	reportSet(want, 0, 400)
+	reportSet(want, 1000, 400)
+	time.Sleep(time.Second)
+	ns.Kill()
+	time.Sleep(2 * time.Second)
+	ns.Start()
+	waitA()
+	waitB()
+	took := waitFleet(t, []*server{a, b}, len(want), 30*time.Second)
+	t.Logf("NATS killed and restarted: every server held the %d reports %v after the last", len(want), took)
+	checkFleetFiles(t, []*server{a, b}, want)
+}
+
+// TestJetStreamClusterNodeKilled: three statusengines, each given the
+// three nodes of a JetStream cluster, an R3 stream; one node is killed
+// while reports flow to all three servers. The two others keep quorum:
+// every report answered, then held by all three, once.
+func TestJetStreamClusterNodeKilled(t *testing.T) {
+	nodes := natstest.StartCluster(t, 3)
+	urls := []string{nodes[0].URL(), nodes[1].URL(), nodes[2].URL()}
+	var servers []*server
+	for i := range 3 {
+		s := fleetServer(t, fmt.Sprintf("ns%d", i+1), urls, "replicas 3")
+		s.start()
+		servers = append(servers, s)
+	}
+	want := map[string]bool{}
+	var waits []func()
+	for i, s := range servers {
+		waits = append(waits, flow(t, s, i*1000, 300, 10*time.Millisecond))
+		reportSet(want, i*1000, 300)
+	}
+	time.Sleep(time.Second)
+	nodes[1].Kill()
+	for _, w := range waits {
+		w()
+	}
+	took := waitFleet(t, servers, len(want), 60*time.Second)
+	t.Logf("one node of three killed: every server held the %d reports %v after the last", len(want), took)
+	if info := streamInfo(t, nodes[0].URL(), "STATUSENGINE"); info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+		t.Errorf("the stream: %d replicas, cluster %+v; want R3", info.Config.Replicas, info.Cluster)
+	}
+	checkFleetFiles(t, servers, want)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
@@ -26,6 +27,7 @@ type consumer struct {
 	cfg    Config
 	st     *store.Store
 	js     jetstream.JetStream
+	nc     *nats.Conn
 	zones  map[string]bool
 	logged logEvery
 	// rejectLogged rate-limits the lines about dropped messages.
@@ -36,6 +38,10 @@ func (c *consumer) run(ctx context.Context) {
 	var cons jetstream.Consumer
 	wait := time.Duration(0)
 	for sleep(ctx, wait) {
+		if !c.nc.IsConnected() {
+			c.fail(ctx, errNotConnected, &wait)
+			continue
+		}
 		if cons == nil {
 			var err error
 			if cons, err = c.open(ctx); err != nil {

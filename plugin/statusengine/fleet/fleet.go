@@ -47,7 +47,7 @@ const (
 	fetchBatch     = 256 // messages fetched at once: at most 256 x 1 MiB (NATS's max_payload)
 	idlePoll       = 200 * time.Millisecond
 	requestTimeout = 10 * time.Second // one JetStream API request, one batch's acknowledgements
-	maxBackoff     = 30 * time.Second
+	maxBackoff     = 5 * time.Second  // a request to a NATS that is down costs little
 )
 
 // Config is the jetstream property of a statusengine block.
@@ -141,12 +141,16 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 	// startReplication for why).
 	publishErrors.WithLabelValues(cfg.Stream)
 	consumeErrors.WithLabelValues(cfg.Stream)
-	p := &publisher{cfg: cfg, st: st, js: js}
-	c := &consumer{cfg: cfg, st: st, js: js, zones: store.ZoneSet(cfg.Zones)}
-	f.wg.Add(2)
+	p := &publisher{cfg: cfg, st: st, js: js, nc: nc}
+	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, zones: store.ZoneSet(cfg.Zones)}
+	f.wg.Add(3)
 	go func() {
 		defer f.wg.Done()
 		p.run(ctx)
+	}()
+	go func() {
+		defer f.wg.Done()
+		p.gauge(ctx)
 	}()
 	go func() {
 		defer f.wg.Done()
@@ -193,6 +197,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jets
 	}
 	return s, err
 }
+
+// errNotConnected is a round not tried: the client is not connected (it
+// reconnects on its own).
+var errNotConnected = errors.New("not connected to a NATS server")
 
 // sleep waits d, or less when ctx ends; it tells whether ctx is still on.
 func sleep(ctx context.Context, d time.Duration) bool {

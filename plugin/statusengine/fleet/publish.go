@@ -23,6 +23,7 @@ type publisher struct {
 	cfg    Config
 	st     *store.Store
 	js     jetstream.JetStream
+	nc     *nats.Conn
 	logged logEvery
 }
 
@@ -30,6 +31,11 @@ func (p *publisher) run(ctx context.Context) {
 	var stream bool // the stream is known to exist
 	wait := time.Duration(0)
 	for sleep(ctx, wait) {
+		if !p.nc.IsConnected() {
+			// A request would wait in the client's buffer for its timeout.
+			p.fail(ctx, errNotConnected, &wait)
+			continue
+		}
 		if !stream {
 			if _, err := ensureStream(ctx, p.js, p.cfg); err != nil {
 				p.fail(ctx, fmt.Errorf("stream %s: %w", p.cfg.Stream, err), &wait)
@@ -38,9 +44,6 @@ func (p *publisher) run(ctx context.Context) {
 			stream = true
 		}
 		n, err := p.round(ctx)
-		if n, lerr := p.st.OutboxLen(); lerr == nil {
-			outboxBacklog.WithLabelValues(p.cfg.Stream).Set(float64(n))
-		}
 		switch {
 		case err != nil:
 			p.fail(ctx, err, &wait)
@@ -48,6 +51,20 @@ func (p *publisher) run(ctx context.Context) {
 			wait = idlePoll
 		default:
 			wait = 0
+		}
+	}
+}
+
+// gauge sets the outbox gauge every second, whatever the publisher is
+// doing (it may be backing off for seconds): the count walks the bucket,
+// so it is not made per round.
+func (p *publisher) gauge(ctx context.Context) {
+	for {
+		if n, err := p.st.OutboxLen(); err == nil {
+			outboxBacklog.WithLabelValues(p.cfg.Stream).Set(float64(n))
+		}
+		if !sleep(ctx, time.Second) {
+			return
 		}
 	}
 }
