@@ -275,3 +275,76 @@ func TestJetStreamClusterNodeKilled(t *testing.T) {
 	}
 	checkFleetFiles(t, servers, want)
 }
+
+// TestJetStreamKill9: a statusengine is killed with SIGKILL while reports
+// pour in and its publisher empties its outbox, then started again on its
+// file: every report it answered (answer_deadline off: answered means
+// durable) reaches the other server, and both hold the same reports, once
+// each. The outbox left in the killed server's file is logged.
+func TestJetStreamKill9(t *testing.T) {
+	ns := natstest.Start(t)
+	a := fleetServer(t, "ns1", []string{ns.URL()}, "")
+	a.cfg.Options = "answer_deadline off\n" + a.cfg.Options
+	a.writeConfig(a.cfg)
+	b := fleetServer(t, "ns2", []string{ns.URL()}, "")
+	a.start()
+	b.start()
+	answered := map[string]bool{}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			name := reportName(i, 1795700000)
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			if r, err := a.exchange(m, "", 500*time.Millisecond); err != nil || len(r.Answer) != 1 {
+				return // killed
+			}
+			mu.Lock()
+			answered[strings.ToLower(name)] = true
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	a.kill()
+	<-done
+	st, err := store.Open(a.cfg.DB, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := st.OutboxLen()
+	st.Close()
+	t.Logf("killed after %d answered reports, %d of them in the outbox of the file", len(answered), left)
+	a.start()
+	a.sendReports(t, 100000, 20)
+	reportSet(answered, 100000, 20)
+	// The reports sent while a died may have been stored unanswered: the
+	// two files must agree, and hold every answered one.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ra := metricTotal(a.metricsText(), "coredns_statusengine_records")
+		rb := metricTotal(b.metricsText(), "coredns_statusengine_records")
+		oa := metricTotal(a.metricsText(), "coredns_statusengine_jetstream_outbox")
+		if ra == rb && ra >= float64(len(answered)) && oa == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %v and %v records, outbox %v; %d answered", ra, rb, oa, len(answered))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i, s := range []*server{a, b} {
+		checkBounded(t, i, s)
+	}
+	a.stop()
+	b.stop()
+	ga, gb := storedNames(t, a.cfg.DB), storedNames(t, b.cfg.DB)
+	na, nb := countRecords(t, a.cfg.DB), countRecords(t, b.cfg.DB)
+	if lost := missing(keys(answered), ga); len(lost) > 0 {
+		t.Errorf("the killed server lost %d answered reports", len(lost))
+	}
+	if lost := missing(keys(ga), gb); len(lost) > 0 || na != nb || na != len(ga) || nb != len(gb) {
+		t.Errorf("the files differ: %d records (%d names) and %d (%d names), %d of the first missing from the second", na, len(ga), nb, len(gb), len(lost))
+	}
+}
