@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -347,4 +348,88 @@ func TestJetStreamKill9(t *testing.T) {
 	if lost := missing(keys(ga), gb); len(lost) > 0 || na != nb || na != len(ga) || nb != len(gb) {
 		t.Errorf("the files differ: %d records (%d names) and %d (%d names), %d of the first missing from the second", na, len(ga), nb, len(gb), len(lost))
 	}
+}
+
+// TestJetStreamHostile: a publisher on the stream's subjects that is not a
+// statusengine, on a stream the operator made beforehand without a message
+// size limit (which the server must leave as it is). It sends 10 lines
+// that are not records, a line of 1,000,000 bytes, 100 records of another
+// zone, 100 records of the zone claiming ModSecurity 99.9.9 from one
+// resolver /24, and 3 good records. The server drops and counts the 112
+// (undecodable 10, size 1, zone 100), stores the others, keeps consuming
+// (reports it answers later reach the stream and come back), and its
+// public summary never says 99.9.9: the public floor counts resolver
+// networks, and one network is not enough.
+func TestJetStreamHostile(t *testing.T) {
+	ns := natstest.Start(t)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STATUSENGINE", Subjects: []string{"statusengine.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	a := fleetServer(t, "ns1", []string{ns.URL()}, "")
+	a.start()
+
+	now := time.Now().UTC()
+	row := func(i int, zone, modsec, resolver string) []byte {
+		at := now.Add(-time.Hour + time.Duration(i)*time.Millisecond)
+		return fmt.Appendf(nil, `{"key":%q,"received":%q,"zone":%q,"resolver":%q,"beacon":"%s,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x","epoch":%d}`,
+			store.KeyString(uint64(at.UnixNano())), at.Format(time.RFC3339Nano), zone, resolver, modsec, 9000+i, at.Unix())
+	}
+	var msgs [][]byte
+	for i := range 10 {
+		msgs = append(msgs, []byte(fmt.Sprintf(`{"key":"zz%d","beacon":`, i)))
+	}
+	msgs = append(msgs, append(append([]byte(`{"beacon":"`), bytes.Repeat([]byte("A"), 1_000_000-13)...), '"', '}'))
+	for i := range 100 {
+		msgs = append(msgs, row(i, "evil.example.", "99.9.9", fmt.Sprintf("198.51.%d.%d", 100+i%5, 1+i)))
+	}
+	for i := range 100 {
+		msgs = append(msgs, row(100+i, zone, "99.9.9", fmt.Sprintf("198.51.100.%d", 1+i)))
+	}
+	for i := range 3 {
+		msgs = append(msgs, row(200+i, zone, "2.9.7", "192.0.2.1"))
+	}
+	for i, m := range msgs {
+		if _, err := js.Publish(ctx, "statusengine.evil", m); err != nil {
+			t.Fatalf("hostile message %d (%d bytes): %v", i, len(m), err)
+		}
+	}
+	a.sendReports(t, 0, 10)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		text := a.metricsText()
+		rej := sumMetric(text, "coredns_statusengine_peer_rejected_total", "reason")
+		recs := metricTotal(text, "coredns_statusengine_records")
+		if rej["undecodable"] == 10 && rej["size"] == 1 && rej["zone"] == 100 && recs == 113 {
+			t.Logf("stored %v; rejected %v", recs, rej)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %v records, rejected %v", recs, rej)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	code, _, body := apiGet(t, a, "/api/v1/summary?from=0", "")
+	if code != 200 || strings.Contains(body, "99.9.9") {
+		t.Errorf("public summary: %d %.300s", code, body)
+	}
+	// The records are stored: the token's summary, without the floor, shows them.
+	if code, _, body := apiGet(t, a, "/api/v1/summary?from=0", apiToken); code != 200 || !strings.Contains(body, "99.9.9") {
+		t.Errorf("summary with the token: %d %.300s", code, body)
+	}
+	info := streamInfo(t, ns.URL(), "STATUSENGINE")
+	if info.Config.MaxMsgSize != -1 || info.Config.Replicas != 1 {
+		t.Errorf("the operator's stream was changed: max_msg_size %d, replicas %d", info.Config.MaxMsgSize, info.Config.Replicas)
+	}
+	checkBounded(t, 0, a)
 }
