@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -432,4 +434,90 @@ func TestJetStreamHostile(t *testing.T) {
 		t.Errorf("the operator's stream was changed: max_msg_size %d, replicas %d", info.Config.MaxMsgSize, info.Config.Replicas)
 	}
 	checkBounded(t, 0, a)
+}
+
+// TestJetStreamSlowConsumer: a third server whose consumer falls 3,000
+// messages behind (it is stopped while the two others take 3,000 reports)
+// resumes from its durable consumer's place when it runs again: it takes
+// the backlog in bounded batches, answers DNS meanwhile, and ends holding
+// every report once, as the others do.
+func TestJetStreamSlowConsumer(t *testing.T) {
+	ns := natstest.Start(t)
+	var servers []*server
+	for i := range 3 {
+		s := fleetServer(t, fmt.Sprintf("ns%d", i+1), []string{ns.URL()}, "")
+		s.start()
+		servers = append(servers, s)
+	}
+	want := map[string]bool{}
+	servers[2].sendReports(t, 0, 100)
+	reportSet(want, 0, 100)
+	waitFleet(t, servers, len(want), 30*time.Second)
+	servers[2].stop()
+	servers[0].sendReports(t, 1000, 1500)
+	servers[1].sendReports(t, 3000, 1500)
+	reportSet(want, 1000, 1500)
+	reportSet(want, 3000, 1500)
+	servers[2].start()
+	var maxPending float64
+	waitB := flow(t, servers[2], 5000, 100, 5*time.Millisecond) // answered while it catches up
+	deadline := time.Now().Add(60 * time.Second)
+	for metricTotal(servers[2].metricsText(), "coredns_statusengine_records") < float64(len(want)) && time.Now().Before(deadline) {
+		maxPending = max(maxPending, metricTotal(servers[2].metricsText(), "coredns_statusengine_jetstream_consumer_pending"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitB()
+	reportSet(want, 5000, 100)
+	took := waitFleet(t, servers, len(want), 60*time.Second)
+	t.Logf("the server 3,000 behind caught up (consumer pending at most %v when sampled); all held the %d reports %v later", maxPending, len(want), took)
+	checkFleetFiles(t, servers, want)
+}
+
+// TestJetStreamLateJoiner: a server that joins the fleet later gets what
+// the stream holds; what is older (here: the reports taken before the
+// first server had jetstream, which it never published) it gets by an
+// import from a peer's export, and the import costs the others only
+// duplicates. Both end with every report once.
+func TestJetStreamLateJoiner(t *testing.T) {
+	ns := natstest.Start(t)
+	a := newServer(t, config{APIBody: "token " + apiToken, Options: "limit off"})
+	a.start()
+	a.sendReports(t, 0, 30) // history from before the fleet
+	a.stop()
+	a.cfg.Options = "limit off\njetstream " + ns.URL() + " {\nname ns1\n}"
+	a.writeConfig(a.cfg)
+	a.start()
+	a.sendReports(t, 1000, 20)
+	b := fleetServer(t, "ns2", []string{ns.URL()}, "")
+	b.start()
+	want := map[string]bool{}
+	reportSet(want, 1000, 20)
+	deadline := time.Now().Add(30 * time.Second)
+	for metricTotal(b.metricsText(), "coredns_statusengine_records") != 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the late joiner holds %v records of the stream's 20", metricTotal(b.metricsText(), "coredns_statusengine_records"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The older history: a's export, imported into b (what
+	// `statusengine import --api B --token T "A/api/v1/export?from=0"` does).
+	code, _, export := apiGet(t, a, "/api/v1/export?from=0", apiToken)
+	if code != 200 || strings.Count(export, "\n") != 50 {
+		t.Fatalf("export of a: %d, %d lines", code, strings.Count(export, "\n"))
+	}
+	req, _ := http.NewRequest("POST", "http://"+b.cfg.API+"/api/v1/import", strings.NewReader(export))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"imported":30`) {
+		t.Fatalf("import into b: %s %s", resp.Status, body)
+	}
+	reportSet(want, 0, 30)
+	took := waitFleet(t, []*server{a, b}, len(want), 30*time.Second)
+	t.Logf("after the import, both held the %d reports within %v", len(want), took)
+	checkFleetFiles(t, []*server{a, b}, want)
 }
