@@ -141,6 +141,7 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 	// startReplication for why).
 	publishErrors.WithLabelValues(cfg.Stream)
 	consumeErrors.WithLabelValues(cfg.Stream)
+	consumerPending.WithLabelValues(cfg.Stream)
 	p := &publisher{cfg: cfg, st: st, js: js, nc: nc}
 	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, zones: store.ZoneSet(cfg.Zones)}
 	f.wg.Add(3)
