@@ -28,6 +28,7 @@ type consumer struct {
 	st     *store.Store
 	js     jetstream.JetStream
 	nc     *nats.Conn
+	stream *streamOnce
 	zones  map[string]bool
 	logged logEvery
 	// rejectLogged rate-limits the lines about dropped messages.
@@ -53,6 +54,9 @@ func (c *consumer) run(ctx context.Context) {
 		switch {
 		case err != nil:
 			c.fail(ctx, err, &wait)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				c.stream.lost()
+			}
 			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 				cons = nil // deleted behind our back: made again
 			}
@@ -67,7 +71,7 @@ func (c *consumer) run(ctx context.Context) {
 // open finds or makes the stream and this server's durable consumer over
 // all of it.
 func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
-	if _, err := ensureStream(ctx, c.js, c.cfg); err != nil {
+	if err := c.stream.ensure(ctx, c.js, c.cfg); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)

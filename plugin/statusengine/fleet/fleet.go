@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -142,8 +143,9 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 	publishErrors.WithLabelValues(cfg.Stream)
 	consumeErrors.WithLabelValues(cfg.Stream)
 	consumerPending.WithLabelValues(cfg.Stream)
-	p := &publisher{cfg: cfg, st: st, js: js, nc: nc}
-	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, zones: store.ZoneSet(cfg.Zones)}
+	once := &streamOnce{}
+	p := &publisher{cfg: cfg, st: st, js: js, nc: nc, stream: once}
+	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, stream: once, zones: store.ZoneSet(cfg.Zones)}
 	f.wg.Add(3)
 	go func() {
 		defer f.wg.Done()
@@ -171,6 +173,35 @@ func (f *Feed) Stop() {
 	f.nc.Close()
 }
 
+// streamOnce makes the publisher and the consumer look for (or create)
+// the stream one at a time, and once it is found, not again.
+type streamOnce struct {
+	mu    sync.Mutex
+	found bool
+}
+
+// ensure is ensureStream, once found.
+func (o *streamOnce) ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.found {
+		return nil
+	}
+	if _, err := ensureStream(ctx, js, cfg); err != nil {
+		return err
+	}
+	o.found = true
+	return nil
+}
+
+// lost forgets that the stream was found: it was deleted (an operator's
+// doing), and is looked for, or made, again.
+func (o *streamOnce) lost() {
+	o.mu.Lock()
+	o.found = false
+	o.mu.Unlock()
+}
+
 // ensureStream finds the stream, or creates it with the configured
 // subjects, replicas and age; an existing stream is never changed.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
@@ -194,7 +225,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jets
 		return js.Stream(ctx, cfg.Stream) // another server made it first
 	}
 	if err == nil {
-		log.Infof("jetstream: created stream %s (subjects %s, %d replicas, max_age %v)", cfg.Stream, cfg.subjects()[0], cfg.Replicas, cfg.MaxAge)
+		log.Infof("jetstream: created stream %s (subjects %s, %d replicas, max_age %s)", cfg.Stream, cfg.subjects()[0], cfg.Replicas, days(cfg.MaxAge))
 	}
 	return s, err
 }
@@ -202,6 +233,14 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jets
 // errNotConnected is a round not tried: the client is not connected (it
 // reconnects on its own).
 var errNotConnected = errors.New("not connected to a NATS server")
+
+// days writes d in whole days when it is some, as max_age is written.
+func days(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
 
 // sleep waits d, or less when ctx ends; it tells whether ctx is still on.
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,11 +25,11 @@ type publisher struct {
 	st     *store.Store
 	js     jetstream.JetStream
 	nc     *nats.Conn
+	stream *streamOnce
 	logged logEvery
 }
 
 func (p *publisher) run(ctx context.Context) {
-	var stream bool // the stream is known to exist
 	wait := time.Duration(0)
 	for sleep(ctx, wait) {
 		if !p.nc.IsConnected() {
@@ -36,16 +37,16 @@ func (p *publisher) run(ctx context.Context) {
 			p.fail(ctx, errNotConnected, &wait)
 			continue
 		}
-		if !stream {
-			if _, err := ensureStream(ctx, p.js, p.cfg); err != nil {
-				p.fail(ctx, fmt.Errorf("stream %s: %w", p.cfg.Stream, err), &wait)
-				continue
-			}
-			stream = true
+		if err := p.stream.ensure(ctx, p.js, p.cfg); err != nil {
+			p.fail(ctx, fmt.Errorf("stream %s: %w", p.cfg.Stream, err), &wait)
+			continue
 		}
 		n, err := p.round(ctx)
 		switch {
 		case err != nil:
+			if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				p.stream.lost() // made again by the next round
+			}
 			p.fail(ctx, err, &wait)
 		case n == 0:
 			wait = idlePoll
