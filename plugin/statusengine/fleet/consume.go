@@ -54,11 +54,12 @@ func (c *consumer) run(ctx context.Context) {
 		switch {
 		case err != nil:
 			c.fail(ctx, err, &wait)
-			if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// The consumer is looked up (or made) again: it may have been
+			// deleted behind our back, with its stream.
+			cons = nil
+			if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+				errors.Is(err, jetstream.ErrConsumerNotFound) {
 				c.stream.lost()
-			}
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-				cons = nil // deleted behind our back: made again
 			}
 		case n == 0:
 			wait = 0 // the fetch itself waited

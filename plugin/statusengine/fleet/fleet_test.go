@@ -1,11 +1,16 @@
 package fleet
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/statusengine/statusengine/internal/natstest"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
@@ -122,6 +127,12 @@ func TestFeedTwoStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAll(t, 111, a, b)
+	// Idle, the fetches that wait and end empty are not errors.
+	before := testutil.ToFloat64(consumeErrors.WithLabelValues(DefaultStream)) + testutil.ToFloat64(publishErrors.WithLabelValues(DefaultStream))
+	time.Sleep(3 * time.Second)
+	if after := testutil.ToFloat64(consumeErrors.WithLabelValues(DefaultStream)) + testutil.ToFloat64(publishErrors.WithLabelValues(DefaultStream)); after != before {
+		t.Errorf("idle for 3 s: errors went from %v to %v", before, after)
+	}
 	for i, st := range []*store.Store{a, b} {
 		deadline := time.Now().Add(5 * time.Second)
 		for n, _ := st.OutboxLen(); n != 0; n, _ = st.OutboxLen() {
@@ -131,4 +142,34 @@ func TestFeedTwoStores(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// TestFeedStreamDeleted: the stream deleted under running feeds (an
+// operator's mistake) is made again, and records go on reaching the other
+// store; a record stored before, already acknowledged, is not published
+// again (the stream is the feed, the stores the archive).
+func TestFeedStreamDeleted(t *testing.T) {
+	ns := natstest.Start(t)
+	a, b := openStore(t), openStore(t)
+	startFeed(t, a, "ns1", ns.URL())
+	startFeed(t, b, "ns2", ns.URL())
+	now := time.Now()
+	a.Submit(record(t, 1, now))
+	waitAll(t, 1, a, b)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 5; i++ {
+		a.Submit(record(t, i, now))
+		time.Sleep(300 * time.Millisecond)
+	}
+	waitAll(t, 5, a, b)
 }
