@@ -173,3 +173,40 @@ func TestFeedStreamDeleted(t *testing.T) {
 	}
 	waitAll(t, 5, a, b)
 }
+
+// TestFeedRecordTooLarge: on a stream the operator made with a message
+// limit below a record's line, the records are counted as publish errors
+// and dropped from the outbox, not published again in every round.
+func TestFeedRecordTooLarge(t *testing.T) {
+	ns := natstest.Start(t)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: DefaultStream, Subjects: []string{"statusengine.>"}, MaxMsgSize: 100}); err != nil {
+		t.Fatal(err)
+	}
+	a := openStore(t)
+	startFeed(t, a, "ns1", ns.URL())
+	for i := range 3 {
+		a.Submit(record(t, i, time.Now()))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for n, _ := a.OutboxLen(); n != 0; n, _ = a.OutboxLen() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records still in the outbox", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s, err := js.Stream(ctx, DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.Info(ctx); info.State.Msgs != 0 {
+		t.Errorf("the stream holds %d messages, want 0", info.State.Msgs)
+	}
+}

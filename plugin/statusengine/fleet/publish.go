@@ -127,6 +127,13 @@ wait:
 		case <-s.ack.Ok():
 			done = append(done, s.seq)
 		case err := <-s.ack.Err():
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+				// The stream will never take it (its max_msg_size): kept,
+				// it would be published again in every round.
+				done = append(done, s.seq)
+				p.logged.warn("jetstream: a record larger than stream %s takes was not published: %v", p.cfg.Stream, err)
+			}
 			if firstErr == nil {
 				firstErr = err
 			}
