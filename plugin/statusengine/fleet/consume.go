@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +31,11 @@ type consumer struct {
 	nc     *nats.Conn
 	stream *streamOnce
 	zones  map[string]bool
-	logged logEvery
+	// reconnects is counted by the connection's handler; seen is its
+	// value when the consumer was last opened.
+	reconnects *atomic.Uint64
+	seen       uint64
+	logged     logEvery
 	// rejectLogged rate-limits the lines about dropped messages.
 	rejectLogged logEvery
 }
@@ -42,6 +47,9 @@ func (c *consumer) run(ctx context.Context) {
 		if !c.nc.IsConnected() {
 			c.fail(ctx, errNotConnected, &wait)
 			continue
+		}
+		if r := c.reconnects.Load(); r != c.seen {
+			c.seen, cons = r, nil // looked at again (see open)
 		}
 		if cons == nil {
 			var err error
@@ -70,23 +78,50 @@ func (c *consumer) run(ctx context.Context) {
 }
 
 // open finds or makes the stream and this server's durable consumer over
-// all of it.
+// all of it. A consumer that is ahead of its stream (it was delivered
+// messages the stream no longer has: every NATS server of the stream died
+// at once and lost the last ones) would skip as many new messages, whose
+// sequence numbers the stream gives again: it is made again from the
+// stream's next message (it had all the ones before).
 func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 	if err := c.stream.ensure(ctx, c.js, c.cfg); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
+	s, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	cfg := jetstream.ConsumerConfig{
 		Durable:       c.cfg.Name,
 		Description:   "statusengine " + c.cfg.Name + ": every record, into its store",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
 		MaxAckPending: 4 * fetchBatch,
-	})
+	}
+	cons, err := s.Consumer(ctx, c.cfg.Name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = s.CreateConsumer(ctx, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+	}
+	si, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	if ci := cons.CachedInfo(); ci != nil && ci.Delivered.Stream > si.State.LastSeq {
+		log.Warningf("jetstream: consumer %s was delivered up to message %d of %s, which now ends at %d (its NATS servers lost their last messages): made again from message %d",
+			c.cfg.Name, ci.Delivered.Stream, c.cfg.Stream, si.State.LastSeq, si.State.LastSeq+1)
+		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, si.State.LastSeq+1
+		if cons, err = s.CreateConsumer(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
 	}
 	return cons, nil
 }
@@ -118,7 +153,9 @@ func (c *consumer) round(cons jetstream.Consumer) (int, error) {
 		if md, err := m.Metadata(); err == nil {
 			pending = int(md.NumPending)
 		}
-		if rec := c.take(m.Data()); rec != nil {
+		if rec := c.take(m.Data()); rec != nil && !c.st.Known(rec) {
+			// A record the store committed lately (this server's own,
+			// back from the stream) costs the check only.
 			recs = append(recs, rec)
 		}
 	}

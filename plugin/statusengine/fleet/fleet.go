@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
@@ -87,6 +88,7 @@ const (
 
 // Feed is a running publisher and consumer for one store.
 type Feed struct {
+	p      *publisher
 	cfg    Config
 	st     *store.Store
 	nc     *nats.Conn
@@ -102,6 +104,7 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 	if err := st.EnableOutbox(); err != nil {
 		return nil, err
 	}
+	reconnects := &atomic.Uint64{}
 	opts := []nats.Option{
 		nats.Name("statusengine " + cfg.Name),
 		nats.MaxReconnects(-1),
@@ -113,7 +116,10 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 				log.Warningf("jetstream: disconnected from NATS: %v (reconnecting; reports wait in the outbox)", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Infof("jetstream: connected to %s", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			reconnects.Add(1)
+			log.Infof("jetstream: connected to %s", nc.ConnectedUrlRedacted())
+		}),
 	}
 	switch {
 	case cfg.Token != "":
@@ -144,8 +150,9 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 	consumeErrors.WithLabelValues(cfg.Stream)
 	consumerPending.WithLabelValues(cfg.Stream)
 	once := &streamOnce{}
-	p := &publisher{cfg: cfg, st: st, js: js, nc: nc, stream: once}
-	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, stream: once, zones: store.ZoneSet(cfg.Zones)}
+	p := &publisher{cfg: cfg, st: st, js: js, nc: nc, stream: once, kept: &atomic.Int64{}, reconnects: reconnects}
+	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, stream: once, zones: store.ZoneSet(cfg.Zones), reconnects: reconnects}
+	f.p = p
 	f.wg.Add(3)
 	go func() {
 		defer f.wg.Done()
@@ -161,6 +168,10 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 	}()
 	return f, nil
 }
+
+// Waiting is the number of records in the outbox that the stream has not
+// acknowledged (what coredns_statusengine_jetstream_outbox shows).
+func (f *Feed) Waiting() (int, error) { return f.p.waiting() }
 
 // Stop ends the publisher and the consumer, waits for them and closes the
 // connection. What the stream has not acknowledged stays in the outbox.

@@ -89,7 +89,7 @@ func waitAll(t testing.TB, want int, sts ...*store.Store) {
 		if time.Now().After(deadline) {
 			for i, st := range sts {
 				n, _ := st.OutboxLen()
-				t.Logf("store %d: %d records, %d in its outbox", i, st.Count(), n)
+				t.Logf("store %d: %d records, %d entries in its outbox", i, st.Count(), n)
 			}
 			t.Fatalf("not every store holds the %d records after 20 s", want)
 		}
@@ -108,8 +108,8 @@ func waitAll(t testing.TB, want int, sts ...*store.Store) {
 func TestFeedTwoStores(t *testing.T) {
 	ns := natstest.Start(t)
 	a, b := openStore(t), openStore(t)
-	startFeed(t, a, "ns1", ns.URL())
-	startFeed(t, b, "ns2", ns.URL())
+	fa := startFeed(t, a, "ns1", ns.URL())
+	fb := startFeed(t, b, "ns2", ns.URL())
 	now := time.Now()
 	for i := range 50 {
 		if o, err := a.Submit(record(t, i, now)); o != store.Stored || err != nil {
@@ -133,9 +133,9 @@ func TestFeedTwoStores(t *testing.T) {
 	if after := testutil.ToFloat64(consumeErrors.WithLabelValues(DefaultStream)) + testutil.ToFloat64(publishErrors.WithLabelValues(DefaultStream)); after != before {
 		t.Errorf("idle for 3 s: errors went from %v to %v", before, after)
 	}
-	for i, st := range []*store.Store{a, b} {
+	for i, f := range []*Feed{fa, fb} {
 		deadline := time.Now().Add(5 * time.Second)
-		for n, _ := st.OutboxLen(); n != 0; n, _ = st.OutboxLen() {
+		for n, _ := f.Waiting(); n != 0; n, _ = f.Waiting() {
 			if time.Now().After(deadline) {
 				t.Fatalf("store %d: %d records still in the outbox", i, n)
 			}
@@ -191,12 +191,12 @@ func TestFeedRecordTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := openStore(t)
-	startFeed(t, a, "ns1", ns.URL())
+	fa := startFeed(t, a, "ns1", ns.URL())
 	for i := range 3 {
 		a.Submit(record(t, i, time.Now()))
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for n, _ := a.OutboxLen(); n != 0; n, _ = a.OutboxLen() {
+	for n, _ := fa.Waiting(); n != 0; n, _ = fa.Waiting() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d records still in the outbox", n)
 		}
