@@ -19,11 +19,11 @@ import (
 // read as a record's line and checked (its size, its zone), the records
 // are stored as a peer's (store.SubmitPulled: validated, de-duplicated,
 // not listed for the outbox or the peers' imports), and then every message
-// of the batch is acknowledged. A message that is not a record is
-// acknowledged, counted and dropped, so it never blocks the consumer; the
-// records this server published come back and cost a duplicate check. A
-// batch the store cannot take is not acknowledged: the stream delivers it
-// again.
+// of the batch is acknowledged (one acknowledgement for all). A message
+// that is not a record is acknowledged, counted and dropped, so it never
+// blocks the consumer; the records this server published come back and
+// cost a duplicate check (store.Known). A batch the store cannot take is
+// not acknowledged: the stream delivers it again.
 type consumer struct {
 	cfg    Config
 	st     *store.Store
@@ -97,7 +97,7 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		Durable:       c.cfg.Name,
 		Description:   "statusengine " + c.cfg.Name + ": every record, into its store",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckPolicy:     jetstream.AckAllPolicy, // one acknowledgement a batch, for every message up to it
 		AckWait:       time.Minute,
 		MaxAckPending: 4 * fetchBatch,
 	}
@@ -173,8 +173,16 @@ func (c *consumer) round(cons jetstream.Consumer) (int, error) {
 			}
 		}
 	}
-	for _, m := range msgs {
-		m.Ack()
+	if len(msgs) > 0 {
+		// AckAll (open): the last message acknowledges the batch. A
+		// consumer an operator made otherwise gets each acknowledged.
+		if cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy {
+			msgs[len(msgs)-1].Ack()
+		} else {
+			for _, m := range msgs {
+				m.Ack()
+			}
+		}
 	}
 	switch {
 	case pending >= 0:
