@@ -12,8 +12,9 @@ import (
 // per record, written in the transaction that stores the record (apply),
 // so that a record is in the outbox exactly when it is in the file. A
 // publisher (package fleet) reads the entries, publishes their records and
-// deletes the entries the stream acknowledged: a NATS outage, a restart or
-// a kill -9 leaves the rest to publish later, and an answer never waits
+// deletes the entries the stream acknowledged (it keeps them 2 minutes
+// more, to publish again should NATS lose them): a NATS outage, a restart
+// or a kill -9 leaves the rest to publish later, and an answer never waits
 // for NATS. Records taken from elsewhere (a peer, the stream itself) are
 // not listed: the server that stored them first publishes them. A record
 // replayed from the write-ahead log keeps no origin and is listed: a

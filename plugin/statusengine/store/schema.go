@@ -70,7 +70,8 @@ var (
 	// (outbox.go): a sequence number (8 bytes) -> the record's key (8
 	// bytes). Only EnableOutbox makes it; while it exists, every record
 	// not taken from elsewhere is listed as it is stored, and the
-	// publisher deletes the entries the stream acknowledged.
+	// publisher deletes the entries the stream acknowledged (2 minutes
+	// later: package fleet).
 	outboxBucket = []byte("outbox")
 	// metaBucket holds the file's single values, the meta keys below, 8
 	// bytes each (putUint).
