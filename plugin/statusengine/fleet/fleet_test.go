@@ -210,3 +210,40 @@ func TestFeedRecordTooLarge(t *testing.T) {
 		t.Errorf("the stream holds %d messages, want 0", info.State.Msgs)
 	}
 }
+
+// TestFeedAuth: a feed with the NATS server's token, or user and password,
+// publishes (its outbox empties); one with a wrong token is refused by
+// NATS, retries, and keeps its record in the outbox.
+func TestFeedAuth(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		args   []string
+		cfg    Config
+		stored bool
+	}{
+		{"token", []string{"--auth", "s3cret"}, Config{Token: "s3cret"}, true},
+		{"user", []string{"--user", "se", "--pass", "pw"}, Config{User: "se", Password: "pw"}, true},
+		{"wrong token", []string{"--auth", "s3cret"}, Config{Token: "guess"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ns := natstest.Start(t, c.args...)
+			a := openStore(t)
+			cfg := c.cfg
+			cfg.URLs, cfg.Name, cfg.Stream, cfg.Replicas, cfg.MaxAge, cfg.Zones = []string{ns.URL()}, "ns1", DefaultStream, 1, time.Hour, []string{testZone}
+			f, err := Start(cfg, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Stop()
+			a.Submit(record(t, 1, time.Now()))
+			deadline := time.Now().Add(5 * time.Second)
+			n, _ := f.Waiting()
+			for ; n != 0 && time.Now().Before(deadline); n, _ = f.Waiting() {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if published := n == 0; published != c.stored {
+				t.Errorf("%d records waiting in the outbox after 5 s; want published %v", n, c.stored)
+			}
+		})
+	}
+}
