@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -563,4 +564,39 @@ func TestJetStreamClusterKilled(t *testing.T) {
 		}
 	}
 	checkFleetFiles(t, servers, want)
+}
+
+// TestJetStreamReload: a server is reloaded (SIGUSR1) three times while
+// reports flow to it: each reload stops the old feed and starts a new one
+// on the shared store (no feed left behind: goroutines stay where they
+// were), and every report reaches the other server once.
+func TestJetStreamReload(t *testing.T) {
+	ns := natstest.Start(t)
+	a := fleetServer(t, "ns1", []string{ns.URL()}, "")
+	b := fleetServer(t, "ns2", []string{ns.URL()}, "")
+	a.start()
+	b.start()
+	before := metricTotal(a.metricsText(), "go_goroutines")
+	want := map[string]bool{}
+	wait := flow(t, a, 0, 600, 5*time.Millisecond)
+	reportSet(want, 0, 600)
+	for i := range 3 {
+		time.Sleep(700 * time.Millisecond)
+		cfg := a.cfg
+		cfg.TTL = 30 + i
+		off := a.out.Len()
+		a.writeConfig(cfg)
+		a.signal(syscall.SIGUSR1)
+		if !a.waitLog(reloadDone, off, 15*time.Second) {
+			t.Fatalf("reload %d: not complete within 15 s: %s", i+1, a.out.Bytes()[off:])
+		}
+	}
+	wait()
+	took := waitFleet(t, []*server{a, b}, len(want), 30*time.Second)
+	after := metricTotal(a.metricsText(), "go_goroutines")
+	t.Logf("3 reloads under 600 reports: both held them %v after the last; goroutines %v before, %v after", took, before, after)
+	if after > before+10 {
+		t.Errorf("goroutines %v after 3 reloads, %v before: a feed left running?", after, before)
+	}
+	checkFleetFiles(t, []*server{a, b}, want)
 }
