@@ -67,6 +67,7 @@ var (
 //	    api ADDR [{ ... }] | off
 //	    geoip FILE
 //	    peers URL... [{ ... }]
+//	    jetstream URL... [{ ... }]
 //	    answer_deadline DURATION | off
 //	    limit RATE_PER_MINUTE [BURST] | off
 //	    max_size SIZE
@@ -126,6 +127,8 @@ func parseProperty(c *caddy.Controller, se *StatusEngine, property string, args 
 		return parseGeoIP(c, se, args)
 	case "peers":
 		return parsePeers(c, se, args)
+	case "jetstream":
+		return parseJetStream(c, se, args)
 	case "answer_deadline":
 		return parseAnswerDeadline(c, se, args)
 	case "limit":

@@ -89,6 +89,11 @@ func (se *StatusEngine) startup() error {
 	if len(se.peers.urls) > 0 {
 		se.repl = startReplication(se.peers, se.Zones, st)
 	}
+	if se.jetstream != nil {
+		if se.feed, err = startFeed(se.jetstream, se.Zones, st); err != nil {
+			return plugin.Error(pluginName, err)
+		}
+	}
 	return nil
 }
 
@@ -107,6 +112,7 @@ func apiURL(addr string) string {
 // store (the last one closes it).
 func (se *StatusEngine) shutdown() error {
 	se.repl.stop()
+	se.feed.Stop()
 	st := se.store
 	if st == nil {
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/fleet"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
@@ -50,6 +51,9 @@ type StatusEngine struct {
 
 	peers peersConfig
 	repl  *replication // pulling from the peers, while started
+
+	jetstream *jetstreamConfig // nil: no jetstream property
+	feed      *fleet.Feed      // publishing to and consuming the stream, while started
 
 	store *store.Store // set on startup, released on shutdown
 }

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/test"
-
 	"github.com/miekg/dns"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 )
 
@@ -49,9 +49,10 @@ func TestDashboardAndRulesMetrics(t *testing.T) {
 	}
 
 	// A server with the prometheus plugin, one report stored (the labelled
-	// series exist once something was counted), and a peer that is down (the
-	// peer series exist once a pull was tried).
-	port, metricsAddr, peerPort := freePort(t), "127.0.0.1:"+freePort(t), freePort(t)
+	// series exist once something was counted), a peer that is down (the
+	// peer series exist once a pull was tried) and a NATS server that is
+	// down (the jetstream series exist from the start).
+	port, metricsAddr, peerPort, natsPort := freePort(t), "127.0.0.1:"+freePort(t), freePort(t), freePort(t)
 	db := filepath.Join(t.TempDir(), "se.db")
 	inst, err := test.CoreDNSServer(fmt.Sprintf(`status.modsecurity.org:%s {
     bind 127.0.0.1
@@ -62,9 +63,12 @@ func TestDashboardAndRulesMetrics(t *testing.T) {
         peers http://127.0.0.1:%s {
             interval 1s
         }
+        jetstream nats://127.0.0.1:%s {
+            name dashboard
+        }
     }
     prometheus %s
-}`, port, db, peerPort, metricsAddr))
+}`, port, db, peerPort, natsPort, metricsAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +141,8 @@ func TestDashboardPanels(t *testing.T) {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 	}
-	for _, want := range []string{"Reports by outcome", "Commit latency", "Batch size", "Records", "Peer lag", "Peer errors"} {
+	for _, want := range []string{"Reports by outcome", "Commit latency", "Batch size", "Records", "Peer lag", "Peer errors",
+		"JetStream outbox", "JetStream consumer lag", "JetStream errors", "Dropped from the stream"} {
 		if !slices.Contains(titles, want) {
 			t.Errorf("the dashboard has no panel %q (panels: %q)", want, titles)
 		}

@@ -280,6 +280,14 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 			return Failed, err
 		}
 	}
+	if from != fromCopy {
+		// Own records wait in the outbox, in this transaction, for the
+		// stream (outbox.go); a peer's replayed from the log costs a
+		// duplicate.
+		if err := listOutbox(tx, k); err != nil {
+			return Failed, err
+		}
+	}
 	t.facts = append(t.facts, f)
 	t.stored++
 	w.lastKey = max(w.lastKey, k)

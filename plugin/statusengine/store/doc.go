@@ -59,6 +59,8 @@
 //	imports        sequence (the bucket's NextSequence) -> key of a record an       as written (files before
 //	               import stored, for peers (imports.go); retention deletes the     it: absent, none listed)
 //	               entries of the records it deletes (retention.go)
+//	outbox         sequence -> key of a record this server stored itself, not yet  as written (made by
+//	               acknowledged by the JetStream stream (outbox.go)                 EnableOutbox only)
 //	meta           one value per key, 8 bytes:
 //	  format       the layout: 2, or 1 while a format 1 file is migrated           as written (format 1: absent)
 //	  count        the records in bucket records                                    as written

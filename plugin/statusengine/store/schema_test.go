@@ -98,7 +98,7 @@ func TestSchemaDocumented(t *testing.T) {
 		names      [][]byte
 		documented []string
 	}{
-		{"bucket", schema.Buckets, d.buckets},
+		{"bucket", append(schema.Buckets[:len(schema.Buckets):len(schema.Buckets)], schema.OptionalBuckets...), d.buckets},
 		{"meta key", schema.MetaKeys, d.meta},
 		{"format 1 bucket", append([][]byte{schema.LegacyReports}, schema.LegacyDerived...), d.legacyBuckets},
 		{"format 1 meta key", schema.LegacyMeta, d.legacyMeta},
@@ -163,7 +163,7 @@ func TestSchemaInOneFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var listed []string
-	for _, l := range [][][]byte{schema.Buckets, schema.MetaKeys, {schema.LegacyReports}, schema.LegacyDerived, schema.LegacyMeta} {
+	for _, l := range [][][]byte{schema.Buckets, schema.OptionalBuckets, schema.MetaKeys, {schema.LegacyReports}, schema.LegacyDerived, schema.LegacyMeta} {
 		for _, n := range l {
 			listed = append(listed, string(n))
 		}

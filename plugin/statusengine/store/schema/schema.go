@@ -70,6 +70,14 @@ var (
 	// pulls them from the one that received or imported them. Optional:
 	// Open adds it, and an older statusengine ignores it.
 	Imports = []byte("imports")
+	// Outbox lists the records this server stored itself (live reports,
+	// imports), not yet acknowledged by a NATS JetStream stream (the
+	// store's outbox.go): a sequence number (8 bytes) -> the record's key
+	// (8 bytes). Only EnableOutbox makes it; while it exists, every record
+	// not taken from elsewhere is listed as it is stored, and the
+	// publisher deletes the entries the stream acknowledged (2 minutes
+	// later: package fleet).
+	Outbox = []byte("outbox")
 	// Meta holds the file's single values, the meta keys below, 8
 	// bytes each (putUint).
 	Meta = []byte("meta")
@@ -81,6 +89,10 @@ var BucketsV2 = [][]byte{Records, Seen, Zones, Places, Builds, Installations,
 
 // Buckets are every bucket Open makes: BucketsV2 and those added since.
 var Buckets = append(BucketsV2[:len(BucketsV2):len(BucketsV2)], Resolvers, Imports)
+
+// OptionalBuckets are made on demand, never by Open: their presence is a
+// setting of the file.
+var OptionalBuckets = [][]byte{Outbox}
 
 // Keys of meta, each 8 bytes.
 var (

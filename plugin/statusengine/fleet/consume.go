@@ -1,0 +1,221 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+)
+
+// consumer stores what the stream holds, through this server's durable
+// consumer (named as the server): a batch of messages is fetched, each is
+// read as a record's line and checked (its size, its zone), the records
+// are stored as a peer's (store.SubmitPulled: validated, de-duplicated,
+// not listed for the outbox or the peers' imports), and then every message
+// of the batch is acknowledged (one acknowledgement for all). A message
+// that is not a record is acknowledged, counted and dropped, so it never
+// blocks the consumer; the records this server published come back and
+// cost a duplicate check (store.Known). A batch the store cannot take is
+// not acknowledged: the stream delivers it again.
+type consumer struct {
+	cfg    Config
+	st     *store.Store
+	js     jetstream.JetStream
+	nc     *nats.Conn
+	stream *streamOnce
+	zones  map[string]bool
+	// reconnects is counted by the connection's handler; seen is its
+	// value when the consumer was last opened.
+	reconnects *atomic.Uint64
+	seen       uint64
+	logged     logEvery
+	// rejectLogged rate-limits the lines about dropped messages.
+	rejectLogged logEvery
+}
+
+func (c *consumer) run(ctx context.Context) {
+	var cons jetstream.Consumer
+	wait := time.Duration(0)
+	for sleep(ctx, wait) {
+		if !c.nc.IsConnected() {
+			c.fail(ctx, errNotConnected, &wait)
+			continue
+		}
+		if r := c.reconnects.Load(); r != c.seen {
+			c.seen, cons = r, nil // looked at again (see open)
+		}
+		if cons == nil {
+			var err error
+			if cons, err = c.open(ctx); err != nil {
+				c.fail(ctx, err, &wait)
+				continue
+			}
+		}
+		n, err := c.round(cons)
+		switch {
+		case err != nil:
+			c.fail(ctx, err, &wait)
+			// The consumer is looked up (or made) again: it may have been
+			// deleted behind our back, with its stream.
+			cons = nil
+			if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+				errors.Is(err, jetstream.ErrConsumerNotFound) {
+				c.stream.lost()
+			}
+		case n == 0:
+			wait = 0 // the fetch itself waited
+		default:
+			wait = 0
+		}
+	}
+}
+
+// open finds or makes the stream and this server's durable consumer over
+// all of it. A consumer that is ahead of its stream (it was delivered
+// messages the stream no longer has: every NATS server of the stream died
+// at once and lost the last ones) would skip as many new messages, whose
+// sequence numbers the stream gives again: it is made again from the
+// stream's next message (it had all the ones before).
+func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
+	if err := c.stream.ensure(ctx, c.js, c.cfg); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	s, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       c.cfg.Name,
+		Description:   "statusengine " + c.cfg.Name + ": every record, into its store",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy, // one acknowledgement a batch, for every message up to it
+		AckWait:       time.Minute,
+		MaxAckPending: 4 * fetchBatch,
+	}
+	cons, err := s.Consumer(ctx, c.cfg.Name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = s.CreateConsumer(ctx, cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+	}
+	si, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	if ci := cons.CachedInfo(); ci != nil && ci.Delivered.Stream > si.State.LastSeq {
+		log.Warningf("jetstream: consumer %s was delivered up to message %d of %s, which now ends at %d (its NATS servers lost their last messages): made again from message %d",
+			c.cfg.Name, ci.Delivered.Stream, c.cfg.Stream, si.State.LastSeq, si.State.LastSeq+1)
+		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, si.State.LastSeq+1
+		if cons, err = s.CreateConsumer(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
+	}
+	return cons, nil
+}
+
+// fail counts and logs a failed round, and backs off.
+func (c *consumer) fail(ctx context.Context, err error, wait *time.Duration) {
+	if ctx.Err() != nil {
+		return
+	}
+	consumeErrors.WithLabelValues(c.cfg.Stream).Inc()
+	*wait = backoff(*wait)
+	c.logged.warn("jetstream: consuming %s: %v (retrying in %v)", c.cfg.Stream, err, *wait)
+}
+
+// round fetches one batch, stores its records and acknowledges its
+// messages; it says how many messages it took.
+func (c *consumer) round(cons jetstream.Consumer) (int, error) {
+	batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
+	if err != nil {
+		return 0, err
+	}
+	var (
+		msgs    []jetstream.Msg
+		recs    []*record.Record
+		pending = -1
+	)
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+		if md, err := m.Metadata(); err == nil {
+			pending = int(md.NumPending)
+		}
+		if rec := c.take(m.Data()); rec != nil && !c.st.Known(rec) {
+			// A record the store committed lately (this server's own,
+			// back from the stream) costs the check only.
+			recs = append(recs, rec)
+		}
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
+		return 0, err
+	}
+	if len(recs) > 0 {
+		res, err := c.st.SubmitPulled(recs)
+		if err != nil {
+			return 0, err // not acknowledged: delivered again
+		}
+		for _, r := range res {
+			if r.Outcome == store.Rejected {
+				c.reject(RejectInvalid, fmt.Sprintf("a record the store refuses: %v", r.Err))
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		// AckAll (open): the last message acknowledges the batch. A
+		// consumer an operator made otherwise gets each acknowledged.
+		if cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy {
+			msgs[len(msgs)-1].Ack()
+		} else {
+			for _, m := range msgs {
+				m.Ack()
+			}
+		}
+	}
+	switch {
+	case pending >= 0:
+		consumerPending.WithLabelValues(c.cfg.Stream).Set(float64(pending))
+	case len(msgs) == 0:
+		consumerPending.WithLabelValues(c.cfg.Stream).Set(0)
+	}
+	return len(msgs), nil
+}
+
+// take reads one message as a record, or counts why not.
+func (c *consumer) take(data []byte) *record.Record {
+	if len(data) > MaxRecordBytes {
+		c.reject(RejectSize, fmt.Sprintf("a message of %d bytes (at most %d)", len(data), MaxRecordBytes))
+		return nil
+	}
+	rec, err := record.ParseLine(bytes.TrimSpace(data))
+	if err != nil {
+		c.reject(RejectUndecodable, fmt.Sprintf("a message that is not a record: %v", err))
+		return nil
+	}
+	if c.zones != nil && !c.zones[rec.Zone] {
+		c.reject(RejectZone, fmt.Sprintf("a record of zone %q, not one this server serves", rec.Zone))
+		return nil
+	}
+	return rec
+}
+
+// reject counts a message that is not stored, and logs one line a minute.
+func (c *consumer) reject(reason, why string) {
+	if c.cfg.Reject != nil {
+		c.cfg.Reject(reason)
+	}
+	c.rejectLogged.warn("jetstream: dropped %s from %s (coredns_statusengine_peer_rejected_total{peer=%q} counts them)", why, c.cfg.Stream, "jetstream:"+c.cfg.Stream)
+}
