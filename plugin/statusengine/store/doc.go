@@ -42,7 +42,8 @@
 //	               (record/encode.go)
 //	zones          number -> zone name                                              raw (dictionary)
 //	places         number -> location (country, names, point, source)              raw (dictionary)
-//	builds         number -> beacon head: every field but the id                   raw (dictionary)
+//	builds         number -> beacon head: every field but the id; of a zone of a   raw (dictionary)
+//	               custom schema, the zone, NUL, the head (that schema's SplitID)
 //	installations  number -> build, source network, id (the installation estimate) raw (dictionary)
 //	resolvers      installation number -> the /24 or /48 of the resolver of its    raw, written with the row
 //	               first report, for the public floor (absent: the source network)  (files before it: absent)
@@ -58,6 +59,8 @@
 //	               peer URL, NUL, "imports" -> its cursor in the peer's imports
 //	imports        sequence (the bucket's NextSequence) -> key of a record an       as written (files before
 //	               import stored, for peers (imports.go)                            it: absent, none listed)
+//	schemas        zone name -> its custom schema's spec as JSON                   as written (files before
+//	               (record.AppendSchema); no row: ModSecurity's (schemas.go)       it: absent, none custom)
 //	meta           one value per key, 8 bytes:
 //	  format       the layout: 2, or 1 while a format 1 file is migrated           as written (format 1: absent)
 //	  count        the records in bucket records                                    as written
@@ -66,6 +69,26 @@
 //	               index holds the dictionary's rows up to this number (dict.go)   as written
 //	  rebuilding   present while a rollup rebuild is under way (replay.go)          Open starts the rebuild over
 //	  wal          the log's frames up to this seq are in the file (wal/wal.go)    as written
+//
+// Schemas (schemas.go). A zone of a custom schema (docs/schemas.md) has its
+// reports stored as ModSecurity's are, once each: a record whose report is
+// of codec.FormatSchema (the beacon, its id field, the epoch), its build
+// the head under the zone (zone, NUL, head: ModSecurity's heads are
+// printable ASCII, so an existing file's rows, records, installations and
+// rollups are unchanged and read as before). Its fields are not stored
+// apart: readers parse a build's head with the zone's schema at read time.
+// The schema itself is in the file (bucket schemas), written by SetSchema
+// before the zone's first report and read at Open before the write-ahead
+// log, so that the log's frames, Check, salvage and export read custom
+// beacons without a Corefile. record.Schemas is the one lookup (zone ->
+// schema) every reader and writer of a beacon goes through; the store holds
+// it in an atomic pointer, swapped whole by SetSchema, so a reload never
+// races a reader. SetSchema refuses a change that is not codec.Schema.Extends
+// (fields added at the end, same roles), and a switch between ModSecurity's
+// schema and a custom one for a zone that holds reports, with an error
+// naming the zone: stored reports keep the meaning they were stored with,
+// and the Corefile's start or reload fails rather than silently re-reading
+// them (a refused reload leaves the running instance serving).
 //
 // A format 1 file (statusengine before this layout) is migrated in place at
 // Open (migrate.go), and read by salvage:

@@ -445,12 +445,13 @@ func (s *Store) buildInfos(nums []uint32) (map[uint32]*buildInfo, error) {
 		return out, nil
 	}
 	slices.Sort(missing)
+	sc := s.Schemas()
 	read := make([]*buildInfo, len(missing))
 	err := s.view(func(tx *bolt.Tx) error {
 		rows := &inOrder{c: tx.Bucket(schema.Builds).Cursor()}
 		for i, n := range missing {
 			if v := rows.get(n); v != nil {
-				read[i], _ = parseBuild(v)
+				read[i], _ = parseBuild(v, sc)
 			}
 		}
 		return nil

@@ -70,6 +70,13 @@ var (
 	// pulls them from the one that received or imported them. Optional:
 	// Open adds it, and an older statusengine ignores it.
 	Imports = []byte("imports")
+	// Schemas: zone name -> its custom schema, the spec as JSON
+	// (record.AppendSchema). A zone without a row is ModSecurity's. Written
+	// when the plugin names a zone's schema (Store.SetSchema), read at Open
+	// before the write-ahead log, so that the log's frames, the builds of
+	// custom zones, Check, salvage and export read beacons without a
+	// Corefile. Optional: Open adds it, and an older statusengine ignores it.
+	Schemas = []byte("schemas")
 	// Meta holds the file's single values, the meta keys below, 8
 	// bytes each (putUint).
 	Meta = []byte("meta")
@@ -80,7 +87,7 @@ var BucketsV2 = [][]byte{Records, Seen, Zones, Places, Builds, Installations,
 	Index, Rollups, Meta, Peers, Snapshots}
 
 // Buckets are every bucket Open makes: BucketsV2 and those added since.
-var Buckets = append(BucketsV2[:len(BucketsV2):len(BucketsV2)], Resolvers, Imports)
+var Buckets = append(BucketsV2[:len(BucketsV2):len(BucketsV2)], Resolvers, Imports, Schemas)
 
 // Keys of meta, each 8 bytes.
 var (
