@@ -130,7 +130,7 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 	switch d {
 	case DimTotal:
 	case rollup.DimCountry:
-		b.Values = geoCounts(a.countries, nil, m)
+		b.Values = geoCounts(a.countries, nil, m, nil)
 	default:
 		vals := map[string]*tally{}
 		infos, err := s.buildInfos(slices.Collect(maps.Keys(perBuild)))

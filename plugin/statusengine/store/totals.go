@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/statusengine/statusengine/internal/flight"
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
@@ -50,6 +51,19 @@ type Totals struct {
 	// a City database).
 	Combos map[rollup.Combo]Counts
 	Points map[rollup.Point]Counts
+
+	// Zone is the zone of a custom schema these totals are of ("" for
+	// ModSecurity's zones), Schema its schema; Fields then holds, per
+	// field of the schema but the id, the counts of each value (a value a
+	// beacon left out, past min_fields, is ""), and Dims only DimCountry.
+	Zone   string
+	Schema *codec.Schema
+	Fields map[string]map[string]Counts
+	// GeoReportsMixed says the range holds reports of other zones' schemas
+	// too: the rollups sum reports per country and map point over every
+	// zone, so Dims[DimCountry] and Points count installations and
+	// networks of these totals' zone exactly, and their Reports are 0.
+	GeoReportsMixed bool
 }
 
 // DaySpan widens [from, to] to whole UTC days, the granularity of Totals.
@@ -197,6 +211,31 @@ func (o *inOrder) get(n uint32) []byte {
 	return o.v
 }
 
+// buildSet is the builds of a members' list, each once.
+func buildSet(builds []uint32) map[uint32]struct{} {
+	out := map[uint32]struct{}{}
+	for _, b := range builds {
+		out[b] = struct{}{}
+	}
+	return out
+}
+
+// only is m's installations whose build in keeps, in number order; keep
+// gets their numbers.
+func (m *members) only(in func(uint32) bool, keep *roaring.Bitmap) *members {
+	out := &members{}
+	for i, b := range m.builds {
+		if in(b) {
+			out.nums = append(out.nums, m.nums[i])
+			out.builds = append(out.builds, b)
+			out.nets = append(out.nets, m.nets[i])
+			out.ids = append(out.ids, m.ids[i])
+			keep.Add(m.nums[i])
+		}
+	}
+	return out
+}
+
 // merged is a ∪ b, both in number order and disjoint.
 func merged(a, b *members) *members {
 	if len(b.nums) == 0 {
@@ -264,6 +303,16 @@ type part struct {
 // sum is computed once and kept (see closedCache); a request then reads
 // today's rollups and the rows of the installations new today.
 func (s *Store) Totals(from, to time.Time) (*Totals, error) {
+	return s.ZoneTotals(from, to, "")
+}
+
+// ZoneTotals is Totals of the reports of one schema's zones: zone "" is
+// every zone of ModSecurity's schema (its breakdowns in Dims, as Totals),
+// any other a zone of a custom schema, whose breakdowns are its fields,
+// parsed from its builds' heads with the schema the file keeps (Fields).
+// Which build belongs to which zone is in its row (schemas.go), so the
+// rollups serve every zone as they are.
+func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 	t := &Totals{Dims: map[rollup.Dimension]map[string]Counts{}, Combos: map[rollup.Combo]Counts{}, Points: map[rollup.Point]Counts{}}
 	t.From, t.To = DaySpan(from, to)
 	if to.Before(from) {
@@ -295,6 +344,39 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	for b, n := range open.builds {
 		reports[b] += n
 	}
+	if zone != "" {
+		t.Zone, t.Schema, t.Fields = zone, s.Schemas().Custom(zone), map[string]map[string]Counts{}
+		if t.Schema == nil {
+			return t, nil
+		}
+	}
+	// Which builds are the zone's: parsed once, the reading below reuses them.
+	infos, err := s.buildInfos(unionKeys(reports, buildSet(m.builds)))
+	if err != nil {
+		return nil, err
+	}
+	in := func(b uint32) bool {
+		if info := infos[b]; info != nil {
+			return info.zone == zone
+		}
+		return zone == "" // an unreadable build counts as before schemas
+	}
+	var keep *roaring.Bitmap // the zone's installations, when others are in the range
+	for b := range infos {
+		if !in(b) {
+			keep = roaring.New()
+			break
+		}
+	}
+	if keep != nil {
+		t.GeoReportsMixed = true
+		m = m.only(in, keep)
+		for b := range reports {
+			if !in(b) {
+				delete(reports, b)
+			}
+		}
+	}
 	perBuild := map[uint32]*tally{}
 	var total tally
 	ids := make(map[uint64]struct{}, len(m.nums))
@@ -315,11 +397,8 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 		dims[d] = map[string]*tally{}
 	}
 	combos := map[rollup.Combo]*tally{}
+	fields := map[string]map[string]*tally{}
 	nums := unionKeys(reports, perBuild)
-	infos, err := s.buildInfos(nums)
-	if err != nil {
-		return nil, err
-	}
 	for _, b := range nums {
 		info := infos[b]
 		if info == nil {
@@ -331,6 +410,22 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 		}
 		tb.c.Reports = reports[b]
 		total.c.Reports += reports[b]
+		if info.schema != nil {
+			for i, f := range info.schema.Fields() {
+				if f == info.schema.ID() {
+					continue
+				}
+				v := ""
+				if i < len(info.fields) {
+					v = info.fields[i]
+				}
+				if fields[f] == nil {
+					fields[f] = map[string]*tally{}
+				}
+				into(fields[f], v, tb)
+			}
+			continue
+		}
 		for i, d := range rollup.BuildDims {
 			into(dims[d], info.values[i], tb)
 		}
@@ -346,8 +441,19 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	for v, tv := range combos {
 		t.Combos[v] = tv.counts()
 	}
-	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m)
-	for v, c := range geoCounts(closed.points, open.points, m) {
+	for f, vs := range fields {
+		t.Fields[f] = map[string]Counts{}
+		for v, tv := range vs {
+			t.Fields[f][v] = tv.counts()
+		}
+	}
+	if zone != "" {
+		for _, d := range rollup.BuildDims {
+			delete(t.Dims, d)
+		}
+	}
+	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m, keep)
+	for v, c := range geoCounts(closed.points, open.points, m, keep) {
 		if p, ok := rollup.ParsePoint(v); ok {
 			t.Points[p] = c
 		}
@@ -385,7 +491,10 @@ func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) []uint32 {
 
 // geoCounts adds two sums of countries (or points): reports add,
 // installations unite, and the members tell their networks.
-func geoCounts(a, b map[string]*rollup.Group, m *members) map[string]Counts {
+// With keep (other zones' reports in the range), installations are those
+// of keep alone and reports are left at 0: the rollups do not split them by
+// zone.
+func geoCounts(a, b map[string]*rollup.Group, m *members, keep *roaring.Bitmap) map[string]Counts {
 	out := make(map[string]Counts, len(a)+len(b))
 	vals := make(map[string]struct{}, len(a)+len(b))
 	for v := range a {
@@ -404,6 +513,13 @@ func geoCounts(a, b map[string]*rollup.Group, m *members) map[string]Counts {
 					set.Or(x.Installs)
 				}
 			}
+		}
+		if keep != nil {
+			set.And(keep)
+			if set.IsEmpty() {
+				continue
+			}
+			c.Reports = 0
 		}
 		c.Installations = set.GetCardinality()
 		var ns netSet

@@ -1,0 +1,350 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+)
+
+const customZone = "status.example.org."
+
+func customSchema(t testing.TB, fields ...string) *codec.Schema {
+	t.Helper()
+	if len(fields) == 0 {
+		fields = []string{"product", "version", "os", "arch", "id"}
+	}
+	s, err := codec.NewSchema(codec.SchemaSpec{Fields: fields, Version: "version", Platform: "os", ID: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// customRecord is a report of beacon in customZone, decoded with s.
+func customRecord(t testing.TB, s *codec.Schema, beacon string, epoch int64, received time.Time) *record.Record {
+	t.Helper()
+	r, err := codec.ParseSchema(s, beacon)
+	if err != nil {
+		t.Fatalf("ParseSchema(%q): %v", beacon, err)
+	}
+	r.Epoch, r.HasEpoch = epoch, true
+	return &record.Record{Received: received, Zone: customZone, Resolver: netip.MustParseAddr("192.0.2.53"), Report: r.AsReport()}
+}
+
+func openSchemas(t testing.TB, path string, s *codec.Schema) *Store {
+	t.Helper()
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSchema([]string{customZone}, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSchema([]string{testZone}, codec.ModSecurity); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestCustomSchemaStored: a custom zone's reports are stored once each
+// beside ModSecurity's, survive a restart that names no schema (the file
+// keeps it), read back byte for byte, are counted in their zone's totals
+// only, by field name, and export and import byte-identical; a server
+// that has no schema for the zone refuses its lines.
+func TestCustomSchemaStored(t *testing.T) {
+	sc := customSchema(t)
+	path := filepath.Join(t.TempDir(), "se.db")
+	st := openSchemas(t, path, sc)
+	now := time.Now()
+	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, now), Stored)
+	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, now), Duplicate)
+	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000100, now), Stored)
+	mustSubmit(t, st, customRecord(t, sc, "myapp,1.3.0,FreeBSD,arm64, bb ", 1796000000, now), Stored)
+	mustSubmit(t, st, newRecord(t, realBeacon, 1796000000, now), Stored)
+	// The same beacon in a zone of ModSecurity's schema, or ModSecurity's in
+	// the custom zone: rejected.
+	wrong := customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,cc", 1796000000, now)
+	wrong.Zone = testZone
+	mustSubmit(t, st, wrong, Rejected)
+	wrong = newRecord(t, realBeacon, 1796000001, now)
+	wrong.Zone = customZone
+	mustSubmit(t, st, wrong, Rejected)
+	if st.Count() != 4 {
+		t.Fatalf("Count %d, want 4", st.Count())
+	}
+	before := all(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := Open(path, Options{}) // no SetSchema: the file knows it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := st.Schemas().Custom(customZone); got == nil || got.String() != sc.String() {
+		t.Fatalf("schema after reopen %v, want %v", got, sc)
+	}
+	after := all(t, st)
+	show := func(rs []*record.Record) string {
+		var b strings.Builder
+		for _, r := range rs {
+			fmt.Fprintf(&b, "%+v\n", *r)
+		}
+		return b.String()
+	}
+	if len(after) != 4 || show(after) != show(before) {
+		t.Fatalf("records after reopen:\n%v\nbefore:\n%v", show(after), show(before))
+	}
+	beacons := map[string]bool{}
+	for _, r := range after {
+		beacons[r.Zone+" "+r.Report.Beacon+" "+r.Report.ID] = true
+	}
+	for _, want := range []string{customZone + " myapp,1.3.0,FreeBSD,arm64, bb  bb", testZone + " " + realBeacon + " 75"} {
+		if !beacons[want] {
+			t.Errorf("%q not read back; have %v", want, beacons)
+		}
+	}
+
+	zt, err := st.ZoneTotals(now.Add(-time.Hour), now, customZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zt.Total.Reports != 3 || zt.Total.Installations != 2 || zt.DistinctIDs != 2 {
+		t.Errorf("custom totals %+v, want 3 reports, 2 installations", zt.Total)
+	}
+	if c := zt.Fields["version"]["1.2.3"]; c.Reports != 2 || c.Installations != 1 {
+		t.Errorf("version 1.2.3: %+v", c)
+	}
+	if c := zt.Fields["os"]["FreeBSD"]; c.Reports != 1 || c.Installations != 1 {
+		t.Errorf("os FreeBSD: %+v", c)
+	}
+	if _, ok := zt.Fields["id"]; ok || len(zt.Fields) != 4 || zt.Dims[rollup.DimModsec] != nil {
+		t.Errorf("custom breakdowns: fields %v dims %v", zt.Fields, zt.Dims)
+	}
+	mt, err := st.Totals(now.Add(-time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mt.Total.Reports != 1 || mt.Total.Installations != 1 || len(mt.Dims[rollup.DimModsec]) != 1 || mt.Dims[rollup.DimModsec]["2.9.7"].Reports != 1 {
+		t.Errorf("ModSecurity's totals count other zones: %+v %v", mt.Total, mt.Dims[rollup.DimModsec])
+	}
+
+	var exp bytes.Buffer
+	if n, err := st.Export(&exp, time.Unix(1, 0), time.Unix(1<<33-1, 0)); err != nil || n != 4 {
+		t.Fatalf("Export = %d, %v", n, err)
+	}
+	// A server without the zone's schema refuses its lines.
+	bare := openTemp(t)
+	var rejected []string
+	stats, err := bare.ImportNDJSON(bytes.NewReader(exp.Bytes()), func(line int, err error) { rejected = append(rejected, err.Error()) })
+	if err != nil || stats.Imported != 1 || stats.Rejected != 3 {
+		t.Errorf("import without the schema = %+v, %v (%q)", stats, err, rejected)
+	}
+	dst := openSchemas(t, filepath.Join(t.TempDir(), "dst.db"), sc)
+	defer dst.Close()
+	if stats, err := dst.ImportNDJSON(bytes.NewReader(exp.Bytes()), nil); err != nil || stats.Imported != 4 {
+		t.Fatalf("import = %+v, %v", stats, err)
+	}
+	var again bytes.Buffer
+	dst.Export(&again, time.Unix(1, 0), time.Unix(1<<33-1, 0))
+	if !bytes.Equal(exp.Bytes(), again.Bytes()) {
+		t.Errorf("export of the import differs:\n%s\nwant\n%s", again.Bytes(), exp.Bytes())
+	}
+	if !strings.Contains(exp.String(), `"beacon":"myapp,1.3.0,FreeBSD,arm64, bb "`) {
+		t.Errorf("export lacks the custom beacon as sent:\n%s", exp.Bytes())
+	}
+
+	// Check and salvage read the schema from the file.
+	st.Close()
+	r, err := Check(path)
+	if err != nil || !r.OK() || r.Records != 4 {
+		t.Fatalf("Check = %+v, %v", r, err)
+	}
+	out := filepath.Join(t.TempDir(), "salvaged.db")
+	ss, err := Salvage(path, out, Options{})
+	if err != nil || ss.Records != 4 || ss.Lost != 0 {
+		t.Fatalf("Salvage = %+v, %v", ss, err)
+	}
+}
+
+// TestCustomSchemaLogReplay: custom reports answered from the write-ahead
+// log only (a writer killed after answering) are stored by the next Open,
+// which reads their schema from the file before the log.
+func TestCustomSchemaLogReplay(t *testing.T) {
+	sc := customSchema(t)
+	path := filepath.Join(t.TempDir(), "se.db")
+	st := openSchemas(t, path, sc)
+	st.Close()
+	now := time.Now()
+	var recs []*record.Record
+	for i := range 50 {
+		rec := customRecord(t, sc, fmt.Sprintf("myapp,1.%d,Linux,x86_64,%02x", i%3, i), 1796000000+int64(i), now.Add(time.Duration(i)*time.Millisecond))
+		rec.Key = uint64(rec.Received.UnixNano())
+		recs = append(recs, rec)
+	}
+	writeLog(t, path, recs)
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got := all(t, st)
+	if len(got) != 50 || st.Count() != 50 {
+		t.Fatalf("replayed %d records (count %d), want 50", len(got), st.Count())
+	}
+	for i, r := range got {
+		if r.Report.Beacon != recs[i].Report.Beacon || r.Zone != customZone {
+			t.Fatalf("record %d: %q in %s, want %q", i, r.Report.Beacon, r.Zone, recs[i].Report.Beacon)
+		}
+	}
+}
+
+// TestCustomSchemaKill9: as TestKill9, reports of a custom zone: every
+// report answered before SIGKILL is in the file after the next Open, which
+// is given no schema.
+func TestCustomSchemaKill9(t *testing.T) {
+	if path := os.Getenv("STATUSENGINE_KILL9_CUSTOM"); path != "" {
+		kill9CustomChild(t, path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "se.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCustomSchemaKill9$")
+	cmd.Env = append(os.Environ(), "STATUSENGINE_KILL9_CUSTOM="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[int64]bool{}
+	sc := bufio.NewScanner(out)
+	deadline := time.Now().Add(30 * time.Second)
+	for sc.Scan() && len(acked) < 2000 && time.Now().Before(deadline) {
+		if e, err := strconv.ParseInt(sc.Text(), 10, 64); err == nil {
+			acked[e] = true
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if len(acked) < 100 {
+		t.Fatalf("child acknowledged only %d reports", len(acked))
+	}
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	found := map[int64]bool{}
+	for _, r := range all(t, st) {
+		if r.Zone == customZone && r.Report.Format == codec.FormatSchema {
+			found[r.Report.Epoch] = true
+		}
+	}
+	lost := 0
+	for e := range acked {
+		if !found[e] {
+			lost++
+		}
+	}
+	zt, err := st.ZoneTotals(time.Now().Add(-time.Hour), time.Now(), customZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("acknowledged %d, on disk %d after kill -9, lost %d, zone totals %d reports", len(acked), len(found), lost, zt.Total.Reports)
+	if lost > 0 {
+		t.Fatalf("%d acknowledged reports lost", lost)
+	}
+	if zt.Total.Reports != uint64(len(found)) || int64(len(found)) != st.Count() {
+		t.Errorf("zone totals %d, count %d, records %d disagree", zt.Total.Reports, st.Count(), len(found))
+	}
+}
+
+func kill9CustomChild(t *testing.T, path string) {
+	sc := customSchema(t)
+	st, err := Open(path, Options{AnswerWait: time.Minute})
+	if err != nil || st.SetSchema([]string{customZone}, sc) != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100000; i++ {
+				e := int64(1700000000 + w*1000000 + i)
+				r, _ := codec.ParseSchema(sc, fmt.Sprintf("myapp,1.%d,Linux,x86_64,%02x", i%7, i%256))
+				r.Epoch, r.HasEpoch = e, true
+				rec := &record.Record{Received: time.Now(), Zone: customZone, Resolver: netip.AddrFrom4([4]byte{198, 51, byte(w), 1}), Report: r.AsReport()}
+				if o, err := st.Submit(rec); o == Stored && err == nil {
+					mu.Lock()
+					fmt.Println(e)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	os.Exit(0)
+}
+
+// TestSchemaChangeRefused: a zone's schema may change between Opens only
+// by fields added at the end; any other change, and a switch between
+// ModSecurity's schema and a custom one for a zone that holds reports, is
+// refused naming the zone, and the file keeps the schema it had.
+func TestSchemaChangeRefused(t *testing.T) {
+	sc := customSchema(t)
+	path := filepath.Join(t.TempDir(), "se.db")
+	st := openSchemas(t, path, sc)
+	mustSubmit(t, st, newRecord(t, realBeacon, 1796000000, time.Now()), Stored)
+	st.Close()
+
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, c := range []struct {
+		name  string
+		zone  string
+		s     *codec.Schema
+		wants string // "" accepted
+	}{
+		{"fields reordered", customZone, customSchema(t, "version", "product", "os", "arch", "id"), "only be added at the end"},
+		{"a field removed", customZone, customSchema(t, "product", "version", "os", "id"), "only be added at the end"},
+		{"to ModSecurity's", customZone, codec.ModSecurity, "from custom to modsecurity"},
+		{"ModSecurity's zone with reports to custom", testZone, sc, "holds reports of ModSecurity's schema"},
+		{"the same", customZone, sc, ""},
+		{"a field added at the end", customZone, customSchema(t, "product", "version", "os", "arch", "id", "locale"), ""},
+		{"back to the old one", customZone, sc, "only be added at the end"},
+		{"a new zone", "other.example.org.", sc, ""},
+	} {
+		err := st.SetSchema([]string{c.zone}, c.s)
+		switch {
+		case c.wants == "" && err != nil:
+			t.Errorf("%s: refused: %v", c.name, err)
+		case c.wants != "" && (err == nil || !strings.Contains(err.Error(), c.wants) || !strings.Contains(err.Error(), c.zone)):
+			t.Errorf("%s: error %v, want one naming %s and saying %q", c.name, err, c.zone, c.wants)
+		}
+	}
+	if got := st.Schemas().Custom(customZone); got == nil || len(got.Fields()) != 6 {
+		t.Errorf("schema kept %v, want the extended one", got)
+	}
+}
