@@ -1,0 +1,141 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
+)
+
+const appZone = "status.example.org."
+
+// zoneFixture is a server over a store holding, today, n reports of
+// appZone (a custom schema: product version os arch id), whose version is
+// version(i), each from its own installation on one of 8 networks, and 10
+// of ModSecurity's zone.
+func zoneFixture(t *testing.T, n int, version func(i int) string) *fixture {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sc, err := codec.NewSchema(codec.SchemaSpec{Fields: []string{"product", "version", "os", "arch", "id"}, Version: "version", Platform: "os", ID: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSchema([]string{appZone}, sc); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var recs []*record.Record
+	for i := range n {
+		r, err := codec.ParseSchema(sc, fmt.Sprintf("myapp,%s,Linux,x86_64,%x", version(i), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Epoch, r.HasEpoch = int64(1e9+i), true
+		recs = append(recs, &record.Record{Received: now.Add(-time.Duration(i) * time.Millisecond), Zone: appZone,
+			Resolver: netip.AddrFrom4([4]byte{198, 51, byte(i % 8), 1}), Report: r.AsReport(),
+			Geo: geo.Location{Country: "DE", CountryName: "Germany", Source: "resolver"}})
+	}
+	for i := range 10 {
+		recs = append(recs, popRecord(t, fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%02x", i),
+			netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), geo.Location{}, now.Add(-time.Duration(i)*time.Second), int64(2e9+i)))
+	}
+	for len(recs) > 0 {
+		k := min(4096, len(recs))
+		if _, err := st.SubmitBatch(recs[:k]); err != nil {
+			t.Fatal(err)
+		}
+		recs = recs[k:]
+	}
+	s := New()
+	s.SetStore(st)
+	s.SetConfig(Config{Token: testToken, Zones: []string{"status.modsecurity.org.", appZone}})
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	return &fixture{srv: s, st: st, http: hs, n: n}
+}
+
+// TestZoneSummary: ?zone= gives a custom zone's summary, keyed by its
+// field names with the public floor on every group; ModSecurity's summary
+// (no zone, or one of its zones) counts its own reports only; an unknown
+// or hostile zone is a 400 with a JSON message.
+func TestZoneSummary(t *testing.T) {
+	f := zoneFixture(t, 60, func(i int) string { return []string{"1.2.3", "1.3.0"}[i%2] })
+	var sum Summary
+	code, _, body := f.fetch(t, "/api/v1/summary?zone=status.example.org", "")
+	if code != 200 || json.Unmarshal(body, &sum) != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	if sum.Zone != appZone || sum.Reports != 60 || sum.Installations != 60 || sum.Version != "version" || sum.LatestVersion != "1.3.0" ||
+		sum.InstallationsOnLatest != 30 || len(sum.TopCombinations) != 0 {
+		t.Errorf("zone summary %s", body)
+	}
+	for _, k := range []string{"product", "version", "os", "arch", "country"} {
+		if len(sum.Breakdowns[k]) == 0 {
+			t.Errorf("breakdown %q missing: %s", k, body)
+		}
+	}
+	if _, ok := sum.Breakdowns["id"]; ok || sum.Breakdowns["modsec"] != nil {
+		t.Errorf("breakdowns %v", sum.Breakdowns)
+	}
+	if v := sum.Breakdowns["version"]; len(v) != 2 || v[0].Installations != 30 {
+		t.Errorf("version breakdown %+v", v)
+	}
+	for _, path := range []string{"/api/v1/summary", "/api/v1/summary?zone=status.modsecurity.org."} {
+		sum = Summary{}
+		code, _, body = f.fetch(t, path, testToken)
+		if code != 200 || json.Unmarshal(body, &sum) != nil || sum.Zone != "" || sum.Reports != 10 || sum.Installations != 10 ||
+			len(sum.Breakdowns["modsec"]) != 1 || sum.Breakdowns["modsec"][0].Value != "2.9.7" {
+			t.Errorf("%s: ModSecurity's summary counts other zones: %d %s", path, code, body)
+		}
+	}
+	for _, z := range []string{"nowhere.example.", strings.Repeat("a", 300), "%00", "status.example.org..", "<script>"} {
+		code, _, body = f.fetch(t, "/api/v1/summary?zone="+z, "")
+		if code != 400 || !json.Valid(body) || !strings.Contains(string(body), "zone") {
+			t.Errorf("zone %.20q: %d %s", z, code, body)
+		}
+	}
+}
+
+// TestZoneSummaryBounded: 100,000 distinct values of one field of a custom
+// schema give a summary of at most 256 KiB, public or with the token, each
+// breakdown at most TopValues values and other.
+func TestZoneSummaryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stores 100,000 reports")
+	}
+	const n = 100000
+	start := time.Now()
+	f := zoneFixture(t, n, func(i int) string { return fmt.Sprintf("1.%d", i) })
+	t.Logf("%d reports of distinct versions stored in %v", n, time.Since(start).Round(time.Millisecond))
+	for _, token := range []string{"", testToken} {
+		t0 := time.Now()
+		code, _, body := f.fetch(t, "/api/v1/summary?zone="+appZone, token)
+		t.Logf("token %q: summary of %d bytes in %v", token, len(body), time.Since(t0).Round(time.Millisecond))
+		var sum Summary
+		if code != 200 || len(body) > maxSummary || json.Unmarshal(body, &sum) != nil {
+			t.Fatalf("token %q: %d, %d bytes", token, code, len(body))
+		}
+		rows := sum.Breakdowns["version"]
+		other := rows[len(rows)-1]
+		shown := len(rows) - 1
+		if !other.Other || other.Values != n-shown || len(rows) > TopValues+1 || sum.Installations != n {
+			t.Fatalf("token %q: %d version rows, other %+v, %d installations", token, len(rows), other, sum.Installations)
+		}
+		if token == "" && (shown != 0 || sum.LatestVersion != "") || token != "" && shown != TopValues {
+			t.Errorf("token %q: %d versions named, latest %q", token, shown, sum.LatestVersion)
+		}
+	}
+}
