@@ -74,8 +74,7 @@ func TestEncodeDecodeSchema(t *testing.T) {
 }
 
 // send --zone Z reports a custom beacon to a running server of a custom
-// schema, which decodes it (counted decoded_not_stored: the store keeps
-// ModSecurity's reports only, for now).
+// schema, which stores it (counted stored).
 func TestSendSchema(t *testing.T) {
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,13 +94,13 @@ func TestSendSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	before := reportsCounted(t, "status.example.org.", "decoded_not_stored")
+	before := reportsCounted(t, "status.example.org.", "stored")
 	code, out, errs := cli(t, "", "send", customBeacon, "--server", "127.0.0.1:"+port, "--zone", "status.example.org", "--corefile", corefile)
 	if code != 0 || errs != "" || !strings.Contains(out, "answer: 192.0.2.20") {
 		t.Fatalf("send: exit %d, %q %q", code, out, errs)
 	}
-	if got := reportsCounted(t, "status.example.org.", "decoded_not_stored") - before; got != 1 {
-		t.Errorf("decoded_not_stored grew by %v, want 1", got)
+	if got := reportsCounted(t, "status.example.org.", "stored") - before; got != 1 {
+		t.Errorf("stored grew by %v, want 1", got)
 	}
 	// A beacon that does not fit: sent all the same, with the warning, and
 	// counted malformed by the server.

@@ -109,6 +109,18 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 	if err != nil {
 		return b, err
 	}
+	// With zones of custom schemas, the step is of ModSecurity's zones.
+	var keep *roaring.Bitmap
+	modsec := func(uint32) bool { return true }
+	if len(s.Schemas().Zones()) > 0 {
+		infos, err := s.buildInfos(unionKeys(a.builds, buildSet(m.builds)))
+		if err != nil {
+			return b, err
+		}
+		modsec = func(bn uint32) bool { info := infos[bn]; return info == nil || info.zone == "" }
+		keep = roaring.New()
+		m = m.only(modsec, keep)
+	}
 	var total tally
 	perBuild := map[uint32]*tally{}
 	for i, bn := range m.builds {
@@ -121,8 +133,12 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 		tb.install(m.nets[i])
 	}
 	for bn, n := range a.builds {
+		if !modsec(bn) {
+			continue
+		}
+		tb := perBuild[bn]
 		total.c.Reports += n
-		if tb := perBuild[bn]; tb != nil {
+		if tb != nil {
 			tb.c.Reports = n
 		}
 	}
@@ -130,7 +146,7 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 	switch d {
 	case DimTotal:
 	case rollup.DimCountry:
-		b.Values = geoCounts(a.countries, nil, m, nil)
+		b.Values = geoCounts(a.countries, nil, m, keep)
 	default:
 		vals := map[string]*tally{}
 		infos, err := s.buildInfos(slices.Collect(maps.Keys(perBuild)))

@@ -102,7 +102,11 @@ func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]Ser
 		return nil, err
 	}
 	var infos map[uint32]*buildInfo
-	if d != DimTotal && d != rollup.DimCountry {
+	// With zones of custom schemas, the series is of ModSecurity's zones:
+	// each build's row says its zone (by country, the rollups' reports are
+	// every zone's: see Totals.GeoReportsMixed).
+	mixed := len(s.Schemas().Zones()) > 0
+	if (d != DimTotal || mixed) && d != rollup.DimCountry {
 		nums := map[uint32]struct{}{}
 		for _, p := range got {
 			for b := range p.Builds {
@@ -127,12 +131,17 @@ func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]Ser
 		}
 		for b, n := range p.Builds {
 			v := ""
-			if d != DimTotal {
+			if infos != nil {
 				info := infos[b]
-				if info == nil {
+				if info == nil && d != DimTotal {
 					continue
 				}
-				v = info.values.Of(d)
+				if info != nil && info.zone != "" {
+					continue // a custom schema's build
+				}
+				if d != DimTotal {
+					v = info.values.Of(d)
+				}
 			}
 			vals[v] += n
 		}
