@@ -70,9 +70,6 @@ type Summary struct {
 	Zone          string `json:"zone,omitempty"`
 	Version       string `json:"version_field,omitempty"`
 	LatestVersion string `json:"latest_version,omitempty"`
-	// GeoReportsMixed: the country breakdown counts installations only
-	// (reports 0), since the range holds other zones' reports too.
-	GeoReportsMixed bool `json:"country_reports_unknown,omitempty"`
 }
 
 // breakdownDims names the breakdowns of a summary.
@@ -179,7 +176,7 @@ func zoneSummaryOf(t *store.Totals, floor, public Floor) Summary {
 		From: t.From.Unix(), To: t.To.Unix(),
 		Reports: t.Total.Reports, Installations: t.Total.Installations, DistinctIDs: int(t.DistinctIDs),
 		Breakdowns: map[string][]Breakdown{}, TopCombinations: []Combination{}, PublicMin: floor,
-		Zone: t.Zone, GeoReportsMixed: t.GeoReportsMixed,
+		Zone: t.Zone,
 	}
 	dims := map[string]map[string]store.Counts{"country": t.Dims[rollup.DimCountry]}
 	for name, vs := range t.Fields {

@@ -275,7 +275,8 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 	if err := t.seen.Put(append([]byte(nil), seen[:]...), []byte{}); err != nil {
 		return Failed, err
 	}
-	f := rollup.Fact{Received: received, Install: r.Install, Build: build, Country: rec.Geo.Country, Point: rollup.PointKey(&rec.Geo)}
+	f := geoFact(rollup.Fact{Received: received, Install: r.Install, Build: build, Country: rec.Geo.Country, Point: rollup.PointKey(&rec.Geo)},
+		rec.Report.Format == codec.FormatSchema, r.Zone)
 	for _, pk := range rollup.KeysOf(received) {
 		if w.s.live.Hold(tx, pk) {
 			t.badRollup = true

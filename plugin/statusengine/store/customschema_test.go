@@ -15,9 +15,13 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/geo"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
 const customZone = "status.example.org."
@@ -73,8 +77,12 @@ func TestCustomSchemaStored(t *testing.T) {
 	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, now), Stored)
 	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, now), Duplicate)
 	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000100, now), Stored)
-	mustSubmit(t, st, customRecord(t, sc, "myapp,1.3.0,FreeBSD,arm64, bb ", 1796000000, now), Stored)
-	mustSubmit(t, st, newRecord(t, realBeacon, 1796000000, now), Stored)
+	de := customRecord(t, sc, "myapp,1.3.0,FreeBSD,arm64, bb ", 1796000000, now)
+	de.Geo = geo.Location{Country: "DE", CountryName: "Germany", City: "Berlin", Lat: 52.5, Lon: 13.4, HasPoint: true, Source: geo.SourceResolver}
+	mustSubmit(t, st, de, Stored)
+	ms := newRecord(t, realBeacon, 1796000000, now)
+	ms.Geo = geo.Location{Country: "FR", CountryName: "France", Source: geo.SourceResolver}
+	mustSubmit(t, st, ms, Stored)
 	// The same beacon in a zone of ModSecurity's schema, or ModSecurity's in
 	// the custom zone: rejected.
 	wrong := customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,cc", 1796000000, now)
@@ -136,12 +144,34 @@ func TestCustomSchemaStored(t *testing.T) {
 	if _, ok := zt.Fields["id"]; ok || len(zt.Fields) != 4 || zt.Dims[rollup.DimModsec] != nil {
 		t.Errorf("custom breakdowns: fields %v dims %v", zt.Fields, zt.Dims)
 	}
+	// Countries and points count each zone's own reports (rollup.ZoneGeoKey).
+	if c := zt.Dims[rollup.DimCountry]; len(c) != 2 || c["DE"].Reports != 1 || c["DE"].Installations != 1 || c[""].Reports != 2 {
+		t.Errorf("custom countries %v", c)
+	}
+	if len(zt.Points) != 1 || zt.Points[rollup.Point{Lat: 52.5, Lon: 13.4}].Reports != 1 {
+		t.Errorf("custom points %v", zt.Points)
+	}
 	mt, err := st.Totals(now.Add(-time.Hour), now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mt.Total.Reports != 1 || mt.Total.Installations != 1 || len(mt.Dims[rollup.DimModsec]) != 1 || mt.Dims[rollup.DimModsec]["2.9.7"].Reports != 1 {
 		t.Errorf("ModSecurity's totals count other zones: %+v %v", mt.Total, mt.Dims[rollup.DimModsec])
+	}
+	if c := mt.Dims[rollup.DimCountry]; len(c) != 1 || c["FR"].Reports != 1 || c["FR"].Installations != 1 || len(mt.Points) != 0 {
+		t.Errorf("ModSecurity's countries %v, points %v", c, mt.Points)
+	}
+	series, err := st.Series(now.Add(-time.Hour), now, StepDay, rollup.DimCountry)
+	if err != nil || len(series) != 1 || len(series[0].Values) != 1 || series[0].Values["FR"] != 1 {
+		t.Errorf("ModSecurity's series by country %+v, %v", series, err)
+	}
+	series, err = st.Series(now.Add(-time.Hour), now, StepDay, DimTotal)
+	if err != nil || len(series) != 1 || series[0].Values[""] != 1 {
+		t.Errorf("ModSecurity's series %+v, %v", series, err)
+	}
+	steps, err := st.Installs(now.Add(-time.Hour), now, StepDay, rollup.DimCountry)
+	if err != nil || len(steps) != 1 || steps[0].Total.Installations != 1 || steps[0].Total.Reports != 1 || len(steps[0].Values) != 1 {
+		t.Errorf("ModSecurity's installation steps %+v, %v", steps, err)
 	}
 
 	var exp bytes.Buffer
@@ -179,6 +209,51 @@ func TestCustomSchemaStored(t *testing.T) {
 	ss, err := Salvage(path, out, Options{})
 	if err != nil || ss.Records != 4 || ss.Lost != 0 {
 		t.Fatalf("Salvage = %+v, %v", ss, err)
+	}
+
+	// The rollups rebuilt from the records (factOf) key each zone's
+	// countries as the writer did.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return putUint(tx.Bucket(schema.Meta), schema.RebuildingKey, 1) })
+	db.Close()
+	var events []string
+	var mu sync.Mutex
+	st, err = Open(path, Options{OnEvent: func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rebuilt := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(strings.Join(events, "\n"), "rebuilt the rollups")
+	}
+	for i := 0; i < 200 && !rebuilt(); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var c map[string]Counts
+	for range 200 {
+		zt, err := st.ZoneTotals(now.Add(-time.Hour), now, customZone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c = zt.Dims[rollup.DimCountry]; c["DE"].Reports == 1 && c[""].Reports == 2 && zt.Total.Reports == 3 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c["DE"].Reports != 1 || c[""].Reports != 2 || len(c) != 2 {
+		t.Errorf("custom countries after a rebuild %v", c)
+	}
+	if !rebuilt() {
+		t.Errorf("no rebuild: %q", events)
+	}
+	mt, _ = st.Totals(now.Add(-time.Hour), now)
+	if c := mt.Dims[rollup.DimCountry]; len(c) != 1 || c["FR"].Reports != 1 {
+		t.Errorf("ModSecurity's countries after a rebuild %v", c)
 	}
 }
 

@@ -50,8 +50,9 @@
 //	index          dictionary tag + SHA-256 prefix of a value -> its number         from the dictionaries' rows
 //	seen           client epoch + SHA-256 prefix of the beacon -> nothing           from records (seen.go)
 //	rollups        period (hour, day, month) -> installations bitmap, reports per  from records
-//	               build, per country and per map point                             (rollup/period.go), but
-//	                                                                                retention's deleted ones
+//	               build, per country and per map point; a custom schema's         (rollup/period.go), but
+//	               countries and points under NUL and the zone's number             retention's deleted ones
+//	               (rollup.ZoneGeoKey)
 //	snapshots      day -> the public daily document the API rendered, kept as      as written
 //	               written (never changed, never deleted)
 //	peers          peer URL -> cursor (its last record key taken), time of the     as written
@@ -76,7 +77,13 @@
 // the head under the zone (zone, NUL, head: ModSecurity's heads are
 // printable ASCII, so an existing file's rows, records, installations and
 // rollups are unchanged and read as before). Its fields are not stored
-// apart: readers parse a build's head with the zone's schema at read time.
+// apart: readers parse a build's head with the zone's schema at read time
+// (ZoneTotals), and a build's row says its zone, so ModSecurity's totals,
+// series and installation steps leave other zones' builds out. The one
+// addition to the rollups' keys: a custom zone's reports count in a
+// period's countries and points under a NUL and the zone's number
+// (rollup.ZoneGeoKey), since a country's sum cannot be split by zone at
+// read time; ModSecurity's keys are printable, so they are as before.
 // The schema itself is in the file (bucket schemas), written by SetSchema
 // before the zone's first report and read at Open before the write-ahead
 // log, so that the log's frames, Check, salvage and export read custom

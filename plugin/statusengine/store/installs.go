@@ -110,7 +110,6 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 		return b, err
 	}
 	// With zones of custom schemas, the step is of ModSecurity's zones.
-	var keep *roaring.Bitmap
 	modsec := func(uint32) bool { return true }
 	if len(s.Schemas().Zones()) > 0 {
 		infos, err := s.buildInfos(unionKeys(a.builds, buildSet(m.builds)))
@@ -118,8 +117,7 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 			return b, err
 		}
 		modsec = func(bn uint32) bool { info := infos[bn]; return info == nil || info.zone == "" }
-		keep = roaring.New()
-		m = m.only(modsec, keep)
+		m = m.only(modsec)
 	}
 	var total tally
 	perBuild := map[uint32]*tally{}
@@ -146,7 +144,7 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 	switch d {
 	case DimTotal:
 	case rollup.DimCountry:
-		b.Values = geoCounts(a.countries, nil, m, keep)
+		b.Values = geoCounts(a.countries, nil, m, 0)
 	default:
 		vals := map[string]*tally{}
 		infos, err := s.buildInfos(slices.Collect(maps.Keys(perBuild)))

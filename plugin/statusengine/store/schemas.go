@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -142,4 +143,20 @@ func splitBuildRow(v []byte) (zone, head string) {
 		return string(v[:i]), string(v[i+1:])
 	}
 	return "", string(v)
+}
+
+// zoneNumber is zone's number in the zones dictionary; false when no
+// record of it was stored.
+func (s *Store) zoneNumber(zone string) (n uint32, ok bool) {
+	s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(schema.Zones).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if string(v) == zone && len(k) == 4 {
+				n, ok = binary.BigEndian.Uint32(k), true
+				return nil
+			}
+		}
+		return nil
+	})
+	return n, ok
 }

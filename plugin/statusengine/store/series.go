@@ -125,7 +125,9 @@ func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]Ser
 		vals := buckets[i].Values
 		if d == rollup.DimCountry {
 			for v, c := range p.Countries {
-				vals[v] += c.Reports
+				if z, value, ok := rollup.SplitGeoKey(v); ok && z == 0 { // ModSecurity's zones'
+					vals[value] += c.Reports
+				}
 			}
 			continue
 		}

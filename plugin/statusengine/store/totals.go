@@ -59,11 +59,6 @@ type Totals struct {
 	Zone   string
 	Schema *codec.Schema
 	Fields map[string]map[string]Counts
-	// GeoReportsMixed says the range holds reports of other zones' schemas
-	// too: the rollups sum reports per country and map point over every
-	// zone, so Dims[DimCountry] and Points count installations and
-	// networks of these totals' zone exactly, and their Reports are 0.
-	GeoReportsMixed bool
 }
 
 // DaySpan widens [from, to] to whole UTC days, the granularity of Totals.
@@ -220,9 +215,8 @@ func buildSet(builds []uint32) map[uint32]struct{} {
 	return out
 }
 
-// only is m's installations whose build in keeps, in number order; keep
-// gets their numbers.
-func (m *members) only(in func(uint32) bool, keep *roaring.Bitmap) *members {
+// only is m's installations whose build in keeps, in number order.
+func (m *members) only(in func(uint32) bool) *members {
 	out := &members{}
 	for i, b := range m.builds {
 		if in(b) {
@@ -230,7 +224,6 @@ func (m *members) only(in func(uint32) bool, keep *roaring.Bitmap) *members {
 			out.builds = append(out.builds, b)
 			out.nets = append(out.nets, m.nets[i])
 			out.ids = append(out.ids, m.ids[i])
-			keep.Add(m.nums[i])
 		}
 	}
 	return out
@@ -344,10 +337,12 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 	for b, n := range open.builds {
 		reports[b] += n
 	}
+	var zoneNum uint32 // the rollups' geo keys of the zone (rollup.ZoneGeoKey); 0: ModSecurity's
 	if zone != "" {
 		t.Zone, t.Schema, t.Fields = zone, s.Schemas().Custom(zone), map[string]map[string]Counts{}
-		if t.Schema == nil {
-			return t, nil
+		var ok bool
+		if zoneNum, ok = s.zoneNumber(zone); t.Schema == nil || !ok {
+			return t, nil // no report of the zone yet
 		}
 	}
 	// Which builds are the zone's: parsed once, the reading below reuses them.
@@ -361,20 +356,15 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 		}
 		return zone == "" // an unreadable build counts as before schemas
 	}
-	var keep *roaring.Bitmap // the zone's installations, when others are in the range
 	for b := range infos {
-		if !in(b) {
-			keep = roaring.New()
-			break
-		}
-	}
-	if keep != nil {
-		t.GeoReportsMixed = true
-		m = m.only(in, keep)
-		for b := range reports {
-			if !in(b) {
-				delete(reports, b)
+		if !in(b) { // other zones' builds in the range: their installations out
+			m = m.only(in)
+			for b := range reports {
+				if !in(b) {
+					delete(reports, b)
+				}
 			}
+			break
 		}
 	}
 	perBuild := map[uint32]*tally{}
@@ -452,8 +442,8 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 			delete(t.Dims, d)
 		}
 	}
-	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m, keep)
-	for v, c := range geoCounts(closed.points, open.points, m, keep) {
+	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m, zoneNum)
+	for v, c := range geoCounts(closed.points, open.points, m, zoneNum) {
 		if p, ok := rollup.ParsePoint(v); ok {
 			t.Points[p] = c
 		}
@@ -491,10 +481,9 @@ func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) []uint32 {
 
 // geoCounts adds two sums of countries (or points): reports add,
 // installations unite, and the members tell their networks.
-// With keep (other zones' reports in the range), installations are those
-// of keep alone and reports are left at 0: the rollups do not split them by
-// zone.
-func geoCounts(a, b map[string]*rollup.Group, m *members, keep *roaring.Bitmap) map[string]Counts {
+// Only the keys of zone number zone count (0: ModSecurity's zones; see
+// rollup.ZoneGeoKey), under their value.
+func geoCounts(a, b map[string]*rollup.Group, m *members, zone uint32) map[string]Counts {
 	out := make(map[string]Counts, len(a)+len(b))
 	vals := make(map[string]struct{}, len(a)+len(b))
 	for v := range a {
@@ -504,6 +493,9 @@ func geoCounts(a, b map[string]*rollup.Group, m *members, keep *roaring.Bitmap) 
 		vals[v] = struct{}{}
 	}
 	for v := range vals {
+		if z, _, ok := rollup.SplitGeoKey(v); !ok || z != zone {
+			continue // another zone's (rollup.ZoneGeoKey)
+		}
 		set := roaring.New()
 		var c Counts
 		for _, x := range []*rollup.Group{a[v], b[v]} {
@@ -513,13 +505,6 @@ func geoCounts(a, b map[string]*rollup.Group, m *members, keep *roaring.Bitmap) 
 					set.Or(x.Installs)
 				}
 			}
-		}
-		if keep != nil {
-			set.And(keep)
-			if set.IsEmpty() {
-				continue
-			}
-			c.Reports = 0
 		}
 		c.Installations = set.GetCardinality()
 		var ns netSet
@@ -535,7 +520,9 @@ func geoCounts(a, b map[string]*rollup.Group, m *members, keep *roaring.Bitmap) 
 			}
 		}
 		c.Networks = uint64(len(ns))
-		out[v] = c
+		if z, value, ok := rollup.SplitGeoKey(v); ok && z == zone {
+			out[value] = c
+		}
 	}
 	return out
 }
