@@ -169,6 +169,10 @@ func TestCustomSchemaStored(t *testing.T) {
 	if err != nil || len(series) != 1 || series[0].Values[""] != 1 {
 		t.Errorf("ModSecurity's series %+v, %v", series, err)
 	}
+	churn, err := st.Churn(now.Add(-time.Hour), now, StepDay)
+	if err != nil || len(churn) != 1 || churn[0].Active != 1 || churn[0].New != 1 {
+		t.Errorf("ModSecurity's churn %+v, %v", churn, err)
+	}
 	steps, err := st.Installs(now.Add(-time.Hour), now, StepDay, rollup.DimCountry)
 	if err != nil || len(steps) != 1 || steps[0].Total.Installations != 1 || steps[0].Total.Reports != 1 || len(steps[0].Values) != 1 {
 		t.Errorf("ModSecurity's installation steps %+v, %v", steps, err)

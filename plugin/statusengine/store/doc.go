@@ -164,6 +164,10 @@
 //	Store.noSpaceUntil,              out of room: reports fail at once until       zero
 //	  Store.noSpaceErr (store.go)    then (space.go)
 //	Store.policy (store.go)          the limits and retention (policy.go)          none until Configure
+//	Store.schemas (store.go)         the zones' custom schemas (record.Schemas),   Open: bucket schemas,
+//	                                 swapped whole by SetSchema                    before the log
+//	Store.custom (store.go)          installations of custom schemas' zones, read  empty: read again on
+//	                                 from their rows up to a number (schemas.go)   first use
 //
 // The log's path is opened only as a file the store may write (wal/wal.go,
 // openLogFile and ours): never through a symbolic link (O_NOFOLLOW; a link

@@ -202,6 +202,18 @@ func (s *Store) Churn(from, to time.Time, step Step) ([]ChurnStep, error) {
 	if err != nil {
 		return nil, err
 	}
+	// With zones of custom schemas, the churn is of ModSecurity's zones.
+	if len(s.Schemas().Zones()) > 0 {
+		other, err := s.customInstalls()
+		if err != nil {
+			return nil, err
+		}
+		ever.AndNot(other)
+		prev = roaring.AndNot(prev, other)
+		for _, a := range sums {
+			a.installs.AndNot(other)
+		}
+	}
 	out := make([]ChurnStep, len(starts))
 	for i, a := range sums {
 		cur := a.installs

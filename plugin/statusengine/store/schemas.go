@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
@@ -159,4 +161,44 @@ func (s *Store) zoneNumber(zone string) (n uint32, ok bool) {
 		return nil
 	})
 	return n, ok
+}
+
+// customSet is the installations of custom schemas' zones, found from
+// their rows up to upTo: installation numbers only grow, so each call reads
+// the rows numbered since the last.
+type customSet struct {
+	mu   sync.Mutex
+	upTo uint32
+	set  *roaring.Bitmap
+}
+
+// customInstalls is the installations whose build is of a custom schema's
+// zone (a copy). The first call reads every installation row (about a
+// second for a million); later ones the rows added since.
+func (s *Store) customInstalls() (*roaring.Bitmap, error) {
+	c := &s.custom
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.set == nil {
+		c.set = roaring.New()
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(schema.Installations).Cursor()
+		for k, v := cur.Seek(numKey(c.upTo + 1)); k != nil; k, v = cur.Next() {
+			if len(k) != 4 {
+				continue
+			}
+			n := binary.BigEndian.Uint32(k)
+			c.upTo = n
+			build, _, _, err := record.DecodeInstallation(v)
+			if err != nil {
+				continue
+			}
+			if b, err := s.build(tx, build); err == nil && b.zone != "" {
+				c.set.Add(n)
+			}
+		}
+		return nil
+	})
+	return c.set.Clone(), err
 }

@@ -141,6 +141,7 @@ type Store struct {
 
 	schemas  atomic.Pointer[record.Schemas] // see schemas.go
 	schemaMu sync.Mutex                     // one SetSchema at a time
+	custom   customSet                      // installations of custom schemas' zones (schemas.go)
 
 	seenCache *recentSeen
 	live      *rollup.Live
