@@ -309,3 +309,56 @@ status.example.org:%[1]s {
 		resp.Body.Close()
 	}
 }
+
+// TestSchemaChangeAcrossRestart: the database keeps a zone's schema, so a
+// restart whose Corefile changes it other than by adding fields at the end
+// fails with an error naming the zone, and the stored report is read with
+// the schema it was stored with; an extension starts.
+func TestSchemaChangeAcrossRestart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "se.db")
+	conf := func(port, fields string) string {
+		return fmt.Sprintf(`status.example.org:%s {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.30
+        db %s
+        api off
+        schema {
+            fields %s
+            version version
+            platform os
+            id id
+        }
+    }
+}`, port, db, fields)
+	}
+	port := freePort(t)
+	inst, err := test.CoreDNSServer(conf(port, "product version os arch id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := outcomeCount(t, "status.example.org.", "stored")
+	query(t, "127.0.0.1:"+port, codec.Encode("myapp,1.2.3,Linux,x86_64,ab", 1796000000, "status.example.org"), dns.TypeA)
+	if got := outcomeCount(t, "status.example.org.", "stored") - stored; got != 1 {
+		t.Errorf("stored %v, want 1", got)
+	}
+	inst.Stop()
+	inst.ShutdownCallbacks()
+
+	port = freePort(t)
+	inst, err = test.CoreDNSServer(conf(port, "version product os arch id"))
+	if err == nil {
+		inst.Stop()
+		inst.ShutdownCallbacks()
+		t.Fatal("a restart with the fields reordered started")
+	}
+	if !strings.Contains(err.Error(), "zone status.example.org.") || !strings.Contains(err.Error(), "only be added at the end") {
+		t.Errorf("error %v, want one naming the zone and the rule", err)
+	}
+	inst, err = test.CoreDNSServer(conf(port, "product version os arch id locale"))
+	if err != nil {
+		t.Fatalf("a restart with a field added at the end: %v", err)
+	}
+	inst.Stop()
+	inst.ShutdownCallbacks()
+}
