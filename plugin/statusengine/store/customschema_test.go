@@ -3,7 +3,9 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -425,5 +427,97 @@ func TestSchemaChangeRefused(t *testing.T) {
 	}
 	if got := st.Schemas().Custom(customZone); got == nil || len(got.Fields()) != 6 {
 		t.Errorf("schema kept %v, want the extended one", got)
+	}
+}
+
+// TestMainDatabaseOpensUnchanged: a database written by statusengine before
+// schemas (testdata/v2main.db.gz, 40 reports by main at 1b137cf, and its
+// export v2main.ndjson) opens with every bucket's keys and values as they
+// were (bucket schemas added, empty), exports byte for byte what main
+// exported, and its summary is the same before and after a custom zone is
+// added beside it.
+func TestMainDatabaseOpensUnchanged(t *testing.T) {
+	gz, err := os.ReadFile("testdata/v2main.db.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "se.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dump := func() map[string]string {
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		out := map[string]string{}
+		db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+				out[string(name)] = ""
+				return b.ForEach(func(k, v []byte) error {
+					out[string(name)+"/"+string(k)] = string(v)
+					return nil
+				})
+			})
+		})
+		return out
+	}
+	before := dump()
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSchema([]string{testZone}, codec.ModSecurity); err != nil {
+		t.Fatal(err)
+	}
+	var exp bytes.Buffer
+	st.Export(&exp, time.Unix(1, 0), time.Now().Add(time.Hour))
+	want, err := os.ReadFile("testdata/v2main.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(exp.Bytes(), want) {
+		t.Errorf("export differs from main's:\n%s\nwant\n%s", exp.Bytes(), want)
+	}
+	from, to := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	t0, err := st.Totals(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := dump()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%q changed: %x, was %x", k, after[k], v)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok && k != string(schema.Schemas) {
+			t.Errorf("%q added", k)
+		}
+	}
+
+	// A custom zone beside it changes nothing of ModSecurity's summary.
+	sc := customSchema(t)
+	st = openSchemas(t, path, sc)
+	defer st.Close()
+	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)), Stored)
+	t1, err := st.Totals(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(t0.Total, t0.Dims, t0.Points, t0.Combos) != fmt.Sprint(t1.Total, t1.Dims, t1.Points, t1.Combos) || t0.Total.Reports != 40 {
+		t.Errorf("ModSecurity's totals changed with a custom zone beside:\n%+v\nwas\n%+v", t1, t0)
 	}
 }
