@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
@@ -101,12 +100,8 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	}
 	d0, d1 := store.DaySpan(from, to)
 	f, pub := s.floorOf(r), s.configOf(r).PublicMin
-	if zone != "" {
-		s.zoneSummary(w, r, st, zone, from, to, f, pub)
-		return
-	}
-	body, err := s.cache.get(fmt.Sprint("summary", d0.Unix(), d1.Unix(), f, pub), st, &s.configOf(r).Limits, func() ([]byte, error) {
-		v, err := s.viewOf(r, from, to)
+	body, err := s.cache.get(fmt.Sprint("summary", d0.Unix(), d1.Unix(), f, pub, zone), st, &s.configOf(r).Limits, func() ([]byte, error) {
+		v, err := s.viewZone(st, from, to, f, pub, zone)
 		if err != nil {
 			return nil, err
 		}
@@ -149,25 +144,6 @@ func (s *Server) zoneOf(r *http.Request, st *store.Store) (string, error) {
 		return "", nil
 	}
 	return "", fmt.Errorf("zone %.80q: not a zone of this server", z)
-}
-
-// zoneSummary answers /api/v1/summary for a zone of a custom schema: its
-// breakdowns by field, computed from its builds at read time (store.ZoneTotals),
-// each list bounded by TopValues and the public floor as ModSecurity's.
-func (s *Server) zoneSummary(w http.ResponseWriter, r *http.Request, st *store.Store, zone string, from, to time.Time, f, pub Floor) {
-	d0, d1 := store.DaySpan(from, to)
-	body, err := s.cache.get(fmt.Sprint("summary", d0.Unix(), d1.Unix(), f, pub, zone), st, &s.configOf(r).Limits, func() ([]byte, error) {
-		t, err := st.ZoneTotals(from, to, zone)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(zoneSummaryOf(t, f, pub))
-	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
-		return
-	}
-	writeJSONBytes(w, body)
 }
 
 // zoneSummaryOf is the summary of a custom zone's totals t.

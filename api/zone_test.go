@@ -101,11 +101,39 @@ func TestZoneSummary(t *testing.T) {
 			t.Errorf("%s: ModSecurity's summary counts other zones: %d %s", path, code, body)
 		}
 	}
-	for _, z := range []string{"nowhere.example.", strings.Repeat("a", 300), "%00", "status.example.org..", "<script>"} {
-		code, _, body = f.fetch(t, "/api/v1/summary?zone="+z, "")
-		if code != 400 || !json.Valid(body) || !strings.Contains(string(body), "zone") {
-			t.Errorf("zone %.20q: %d %s", z, code, body)
+	for _, path := range []string{"/api/v1/summary", "/api/v1/map", "/api/v1/adoption", "/badge/latest.svg"} {
+		for _, z := range []string{"nowhere.example.", strings.Repeat("a", 300), "%00", "status.example.org..", "<script>"} {
+			code, _, body = f.fetch(t, path+"?zone="+z, "")
+			if code != 400 || !json.Valid(body) || !strings.Contains(string(body), "zone") {
+				t.Errorf("%s zone %.20q: %d %s", path, z, code, body)
+			}
 		}
+	}
+
+	// The map, adoption and the badges of the zone, by its version field.
+	var m MapData
+	code, _, body = f.fetch(t, "/api/v1/map?zone="+appZone, "")
+	if code != 200 || json.Unmarshal(body, &m) != nil || len(m.Countries) != 1 || m.Countries[0].Code != "DE" || m.Countries[0].Installations != 60 {
+		t.Errorf("zone map: %d %s", code, body)
+	}
+	code, _, body = f.fetch(t, "/api/v1/map", testToken)
+	if code != 200 || json.Unmarshal(body, &m) != nil || len(m.Countries) != 0 || m.Unknown.Installations != 10 {
+		t.Errorf("ModSecurity's map: %d %s", code, body)
+	}
+	var a Adoption
+	code, _, body = f.fetch(t, "/api/v1/adoption?zone="+appZone, "")
+	if code != 200 || json.Unmarshal(body, &a) != nil || a.Zone != appZone || a.Installations != 60 || len(a.Versions) != 2 ||
+		a.Versions[0].Version != "1.3.0" || a.Levels["50"] == nil || *a.Levels["50"] != "1.3.0" || *a.Levels["75"] != "1.2.3" {
+		t.Errorf("zone adoption: %d %s", code, body)
+	}
+	a = Adoption{}
+	code, _, body = f.fetch(t, "/api/v1/adoption", testToken)
+	if code != 200 || json.Unmarshal(body, &a) != nil || a.Zone != "" || a.Installations != 10 || len(a.Versions) != 1 || a.Versions[0].Version != "2.9.7" {
+		t.Errorf("ModSecurity's adoption: %d %s", code, body)
+	}
+	code, _, body = f.fetch(t, "/badge/latest.svg?zone="+appZone, "")
+	if code != 200 || !strings.Contains(string(body), "latest status.example.org: 1.3.0") {
+		t.Errorf("zone badge: %d %s", code, body)
 	}
 }
 
