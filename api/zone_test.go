@@ -101,7 +101,7 @@ func TestZoneSummary(t *testing.T) {
 			t.Errorf("%s: ModSecurity's summary counts other zones: %d %s", path, code, body)
 		}
 	}
-	for _, path := range []string{"/api/v1/summary", "/api/v1/map", "/api/v1/adoption", "/badge/latest.svg"} {
+	for _, path := range []string{"/api/v1/summary", "/api/v1/map", "/api/v1/adoption", "/badge/latest.svg", "/api/v1/timeseries"} {
 		for _, z := range []string{"nowhere.example.", strings.Repeat("a", 300), "%00", "status.example.org..", "<script>"} {
 			code, _, body = f.fetch(t, path+"?zone="+z, "")
 			if code != 400 || !json.Valid(body) || !strings.Contains(string(body), "zone") {
@@ -130,6 +130,33 @@ func TestZoneSummary(t *testing.T) {
 	code, _, body = f.fetch(t, "/api/v1/adoption", testToken)
 	if code != 200 || json.Unmarshal(body, &a) != nil || a.Zone != "" || a.Installations != 10 || len(a.Versions) != 1 || a.Versions[0].Version != "2.9.7" {
 		t.Errorf("ModSecurity's adoption: %d %s", code, body)
+	}
+	// The timeseries of the zone by a field, reports and installations; a
+	// field it does not have is a 400.
+	for _, count := range []string{"reports", "installations"} {
+		var ts Timeseries
+		code, _, body = f.fetch(t, "/api/v1/timeseries?zone="+appZone+"&by=version&count="+count, "")
+		if code != 200 || json.Unmarshal(body, &ts) != nil || ts.Zone != appZone || len(ts.Buckets) == 0 {
+			t.Fatalf("zone timeseries %s: %d %s", count, code, body)
+		}
+		last := ts.Buckets[len(ts.Buckets)-1]
+		if last.Total != 60 || last.Series["1.2.3"] != 30 || last.Series["1.3.0"] != 30 {
+			t.Errorf("zone timeseries %s: %s", count, body)
+		}
+		code, _, body = f.fetch(t, "/api/v1/timeseries?zone="+appZone+"&by=country&count="+count, "")
+		if code != 200 || json.Unmarshal(body, &ts) != nil || ts.Buckets[len(ts.Buckets)-1].Series["DE"] != 60 {
+			t.Errorf("zone timeseries by country %s: %d %s", count, code, body)
+		}
+		ts = Timeseries{}
+		code, _, body = f.fetch(t, "/api/v1/timeseries?by=modsec&count="+count, testToken)
+		if code != 200 || json.Unmarshal(body, &ts) != nil || ts.Zone != "" || ts.Buckets[len(ts.Buckets)-1].Total != 10 || ts.Buckets[len(ts.Buckets)-1].Series["2.9.7"] != 10 {
+			t.Errorf("ModSecurity's timeseries %s: %d %s", count, code, body)
+		}
+	}
+	for _, by := range []string{"id", "modsec", "nope"} {
+		if code, _, body = f.fetch(t, "/api/v1/timeseries?zone="+appZone+"&by="+by, ""); code != 400 {
+			t.Errorf("zone timeseries by %s: %d %s", by, code, body)
+		}
 	}
 	code, _, body = f.fetch(t, "/badge/latest.svg?zone="+appZone, "")
 	if code != 200 || !strings.Contains(string(body), "latest status.example.org: 1.3.0") {
