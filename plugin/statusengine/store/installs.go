@@ -134,7 +134,10 @@ func (s *Store) installStep(start time.Time, a *acc, sel by) (InstallStep, error
 		if infos, err = s.buildInfos(unionKeys(a.builds, buildSet(m.builds))); err != nil {
 			return b, err
 		}
-		modsec = func(bn uint32) bool { info := infos[bn]; return (info == nil && sel.zone == "") || (info != nil && info.zone == sel.zone) }
+		modsec = func(bn uint32) bool {
+			info := infos[bn]
+			return (info == nil && sel.zone == "") || (info != nil && info.zone == sel.zone)
+		}
 		m = m.only(modsec)
 	}
 	var total tally
