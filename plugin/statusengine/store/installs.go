@@ -127,18 +127,18 @@ func (s *Store) installStep(start time.Time, a *acc, sel by) (InstallStep, error
 	if err != nil {
 		return b, err
 	}
-	// With zones of custom schemas, the step is of ModSecurity's zones.
-	modsec := func(uint32) bool { return true }
+	// With zones of custom schemas, the step is of sel's zone (ModSecurity's: "").
+	inZone := func(uint32) bool { return true }
 	var infos map[uint32]*buildInfo
 	if len(s.Schemas().Zones()) > 0 || sel.zone != "" {
 		if infos, err = s.buildInfos(unionKeys(a.builds, buildSet(m.builds))); err != nil {
 			return b, err
 		}
-		modsec = func(bn uint32) bool {
+		inZone = func(bn uint32) bool {
 			info := infos[bn]
 			return (info == nil && sel.zone == "") || (info != nil && info.zone == sel.zone)
 		}
-		m = m.only(modsec)
+		m = m.only(inZone)
 	}
 	var total tally
 	perBuild := map[uint32]*tally{}
@@ -152,7 +152,7 @@ func (s *Store) installStep(start time.Time, a *acc, sel by) (InstallStep, error
 		tb.install(m.nets[i])
 	}
 	for bn, n := range a.builds {
-		if !modsec(bn) {
+		if !inZone(bn) {
 			continue
 		}
 		tb := perBuild[bn]
