@@ -101,7 +101,7 @@ func TestZoneSummary(t *testing.T) {
 			t.Errorf("%s: ModSecurity's summary counts other zones: %d %s", path, code, body)
 		}
 	}
-	for _, path := range []string{"/api/v1/summary", "/api/v1/map", "/api/v1/adoption", "/badge/latest.svg", "/api/v1/timeseries"} {
+	for _, path := range []string{"/api/v1/summary", "/api/v1/map", "/api/v1/adoption", "/badge/latest.svg", "/api/v1/timeseries", "/api/v1/churn"} {
 		for _, z := range []string{"nowhere.example.", strings.Repeat("a", 300), "%00", "status.example.org..", "<script>"} {
 			code, _, body = f.fetch(t, path+"?zone="+z, "")
 			if code != 400 || !json.Valid(body) || !strings.Contains(string(body), "zone") {
@@ -157,6 +157,16 @@ func TestZoneSummary(t *testing.T) {
 		if code, _, body = f.fetch(t, "/api/v1/timeseries?zone="+appZone+"&by="+by, ""); code != 400 {
 			t.Errorf("zone timeseries by %s: %d %s", by, code, body)
 		}
+	}
+	var ch Churn
+	code, _, body = f.fetch(t, "/api/v1/churn?zone="+appZone, "")
+	if code != 200 || json.Unmarshal(body, &ch) != nil || ch.Zone != appZone || len(ch.Steps) == 0 || ch.Steps[len(ch.Steps)-1].Active != 60 || ch.Steps[len(ch.Steps)-1].New != 60 {
+		t.Errorf("zone churn: %d %s", code, body)
+	}
+	ch = Churn{}
+	code, _, body = f.fetch(t, "/api/v1/churn", "")
+	if code != 200 || json.Unmarshal(body, &ch) != nil || ch.Zone != "" || ch.Steps[len(ch.Steps)-1].Active != 10 {
+		t.Errorf("ModSecurity's churn: %d %s", code, body)
 	}
 	code, _, body = f.fetch(t, "/badge/latest.svg?zone="+appZone, "")
 	if code != 200 || !strings.Contains(string(body), "latest status.example.org: 1.3.0") {

@@ -198,6 +198,12 @@ type ChurnStep struct {
 // installation is new the first step it is seen in since the first record
 // stored.
 func (s *Store) Churn(from, to time.Time, step Step) ([]ChurnStep, error) {
+	return s.ZoneChurn(from, to, step, "")
+}
+
+// ZoneChurn is Churn of the installations of zone: "" for ModSecurity's
+// zones, else a zone of a custom schema.
+func (s *Store) ZoneChurn(from, to time.Time, step Step, zone string) ([]ChurnStep, error) {
 	if step == StepHour {
 		return nil, fmt.Errorf("installations are kept per day: no hour steps")
 	}
@@ -224,8 +230,19 @@ func (s *Store) Churn(from, to time.Time, step Step) ([]ChurnStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	// With zones of custom schemas, the churn is of ModSecurity's zones.
-	if len(s.Schemas().Zones()) > 0 {
+	// With zones of custom schemas, the churn is of zone's installations
+	// (ModSecurity's: all but the custom zones').
+	if zone != "" {
+		mine, err := s.zoneInstalls(zone)
+		if err != nil {
+			return nil, err
+		}
+		ever.And(mine)
+		prev = roaring.And(prev, mine)
+		for _, a := range sums {
+			a.installs.And(mine)
+		}
+	} else if len(s.Schemas().Zones()) > 0 {
 		other, err := s.customInstalls()
 		if err != nil {
 			return nil, err

@@ -167,20 +167,27 @@ func (s *Store) zoneNumber(zone string) (n uint32, ok bool) {
 // their rows up to upTo: installation numbers only grow, so each call reads
 // the rows numbered since the last.
 type customSet struct {
-	mu   sync.Mutex
-	upTo uint32
-	set  *roaring.Bitmap
+	mu     sync.Mutex
+	upTo   uint32
+	set    *roaring.Bitmap            // of every custom zone
+	byZone map[string]*roaring.Bitmap // of each
 }
 
 // customInstalls is the installations whose build is of a custom schema's
 // zone (a copy). The first call reads every installation row (about a
 // second for a million); later ones the rows added since.
 func (s *Store) customInstalls() (*roaring.Bitmap, error) {
+	return s.zoneInstalls("")
+}
+
+// zoneInstalls is the installations of custom zone zone ("": of every
+// custom zone), a copy; see customInstalls.
+func (s *Store) zoneInstalls(zone string) (*roaring.Bitmap, error) {
 	c := &s.custom
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.set == nil {
-		c.set = roaring.New()
+		c.set, c.byZone = roaring.New(), map[string]*roaring.Bitmap{}
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		cur := tx.Bucket(schema.Installations).Cursor()
@@ -196,9 +203,19 @@ func (s *Store) customInstalls() (*roaring.Bitmap, error) {
 			}
 			if b, err := s.build(tx, build); err == nil && b.zone != "" {
 				c.set.Add(n)
+				if c.byZone[b.zone] == nil {
+					c.byZone[b.zone] = roaring.New()
+				}
+				c.byZone[b.zone].Add(n)
 			}
 		}
 		return nil
 	})
-	return c.set.Clone(), err
+	if zone == "" {
+		return c.set.Clone(), err
+	}
+	if z := c.byZone[zone]; z != nil {
+		return z.Clone(), err
+	}
+	return roaring.New(), err
 }
