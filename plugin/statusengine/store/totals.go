@@ -345,26 +345,31 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 			return t, nil // no report of the zone yet
 		}
 	}
-	// Which builds are the zone's: parsed once, the reading below reuses them.
-	infos, err := s.buildInfos(unionKeys(reports, buildSet(m.builds)))
-	if err != nil {
-		return nil, err
-	}
-	in := func(b uint32) bool {
-		if info := infos[b]; info != nil {
-			return info.zone == zone
+	// Which builds are the zone's: parsed once, the reading below reuses
+	// them. A store without custom schemas has ModSecurity's builds only,
+	// and reads as it did before schemas.
+	var infos map[uint32]*buildInfo
+	if zone != "" || len(s.Schemas().Zones()) > 0 {
+		var err error
+		if infos, err = s.buildInfos(unionKeys(reports, buildSet(m.builds))); err != nil {
+			return nil, err
 		}
-		return zone == "" // an unreadable build counts as before schemas
-	}
-	for b := range infos {
-		if !in(b) { // other zones' builds in the range: their installations out
-			m = m.only(in)
-			for b := range reports {
-				if !in(b) {
-					delete(reports, b)
-				}
+		in := func(b uint32) bool {
+			if info := infos[b]; info != nil {
+				return info.zone == zone
 			}
-			break
+			return zone == "" // an unreadable build counts as before schemas
+		}
+		for b := range infos {
+			if !in(b) { // other zones' builds in the range: their installations out
+				m = m.only(in)
+				for b := range reports {
+					if !in(b) {
+						delete(reports, b)
+					}
+				}
+				break
+			}
 		}
 	}
 	perBuild := map[uint32]*tally{}
@@ -389,6 +394,11 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 	combos := map[rollup.Combo]*tally{}
 	fields := map[string]map[string]*tally{}
 	nums := unionKeys(reports, perBuild)
+	if infos == nil {
+		if infos, err = s.buildInfos(nums); err != nil {
+			return nil, err
+		}
+	}
 	for _, b := range nums {
 		info := infos[b]
 		if info == nil {
