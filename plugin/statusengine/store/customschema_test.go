@@ -395,6 +395,7 @@ func TestSchemaChangeRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "se.db")
 	st := openSchemas(t, path, sc)
 	mustSubmit(t, st, newRecord(t, realBeacon, 1796000000, time.Now()), Stored)
+	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, time.Now()), Stored)
 	st.Close()
 
 	st, err := Open(path, Options{})
@@ -402,6 +403,10 @@ func TestSchemaChangeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	extended, err := codec.NewSchema(codec.SchemaSpec{Fields: []string{"product", "version", "os", "arch", "id", "locale"}, MinFields: 5, Version: "version", Platform: "os", ID: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name  string
 		zone  string
@@ -413,7 +418,8 @@ func TestSchemaChangeRefused(t *testing.T) {
 		{"to ModSecurity's", customZone, codec.ModSecurity, "from custom to modsecurity"},
 		{"ModSecurity's zone with reports to custom", testZone, sc, "holds reports of ModSecurity's schema"},
 		{"the same", customZone, sc, ""},
-		{"a field added at the end", customZone, customSchema(t, "product", "version", "os", "arch", "id", "locale"), ""},
+		{"a field added at the end, older beacons refused", customZone, customSchema(t, "product", "version", "os", "arch", "id", "locale"), "min_fields changes from 5 to 6"},
+		{"a field added at the end", customZone, extended, ""},
 		{"back to the old one", customZone, sc, "only be added at the end"},
 		{"a new zone", "other.example.org.", sc, ""},
 	} {
@@ -427,6 +433,20 @@ func TestSchemaChangeRefused(t *testing.T) {
 	}
 	if got := st.Schemas().Custom(customZone); got == nil || len(got.Fields()) != 6 {
 		t.Errorf("schema kept %v, want the extended one", got)
+	}
+	// The report stored before the extension reads as it was, beside one
+	// with the new field.
+	mustSubmit(t, st, customRecord(t, extended, "myapp,1.3.0,Linux,x86_64,bb,de_DE", 1796000000, time.Now()), Stored)
+	var beacons []string
+	for _, r := range all(t, st) {
+		beacons = append(beacons, r.Report.Beacon)
+	}
+	if fmt.Sprint(beacons) != "["+realBeacon+" myapp,1.2.3,Linux,x86_64,aa myapp,1.3.0,Linux,x86_64,bb,de_DE]" {
+		t.Errorf("records after the extension: %q", beacons)
+	}
+	zt, err := st.ZoneTotals(time.Now().Add(-time.Hour), time.Now(), customZone)
+	if err != nil || zt.Total.Reports != 2 || zt.Fields["locale"][""].Reports != 1 || zt.Fields["locale"]["de_DE"].Reports != 1 || zt.Fields["version"]["1.2.3"].Reports != 1 {
+		t.Errorf("totals after the extension: %+v %v, %v", zt.Total, zt.Fields, err)
 	}
 }
 

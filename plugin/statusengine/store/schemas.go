@@ -58,6 +58,10 @@ func (s *Store) SetSchema(zones []string, sc *codec.Schema) error {
 		return err
 	}
 	s.schemas.Store(next)
+	// Builds parsed with a zone's previous schema lack the fields added.
+	s.readers.mu.Lock()
+	s.readers.builds = nil
+	s.readers.mu.Unlock()
 	return nil
 }
 
@@ -78,6 +82,12 @@ func checkSchemaChange(tx *bolt.Tx, b *bolt.Bucket, z string, sc *codec.Schema) 
 	}
 	if err := sc.Extends(old); err != nil {
 		return fmt.Errorf("zone %s: the database keeps its reports with the schema %q, the Corefile says %q: %v %s", z, old, sc, err, see)
+	}
+	if sc.MinFields() != old.MinFields() {
+		// Every beacon stored must still fit: its field count, and the
+		// bound on its head, which depends on min_fields (codec/schema.go).
+		return fmt.Errorf("zone %s: min_fields changes from %d to %d: give the new schema min_fields %d, so that the reports stored stay readable and clients that do not send the new fields yet keep reporting %s",
+			z, old.MinFields(), sc.MinFields(), old.MinFields(), see)
 	}
 	return nil
 }
