@@ -281,7 +281,7 @@ func deepScan(f *boltfile.File, walked map[uint64]bool, zones, places, builds, i
 				addRow(zones, n, v)
 			case len(v) <= maxHead+maxZoneLen && parseHeadOK(v, schemas):
 				addRow(builds, n, v)
-			case installationOK(v):
+			case installationOK(v, len(schemas.Zones()) > 0):
 				addRow(installs, n, v)
 			default:
 				if _, err := record.DecodePlace(v); err == nil {
@@ -323,13 +323,15 @@ func parseHeadOK(v []byte, schemas *record.Schemas) bool {
 	return err == nil
 }
 
-func installationOK(v []byte) bool {
+// With custom schemas in the file (custom), an id may be any field of
+// theirs.
+func installationOK(v []byte, custom bool) bool {
 	_, _, id, err := record.DecodeInstallation(v)
 	if err != nil || len(id) > maxID {
 		return false
 	}
-	if _, err = codec.ParseBeacon(codec.Join("0,x,0/0,0/,(null),(null)", id)); err == nil {
-		return true
+	if _, err = codec.ParseBeacon(codec.Join("0,x,0/0,0/,(null),(null)", id)); err == nil || !custom {
+		return err == nil
 	}
 	// A custom schema's id: a field of printable ASCII without a comma.
 	for i := 0; i < len(id); i++ {
