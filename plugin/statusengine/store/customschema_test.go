@@ -21,6 +21,7 @@ import (
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/geo"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/boltfile"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
@@ -539,5 +540,66 @@ func TestMainDatabaseOpensUnchanged(t *testing.T) {
 	}
 	if fmt.Sprint(t0.Total, t0.Dims, t0.Points, t0.Combos) != fmt.Sprint(t1.Total, t1.Dims, t1.Points, t1.Combos) || t0.Total.Reports != 40 {
 		t.Errorf("ModSecurity's totals changed with a custom zone beside:\n%+v\nwas\n%+v", t1, t0)
+	}
+}
+
+// TestSalvageCustomSchemaDamaged: a damaged file (a leaf of records zeroed)
+// holding a custom zone's reports is salvaged through the deep scan: the
+// schema comes from the file, every readable record is copied with its
+// beacon, and the new file's zone totals count them.
+func TestSalvageCustomSchemaDamaged(t *testing.T) {
+	sc := customSchema(t)
+	path := filepath.Join(t.TempDir(), "se.db")
+	st := openSchemas(t, path, sc)
+	now := time.Now().Add(-time.Hour)
+	var recs []*record.Record
+	for i := range 3000 {
+		recs = append(recs, customRecord(t, sc, fmt.Sprintf("myapp,1.%d,Linux,x86_64,%x", i%9, i), 1796000000+int64(i), now.Add(time.Duration(i)*time.Millisecond)))
+	}
+	submitAll(t, st, recs)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := boltfile.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, err := f.Leaves(string(schema.Records))
+	f.Close()
+	if err != nil || len(leaves) < 3 {
+		t.Fatalf("leaves of records: %v %v", leaves, err)
+	}
+	leaf := leaves[len(leaves)/2]
+	damage(t, path, func(b []byte) []byte { clear(b[leaf*4096 : (leaf+1)*4096]); return b })
+	out := filepath.Join(t.TempDir(), "new.db")
+	ss, err := Salvage(path, out, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("salvaged %d of %d, missing %d, skipped %d, lost %d", ss.Records, ss.Expected, ss.Missing(), ss.Skipped, ss.Lost)
+	if ss.Records < 2500 || ss.Records >= 3000 || ss.Skipped != 1 {
+		t.Errorf("salvage: %+v", ss)
+	}
+	s, err := Open(out, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Schemas().Custom(customZone) == nil {
+		t.Fatal("the new file lacks the zone's schema")
+	}
+	want := map[string]bool{}
+	for _, r := range recs {
+		want[r.Report.Beacon] = true
+	}
+	got := all(t, s)
+	for _, r := range got {
+		if r.Zone != customZone || !want[r.Report.Beacon] {
+			t.Fatalf("salvaged record %q in %s", r.Report.Beacon, r.Zone)
+		}
+	}
+	zt, _ := s.ZoneTotals(now.Add(-time.Hour), time.Now(), customZone)
+	if len(got) != ss.Records || zt.Total.Reports != uint64(ss.Records) {
+		t.Errorf("new file: %d records, zone totals %d, want %d", len(got), zt.Total.Reports, ss.Records)
 	}
 }
