@@ -252,6 +252,18 @@ func TestZoneExportImport(t *testing.T) {
 	if !bytes.Equal(again.Bytes(), exp) {
 		t.Errorf("export after import differs:\n%s\nwant\n%s", again.Bytes(), exp)
 	}
+	// The zone filter of reports and export.
+	code, _, body := f.fetch(t, "/api/v1/export?zone=STATUS.example.org", testToken)
+	if code != 200 || strings.Count(string(body), "\n") != 20 || strings.Contains(string(body), "status.modsecurity.org.") {
+		t.Errorf("export?zone=: %d %s", code, body)
+	}
+	var page struct {
+		Reports []record.Wire `json:"reports"`
+	}
+	code, _, body = f.fetch(t, "/api/v1/reports?zone=status.modsecurity.org.&limit=1000", testToken)
+	if code != 200 || json.Unmarshal(body, &page) != nil || len(page.Reports) != 10 || page.Reports[0].Zone != "status.modsecurity.org." {
+		t.Errorf("reports?zone=: %d %s", code, body)
+	}
 	bare, err := store.Open(filepath.Join(t.TempDir(), "bare.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
