@@ -120,13 +120,21 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 // parameter absent, or naming one of them: their reports are summed
 // together, as before schemas), else a zone of a custom schema the store
 // keeps. Without the parameter, a server whose zones are all of custom
-// schemas answers for the first of them. Any other zone is an error.
+// schemas answers for the first of them (sorted). Any other zone is an
+// error.
 func (s *Server) zoneOf(r *http.Request, st *store.Store) (string, error) {
 	custom := st.Schemas().Zones()
 	z := r.URL.Query().Get("zone")
 	if z == "" {
-		if modsec := slices.DeleteFunc(slices.Clone(s.configOf(r).Zones), func(z string) bool { return slices.Contains(custom, z) }); len(modsec) == 0 && len(custom) > 0 {
-			return custom[0], nil
+		served := s.configOf(r).Zones
+		modsec := slices.DeleteFunc(slices.Clone(served), func(z string) bool { return slices.Contains(custom, z) })
+		if len(served) > 0 && len(modsec) == 0 {
+			// Every zone served is of a custom schema: the first of them.
+			for _, c := range custom {
+				if slices.Contains(served, c) {
+					return c, nil
+				}
+			}
 		}
 		return "", nil
 	}

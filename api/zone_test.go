@@ -273,3 +273,25 @@ func TestZoneExportImport(t *testing.T) {
 		t.Errorf("import without the schema: %+v", res)
 	}
 }
+
+// TestZoneDefault: a server whose zones are all of custom schemas answers
+// for the first of them without ?zone=; one that serves a ModSecurity zone
+// too, or names no zones, answers for ModSecurity's.
+func TestZoneDefault(t *testing.T) {
+	f := zoneFixture(t, 6, func(i int) string { return "1.2.3" })
+	for _, c := range []struct {
+		zones []string
+		want  string
+	}{
+		{[]string{appZone}, appZone},
+		{[]string{"status.modsecurity.org.", appZone}, ""},
+		{nil, ""},
+	} {
+		f.srv.SetConfig(Config{Token: testToken, Zones: c.zones})
+		var sum Summary
+		code, _, body := f.fetch(t, "/api/v1/summary", testToken)
+		if code != 200 || json.Unmarshal(body, &sum) != nil || sum.Zone != c.want {
+			t.Errorf("zones %v: %d %s, want zone %q", c.zones, code, body, c.want)
+		}
+	}
+}
