@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -293,5 +294,80 @@ func TestZoneDefault(t *testing.T) {
 		if code != 200 || json.Unmarshal(body, &sum) != nil || sum.Zone != c.want {
 			t.Errorf("zones %v: %d %s, want zone %q", c.zones, code, body, c.want)
 		}
+	}
+}
+
+// TestZoneDaily: a past day's snapshot of a custom zone is its own
+// document, kept apart from ModSecurity's (each the same bytes again), and
+// the list of days links to the zone's.
+func TestZoneDaily(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "se.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sc, _ := codec.NewSchema(codec.SchemaSpec{Fields: []string{"product", "version", "os", "arch", "id"}, Version: "version", Platform: "os", ID: "id"})
+	if err := st.SetSchema([]string{appZone}, sc); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	var recs []*record.Record
+	for i := range 7 {
+		r, _ := codec.ParseSchema(sc, fmt.Sprintf("myapp,1.2.3,Linux,x86_64,%x", i))
+		r.Epoch, r.HasEpoch = day.Unix()+int64(i), true
+		recs = append(recs, &record.Record{Received: day.Add(time.Duration(i) * time.Hour), Zone: appZone,
+			Resolver: netip.AddrFrom4([4]byte{198, 51, byte(i), 1}), Report: r.AsReport()})
+	}
+	recs = append(recs, popRecord(t, "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75",
+		netip.MustParseAddr("203.0.113.1"), geo.Location{}, day.Add(time.Hour), day.Unix()))
+	if _, err := st.SubmitBatch(recs); err != nil {
+		t.Fatal(err)
+	}
+	s := New()
+	s.SetStore(st)
+	s.SetConfig(Config{Zones: []string{"status.modsecurity.org.", appZone}})
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	f := &fixture{srv: s, st: st, http: hs}
+	name := day.Format(time.DateOnly)
+	var zoneDoc, modDoc []byte
+	for range 2 {
+		var d Daily
+		code, h, body := f.fetch(t, "/api/v1/public/daily/"+name+".json?zone="+appZone, "")
+		if code != 200 || !strings.Contains(h.Get("Cache-Control"), "immutable") || json.Unmarshal(body, &d) != nil ||
+			d.Summary.Zone != appZone || d.Summary.Reports != 7 || d.Summary.LatestVersion != "1.2.3" || d.Adoption.Zone != appZone {
+			t.Fatalf("zone daily: %d %v %s", code, h, body)
+		}
+		if zoneDoc != nil && !bytes.Equal(zoneDoc, body) {
+			t.Errorf("zone daily changed")
+		}
+		zoneDoc = body
+		d = Daily{}
+		code, _, body = f.fetch(t, "/api/v1/public/daily/"+name+".json", "")
+		if code != 200 || json.Unmarshal(body, &d) != nil || d.Summary.Zone != "" || d.Summary.Reports != 1 {
+			t.Fatalf("ModSecurity's daily: %d %s", code, body)
+		}
+		if modDoc != nil && !bytes.Equal(modDoc, body) {
+			t.Errorf("ModSecurity's daily changed")
+		}
+		modDoc = body
+	}
+	for _, c := range []struct{ zone, suffix string }{{"", ".json"}, {appZone, ".json?zone=" + url.QueryEscape(appZone)}} {
+		kept, err := st.ZoneSnapshotDays(c.zone)
+		if err != nil || len(kept) != 1 || !kept[0].Equal(day) {
+			t.Errorf("zone %q: kept days %v %v", c.zone, kept, err)
+		}
+		var l DailyList
+		path := "/api/v1/public/daily"
+		if c.zone != "" {
+			path += "?zone=" + c.zone
+		}
+		code, _, body := f.fetch(t, path, "")
+		if code != 200 || json.Unmarshal(body, &l) != nil || len(l.Days) == 0 || l.Days[0].URL != dailyPath+"/"+name+c.suffix || !l.Days[0].Final {
+			t.Errorf("list %s: %d %s", path, code, body)
+		}
+	}
+	if code, _, body := f.fetch(t, "/api/v1/public/daily/"+name+".json?zone=nowhere.example", ""); code != 400 {
+		t.Errorf("unknown zone: %d %s", code, body)
 	}
 }

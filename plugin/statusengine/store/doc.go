@@ -54,7 +54,8 @@
 //	               countries and points under NUL and the zone's number             retention's deleted ones
 //	               (rollup.ZoneGeoKey)
 //	snapshots      day -> the public daily document the API rendered, kept as      as written
-//	               written (never changed, never deleted)
+//	               written (never changed, never deleted); day and zone name ->
+//	               a custom schema's zone's
 //	peers          peer URL -> cursor (its last record key taken), time of the     as written
 //	               last pull that reached its newest record (replication, peers.go);
 //	               peer URL, NUL, "imports" -> its cursor in the peer's imports

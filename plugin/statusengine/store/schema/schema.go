@@ -51,7 +51,9 @@ var (
 	// "rolled" (rollup/period.go); rollup/live.go holds the periods being changed.
 	Rollups = []byte("rollups")
 	// Snapshots: day number (4 bytes) -> the public document the API
-	// rendered for that UTC day once it was over. Kept as written, so that
+	// rendered for that UTC day once it was over, of ModSecurity's zones;
+	// day number and a zone's name -> that of a zone of a custom schema
+	// (store/snapshots.go). Kept as written, so that
 	// every later request gets the same bytes, across restarts and imports
 	// alike; retention never deletes them.
 	Snapshots = []byte("snapshots")
