@@ -106,7 +106,9 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		sum := v.summary
-		sum.InstallationsEverKnown = st.InstallationCount()
+		if zone == "" { // the whole database's: not one custom zone's
+			sum.InstallationsEverKnown = st.InstallationCount()
+		}
 		return json.Marshal(sum)
 	})
 	if err != nil {

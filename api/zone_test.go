@@ -83,7 +83,7 @@ func TestZoneSummary(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	if sum.Zone != appZone || sum.Reports != 60 || sum.Installations != 60 || sum.Version != "version" || sum.LatestVersion != "1.3.0" ||
-		sum.InstallationsOnLatest != 30 || len(sum.TopCombinations) != 0 {
+		sum.InstallationsOnLatest != 30 || len(sum.TopCombinations) != 0 || sum.InstallationsEverKnown != 0 {
 		t.Errorf("zone summary %s", body)
 	}
 	for _, k := range []string{"product", "version", "os", "arch", "country"} {
