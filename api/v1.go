@@ -27,6 +27,7 @@ func (s *Server) registerV1() {
 	s.handle("GET /api/v1/map", s.mapData)
 	s.handle("GET /api/v1/adoption", s.adoption)
 	s.handle("GET /api/v1/churn", s.churn)
+	s.handle("GET /api/v1/zones", s.zones)
 	s.handle("GET "+dailyPath, s.dailyList)
 	s.handle("GET "+dailyPath+"/{file}", s.daily)
 	for path := range badges {

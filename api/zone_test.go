@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -369,5 +370,27 @@ func TestZoneDaily(t *testing.T) {
 	}
 	if code, _, body := f.fetch(t, "/api/v1/public/daily/"+name+".json?zone=nowhere.example", ""); code != 400 {
 		t.Errorf("unknown zone: %d %s", code, body)
+	}
+}
+
+// TestZonesList: /api/v1/zones names ModSecurity's zones and each custom
+// zone served, with their titles and fields, for the page's selector.
+func TestZonesList(t *testing.T) {
+	f := zoneFixture(t, 3, func(i int) string { return "1.2.3" })
+	f.srv.SetConfig(Config{Zones: []string{"status.modsecurity.org.", appZone}, Titles: map[string]string{appZone: "Example status"}})
+	var zs Zones
+	code, _, body := f.fetch(t, "/api/v1/zones", "")
+	if code != 200 || json.Unmarshal(body, &zs) != nil || len(zs.Zones) != 2 {
+		t.Fatalf("%d %s", code, body)
+	}
+	m, c := zs.Zones[0], zs.Zones[1]
+	if m.Zone != "" || m.Schema != "modsecurity" || m.Title != defaultTitle || !slices.Contains(m.Fields, "modsec") ||
+		c.Zone != appZone || c.Schema != "custom" || c.Title != "Example status" || strings.Join(c.Fields, ",") != "product,version,os,arch" || c.Version != "version" {
+		t.Errorf("zones %s", body)
+	}
+	f.srv.SetConfig(Config{Zones: []string{appZone}})
+	zs = Zones{}
+	if code, _, body = f.fetch(t, "/api/v1/zones", ""); code != 200 || json.Unmarshal(body, &zs) != nil || len(zs.Zones) != 1 || zs.Zones[0].Title != "status.example.org" {
+		t.Errorf("custom only: %d %s", code, body)
 	}
 }
