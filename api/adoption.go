@@ -35,7 +35,7 @@ type Adoption struct {
 	Other     AdoptionOther `json:"other"`
 	PublicMin Floor         `json:"public_min"`
 	// Zone is set for a zone of a custom schema (?zone=): Versions are the
-	// values of its version field, and carry no history.
+	// values of its version field.
 	Zone string `json:"zone,omitempty"`
 }
 
@@ -180,9 +180,8 @@ func (s *Server) adoptionWith(st *store.Store, from, to time.Time, floor, public
 	return s.adoptionZone(st, from, to, floor, public, "")
 }
 
-// adoptionZone is adoptionWith of zone (zoneOf). A custom schema's zone
-// has the range's figures, by its version field; the history (first_seen,
-// days_to_25, days_to_50) is ModSecurity's only, for now.
+// adoptionZone is adoptionWith of zone (zoneOf): a custom schema's zone by
+// its version field, history included (store.ZoneInstalls).
 func (s *Server) adoptionZone(st *store.Store, from, to time.Time, floor, public Floor, zone string) (*Adoption, error) {
 	v, err := s.viewZone(st, from, to, floor, public, zone)
 	if err != nil {
@@ -191,8 +190,14 @@ func (s *Server) adoptionZone(st *store.Store, from, to time.Time, floor, public
 	ar := v.adoption
 	a := &Adoption{From: v.summary.From, To: v.summary.To, Installations: v.summary.Installations,
 		Levels: ar.levels, Versions: slices.Clone(ar.versions), Other: ar.other, PublicMin: floor, Zone: v.summary.Zone}
+	version := ""
 	if zone != "" {
-		return a, nil
+		if sc := st.Schemas().Custom(zone); sc != nil {
+			version = sc.Version()
+		}
+		if version == "" {
+			return a, nil // a schema without a version field: no history
+		}
 	}
 	first, ok := st.FirstDay()
 	_, end := store.DaySpan(from, to)
@@ -206,7 +211,12 @@ func (s *Server) adoptionZone(st *store.Store, from, to time.Time, floor, public
 	if limit := end.AddDate(0, 0, -maxHistoryDays); start.Before(limit) {
 		start = limit
 	}
-	days, err := st.Installs(start, end, store.StepDay, rollup.DimModsec)
+	var days []store.InstallStep
+	if zone != "" {
+		days, err = st.ZoneInstalls(start, end, store.StepDay, zone, version)
+	} else {
+		days, err = st.Installs(start, end, store.StepDay, rollup.DimModsec)
+	}
 	if err != nil {
 		return nil, err
 	}

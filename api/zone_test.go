@@ -128,7 +128,8 @@ func TestZoneSummary(t *testing.T) {
 	var a Adoption
 	code, _, body = f.fetch(t, "/api/v1/adoption?zone="+appZone, "")
 	if code != 200 || json.Unmarshal(body, &a) != nil || a.Zone != appZone || a.Installations != 60 || len(a.Versions) != 2 ||
-		a.Versions[0].Version != "1.3.0" || a.Levels["50"] == nil || *a.Levels["50"] != "1.3.0" || *a.Levels["75"] != "1.2.3" {
+		a.Versions[0].Version != "1.3.0" || a.Levels["50"] == nil || *a.Levels["50"] != "1.3.0" || *a.Levels["75"] != "1.2.3" ||
+		a.Versions[0].FirstSeen == nil || a.Versions[0].DaysTo25 == nil || *a.Versions[0].DaysTo25 != 0 {
 		t.Errorf("zone adoption: %d %s", code, body)
 	}
 	a = Adoption{}
