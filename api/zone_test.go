@@ -209,6 +209,18 @@ func TestZoneSummaryBounded(t *testing.T) {
 			t.Errorf("token %q: %d versions named, latest %q", token, shown, sum.LatestVersion)
 		}
 	}
+	for _, path := range []string{"/api/v1/adoption", "/api/v1/timeseries?by=version", "/api/v1/timeseries?by=version&count=installations", "/api/v1/map", "/api/v1/churn"} {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		t0 := time.Now()
+		code, _, body := f.fetch(t, path+sep+"zone="+appZone, testToken)
+		t.Logf("%s: %d bytes in %v", path, len(body), time.Since(t0).Round(time.Millisecond))
+		if code != 200 || len(body) > maxSummary {
+			t.Errorf("%s: %d, %d bytes", path, code, len(body))
+		}
+	}
 }
 
 // TestZoneExportImport: a custom zone's reports leave through
