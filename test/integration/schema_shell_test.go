@@ -362,3 +362,44 @@ func TestSchemaChangeAcrossRestart(t *testing.T) {
 	inst.Stop()
 	inst.ShutdownCallbacks()
 }
+
+// TestCorefileExample: Corefile.example, on ports of its own and a
+// temporary database, starts; its two zones answer and store their
+// reports, and the shared API lists both zones.
+func TestCorefileExample(t *testing.T) {
+	b, err := os.ReadFile("../../Corefile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, apiPort := freePort(t), freePort(t)
+	conf := strings.NewReplacer(":1053", ":"+port, "localhost:8053", "127.0.0.1:"+apiPort,
+		"localhost:9153", "127.0.0.1:"+freePort(t), "localhost:8181", "127.0.0.1:"+freePort(t),
+		"db statusengine.db", "db "+filepath.Join(t.TempDir(), "se.db")).Replace(string(b))
+	inst, err := test.CoreDNSServer(conf)
+	if err != nil {
+		t.Fatalf("Corefile.example: %v", err)
+	}
+	t.Cleanup(func() { inst.Stop(); inst.ShutdownCallbacks() })
+	addr := "127.0.0.1:" + port
+	stored := outcomeCount(t, "status.example.org.", "stored")
+	if r := query(t, addr, codec.Encode("myapp,1.2.3,Linux,x86_64,ab", 1796000000, "status.example.org"), dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("custom zone: %v", r)
+	}
+	if r := query(t, addr, codec.Encode(realBeacon, 1796000000, "status.modsecurity.org"), dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("ModSecurity's zone: %v", r)
+	}
+	if got := outcomeCount(t, "status.example.org.", "stored") - stored; got != 1 {
+		t.Errorf("custom zone stored %v, want 1", got)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + apiPort + "/api/v1/zones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var zs struct {
+		Zones []struct{ Zone, Title string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&zs); err != nil || len(zs.Zones) != 2 || zs.Zones[1].Title != "Example status" {
+		t.Errorf("zones %+v %v", zs, err)
+	}
+}
