@@ -59,7 +59,9 @@ import (
 // field values in order, and the epoch, the values readable by field name.
 // ModSecurity's schema gives a SchemaReport too (ParseSchema, DecodeSchema),
 // whose values are the seven fields as printed (pairs as "compiled/loaded")
-// beside today's Report, which is what the store keeps.
+// beside today's Report, which is what the store keeps. The store keeps a
+// custom schema's report as a Report of FormatSchema (AsReport): the
+// beacon, the id field and the epoch; the zone's schema reads the rest.
 
 // Bounds of a custom schema and of its beacons' fields.
 const (
