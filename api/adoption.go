@@ -34,6 +34,9 @@ type Adoption struct {
 	// Other sums the versions under the public floor or past TopValues.
 	Other     AdoptionOther `json:"other"`
 	PublicMin Floor         `json:"public_min"`
+	// Zone is set for a zone of a custom schema (?zone=): Versions are the
+	// values of its version field.
+	Zone string `json:"zone,omitempty"`
 }
 
 // AdoptionVersion is one ModSecurity version of Adoption.
@@ -69,6 +72,12 @@ type adoptionRange struct {
 // that pass the floor, newest first, and the levels among them.
 func adoptionOf(t *store.Totals, floor, public Floor) adoptionRange {
 	m := t.Dims[rollup.DimModsec]
+	if t.Zone != "" { // a custom schema's: its version field
+		m = nil
+		if t.Schema != nil && t.Schema.Version() != "" {
+			m = t.Fields[t.Schema.Version()]
+		}
+	}
 	total := t.Total.Installations
 	share := func(n uint64) float64 {
 		if total == 0 {
@@ -142,10 +151,15 @@ func (s *Server) adoption(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.storeOf(r)
+	zone, err := s.zoneOf(r, st)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	d0, d1 := store.DaySpan(from, to)
 	f, pub := s.floorOf(r), s.configOf(r).PublicMin
-	body, err := s.cache.get(fmt.Sprint("adoption", d0.Unix(), d1.Unix(), f, pub), st, &s.configOf(r).Limits, func() ([]byte, error) {
-		a, err := s.adoptionWith(st, from, to, f, pub)
+	body, err := s.cache.get(fmt.Sprint("adoption", d0.Unix(), d1.Unix(), f, pub, zone), st, &s.configOf(r).Limits, func() ([]byte, error) {
+		a, err := s.adoptionZone(st, from, to, f, pub, zone)
 		if err != nil {
 			return nil, err
 		}
@@ -163,13 +177,28 @@ func (s *Server) adoption(w http.ResponseWriter, r *http.Request) {
 // to reach 25% and 50%, from the installations of each day since the
 // first day the store counts.
 func (s *Server) adoptionWith(st *store.Store, from, to time.Time, floor, public Floor) (*Adoption, error) {
-	v, err := s.viewWith(st, from, to, floor, public)
+	return s.adoptionZone(st, from, to, floor, public, "")
+}
+
+// adoptionZone is adoptionWith of zone (zoneOf): a custom schema's zone by
+// its version field, history included (store.ZoneInstalls).
+func (s *Server) adoptionZone(st *store.Store, from, to time.Time, floor, public Floor, zone string) (*Adoption, error) {
+	v, err := s.viewZone(st, from, to, floor, public, zone)
 	if err != nil {
 		return nil, err
 	}
 	ar := v.adoption
 	a := &Adoption{From: v.summary.From, To: v.summary.To, Installations: v.summary.Installations,
-		Levels: ar.levels, Versions: slices.Clone(ar.versions), Other: ar.other, PublicMin: floor}
+		Levels: ar.levels, Versions: slices.Clone(ar.versions), Other: ar.other, PublicMin: floor, Zone: v.summary.Zone}
+	version := ""
+	if zone != "" {
+		if sc := st.Schemas().Custom(zone); sc != nil {
+			version = sc.Version()
+		}
+		if version == "" {
+			return a, nil // a schema without a version field: no history
+		}
+	}
 	first, ok := st.FirstDay()
 	_, end := store.DaySpan(from, to)
 	if today := time.Now().UTC(); end.After(today) {
@@ -182,7 +211,12 @@ func (s *Server) adoptionWith(st *store.Store, from, to time.Time, floor, public
 	if limit := end.AddDate(0, 0, -maxHistoryDays); start.Before(limit) {
 		start = limit
 	}
-	days, err := st.Installs(start, end, store.StepDay, rollup.DimModsec)
+	var days []store.InstallStep
+	if zone != "" {
+		days, err = st.ZoneInstalls(start, end, store.StepDay, zone, version)
+	} else {
+		days, err = st.Installs(start, end, store.StepDay, rollup.DimModsec)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"html"
 	"net/http"
 	"strconv"
+	"strings"
 	"text/template"
 )
 
@@ -61,13 +62,26 @@ func (s *Server) badge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	st := s.storeOf(r)
+	zone, err := s.zoneOf(r, st)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	pub := s.configOf(r).PublicMin
-	v, err := s.viewWith(s.storeOf(r), from, to, pub, pub)
+	v, err := s.viewZone(st, from, to, pub, pub, zone)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the rollups failed")
 		return
 	}
-	label, value, color := show(&v.summary)
+	sum := v.summary
+	if sum.Zone != "" { // a custom schema's: the latest of its version field
+		sum.LatestModsec = sum.LatestVersion
+	}
+	label, value, color := show(&sum)
+	if sum.Zone != "" {
+		label = strings.Replace(label, "ModSecurity", strings.TrimSuffix(sum.Zone, "."), 1)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "image/svg+xml; charset=utf-8")
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", badgeMaxAge))

@@ -145,7 +145,7 @@ func TestSlowViewServedStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	d0, d1 := store.DaySpan(now, now)
-	key := viewKey{f.st, d0.Unix(), d1.Unix(), DefaultFloor, DefaultFloor}
+	key := viewKey{f.st, d0.Unix(), d1.Unix(), DefaultFloor, DefaultFloor, ""}
 	entry := func() (e *flight.Entry[*view]) {
 		f.srv.views.c.Inspect(key, func(x *flight.Entry[*view]) { e = x })
 		return e

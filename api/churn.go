@@ -32,6 +32,8 @@ type Churn struct {
 	To    int64       `json:"to"`
 	Step  string      `json:"step"`
 	Steps []ChurnStep `json:"steps"`
+	// Zone is set for a zone of a custom schema (?zone=).
+	Zone string `json:"zone,omitempty"`
 }
 
 var churnSteps = map[string]store.Step{"day": store.StepDay, "week": store.StepWeek, "month": store.StepMonth}
@@ -57,10 +59,15 @@ func (s *Server) churn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.storeOf(r)
+	zone, err := s.zoneOf(r, st)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	last := stepStart(to, step)
-	body, err := s.cache.get(fmt.Sprint("churn", first.Unix(), last.Unix(), stepName), st, &s.configOf(r).Limits, func() ([]byte, error) {
-		c := Churn{From: first.Unix(), To: stepEnd(last, step).Unix(), Step: stepName, Steps: []ChurnStep{}}
-		steps, err := st.Churn(first, to, step)
+	body, err := s.cache.get(fmt.Sprint("churn", first.Unix(), last.Unix(), stepName, zone), st, &s.configOf(r).Limits, func() ([]byte, error) {
+		c := Churn{From: first.Unix(), To: stepEnd(last, step).Unix(), Step: stepName, Steps: []ChurnStep{}, Zone: zone}
+		steps, err := st.ZoneChurn(first, to, step, zone)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
@@ -82,6 +83,9 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		if unique {
 			latest = map[[8]byte]uint64{}
 			err := st.Each(from, to, 0, func(rec *record.Record) error {
+				if rec.Report.Format == codec.FormatSchema {
+					return nil
+				}
 				latest[record.InstallationHash(rec)] = rec.Key
 				return nil
 			})
@@ -97,6 +101,9 @@ func (s *Server) compat(unique bool) http.HandlerFunc {
 		out.value(compatTime{fromS, toS})
 		out.raw(`,"results":[`)
 		err = st.Each(from, to, 0, func(rec *record.Record) error {
+			if rec.Report.Format == codec.FormatSchema {
+				return nil // the original API is ModSecurity's: other schemas' reports are not its rows
+			}
 			if unique && latest[record.InstallationHash(rec)] != rec.Key {
 				return nil
 			}

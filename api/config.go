@@ -24,6 +24,9 @@ type Config struct {
 	// Zones, when set, are the zones whose records an import accepts;
 	// records of other zones are rejected, line by line.
 	Zones []string
+	// Titles are the status page's titles of zones (the Corefile's title),
+	// by zone; a zone without one is named by itself.
+	Titles map[string]string
 	// CityDatabase tells that a City database geolocates reports, so the
 	// map has points.
 	CityDatabase bool

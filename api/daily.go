@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"time"
@@ -76,7 +77,12 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.storeOf(r)
-	if kept, ok, err := st.Snapshot(day); err != nil {
+	zone, err := s.zoneOf(r, st)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if kept, ok, err := st.ZoneSnapshot(day, zone); err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the snapshots failed")
 		return
 	} else if ok {
@@ -96,8 +102,8 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := s.configOf(r)
-	body, err := s.cache.get(fmt.Sprint("daily", day.Unix(), cfg.PublicMin, cfg.CityDatabase), st, &cfg.Limits, func() ([]byte, error) {
-		d, err := s.dailyOf(st, day, cfg)
+	body, err := s.cache.get(fmt.Sprint("daily", day.Unix(), cfg.PublicMin, cfg.CityDatabase, zone), st, &cfg.Limits, func() ([]byte, error) {
+		d, err := s.dailyOf(st, day, cfg, zone)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +116,7 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 	if dailyFinal(day, now) {
 		// Write-once: a concurrent request, or a copy rendered before a
 		// restart, may have kept its bytes first; those are the ones served.
-		if kept, err := st.SaveSnapshot(day, body); err == nil {
+		if kept, err := st.SaveZoneSnapshot(day, zone, body); err == nil {
 			serveKept(w, r, kept)
 			return
 		}
@@ -139,14 +145,14 @@ func serveKept(w http.ResponseWriter, r *http.Request, body []byte) {
 
 // dailyOf renders the snapshot of day: everything under the public floor,
 // whoever asks, since the document is the same for everybody.
-func (s *Server) dailyOf(st *store.Store, day time.Time, cfg *Config) (*Daily, error) {
+func (s *Server) dailyOf(st *store.Store, day time.Time, cfg *Config, zone string) (*Daily, error) {
 	from, to := store.DaySpan(day, day)
 	pub := cfg.PublicMin
-	v, err := s.viewWith(st, from, to, pub, pub)
+	v, err := s.viewZone(st, from, to, pub, pub, zone)
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.adoptionWith(st, from, to, pub, pub)
+	a, err := s.adoptionZone(st, from, to, pub, pub, zone)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +167,12 @@ func (s *Server) dailyOf(st *store.Store, day time.Time, cfg *Config) (*Daily, e
 // one record received in 2000 lists one day more, not every day since.
 func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 	st := s.storeOf(r)
-	kept, err := st.SnapshotDays()
+	zone, err := s.zoneOf(r, st)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	kept, err := st.ZoneSnapshotDays(zone)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "reading the snapshots failed")
 		return
@@ -189,7 +200,11 @@ func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 	for _, u := range slices.Sorted(maps.Keys(days)) {
 		d := time.Unix(u, 0).UTC()
 		name := d.Format(time.DateOnly)
-		out.Days = append(out.Days, DailyDay{Day: name, URL: dailyPath + "/" + name + ".json", Final: days[u] || dailyFinal(d, now)})
+		link := dailyPath + "/" + name + ".json"
+		if zone != "" {
+			link += "?zone=" + url.QueryEscape(zone)
+		}
+		out.Days = append(out.Days, DailyDay{Day: name, URL: link, Final: days[u] || dailyFinal(d, now)})
 	}
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", dailyLiveAge))
 	writeJSON(w, http.StatusOK, out)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -178,12 +177,18 @@ func (s *Server) exposure(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	st := s.storeOf(r)
+	// Exposure counts ModSecurity's zones: the advisories map to its
+	// fields (advisory.Packages); a zone of a custom schema has none.
 	zone := q.Get("zone")
-	if zone != "" && !s.servesZone(r, zone) {
-		writeError(w, http.StatusBadRequest, "zone is not a zone this server collects")
+	switch custom, err := s.zoneOf(r, st); {
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case custom != "":
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("zone %q has a beacon schema of its own: exposure counts ModSecurity's zones, whose fields the advisories name", custom))
 		return
 	}
-	st := s.storeOf(r)
 	if _, ok := st.FirstDay(); !ok {
 		from = to // nothing stored: no empty years of steps (from=0)
 	}
@@ -216,24 +221,6 @@ func (s *Server) exposure(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONBytes(w, body)
-}
-
-// servesZone tells whether zone is one of the configured zones (any zone
-// when none is configured). Today every zone speaks the built-in
-// ModSecurity schema and the rollups do not split by zone, so a zone's
-// exposure is the store's.
-func (s *Server) servesZone(r *http.Request, zone string) bool {
-	zones := s.configOf(r).Zones
-	if len(zones) == 0 {
-		return len(zone) <= 253
-	}
-	norm := func(z string) string { return strings.TrimSuffix(strings.ToLower(z), ".") }
-	for _, z := range zones {
-		if norm(z) == norm(zone) {
-			return true
-		}
-	}
-	return false
 }
 
 // fieldMatch is what one field's values say: per value (an index of

@@ -48,10 +48,15 @@ func (s *Server) mapData(w http.ResponseWriter, r *http.Request) {
 	}
 	city := s.configOf(r).CityDatabase
 	st := s.storeOf(r)
+	zone, err := s.zoneOf(r, st)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	d0, d1 := store.DaySpan(from, to)
 	f, pub := s.floorOf(r), s.configOf(r).PublicMin
-	body, err := s.cache.get(fmt.Sprint("map", d0.Unix(), d1.Unix(), city, f, pub), st, &s.configOf(r).Limits, func() ([]byte, error) {
-		v, err := s.viewOf(r, from, to)
+	body, err := s.cache.get(fmt.Sprint("map", d0.Unix(), d1.Unix(), city, f, pub, zone), st, &s.configOf(r).Limits, func() ([]byte, error) {
+		v, err := s.viewZone(st, from, to, f, pub, zone)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/statusengine/statusengine/api/apitypes"
@@ -23,10 +24,18 @@ var errEnough = errors.New("enough")
 // filter is the record filter of reports and export.
 type filter struct {
 	modsec, server, country, id string
+	zone                        string // with its final dot, lower case
 }
 
 func parseFilter(q url.Values) filter {
-	return filter{modsec: q.Get("modsec"), server: q.Get("server"), country: q.Get("country"), id: q.Get("id")}
+	f := filter{modsec: q.Get("modsec"), server: q.Get("server"), country: q.Get("country"), id: q.Get("id")}
+	if z := strings.ToLower(q.Get("zone")); z != "" {
+		if !strings.HasSuffix(z, ".") {
+			z += "."
+		}
+		f.zone = z
+	}
+	return f
 }
 
 // filtered tells whether r asks for a filter: such a page may scan the whole
@@ -50,6 +59,9 @@ func (f filter) match(rec *record.Record) bool {
 		return false
 	}
 	if f.id != "" && rep.ID != f.id {
+		return false
+	}
+	if f.zone != "" && rec.Zone != f.zone {
 		return false
 	}
 	return true

@@ -39,6 +39,9 @@ type Timeseries struct {
 	Buckets []SeriesStep `json:"buckets"`
 	// OtherValues is the number of distinct values the "other" series sums.
 	OtherValues int `json:"other_values"`
+	// Zone is set for a zone of a custom schema (?zone=): By is then one
+	// of its fields (or country).
+	Zone string `json:"zone,omitempty"`
 }
 
 var steps = map[string]store.Step{"hour": store.StepHour, "day": store.StepDay, "week": store.StepWeek, "month": store.StepMonth}
@@ -57,7 +60,24 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	by, err := oneOf(q, "by", "", "modsec", "platform", "country")
+	st := s.storeOf(r)
+	zone, err := s.zoneOf(r, st)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	byChoices := []string{"modsec", "platform", "country"}
+	if zone != "" { // a custom schema's: its fields but the id, and country
+		byChoices = []string{"country"}
+		if sc := st.Schemas().Custom(zone); sc != nil {
+			for _, f := range sc.Fields() {
+				if f != sc.ID() {
+					byChoices = append(byChoices, f)
+				}
+			}
+		}
+	}
+	by, err := oneOf(q, "by", "", byChoices...)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -86,15 +106,22 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 	}
 	// Kept in the answer cache like the summary's (a page's clients ask the
 	// same question every few seconds); to is in the key to the second.
-	st := s.storeOf(r)
-	key := fmt.Sprint("timeseries", first.Unix(), to.Unix(), stepName, by, count, s.floorOf(r), s.configOf(r).PublicMin)
+	key := fmt.Sprint("timeseries", first.Unix(), to.Unix(), stepName, by, count, s.floorOf(r), s.configOf(r).PublicMin, zone)
 	out, err := s.cache.get(key, st, &s.configOf(r).Limits, func() ([]byte, error) {
 		var buckets []store.InstallStep
 		var err error
-		if count == "installations" {
+		switch {
+		case count == "installations" && zone != "":
+			buckets, err = st.ZoneInstalls(first, endOf(to), step, zone, by)
+		case count == "installations":
 			buckets, err = st.Installs(first, endOf(to), step, byDims[by])
-		} else {
-			buckets, err = s.reportBuckets(r, first, endOf(to), step, byDims[by])
+		default:
+			buckets, err = s.reportBuckets(first, endOf(to), step, func(from, to time.Time, step store.Step) ([]store.SeriesStep, error) {
+				if zone != "" {
+					return st.ZoneSeries(from, to, step, zone, by)
+				}
+				return st.Series(from, to, step, byDims[by])
+			})
 		}
 		if err != nil {
 			return nil, err
@@ -103,7 +130,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 		// names (it passes the public floor, and is among the top values).
 		var allowed map[string]bool
 		if by != "" {
-			v, err := s.viewOf(r, from, to)
+			v, err := s.viewZone(st, from, to, s.floorOf(r), s.configOf(r).PublicMin, zone)
 			if err != nil {
 				return nil, err
 			}
@@ -114,7 +141,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Count: count, Buckets: make([]SeriesStep, 0, len(buckets))}
+		ts := Timeseries{From: first.Unix(), To: to.Unix(), Step: stepName, By: by, Count: count, Buckets: make([]SeriesStep, 0, len(buckets)), Zone: zone}
 		top := topValues(buckets, allowed, TopSeries, count == "reports")
 		folded := map[string]bool{}
 		for _, b := range buckets {
@@ -153,12 +180,12 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 
 // reportBuckets counts the reports of each step in Installs' shape (months
 // are summed from days).
-func (s *Server) reportBuckets(r *http.Request, from, to time.Time, step store.Step, d rollup.Dimension) ([]store.InstallStep, error) {
+func (s *Server) reportBuckets(from, to time.Time, step store.Step, read func(from, to time.Time, step store.Step) ([]store.SeriesStep, error)) ([]store.InstallStep, error) {
 	seriesStep := step
 	if step == store.StepMonth {
 		seriesStep = store.StepDay
 	}
-	series, err := s.storeOf(r).Series(from, to, seriesStep, d)
+	series, err := read(from, to, seriesStep)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ func (s *Server) registerV1() {
 	s.handle("GET /api/v1/churn", s.churn)
 	s.handle("GET /api/v1/exposure", s.exposure)
 	s.handle("GET /badge/exposed.svg", s.exposedBadge)
+	s.handle("GET /api/v1/zones", s.zones)
 	s.handle("GET "+dailyPath, s.dailyList)
 	s.handle("GET "+dailyPath+"/{file}", s.daily)
 	for path := range badges {

@@ -29,6 +29,7 @@ type viewKey struct {
 	st            *store.Store
 	d0, d1        int64
 	floor, public Floor
+	zone          string // "" for ModSecurity's zones, else a zone of a custom schema
 }
 
 // viewCache keeps views for ResponseTTL, at most maxViews of them;
@@ -69,19 +70,26 @@ func (s *Server) viewOf(r *http.Request, from, to time.Time) (*view, error) {
 }
 
 func (s *Server) viewWith(st *store.Store, from, to time.Time, floor, public Floor) (*view, error) {
+	return s.viewZone(st, from, to, floor, public, "")
+}
+
+// viewZone is the view of zone's reports: "" for ModSecurity's zones, else
+// a zone of a custom schema (zoneOf), whose summary, map and adoption come
+// from its fields (store.ZoneTotals).
+func (s *Server) viewZone(st *store.Store, from, to time.Time, floor, public Floor, zone string) (*view, error) {
 	d0, d1 := store.DaySpan(from, to)
 	c := &s.views
 	c.once.Do(func() {
 		c.c.Fresh, c.c.Stale, c.c.MaxRefreshes = freshView, staleView, maxRefreshes
 	})
-	return c.c.Get(viewKey{st, d0.Unix(), d1.Unix(), floor, public}, flight.Bounds{Entries: maxViews}, func() (*view, error) {
-		return makeView(st, from, to, floor, public)
+	return c.c.Get(viewKey{st, d0.Unix(), d1.Unix(), floor, public, zone}, flight.Bounds{Entries: maxViews}, func() (*view, error) {
+		return makeView(st, from, to, floor, public, zone)
 	})
 }
 
 // makeView reads the totals of [from, to] and makes their view.
-func makeView(st *store.Store, from, to time.Time, floor, public Floor) (*view, error) {
-	t, err := st.Totals(from, to)
+func makeView(st *store.Store, from, to time.Time, floor, public Floor, zone string) (*view, error) {
+	t, err := st.ZoneTotals(from, to, zone)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +100,11 @@ func makeView(st *store.Store, from, to time.Time, floor, public Floor) (*view, 
 // the versions that pass public.
 func newView(t *store.Totals, floor, public Floor) *view {
 	v := &view{}
-	v.summary = summaryOf(t, floor, public)
+	if t.Zone != "" {
+		v.summary = zoneSummaryOf(t, floor, public)
+	} else {
+		v.summary = summaryOf(t, floor, public)
+	}
 	v.mapData = mapOf(t, floor)
 	v.adoption = adoptionOf(t, floor, public)
 	return v

@@ -45,8 +45,7 @@ func TestBeacon(t *testing.T) {
 }
 
 // A program reports itself with a beacon of its own to a zone of a custom
-// schema: the server answers and decodes it (counted decoded_not_stored:
-// the store keeps ModSecurity's reports only, for now).
+// schema: the server answers and stores it (counted stored).
 func TestSendCustomSchema(t *testing.T) {
 	port := freePort(t, "127.0.0.1")
 	inst, err := test.CoreDNSServer(fmt.Sprintf(`status.example.org:%s {
@@ -72,7 +71,7 @@ func TestSendCustomSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := decodedNotStored(t)
+	before := storedCustom(t)
 	res, err := Send(context.Background(), beacon, Options{Server: "127.0.0.1:" + port, Zone: "status.example.org", Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -80,14 +79,14 @@ func TestSendCustomSchema(t *testing.T) {
 	if len(res.Addrs) != 1 || res.Addrs[0].String() != "192.0.2.11" {
 		t.Errorf("result %+v", res)
 	}
-	if got := decodedNotStored(t) - before; got != 1 {
-		t.Errorf("the server decoded %v reports, want 1", got)
+	if got := storedCustom(t) - before; got != 1 {
+		t.Errorf("the server stored %v reports, want 1", got)
 	}
 }
 
-// decodedNotStored reads the in-process server's count of decoded custom
-// reports of status.example.org.
-func decodedNotStored(t *testing.T) float64 {
+// storedCustom reads the in-process server's count of stored reports of
+// status.example.org.
+func storedCustom(t *testing.T) float64 {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
@@ -107,7 +106,7 @@ func decodedNotStored(t *testing.T) float64 {
 					outcome = l.GetValue()
 				}
 			}
-			if zone == "status.example.org." && outcome == "decoded_not_stored" {
+			if zone == "status.example.org." && outcome == "stored" {
 				return m.GetCounter().GetValue()
 			}
 		}

@@ -16,7 +16,12 @@
   var nf = new Intl.NumberFormat();
   var pf = new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
-  var state = { range: '7d', from: 0, to: 0, split: 'modsec' };
+  var state = { range: '7d', from: 0, to: 0, split: 'modsec', zone: '' };
+  // zones: what /api/v1/zones lists (ModSecurity's zones as zone ""); the
+  // page shows one of them, picked by the selector when there are several.
+  var zones = [{ zone: '', schema: 'modsecurity', title: 'ModSecurity status', fields: [], version: 'modsec', platform: 'platform' }];
+  var shownZone = null;
+  var MODSEC_SPLITS = [['modsec', 'ModSecurity version'], ['platform', 'platform'], ['country', 'country']];
   var charts = {};
   var world = null; // {paths: {alpha2: SVGPathElement}, projection}
   var inflight = null;
@@ -94,15 +99,72 @@
     } else if (r && RANGES[r]) {
       state.range = r;
     }
+    state.zone = p.get('zone') || '';
     var s = p.get('by');
-    if (s === 'modsec' || s === 'platform' || s === 'country') state.split = s;
+    if (s) state.split = s;
+  }
+
+  // current is the zone entry the page shows.
+  function current() {
+    for (var i = 0; i < zones.length; i++) if (zones[i].zone === state.zone) return zones[i];
+    return zones[0];
+  }
+
+  function splits(z) {
+    if (z.schema !== 'custom') return MODSEC_SPLITS;
+    return z.fields.map(function (f) { return [f, f]; }).concat([['country', 'country']]);
+  }
+
+  function zoneQ() { return state.zone ? '&zone=' + encodeURIComponent(state.zone) : ''; }
+
+  // applyZone shows what the zone's schema has: its title, its fields'
+  // panels and splits; ModSecurity's panels only for ModSecurity's zones.
+  function applyZone() {
+    var z = current();
+    state.zone = z.zone;
+    var ok = splits(z).some(function (s) { return s[0] === state.split; });
+    if (!ok) state.split = z.schema === 'custom' ? (z.version || 'country') : 'modsec';
+    if (shownZone === z) return;
+    shownZone = z;
+    var custom = z.schema === 'custom';
+    document.title = z.title;
+    $('page-title').textContent = z.title;
+    $('page-sub').textContent = custom ? 'Installations reporting to ' + z.zone.replace(/\.$/, '') : 'Installations reporting through SecStatusEngine';
+    $('fig-latest-title').textContent = custom ? 'Latest ' + (z.version || 'version') : 'Latest ModSecurity';
+    $('adoption-title').textContent = custom ? 'Adoption of ' + (z.version || 'version') + ' values' : 'Adoption of ModSecurity versions';
+    $('modsec-breakdowns').hidden = custom;
+    $('combos-card').hidden = custom;
+    // Exposure counts ModSecurity's zones: the advisories name its fields.
+    $('exposure').hidden = custom;
+    $('exposure-list').hidden = custom;
+    var fields = $('fields');
+    fields.textContent = '';
+    fields.hidden = !custom;
+    if (custom) {
+      z.fields.forEach(function (f) {
+        var card = el('div', 'card');
+        card.appendChild(el('h2', undefined, f));
+        var ol = el('ol', 'bars');
+        ol.dataset.breakdown = f;
+        card.appendChild(ol);
+        fields.appendChild(card);
+      });
+    }
+    var sel = $('split');
+    sel.textContent = '';
+    splits(z).forEach(function (s) {
+      var o = el('option', undefined, s[1]);
+      o.value = s[0];
+      sel.appendChild(o);
+    });
   }
 
   function writeHash() {
     var p = new URLSearchParams();
     p.set('range', state.range);
     if (state.range === 'custom') { p.set('from', state.from); p.set('to', state.to); }
-    if (state.split !== 'modsec') p.set('by', state.split);
+    if (state.zone) p.set('zone', state.zone);
+    if (state.split !== (current().schema === 'custom' ? current().version : 'modsec')) p.set('by', state.split);
     history.replaceState(null, '', '#' + p.toString());
   }
 
@@ -118,7 +180,9 @@
       bs[i].setAttribute('aria-pressed', String(bs[i].dataset.range === state.range));
     }
     $('custom').hidden = state.range !== 'custom';
+    applyZone();
     $('split').value = state.split;
+    $('zone').value = state.zone;
   }
 
   // ---- loading -------------------------------------------------------------
@@ -129,7 +193,7 @@
     inflight = ctl;
     var w = window_();
     var span = w.to - w.from;
-    var q = 'from=' + w.from + '&to=' + w.to;
+    var q = 'from=' + w.from + '&to=' + w.to + zoneQ();
     var series = seriesFor(span);
     var churnStep = churnStepFor(span);
     return Promise.all([
@@ -139,7 +203,7 @@
       getJSON('/api/v1/adoption?' + q, ctl.signal),
       getJSON('/api/v1/churn?' + q + '&step=' + churnStep, ctl.signal),
       loadWorld(),
-      getJSON('/api/v1/exposure?' + q + '&step=' + churnStep, ctl.signal)
+      current().schema === 'custom' ? Promise.resolve(null) : getJSON('/api/v1/exposure?' + q + '&step=' + churnStep, ctl.signal)
     ]).then(function (res) {
       if (inflight !== ctl) return;
       inflight = null;
@@ -170,7 +234,7 @@
     renderFloor(sum.public_min);
     renderCountries(sum.breakdowns && sum.breakdowns.country || []);
     renderTime(ts);
-    renderPlatform(sum.breakdowns && sum.breakdowns.platform || []);
+    renderPlatform(sum.breakdowns && sum.breakdowns[current().platform || 'platform'] || []);
     var lists = document.querySelectorAll('[data-breakdown]');
     for (var i = 0; i < lists.length; i++) {
       renderBars(lists[i], (sum.breakdowns || {})[lists[i].dataset.breakdown] || [], function (r) {
@@ -186,7 +250,8 @@
     $('fig-reports').textContent = nf.format(s.reports || 0);
     $('fig-installations').textContent = nf.format(s.installations || 0);
     $('fig-distinct').textContent = nf.format(s.distinct_ids || 0);
-    $('fig-latest').textContent = s.latest_modsec ? s.latest_modsec : '–';
+    var latest = s.zone ? s.latest_version : s.latest_modsec;
+    $('fig-latest').textContent = latest ? latest : '–';
     var f = s.public_min || {};
     $('fig-latest-note').textContent = f.installations > 1 || f.networks > 1
       ? 'newest version run by ' + nf.format(f.installations) + '+ installations from ' + nf.format(f.networks) + '+ networks'
@@ -554,6 +619,7 @@
   // upstream lists as affected, the advisories with the most installations
   // and the exposed share per step (per field: ModSecurity, the server).
   function renderExposure(e) {
+    if (!e) return; // a zone of a custom schema: no exposure
     var total = e.installations || 0;
     var ex = e.exposed || {};
     $('fig-exposed').textContent = total ? pf.format(100 * (ex.share || 0)) + ' %' : '–';
@@ -684,7 +750,26 @@
 
   // ---- wiring --------------------------------------------------------------
 
+  // start reads the zones, then shows the page; without the list (an
+  // older server) it shows ModSecurity's zones.
   function start() {
+    getJSON('/api/v1/zones').then(function (z) {
+      if (z.zones && z.zones.length) zones = z.zones;
+    }).catch(function () {}).then(begin);
+  }
+
+  function begin() {
+    var pick = $('zone');
+    zones.forEach(function (z) {
+      var o = el('option', undefined, z.title);
+      o.value = z.zone;
+      pick.appendChild(o);
+    });
+    $('zone-pick').hidden = zones.length < 2;
+    pick.addEventListener('change', function () {
+      state.zone = pick.value;
+      syncControls(); writeHash(); refresh();
+    });
     readHash();
     if (state.range === 'custom') {
       $('custom-from').value = toLocalInput(state.from);

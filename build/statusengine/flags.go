@@ -188,6 +188,12 @@ twice, or the same report collected by two servers, stores it once. The
 counts are printed at the end; when any line was rejected the command exits
 with status 1 (the rest is stored all the same).
 
+A zone of a custom schema needs its schema in the database before its
+records are taken (a database the server wrote has it); for a new file, name
+the zones with --zone Z,... and give the server's Corefile with --corefile:
+each zone's schema is read from it and kept in the file, and a schema that
+contradicts the file's is an error naming the zone.
+
 With --api instead of --db the records go to a running server's
 POST /api/v1/import, so one server of a zone can take in what the others
 collected without being stopped, e.g.

@@ -39,7 +39,7 @@ func init() {
 		{"send", "BEACON [--server HOST:PORT] [--zone Z] [--epoch N|--no-epoch] [--label-len 32|30] [--timeout D] [--fields A,B,...|--corefile FILE]", "report a beacon as ModSecurity does: one A query, RD set, no EDNS", runSend},
 		{"import-tinydns", "--db FILE [--zone Z]... [--geoip FILE|--no-geo] [--quiet] LOG...", "store the reports in tinydns query logs (- for standard input)", runImportTinydns},
 		{"export", "(--db FILE | --api URL [--token T]) [--from T] [--to T] [--format ndjson|csv] [--out FILE]", "write records as NDJSON or CSV", runExport},
-		{"import", "(--db FILE | --api URL) [--token T] [--source-token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
+		{"import", "(--db FILE [--corefile FILE --zone Z,...] | --api URL) [--token T] [--source-token T] [FILE|URL|-]...", "store NDJSON records; importing twice stores nothing new", runImport},
 		{"backup", "(--db FILE | --api URL [--token T]) --out FILE", "write a consistent copy of a database", runBackup},
 		{"check", "--db FILE", "read every page and record of a database, report damage (exit 1)", runCheck},
 		{"salvage", "--db FILE --out NEW", "copy every readable record of a damaged database into a new one", runSalvage},

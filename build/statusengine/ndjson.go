@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/schemaconf"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -156,12 +159,17 @@ func runImport(e *env, args []string) error {
 	apiURL := fs.String("api", "", "store into a running server through its API (base URL) instead of --db")
 	tokenF := tokenFlag(fs)
 	srcToken := fs.String("source-token", "", "API token of URL inputs (default --token)")
+	corefile := fs.String("corefile", "", "with --db: keep the schemas of --zone's zones from this Corefile in the database")
+	zones := fs.String("zone", "", "with --corefile: the zones whose schemas to keep, comma-separated")
 	inputs, err := parse(e, fs, args)
 	if err != nil {
 		return err
 	}
 	if (*dbPath == "") == (*apiURL == "") {
 		return usageError(fs, "give exactly one of --db and --api")
+	}
+	if (*corefile == "") != (*zones == "") || (*corefile != "" && *dbPath == "") {
+		return usageError(fs, "--corefile and --zone go together, with --db")
 	}
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
@@ -178,6 +186,17 @@ func runImport(e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if *corefile != "" {
+		for _, z := range strings.Split(*zones, ",") {
+			s, err := schemaconf.FromCorefile(*corefile, z)
+			if err != nil {
+				return fmt.Errorf("--corefile: %v", err)
+			}
+			if err := st.SetSchema([]string{dns.CanonicalName(z)}, s); err != nil {
+				return err
+			}
+		}
+	}
 
 	var total store.ImportStats
 	shown := 0

@@ -3,13 +3,20 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/test"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/schemaconf"
+	"github.com/statusengine/statusengine/plugin/statusengine/store"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // customCorefile serves status.example.org with docs/schemas.md's schema.
@@ -74,8 +81,7 @@ func TestEncodeDecodeSchema(t *testing.T) {
 }
 
 // send --zone Z reports a custom beacon to a running server of a custom
-// schema, which decodes it (counted decoded_not_stored: the store keeps
-// ModSecurity's reports only, for now).
+// schema, which stores it (counted stored).
 func TestSendSchema(t *testing.T) {
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,13 +101,13 @@ func TestSendSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	before := reportsCounted(t, "status.example.org.", "decoded_not_stored")
+	before := reportsCounted(t, "status.example.org.", "stored")
 	code, out, errs := cli(t, "", "send", customBeacon, "--server", "127.0.0.1:"+port, "--zone", "status.example.org", "--corefile", corefile)
 	if code != 0 || errs != "" || !strings.Contains(out, "answer: 192.0.2.20") {
 		t.Fatalf("send: exit %d, %q %q", code, out, errs)
 	}
-	if got := reportsCounted(t, "status.example.org.", "decoded_not_stored") - before; got != 1 {
-		t.Errorf("decoded_not_stored grew by %v, want 1", got)
+	if got := reportsCounted(t, "status.example.org.", "stored") - before; got != 1 {
+		t.Errorf("stored grew by %v, want 1", got)
 	}
 	// A beacon that does not fit: sent all the same, with the warning, and
 	// counted malformed by the server.
@@ -139,4 +145,61 @@ func reportsCounted(t *testing.T, zone, outcome string) float64 {
 		}
 	}
 	return sum
+}
+
+// A custom zone's records exported from a database import into a new one
+// once it is given the zone's schema (--corefile, --zone); without it each
+// line is rejected, and check reads the schema from the file.
+func TestImportCustomSchema(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	conf := fmt.Sprintf(customCorefile, "1053", src)
+	corefile := filepath.Join(dir, "Corefile")
+	if err := os.WriteFile(corefile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := schemaconf.FromCorefile(corefile, "status.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(src, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSchema([]string{"status.example.org."}, sc); err != nil {
+		t.Fatal(err)
+	}
+	r, err := codec.ParseSchema(sc, customBeacon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Epoch, r.HasEpoch = 1796000000, true
+	if o, err := st.Submit(&record.Record{Received: time.Now(), Zone: "status.example.org.", Resolver: netip.MustParseAddr("192.0.2.1"), Report: r.AsReport()}); o != store.Stored {
+		t.Fatal(o, err)
+	}
+	st.Close()
+
+	code, exp, errs := cli(t, "", "export", "--db", src)
+	if code != 0 || !strings.Contains(exp, customBeacon) {
+		t.Fatalf("export: %d %q %q", code, exp, errs)
+	}
+	if code, out, errs := cli(t, "", "check", "--db", src); code != 0 {
+		t.Errorf("check: %d %q %q", code, out, errs)
+	}
+	code, _, errs = cli(t, exp, "import", "--db", filepath.Join(dir, "bare.db"))
+	if code != 1 || !strings.Contains(errs, "rejected") {
+		t.Errorf("import without the schema: exit %d, %q", code, errs)
+	}
+	dst := filepath.Join(dir, "dst.db")
+	code, out, errs := cli(t, exp, "import", "--db", dst, "--corefile", corefile, "--zone", "status.example.org")
+	if code != 0 {
+		t.Fatalf("import: exit %d, %q %q", code, out, errs)
+	}
+	code, again, _ := cli(t, "", "export", "--db", dst)
+	if code != 0 || again != exp {
+		t.Errorf("export after import:\n%s\nwant\n%s", again, exp)
+	}
+	if code, _, errs := cli(t, exp, "import", "--db", dst, "--corefile", corefile); code != 2 || !strings.Contains(errs, "--zone") {
+		t.Errorf("--corefile without --zone: exit %d, %q", code, errs)
+	}
 }

@@ -44,6 +44,11 @@ type sideListener struct {
 // Corefile) that have an api address.
 type apiUsers struct {
 	blocks map[string]*StatusEngine // by api address
+	// zones are the zones of every block sharing an address: those an
+	// import through it accepts, and those ?zone= may name; titles their
+	// status page titles (the blocks' title).
+	zones  map[string][]string
+	titles map[string]map[string]string
 }
 
 // apiUsersKey stores an instance's apiUsers in the instance's Storage.
@@ -64,7 +69,7 @@ var ListenAddr string
 func setupAPI(c *caddy.Controller, se *StatusEngine) error {
 	users, _ := c.Get(apiUsersKey{}).(*apiUsers)
 	if users == nil {
-		users = &apiUsers{blocks: map[string]*StatusEngine{}}
+		users = &apiUsers{blocks: map[string]*StatusEngine{}, zones: map[string][]string{}, titles: map[string]map[string]string{}}
 		c.Set(apiUsersKey{}, users)
 		// Before the blocks' own shutdown closes their stores.
 		c.OnShutdown(func() error { users.shutdown(); return nil })
@@ -87,6 +92,15 @@ func setupAPI(c *caddy.Controller, se *StatusEngine) error {
 	}
 	l.users[users] = true
 	users.blocks[addr] = se
+	users.zones[addr] = append(users.zones[addr], se.Zones...)
+	if se.title != "" {
+		if users.titles[addr] == nil {
+			users.titles[addr] = map[string]string{}
+		}
+		for _, z := range se.Zones {
+			users.titles[addr][z] = se.title
+		}
+	}
 	return nil
 }
 
@@ -156,7 +170,7 @@ func (u *apiUsers) attach() {
 			continue
 		}
 		l.users[u] = true
-		l.handler.Configure(se.store, api.Config{Token: se.api.token, ReadToken: se.api.readToken, Zones: se.Zones, CityDatabase: se.api.cityDatabase, Limits: se.api.limits,
+		l.handler.Configure(se.store, api.Config{Token: se.api.token, ReadToken: se.api.readToken, Zones: u.zones[addr], Titles: u.titles[addr], CityDatabase: se.api.cityDatabase, Limits: se.api.limits,
 			PublicMin: se.api.publicMin, Advisories: se.api.advisories})
 	}
 	closeUnusedLocked(nil)

@@ -22,9 +22,6 @@ const (
 	outcomeRejected    = "rejected" // not a valid record (record.Record.Validate)
 	outcomeNS          = "ns"       // a lookup of an in-zone name server name
 
-	// A report of a zone with a custom schema: decoded and answered, not
-	// stored (the store keeps ModSecurity's layout only, for now).
-	outcomeDecodedNotStored = "decoded_not_stored"
 )
 
 // Label values come from the Corefile and a fixed set, never from the query

@@ -406,7 +406,7 @@ func (p *puller) take(page *pulledPage, raw json.RawMessage, cursor uint64, orde
 		p.noteReject(fmt.Sprintf("record %s: zone %q is not one this server serves", w.Key, w.Zone))
 		return
 	}
-	rec, err := w.Record()
+	rec, err := w.Record(p.st.Schemas())
 	if err != nil {
 		p.reject(rejectUndecodable)
 		p.noteReject(fmt.Sprintf("record %s: %v", w.Key, err))

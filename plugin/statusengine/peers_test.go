@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/statusengine/statusengine/api"
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
@@ -343,5 +346,75 @@ func TestPeerCountersStartAtZero(t *testing.T) {
 	}
 	if found["coredns_statusengine_peer_errors_total"] != 1 || found["coredns_statusengine_peer_rejected_total"] != 4 {
 		t.Errorf("series of a healthy peer: %v, want peer_errors_total 1 and peer_rejected_total 4 (one a reason)", found)
+	}
+}
+
+// TestPeerReplicatesCustomSchema: a real peer (the API over a store on
+// loopback) holds reports of a zone of a custom schema beside
+// ModSecurity's; a puller whose store knows the zone's schema takes them
+// all, byte for byte, and one whose store does not (its server has the
+// zone with ModSecurity's schema) stores ModSecurity's only and counts
+// the others undecodable.
+func TestPeerReplicatesCustomSchema(t *testing.T) {
+	const custom = "status.example.org."
+	sc, err := codec.NewSchema(codec.SchemaSpec{Fields: []string{"product", "version", "os", "arch", "id"}, Version: "version", Platform: "os", ID: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := openTestStore(t)
+	if err := src.SetSchema([]string{custom}, sc); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(-time.Minute)
+	for i := range 5 {
+		r, err := codec.ParseSchema(sc, fmt.Sprintf("myapp,1.%d,Linux,x86_64, %02x ", i, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Epoch, r.HasEpoch = 1795549302+int64(i), true
+		rec := &record.Record{Received: now.Add(time.Duration(i) * time.Millisecond), Zone: custom, Resolver: netip.MustParseAddr("192.0.2.7"), Report: r.AsReport()}
+		if o, err := src.Submit(rec); o != store.Stored {
+			t.Fatal(o, err)
+		}
+	}
+	rep, err := codec.ParseBeacon("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := src.Submit(&record.Record{Received: now.Add(time.Second), Zone: testZone, Resolver: netip.MustParseAddr("192.0.2.7"), Report: rep}); o != store.Stored {
+		t.Fatal(o, err)
+	}
+	h := api.New()
+	h.Configure(src, api.Config{Token: "peer-token"})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	export := func(st *store.Store) string {
+		var b strings.Builder
+		st.Export(&b, time.Unix(1, 0), time.Now().Add(time.Hour))
+		return b.String()
+	}
+	dst := openTestStore(t)
+	if err := dst.SetSchema([]string{custom}, sc); err != nil {
+		t.Fatal(err)
+	}
+	p := testPuller(t, srv.URL, dst)
+	p.token, p.zones = "peer-token", map[string]bool{testZone: true, custom: true}
+	if err := p.pull(context.Background()); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if dst.Count() != 6 || export(dst) != export(src) {
+		t.Errorf("replicated %d records:\n%s\nwant\n%s", dst.Count(), export(dst), export(src))
+	}
+
+	bare := openTestStore(t)
+	before := rejectedCount(srv.URL, rejectUndecodable)
+	p = testPuller(t, srv.URL, bare)
+	p.token, p.zones = "peer-token", map[string]bool{testZone: true, custom: true}
+	if err := p.pull(context.Background()); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if got := rejectedCount(srv.URL, rejectUndecodable) - before; bare.Count() != 1 || got != 5 {
+		t.Errorf("without the schema: stored %d, undecodable %v; want 1 and 5", bare.Count(), got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
 // exampleSchema is the schema block of docs/schemas.md.
@@ -96,9 +98,9 @@ func TestParseTitle(t *testing.T) {
 }
 
 // A zone with a custom schema answers every name as a ModSecurity zone
-// does, and counts its reports decoded_not_stored (the store keeps
-// ModSecurity's layout only), tails partial, misfits malformed; nothing
-// reaches the store.
+// does and stores its reports through the same path (stored, then the same
+// report again a duplicate), tails partial, misfits malformed: one record
+// in the store, read back with the zone's schema.
 func TestServeDNSCustomSchema(t *testing.T) {
 	const z = "status.example.org."
 	se := newTestEngine(t)
@@ -109,6 +111,9 @@ func TestServeDNSCustomSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	se.schema = s
+	if err := se.store.SetSchema(se.Zones, s); err != nil {
+		t.Fatal(err)
+	}
 
 	report := codec.Encode("myapp,1.2.3,Linux,x86_64,0123456789abcdef0123456789abcdef01234567", 1796000000, z)
 	labels := strings.SplitN(report, ".", 2)
@@ -117,8 +122,8 @@ func TestServeDNSCustomSchema(t *testing.T) {
 		qname   string
 		outcome string
 	}{
-		{report, outcomeDecodedNotStored},
-		{strings.ToUpper(report), outcomeDecodedNotStored},
+		{report, outcomeStored},
+		{strings.ToUpper(report), outcomeDuplicate},
 		{tail, outcomePartial},
 		{"1796000000." + z, outcomePartial},
 		// Too few fields under an epoch label cannot be told from a tail.
@@ -147,8 +152,16 @@ func TestServeDNSCustomSchema(t *testing.T) {
 			t.Errorf("%s: outcome %s counted %v times, want 1", tc.qname, tc.outcome, got)
 		}
 	}
-	if n := se.store.Count(); n != 0 {
-		t.Errorf("the store holds %d reports of a custom schema", n)
+	if n := se.store.Count(); n != 1 {
+		t.Errorf("the store holds %d reports of a custom schema, want 1", n)
+	}
+	var got []string
+	se.store.Each(time.Unix(0, 0), time.Now().Add(time.Hour), 0, func(r *record.Record) error {
+		got = append(got, r.Zone+" "+r.Report.Beacon+" "+r.Report.ID)
+		return nil
+	})
+	if want := z + " myapp,1.2.3,Linux,x86_64,0123456789abcdef0123456789abcdef01234567 0123456789abcdef0123456789abcdef01234567"; len(got) != 1 || got[0] != want {
+		t.Errorf("stored %q, want %q", got, want)
 	}
 }
 
@@ -157,35 +170,4 @@ func countedIn(z, outcome string) float64 {
 	var m dto.Metric
 	reportsTotal.WithLabelValues("", z, outcome).Write(&m)
 	return m.GetCounter().GetValue()
-}
-
-// A reload that changes a zone's schema other than by adding fields at the
-// end is told apart (and logged by startup); the first start and an
-// extension are not.
-func TestNoteSchema(t *testing.T) {
-	mk := func(fields ...string) *codec.Schema {
-		s, err := codec.NewSchema(codec.SchemaSpec{Fields: fields, ID: "id"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	zones := []string{"note-schema.example.", "other.note-schema.example."}
-	if c := noteSchema(zones, mk("p", "id")); c != nil {
-		t.Errorf("first start: %v", c)
-	}
-	if c := noteSchema(zones, mk("p", "id", "extra")); c != nil {
-		t.Errorf("a field added at the end: %v", c)
-	}
-	c := noteSchema(zones[:1], mk("id", "p", "extra"))
-	if len(c) != 1 || c[zones[0]] == nil || !strings.Contains(c[zones[0]].Error(), "only be added at the end") {
-		t.Errorf("fields reordered: %v", c)
-	}
-	c = noteSchema(zones[1:], nil) // back to ModSecurity's
-	if len(c) != 1 || !strings.Contains(c[zones[1]].Error(), "from custom to modsecurity") {
-		t.Errorf("custom to modsecurity: %v", c)
-	}
-	if c := noteSchema(zones[1:], codec.ModSecurity); c != nil {
-		t.Errorf("modsecurity again: %v", c)
-	}
 }

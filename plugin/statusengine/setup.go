@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store"
 )
 
@@ -51,13 +52,6 @@ func setup(c *caddy.Controller) error {
 // A damaged file does not stop CoreDNS: the zone is answered, nothing is
 // stored, and one line says what to run.
 func (se *StatusEngine) startup() error {
-	if s := se.schema; s != nil && !s.IsModSecurity() {
-		log.Infof("zones %s: schema %s: reports are decoded and counted (outcome %s), not stored: the store keeps ModSecurity's reports only",
-			strings.Join(se.Zones, " "), s, outcomeDecodedNotStored)
-	}
-	for z, err := range noteSchema(se.Zones, se.schema) {
-		log.Warningf("zone %s: the schema changed on this reload in a way that changes what stored reports mean: %v (docs/schemas.md, Changing a schema)", z, err)
-	}
 	st, err := store.Acquire(se.dbPath, store.Options{
 		OnCommit:  observeCommit,
 		OnSweep:   observeSweep(se.dbPath),
@@ -72,6 +66,17 @@ func (se *StatusEngine) startup() error {
 		return nil
 	}
 	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	// The zones' schema, kept in the file before any report: a change
+	// that would make stored reports mean something else is refused here,
+	// which fails the start (or the reload: the running instance stays).
+	sc := se.schema
+	if sc == nil {
+		sc = codec.ModSecurity
+	}
+	if err := st.SetSchema(se.Zones, sc); err != nil && st.Down() == nil {
+		store.Release(st)
 		return plugin.Error(pluginName, err)
 	}
 	se.store = st

@@ -42,9 +42,9 @@ type StatusEngine struct {
 	answerWait time.Duration
 
 	// schema is the beacon of the zones: codec.ModSecurity (the default),
-	// or a custom schema, whose reports are decoded and counted but not
-	// stored yet (outcome decoded_not_stored): the store keeps
-	// ModSecurity's layout only.
+	// or a custom schema, whose reports are stored as codec.FormatSchema
+	// records (the store reads their fields with the schema it keeps for
+	// the zone, Store.SetSchema).
 	schema *codec.Schema
 	// title is the title of the zones' status page; "" names the zone.
 	title string
@@ -107,7 +107,7 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 	}
 
 	if s := se.schema; s != nil && s != codec.ModSecurity {
-		se.serveCustom(server, zone, q.Name)
+		se.serveCustom(w, server, zone, q.Name, ecs)
 		w.WriteMsg(se.answers.reply(r, zone, false, w.LocalAddr()))
 		return dns.RcodeSuccess, nil
 	}
@@ -129,17 +129,19 @@ func (se *StatusEngine) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *d
 }
 
 // serveCustom decodes a name of a zone whose schema is a custom one and
-// counts it: partial and malformed names as for ModSecurity's schema, a
-// report as decoded_not_stored. The store keeps ModSecurity's reports only;
-// storing these comes with the store's support for schemas.
-func (se *StatusEngine) serveCustom(server, zone, qname string) {
-	if _, err := codec.DecodeSchema(se.schema, qname, zone); err != nil {
+// stores its report through the path of ModSecurity's (ingest): partial
+// and malformed names are counted as for ModSecurity's schema, a report by
+// what the store did with it.
+func (se *StatusEngine) serveCustom(w dns.ResponseWriter, server, zone, qname string, ecs netip.Prefix) {
+	sr, err := codec.DecodeSchema(se.schema, qname, zone)
+	if err != nil {
 		if len(qname) != len(zone) { // the apex is an ordinary name to ask, not a bad report
 			countReport(server, zone, codec.Outcome(err))
 		}
 		return
 	}
-	countReport(server, zone, outcomeDecodedNotStored)
+	rec := &record.Record{Report: sr.AsReport()}
+	countReport(server, zone, se.ingest(w, zone, ecs, rec))
 }
 
 // ingest stores one decoded report (rec holds its Report) and says how it

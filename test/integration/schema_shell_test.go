@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,8 +126,7 @@ func TestShellClientEncoding(t *testing.T) {
 // TestShellClientLine runs the shell client of docs/schemas.md, exactly as
 // written, against a CoreDNS server of a custom schema on loopback (dig
 // @127.0.0.1 only: nothing leaves the machine): the server answers it, and
-// decodes it as a report of its schema (counted decoded_not_stored: the
-// store keeps ModSecurity's reports only, for now).
+// stores it as a report of its schema (counted stored).
 func TestShellClientLine(t *testing.T) {
 	needTools(t, "sh", "base32", "tr", "fold", "paste", "date", "dig")
 	nameLine, digLine := shellLines(t)
@@ -153,7 +154,7 @@ func TestShellClientLine(t *testing.T) {
 	t.Cleanup(func() { inst.Stop(); inst.ShutdownCallbacks() })
 
 	const beacon = "myapp,1.2.3,Linux,x86_64,0123456789abcdef0123456789abcdef01234567"
-	before := outcomeCount(t, "status.example.org.", "decoded_not_stored")
+	before := outcomeCount(t, "status.example.org.", "stored")
 	out := runSh(t, fmt.Sprintf("beacon='%s' zone=status.example.org port=%s\n%s\necho \"$name\"\n%s\n", beacon, port, nameLine, digLine))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 || lines[1] != "192.0.2.30" {
@@ -163,8 +164,8 @@ func TestShellClientLine(t *testing.T) {
 	if err != nil || r.Beacon != beacon || !r.HasEpoch || time.Since(time.Unix(r.Epoch, 0)).Abs() > time.Minute {
 		t.Errorf("the shell line's name %s decodes to %+v, %v", lines[0], r, err)
 	}
-	if got := outcomeCount(t, "status.example.org.", "decoded_not_stored") - before; got != 1 {
-		t.Errorf("the server decoded %v reports of the shell line, want 1", got)
+	if got := outcomeCount(t, "status.example.org.", "stored") - before; got != 1 {
+		t.Errorf("the server stored %v reports of the shell line, want 1", got)
 	}
 }
 
@@ -205,9 +206,10 @@ func outcomeCount(t *testing.T, zone, outcome string) float64 {
 
 // TestTwoSchemasShareDBAndAPI: two server blocks, ModSecurity's zone and a
 // zone of a custom schema, share one database and one API, the layout
-// docs/schemas.md shows. Each answers its own names; ModSecurity's report
-// is stored and listed, the custom one decoded and counted, not stored (the
-// store keeps ModSecurity's reports only, for now).
+// docs/schemas.md shows. Each answers its own names and stores its own
+// reports once; the original-compatible API lists ModSecurity's report
+// only, /api/v1/summary counts ModSecurity's by default and the custom
+// one with ?zone=, and the database keeps the custom zone's schema.
 func TestTwoSchemasShareDBAndAPI(t *testing.T) {
 	port, apiAddr := freePort(t), "127.0.0.1:"+freePort(t)
 	db := filepath.Join(t.TempDir(), "se.db")
@@ -240,7 +242,7 @@ status.example.org:%[1]s {
 	t.Cleanup(func() { inst.Stop(); inst.ShutdownCallbacks() })
 	addr := "127.0.0.1:" + port
 
-	decoded := outcomeCount(t, "status.example.org.", "decoded_not_stored")
+	stored := outcomeCount(t, "status.example.org.", "stored")
 	malformed := outcomeCount(t, "status.example.org.", "malformed")
 	custom := codec.Encode("myapp,1.2.3,Linux,x86_64,ab", 1796000000, "status.example.org")
 	if r := query(t, addr, custom, dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.30" {
@@ -253,8 +255,13 @@ status.example.org:%[1]s {
 	if r := query(t, addr, codec.Encode(realBeacon, 1796000000, zone), dns.TypeA); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.10" {
 		t.Fatalf("ModSecurity zone answer: %v", r)
 	}
-	if got := outcomeCount(t, "status.example.org.", "decoded_not_stored") - decoded; got != 1 {
-		t.Errorf("custom zone: %v decoded, want 1", got)
+	if got := outcomeCount(t, "status.example.org.", "stored") - stored; got != 1 {
+		t.Errorf("custom zone: %v stored, want 1", got)
+	}
+	// The same report again (a resolver's retry): a duplicate.
+	query(t, addr, custom, dns.TypeA)
+	if got := outcomeCount(t, "status.example.org.", "duplicate"); got < 1 {
+		t.Errorf("custom zone: the retry was not counted a duplicate")
 	}
 	if got := outcomeCount(t, "status.example.org.", "malformed") - malformed; got != 1 {
 		t.Errorf("custom zone: %v malformed, want 1", got)
@@ -269,5 +276,130 @@ status.example.org:%[1]s {
 	}
 	if len(rows) != 1 || rows[0]["beacon"] != realBeacon {
 		t.Errorf("the shared API lists %v, want ModSecurity's report only", rows)
+	}
+	for _, c := range []struct {
+		path, zone, field string
+	}{
+		{"/api/v1/summary", "", "modsec"},
+		{"/api/v1/summary?zone=status.example.org", "status.example.org.", "version"},
+		{"/api/v1/summary?zone=status.modsecurity.org", "", "modsec"},
+	} {
+		var sum struct {
+			Reports, Installations int
+			Zone                   string
+			VersionField           string `json:"version_field"`
+			Breakdowns             map[string][]any
+		}
+		resp, err := http.Get("http://" + apiAddr + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&sum)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || sum.Reports != 1 || sum.Installations != 1 || sum.Zone != c.zone {
+			t.Errorf("%s: %d %+v %v", c.path, resp.StatusCode, sum, err)
+		}
+		if _, ok := sum.Breakdowns[c.field]; !ok {
+			t.Errorf("%s: no breakdown %q: %v", c.path, c.field, sum.Breakdowns)
+		}
+	}
+	if resp, err := http.Get("http://" + apiAddr + "/api/v1/summary?zone=nowhere.example"); err != nil || resp.StatusCode != 400 {
+		t.Errorf("unknown zone: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
+
+// TestSchemaChangeAcrossRestart: the database keeps a zone's schema, so a
+// restart whose Corefile changes it other than by adding fields at the end
+// fails with an error naming the zone, and the stored report is read with
+// the schema it was stored with; an extension starts.
+func TestSchemaChangeAcrossRestart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "se.db")
+	conf := func(port, fields string) string {
+		return fmt.Sprintf(`status.example.org:%s {
+    bind 127.0.0.1
+    statusengine {
+        answer 192.0.2.30
+        db %s
+        api off
+        schema {
+            fields %s
+            version version
+            platform os
+            id id
+        }
+    }
+}`, port, db, fields)
+	}
+	port := freePort(t)
+	inst, err := test.CoreDNSServer(conf(port, "product version os arch id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := outcomeCount(t, "status.example.org.", "stored")
+	query(t, "127.0.0.1:"+port, codec.Encode("myapp,1.2.3,Linux,x86_64,ab", 1796000000, "status.example.org"), dns.TypeA)
+	if got := outcomeCount(t, "status.example.org.", "stored") - stored; got != 1 {
+		t.Errorf("stored %v, want 1", got)
+	}
+	inst.Stop()
+	inst.ShutdownCallbacks()
+
+	port = freePort(t)
+	inst, err = test.CoreDNSServer(conf(port, "version product os arch id"))
+	if err == nil {
+		inst.Stop()
+		inst.ShutdownCallbacks()
+		t.Fatal("a restart with the fields reordered started")
+	}
+	if !strings.Contains(err.Error(), "zone status.example.org.") || !strings.Contains(err.Error(), "only be added at the end") {
+		t.Errorf("error %v, want one naming the zone and the rule", err)
+	}
+	inst, err = test.CoreDNSServer(conf(port, "product version os arch id locale\n            min_fields 5"))
+	if err != nil {
+		t.Fatalf("a restart with a field added at the end: %v", err)
+	}
+	inst.Stop()
+	inst.ShutdownCallbacks()
+}
+
+// TestCorefileExample: Corefile.example, on ports of its own and a
+// temporary database, starts; its two zones answer and store their
+// reports, and the shared API lists both zones.
+func TestCorefileExample(t *testing.T) {
+	b, err := os.ReadFile("../../Corefile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, apiPort := freePort(t), freePort(t)
+	conf := strings.NewReplacer(":1053", ":"+port, "localhost:8053", "127.0.0.1:"+apiPort,
+		"localhost:9153", "127.0.0.1:"+freePort(t), "localhost:8181", "127.0.0.1:"+freePort(t),
+		"db statusengine.db", "db "+filepath.Join(t.TempDir(), "se.db")).Replace(string(b))
+	inst, err := test.CoreDNSServer(conf)
+	if err != nil {
+		t.Fatalf("Corefile.example: %v", err)
+	}
+	t.Cleanup(func() { inst.Stop(); inst.ShutdownCallbacks() })
+	addr := "127.0.0.1:" + port
+	stored := outcomeCount(t, "status.example.org.", "stored")
+	if r := query(t, addr, codec.Encode("myapp,1.2.3,Linux,x86_64,ab", 1796000000, "status.example.org"), dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("custom zone: %v", r)
+	}
+	if r := query(t, addr, codec.Encode(realBeacon, 1796000000, "status.modsecurity.org"), dns.TypeA); len(r.Answer) != 1 {
+		t.Fatalf("ModSecurity's zone: %v", r)
+	}
+	if got := outcomeCount(t, "status.example.org.", "stored") - stored; got != 1 {
+		t.Errorf("custom zone stored %v, want 1", got)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + apiPort + "/api/v1/zones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var zs struct {
+		Zones []struct{ Zone, Title string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&zs); err != nil || len(zs.Zones) != 2 || zs.Zones[1].Title != "Example status" {
+		t.Errorf("zones %+v %v", zs, err)
 	}
 }

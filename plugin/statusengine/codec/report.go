@@ -27,6 +27,10 @@ const (
 	FormatCurrent Format = 1
 	// Format2014 is the 2014 beta: lua and libxml are "compiled/loaded" pairs too.
 	Format2014 Format = 2
+	// FormatSchema is a report of a custom schema (SchemaReport.AsReport):
+	// only Beacon, ID and the epoch are set; the zone's Schema reads the
+	// other fields from Beacon.
+	FormatSchema Format = 3
 )
 
 // maxBeacon bounds the plaintext; real beacons are under 200 bytes, and a

@@ -59,7 +59,9 @@ import (
 // field values in order, and the epoch, the values readable by field name.
 // ModSecurity's schema gives a SchemaReport too (ParseSchema, DecodeSchema),
 // whose values are the seven fields as printed (pairs as "compiled/loaded")
-// beside today's Report, which is what the store keeps.
+// beside today's Report, which is what the store keeps. The store keeps a
+// custom schema's report as a Report of FormatSchema (AsReport): the
+// beacon, the id field and the epoch; the zone's schema reads the rest.
 
 // Bounds of a custom schema and of its beacons' fields.
 const (
@@ -346,6 +348,26 @@ func (r *SchemaReport) Value(name string) (string, bool) {
 		return "", false
 	}
 	return r.Values[i], true
+}
+
+// AsReport is r as the store keeps a report of a custom schema: Format
+// FormatSchema, the beacon, the id field's value and the epoch. The zone's
+// schema reads the rest from the beacon again (ParseSchema).
+func (r *SchemaReport) AsReport() Report {
+	return Report{Beacon: r.Beacon, Format: FormatSchema, ID: r.ID(), Epoch: r.Epoch, HasEpoch: r.HasEpoch}
+}
+
+// Spec is what a Corefile's schema block would say to make s again
+// (NewSchema(s.Spec())); the zero SchemaSpec for ModSecurity's.
+func (s *Schema) Spec() SchemaSpec {
+	if s.modsec {
+		return SchemaSpec{}
+	}
+	sp := SchemaSpec{Fields: slices.Clone(s.fields), Version: s.Version(), Platform: s.Platform(), ID: s.ID()}
+	if s.min != len(s.fields) {
+		sp.MinFields = s.min
+	}
+	return sp
 }
 
 // Version is the value of the version field; "" when the schema has none.

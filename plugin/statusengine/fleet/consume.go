@@ -200,7 +200,7 @@ func (c *consumer) take(data []byte) *record.Record {
 		c.reject(RejectSize, fmt.Sprintf("a message of %d bytes (at most %d)", len(data), MaxRecordBytes))
 		return nil
 	}
-	rec, err := record.ParseLine(bytes.TrimSpace(data))
+	rec, err := record.ParseLine(bytes.TrimSpace(data), c.st.Schemas()) // a custom zone's beacon is read by its schema
 	if err != nil {
 		c.reject(RejectUndecodable, fmt.Sprintf("a message that is not a record: %v", err))
 		return nil

@@ -200,7 +200,8 @@ func (w *writer) replayLog(t *txn) error {
 
 // apply stores one record in t, or says why not.
 func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error) {
-	if err := rec.Validate(t.now); err != nil {
+	sc := w.s.Schemas()
+	if err := rec.Validate(t.now, sc); err != nil {
 		return Rejected, err
 	}
 	tx := t.tx
@@ -239,8 +240,19 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 			return Failed, err
 		}
 	}
-	head, id := codec.SplitID(rec.Report.Beacon)
-	build, err := w.builds.number([]byte(head))
+	var row []byte
+	var id string
+	if rec.Report.Format == codec.FormatSchema {
+		// Validate found the zone's custom schema: its head, under the zone.
+		var head string
+		head, id = sc.Of(rec.Zone).SplitID(rec.Report.Beacon)
+		row = buildRow(rec.Zone, true, head)
+	} else {
+		var head string
+		head, id = codec.SplitID(rec.Report.Beacon)
+		row = []byte(head)
+	}
+	build, err := w.builds.number(row)
 	if err != nil {
 		return Failed, err
 	}
@@ -263,7 +275,8 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 	if err := t.seen.Put(append([]byte(nil), seen[:]...), []byte{}); err != nil {
 		return Failed, err
 	}
-	f := rollup.Fact{Received: received, Install: r.Install, Build: build, Country: rec.Geo.Country, Point: rollup.PointKey(&rec.Geo)}
+	f := geoFact(rollup.Fact{Received: received, Install: r.Install, Build: build, Country: rec.Geo.Country, Point: rollup.PointKey(&rec.Geo)},
+		rec.Report.Format == codec.FormatSchema, r.Zone)
 	for _, pk := range rollup.KeysOf(received) {
 		if w.s.live.Hold(tx, pk) {
 			t.badRollup = true

@@ -42,17 +42,20 @@
 //	               (record/encode.go)
 //	zones          number -> zone name                                              raw (dictionary)
 //	places         number -> location (country, names, point, source)              raw (dictionary)
-//	builds         number -> beacon head: every field but the id                   raw (dictionary)
+//	builds         number -> beacon head: every field but the id; of a zone of a   raw (dictionary)
+//	               custom schema, the zone, NUL, the head (that schema's SplitID)
 //	installations  number -> build, source network, id (the installation estimate) raw (dictionary)
 //	resolvers      installation number -> the /24 or /48 of the resolver of its    raw, written with the row
 //	               first report, for the public floor (absent: the source network)  (files before it: absent)
 //	index          dictionary tag + SHA-256 prefix of a value -> its number         from the dictionaries' rows
 //	seen           client epoch + SHA-256 prefix of the beacon -> nothing           from records (seen.go)
 //	rollups        period (hour, day, month) -> installations bitmap, reports per  from records
-//	               build, per country and per map point                             (rollup/period.go), but
-//	                                                                                retention's deleted ones
+//	               build, per country and per map point; a custom schema's         (rollup/period.go), but
+//	               countries and points under NUL and the zone's number             retention's deleted ones
+//	               (rollup.ZoneGeoKey)
 //	snapshots      day -> the public daily document the API rendered, kept as      as written
-//	               written (never changed, never deleted)
+//	               written (never changed, never deleted); day and zone name ->
+//	               a custom schema's zone's
 //	peers          peer URL -> cursor (its last record key taken), time of the     as written
 //	               last pull that reached its newest record (replication, peers.go);
 //	               peer URL, NUL, "imports" -> its cursor in the peer's imports
@@ -61,6 +64,8 @@
 //	               entries of the records it deletes (retention.go)
 //	outbox         sequence -> key of a record this server stored itself, not yet  as written (made by
 //	               acknowledged by the JetStream stream (outbox.go)                 EnableOutbox only)
+//	schemas        zone name -> its custom schema's spec as JSON                   as written (files before
+//	               (record.AppendSchema); no row: ModSecurity's (schemas.go)       it: absent, none custom)
 //	meta           one value per key, 8 bytes:
 //	  format       the layout: 2, or 1 while a format 1 file is migrated           as written (format 1: absent)
 //	  count        the records in bucket records                                    as written
@@ -69,6 +74,32 @@
 //	               index holds the dictionary's rows up to this number (dict.go)   as written
 //	  rebuilding   present while a rollup rebuild is under way (replay.go)          Open starts the rebuild over
 //	  wal          the log's frames up to this seq are in the file (wal/wal.go)    as written
+//
+// Schemas (schemas.go). A zone of a custom schema (docs/schemas.md) has its
+// reports stored as ModSecurity's are, once each: a record whose report is
+// of codec.FormatSchema (the beacon, its id field, the epoch), its build
+// the head under the zone (zone, NUL, head: ModSecurity's heads are
+// printable ASCII, so an existing file's rows, records, installations and
+// rollups are unchanged and read as before). Its fields are not stored
+// apart: readers parse a build's head with the zone's schema at read time
+// (ZoneTotals), and a build's row says its zone, so ModSecurity's totals,
+// series and installation steps leave other zones' builds out. The one
+// addition to the rollups' keys: a custom zone's reports count in a
+// period's countries and points under a NUL and the zone's number
+// (rollup.ZoneGeoKey), since a country's sum cannot be split by zone at
+// read time; ModSecurity's keys are printable, so they are as before.
+// The schema itself is in the file (bucket schemas), written by SetSchema
+// before the zone's first report and read at Open before the write-ahead
+// log, so that the log's frames, Check, salvage and export read custom
+// beacons without a Corefile. record.Schemas is the one lookup (zone ->
+// schema) every reader and writer of a beacon goes through; the store holds
+// it in an atomic pointer, swapped whole by SetSchema, so a reload never
+// races a reader. SetSchema refuses a change that is not codec.Schema.Extends
+// (fields added at the end, same roles), and a switch between ModSecurity's
+// schema and a custom one for a zone that holds reports, with an error
+// naming the zone: stored reports keep the meaning they were stored with,
+// and the Corefile's start or reload fails rather than silently re-reading
+// them (a refused reload leaves the running instance serving).
 //
 // A format 1 file (statusengine before this layout) is migrated in place at
 // Open (migrate.go), and read by salvage:
@@ -139,6 +170,10 @@
 //	Store.noSpaceUntil,              out of room: reports fail at once until       zero
 //	  Store.noSpaceErr (store.go)    then (space.go)
 //	Store.policy (store.go)          the limits and retention (policy.go)          none until Configure
+//	Store.schemas (store.go)         the zones' custom schemas (record.Schemas),   Open: bucket schemas,
+//	                                 swapped whole by SetSchema                    before the log
+//	Store.custom (store.go)          installations of custom schemas' zones, read  empty: read again on
+//	                                 from their rows up to a number (schemas.go)   first use
 //
 // The log's path is opened only as a file the store may write (wal/wal.go,
 // openLogFile and ours): never through a symbolic link (O_NOFOLLOW; a link

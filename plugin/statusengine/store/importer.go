@@ -123,13 +123,14 @@ func (s *Store) ImportNDJSONZones(r io.Reader, zones []string, reject func(line 
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), MaxLine+1) // the line and its newline
 	line := 0
+	schemas := s.Schemas()
 	for sc.Scan() {
 		line++
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
 			continue
 		}
-		rec, err := record.ParseLine(b)
+		rec, err := record.ParseLine(b, schemas)
 		if err == nil && served != nil && !served[rec.Zone] {
 			err = fmt.Errorf("zone %q is not one this server serves", rec.Zone)
 		}

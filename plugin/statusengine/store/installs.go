@@ -77,6 +77,20 @@ const maxInstallSteps = 3700
 // DimCountry, or one of BuildDims. Closed steps are computed once (see
 // stepCache).
 func (s *Store) Installs(from, to time.Time, step Step, d rollup.Dimension) ([]InstallStep, error) {
+	return s.installSteps(from, to, step, by{dim: d})
+}
+
+// ZoneInstalls is Installs of the installations of zone, a zone of a
+// custom schema, split by its field field ("" none, "country" countries).
+func (s *Store) ZoneInstalls(from, to time.Time, step Step, zone, field string) ([]InstallStep, error) {
+	b, ok := s.byZone(zone, field)
+	if !ok {
+		b.none = true
+	}
+	return s.installSteps(from, to, step, b)
+}
+
+func (s *Store) installSteps(from, to time.Time, step Step, sel by) ([]InstallStep, error) {
 	if step == StepHour {
 		return nil, fmt.Errorf("installations are kept per day: no hour steps")
 	}
@@ -87,12 +101,12 @@ func (s *Store) Installs(from, to time.Time, step Step, d rollup.Dimension) ([]I
 			return nil, fmt.Errorf("more than %d steps", maxInstallSteps)
 		}
 		closed := rollup.DayOf(stepNext(t, step)) <= today
-		b, err := s.readers.steps.get(s, t, step, d, closed, func() (InstallStep, error) {
+		b, err := s.readers.steps.get(s, t, step, sel, closed, func() (InstallStep, error) {
 			a := newAcc()
 			if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
 				return InstallStep{}, err
 			}
-			return s.installStep(t, a, d)
+			return s.installStep(t, a, sel)
 		})
 		if err != nil {
 			return nil, err
@@ -103,11 +117,28 @@ func (s *Store) Installs(from, to time.Time, step Step, d rollup.Dimension) ([]I
 }
 
 // installStep breaks the installations of a down by d.
-func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (InstallStep, error) {
+func (s *Store) installStep(start time.Time, a *acc, sel by) (InstallStep, error) {
+	d := sel.dim
 	b := InstallStep{Start: start, Values: map[string]Counts{}}
+	if sel.none {
+		return b, nil
+	}
 	m, err := s.members(a.installs)
 	if err != nil {
 		return b, err
+	}
+	// With zones of custom schemas, the step is of sel's zone (ModSecurity's: "").
+	inZone := func(uint32) bool { return true }
+	var infos map[uint32]*buildInfo
+	if len(s.Schemas().Zones()) > 0 || sel.zone != "" {
+		if infos, err = s.buildInfos(unionKeys(a.builds, buildSet(m.builds))); err != nil {
+			return b, err
+		}
+		inZone = func(bn uint32) bool {
+			info := infos[bn]
+			return (info == nil && sel.zone == "") || (info != nil && info.zone == sel.zone)
+		}
+		m = m.only(inZone)
 	}
 	var total tally
 	perBuild := map[uint32]*tally{}
@@ -121,25 +152,30 @@ func (s *Store) installStep(start time.Time, a *acc, d rollup.Dimension) (Instal
 		tb.install(m.nets[i])
 	}
 	for bn, n := range a.builds {
+		if !inZone(bn) {
+			continue
+		}
+		tb := perBuild[bn]
 		total.c.Reports += n
-		if tb := perBuild[bn]; tb != nil {
+		if tb != nil {
 			tb.c.Reports = n
 		}
 	}
 	b.Total = total.counts()
-	switch d {
-	case DimTotal:
-	case rollup.DimCountry:
-		b.Values = geoCounts(a.countries, nil, m)
+	switch {
+	case d == DimTotal && (sel.zone == "" || sel.field == ""):
+	case d == rollup.DimCountry:
+		b.Values = geoCounts(a.countries, nil, m, sel.zoneNum)
 	default:
 		vals := map[string]*tally{}
-		infos, err := s.buildInfos(slices.Collect(maps.Keys(perBuild)))
-		if err != nil {
-			return b, err
+		if infos == nil {
+			if infos, err = s.buildInfos(slices.Collect(maps.Keys(perBuild))); err != nil {
+				return b, err
+			}
 		}
 		for bn, tb := range perBuild {
-			if info := infos[bn]; info != nil {
-				into(vals, info.values.Of(d), tb)
+			if v, ok := sel.value(infos[bn]); ok && infos[bn] != nil {
+				into(vals, v, tb)
 			}
 		}
 		for v, tv := range vals {
@@ -162,6 +198,12 @@ type ChurnStep struct {
 // installation is new the first step it is seen in since the first record
 // stored.
 func (s *Store) Churn(from, to time.Time, step Step) ([]ChurnStep, error) {
+	return s.ZoneChurn(from, to, step, "")
+}
+
+// ZoneChurn is Churn of the installations of zone: "" for ModSecurity's
+// zones, else a zone of a custom schema.
+func (s *Store) ZoneChurn(from, to time.Time, step Step, zone string) ([]ChurnStep, error) {
 	if step == StepHour {
 		return nil, fmt.Errorf("installations are kept per day: no hour steps")
 	}
@@ -187,6 +229,29 @@ func (s *Store) Churn(from, to time.Time, step Step) ([]ChurnStep, error) {
 	starts, sums, err := s.stepInstalls(first, to, step)
 	if err != nil {
 		return nil, err
+	}
+	// With zones of custom schemas, the churn is of zone's installations
+	// (ModSecurity's: all but the custom zones').
+	if zone != "" {
+		mine, err := s.zoneInstalls(zone)
+		if err != nil {
+			return nil, err
+		}
+		ever.And(mine)
+		prev = roaring.And(prev, mine)
+		for _, a := range sums {
+			a.installs.And(mine)
+		}
+	} else if len(s.Schemas().Zones()) > 0 {
+		other, err := s.customInstalls()
+		if err != nil {
+			return nil, err
+		}
+		ever.AndNot(other)
+		prev = roaring.AndNot(prev, other)
+		for _, a := range sums {
+			a.installs.AndNot(other)
+		}
 	}
 	out := make([]ChurnStep, len(starts))
 	for i, a := range sums {
@@ -279,16 +344,16 @@ type stepCache struct {
 type stepKey struct {
 	start int64
 	step  Step
-	d     rollup.Dimension
+	sel   by
 }
 
 const maxStepEntries = 1 << 14
 
-func (c *stepCache) get(s *Store, t time.Time, step Step, d rollup.Dimension, closed bool, compute func() (InstallStep, error)) (InstallStep, error) {
+func (c *stepCache) get(s *Store, t time.Time, step Step, sel by, closed bool, compute func() (InstallStep, error)) (InstallStep, error) {
 	if !closed {
 		return compute()
 	}
-	k := stepKey{t.Unix(), step, d}
+	k := stepKey{t.Unix(), step, sel}
 	gen := s.readers.closed.gen.Load()
 	c.mu.Lock()
 	if c.gen != gen || c.entries == nil || len(c.entries) >= maxStepEntries {

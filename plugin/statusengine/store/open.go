@@ -137,6 +137,10 @@ func (s *Store) init(keys map[string]int) (err error) {
 				return &DamagedError{Path: s.path, Problems: []string{err.Error()}}
 			}
 		}
+		// Before the log's frames and the builds are read: they hold
+		// beacons of custom schemas.
+		sc, _ := loadSchemas(tx)
+		s.schemas.Store(sc)
 		s.w.lastKey = lastKey(tx)
 		s.installs.Store(uint64(s.w.installs.next - 1))
 		s.live.Rolled = getUint(tx.Bucket(schema.Meta), schema.RolledKey)
@@ -170,7 +174,7 @@ func (s *Store) init(keys map[string]int) (err error) {
 // when it can be read safely (wal.OpenReadOnly) what it holds is stored
 // all the same, with a warning naming the count.
 func (s *Store) openLog(committed uint64) error {
-	l, problems, err := wal.Open(s.path, committed)
+	l, problems, err := wal.Open(s.path, committed, s.Schemas())
 	if err != nil {
 		s.storeReadOnly(committed, err)
 		return nil
@@ -214,7 +218,7 @@ var testHookReplayed func()
 // warning line, and what the file holds that the database lacks is read
 // read-only and stored.
 func (s *Store) storeReadOnly(committed uint64, why error) {
-	l, problems, err := wal.OpenReadOnly(s.path, committed)
+	l, problems, err := wal.OpenReadOnly(s.path, committed, s.Schemas())
 	if err != nil || l.Unstored() == 0 {
 		if l != nil {
 			l.F.Close()

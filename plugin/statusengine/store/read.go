@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,12 @@ type buildInfo struct {
 	head   string
 	report codec.Report // its fields; ID, Beacon and the epoch empty
 	values rollup.BuildValues
+	// zone is "" for ModSecurity's builds; for a custom schema's, its zone,
+	// schema the schema that parsed head (the file's for the zone), and
+	// fields the head's values, the id's empty.
+	zone   string
+	schema *codec.Schema
+	fields []string
 }
 
 var errDangling = errors.New("record refers to a missing dictionary row")
@@ -110,21 +117,37 @@ func (c *readCaches) place(tx *bolt.Tx, n uint32) (geo.Location, error) {
 	})
 }
 
-func (c *readCaches) build(tx *bolt.Tx, n uint32) (*buildInfo, error) {
+func (s *Store) build(tx *bolt.Tx, n uint32) (*buildInfo, error) {
+	c := &s.readers
 	return memo(c, &c.builds, n, func() (*buildInfo, error) {
-		return parseBuild(tx.Bucket(schema.Builds).Get(numKey(n)))
+		return parseBuild(tx.Bucket(schema.Builds).Get(numKey(n)), s.Schemas())
 	})
 }
 
-// parseBuild parses a builds row's value.
-func parseBuild(v []byte) (*buildInfo, error) {
+// parseBuild parses a builds row's value: ModSecurity's head, or a custom
+// schema's zone, NUL and head, parsed by the zone's schema in sc.
+func parseBuild(v []byte, sc *record.Schemas) (*buildInfo, error) {
 	if v == nil {
 		return nil, errDangling
+	}
+	if len(v) > maxHead+maxZoneLen {
+		return nil, errors.New("build too long")
+	}
+	zone, head := splitBuildRow(v)
+	if zone != "" {
+		s := sc.Custom(zone)
+		if s == nil {
+			return nil, fmt.Errorf("build of zone %.80q, which has no schema in bucket schemas", zone)
+		}
+		r, err := s.ParseHead(head)
+		if err != nil {
+			return nil, err
+		}
+		return &buildInfo{head: head, report: codec.Report{Format: codec.FormatSchema}, zone: zone, schema: s, fields: r.Values}, nil
 	}
 	if len(v) > maxHead {
 		return nil, errors.New("build too long")
 	}
-	head := string(v)
 	rep, err := codec.ParseHead(head)
 	if err != nil {
 		return nil, err
@@ -135,7 +158,9 @@ func parseBuild(v []byte) (*buildInfo, error) {
 // Bounds of stored dictionary values, checked before they are parsed.
 const (
 	maxHead = 400 // the codec's longest beacon
-	maxID   = 64  // ids are 2 or 40 hex digits, or "no unique id"
+	maxID   = 64  // ids are 2 or 40 hex digits, or "no unique id"; a custom schema's field is at most codec.MaxFieldLen
+	// maxZoneLen bounds the zone before a custom schema's head.
+	maxZoneLen = 255
 )
 
 // installation reads an installation row: its build and id.
@@ -181,14 +206,22 @@ func (s *Store) readRecord(tx *bolt.Tx, k, v []byte) (record.Record, error) {
 		return rec, err
 	}
 	id := row.id
-	b, err := s.readers.build(tx, row.build)
+	b, err := s.build(tx, row.build)
 	if err != nil {
 		return rec, err
 	}
+	if b.zone != "" && b.zone != rec.Zone {
+		return rec, errors.New("record's zone is not its build's")
+	}
 	epoch, hasEpoch := rec.Report.Epoch, rec.Report.HasEpoch
 	rec.Report = b.report
-	rec.Report.ID = strings.TrimSpace(id)
-	rec.Report.Beacon = codec.Join(b.head, id)
+	if b.schema != nil {
+		rec.Report.ID = strings.Trim(id, " ")
+		rec.Report.Beacon = b.schema.JoinID(b.head, id)
+	} else {
+		rec.Report.ID = strings.TrimSpace(id)
+		rec.Report.Beacon = codec.Join(b.head, id)
+	}
 	rec.Report.Epoch, rec.Report.HasEpoch = epoch, hasEpoch
 	return rec, nil
 }

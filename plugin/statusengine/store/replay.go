@@ -26,7 +26,28 @@ func (s *Store) factOf(tx *bolt.Tx, k, v []byte) (rollup.Fact, error) {
 	if err != nil {
 		return rollup.Fact{}, err
 	}
-	return rollup.Fact{Received: rec.Received, Install: r.Install, Build: build, Country: place.Country, Point: rollup.PointKey(&place)}, nil
+	b, err := s.build(tx, build)
+	if err != nil {
+		return rollup.Fact{}, err
+	}
+	return geoFact(rollup.Fact{Received: rec.Received, Install: r.Install, Build: build, Country: place.Country, Point: rollup.PointKey(&place)},
+		b.zone != "", r.Zone), nil
+}
+
+// geoFact keys f's country and point under zone (its number) when the
+// report is of a custom schema (rollup.ZoneGeoKey).
+// A zone number past the keys' bound (2^21 zones) keeps its reports out of
+// every zone's countries and points ("\x00" is no zone's key, no point).
+func geoFact(f rollup.Fact, custom bool, zone uint32) rollup.Fact {
+	if custom {
+		if f.Country = rollup.ZoneGeoKey(zone, f.Country); f.Country == "" {
+			f.Country = "\x00"
+		}
+		if f.Point != "" {
+			f.Point = rollup.ZoneGeoKey(zone, f.Point)
+		}
+	}
+	return f
 }
 
 // replay adds to the live rollups the records a crash left unflushed: those

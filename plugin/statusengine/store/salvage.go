@@ -84,6 +84,11 @@ func Check(path string) (*CheckReport, error) {
 		if len(r.Problems) > 0 {
 			return nil
 		}
+		sc, bad := loadSchemas(tx)
+		for _, b := range bad {
+			problem("%s", b)
+		}
+		s.schemas.Store(sc)
 		c := tx.Bucket(schema.Records).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if _, err := s.readRecord(tx, k, v); err != nil {
@@ -108,7 +113,7 @@ func Check(path string) (*CheckReport, error) {
 		if n := getUint(tx.Bucket(schema.Meta), schema.CountKey); n != uint64(r.Records+r.Unreadable) {
 			problem("meta count says %d records, the file holds %d", n, r.Records+r.Unreadable)
 		}
-		recs, bad, err := wal.ReadLog(path, getUint(tx.Bucket(schema.Meta), schema.WalKey))
+		recs, bad, err := wal.ReadLog(path, getUint(tx.Bucket(schema.Meta), schema.WalKey), sc)
 		var refused *wal.LogRefusedError
 		switch {
 		case errors.As(err, &refused):
@@ -190,6 +195,19 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 		return nil
 	})
 
+	// The zones' custom schemas, from the file: the new file keeps them,
+	// and its records of those zones are read with them.
+	var schemas *record.Schemas
+	f.Walk(string(schema.Schemas), func(k, v []byte) error {
+		z := string(k)
+		if s, err := record.DecodeSchema(v); err == nil && record.ValidZone(z) == nil {
+			if err := out.SetSchema([]string{z}, s); err == nil {
+				schemas = schemas.With(z, s)
+			}
+		}
+		return nil
+	})
+
 	im := NewImporter(out, nil)
 	add := func(rec *record.Record, err error) error {
 		if err != nil {
@@ -207,13 +225,13 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 			if len(k) == 8 {
 				walked[binary.BigEndian.Uint64(k)] = true
 			}
-			return add(salvageRecord(k, v, zones, places, builds, installs))
+			return add(salvageRecord(k, v, zones, places, builds, installs, schemas))
 		})
 		st.Skipped += skipped
 		if st.Skipped > 0 || err != nil {
 			// Part of the tree is lost: look at every page for leaves
 			// of records and dictionary rows the walk could not reach.
-			if err := deepScan(f, walked, zones, places, builds, installs, add); err != nil {
+			if err := deepScan(f, walked, zones, places, builds, installs, schemas, add); err != nil {
 				return st, err
 			}
 		}
@@ -224,7 +242,7 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 	// A log refused for a link or for being the database gives no record;
 	// one that cannot be read at all (permissions, an I/O error) may hold
 	// answered reports: say so rather than copy without them.
-	recs, bad, err := wal.ReadLog(src, logged)
+	recs, bad, err := wal.ReadLog(src, logged, schemas)
 	var refused *wal.LogRefusedError
 	if err != nil && !errors.As(err, &refused) {
 		return st, fmt.Errorf("reading the write-ahead log: %w (move it away to salvage without it)", err)
@@ -252,7 +270,7 @@ func Salvage(src, dst string, opts Options) (SalvageStats, error) {
 // freelist can hold records retention deleted since; the new file's first
 // sweep deletes them again.
 func deepScan(f *boltfile.File, walked map[uint64]bool, zones, places, builds, installs map[uint32][]byte,
-	add func(*record.Record, error) error) error {
+	schemas *record.Schemas, add func(*record.Record, error) error) error {
 	found := map[uint64][]byte{}
 	err := f.ScanLeaves(func(k, v []byte) error {
 		switch len(k) {
@@ -261,9 +279,9 @@ func deepScan(f *boltfile.File, walked map[uint64]bool, zones, places, builds, i
 			switch {
 			case record.ValidZone(string(v)) == nil:
 				addRow(zones, n, v)
-			case len(v) <= maxHead && parseHeadOK(v):
+			case len(v) <= maxHead+maxZoneLen && parseHeadOK(v, schemas):
 				addRow(builds, n, v)
-			case installationOK(v):
+			case installationOK(v, len(schemas.Zones()) > 0):
 				addRow(installs, n, v)
 			default:
 				if _, err := record.DecodePlace(v); err == nil {
@@ -287,7 +305,7 @@ func deepScan(f *boltfile.File, walked map[uint64]bool, zones, places, builds, i
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if err := add(salvageRecord(binary.BigEndian.AppendUint64(nil, k), found[k], zones, places, builds, installs)); err != nil {
+		if err := add(salvageRecord(binary.BigEndian.AppendUint64(nil, k), found[k], zones, places, builds, installs, schemas)); err != nil {
 			return err
 		}
 	}
@@ -300,22 +318,32 @@ func addRow(m map[uint32][]byte, n uint32, v []byte) {
 	}
 }
 
-func parseHeadOK(v []byte) bool {
-	_, err := codec.ParseHead(string(v))
+func parseHeadOK(v []byte, schemas *record.Schemas) bool {
+	_, err := parseBuild(v, schemas)
 	return err == nil
 }
 
-func installationOK(v []byte) bool {
+// With custom schemas in the file (custom), an id may be any field of
+// theirs.
+func installationOK(v []byte, custom bool) bool {
 	_, _, id, err := record.DecodeInstallation(v)
 	if err != nil || len(id) > maxID {
 		return false
 	}
-	_, err = codec.ParseBeacon(codec.Join("0,x,0/0,0/,(null),(null)", id))
-	return err == nil
+	if _, err = codec.ParseBeacon(codec.Join("0,x,0/0,0/,(null),(null)", id)); err == nil || !custom {
+		return err == nil
+	}
+	// A custom schema's id: a field of printable ASCII without a comma.
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c > 0x7e || c == codec.Separator {
+			return false
+		}
+	}
+	return true
 }
 
 // salvageRecord is readRecord over dictionary rows held in memory.
-func salvageRecord(k, v []byte, zones, places, builds, installs map[uint32][]byte) (*record.Record, error) {
+func salvageRecord(k, v []byte, zones, places, builds, installs map[uint32][]byte, schemas *record.Schemas) (*record.Record, error) {
 	rec := &record.Record{}
 	r, err := record.Decode(k, v, rec)
 	if err != nil {
@@ -343,11 +371,21 @@ func salvageRecord(k, v []byte, zones, places, builds, installs map[uint32][]byt
 	if err != nil {
 		return nil, err
 	}
-	head, ok := builds[build]
-	if !ok || len(head) > maxHead || len(id) > maxID {
+	row, ok := builds[build]
+	if !ok || len(row) > maxHead+maxZoneLen || len(id) > maxID {
 		return nil, errDangling
 	}
-	rep, err := codec.ParseBeacon(codec.Join(string(head), id))
+	var rep codec.Report
+	if zone, head := splitBuildRow(row); zone != "" {
+		if zone != rec.Zone {
+			return nil, errDangling
+		}
+		rep, err = schemas.Parse(zone, schemas.Of(zone).JoinID(head, id))
+	} else if len(row) > maxHead {
+		return nil, errDangling
+	} else {
+		rep, err = codec.ParseBeacon(codec.Join(head, id))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
@@ -27,7 +28,13 @@ func makeSeenKey(rec *record.Record, window time.Duration) seenKey {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], e)
 	copy(k[:6], b[2:])
-	h := sha256.Sum256([]byte(rec.Report.Beacon))
+	var h [32]byte
+	if rec.Report.Format == codec.FormatSchema {
+		// Zones of custom schemas may share a beacon: one report each.
+		h = sha256.Sum256([]byte(rec.Zone + "\x00" + rec.Report.Beacon))
+	} else {
+		h = sha256.Sum256([]byte(rec.Report.Beacon))
+	}
 	copy(k[6:], h[:8])
 	return k
 }
@@ -74,7 +81,11 @@ func fingerprint(rec *record.Record, window time.Duration) uint64 {
 	if !rec.Report.HasEpoch {
 		e = noEpoch | uint64(rec.Received.UnixNano()/int64(window))
 	}
-	return (maphash.String(seenSeed, rec.Report.Beacon) ^ e*0x9E3779B97F4A7C15) | 1
+	h := maphash.String(seenSeed, rec.Report.Beacon)
+	if rec.Report.Format == codec.FormatSchema {
+		h ^= maphash.String(seenSeed, rec.Zone) * 0xBF58476D1CE4E5B9 // as makeSeenKey: the zone counts
+	}
+	return (h ^ e*0x9E3779B97F4A7C15) | 1
 }
 
 func (c *recentSeen) slot(fp uint64) *atomic.Uint64 { return &c.slots[fp>>46] }

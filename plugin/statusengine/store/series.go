@@ -58,6 +58,74 @@ func StepLen(step Step) time.Duration {
 // the values of d: DimTotal, DimCountry or one of BuildDims. Steps without
 // reports are there, empty.
 func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]SeriesStep, error) {
+	return s.series(from, to, step, by{dim: d})
+}
+
+// ZoneSeries is Series of the reports of zone, a zone of a custom schema,
+// split by the values of its field field: "" for no split, "country" for
+// countries (see ZoneTotals).
+func (s *Store) ZoneSeries(from, to time.Time, step Step, zone, field string) ([]SeriesStep, error) {
+	b, ok := s.byZone(zone, field)
+	if !ok {
+		return s.series(from, to, step, by{dim: DimTotal, none: true})
+	}
+	return s.series(from, to, step, b)
+}
+
+// by is what a series or an installation step counts: ModSecurity's zones
+// split by dim (zone ""), or a custom zone's reports, whose number in the
+// zones dictionary is zoneNum, split by its field (dim DimTotal: none;
+// DimCountry: countries). none counts nothing (a zone without reports).
+type by struct {
+	dim     rollup.Dimension
+	zone    string
+	zoneNum uint32
+	field   string
+	none    bool
+}
+
+// byZone is the by of a custom zone's field; false when the zone has no
+// report yet.
+func (s *Store) byZone(zone, field string) (by, bool) {
+	b := by{dim: DimTotal, zone: zone, field: field}
+	if field == "country" {
+		b.dim, b.field = rollup.DimCountry, ""
+	}
+	n, ok := s.zoneNumber(zone)
+	b.zoneNum = n
+	return b, ok && s.Schemas().Custom(zone) != nil
+}
+
+// value is b's value of build info, and whether the build counts.
+func (b *by) value(info *buildInfo) (string, bool) {
+	if info == nil {
+		return "", b.zone == "" && b.dim == DimTotal
+	}
+	if info.zone != b.zone {
+		return "", false
+	}
+	if b.zone == "" {
+		if b.dim == DimTotal {
+			return "", true
+		}
+		return info.values.Of(b.dim), true
+	}
+	if b.field == "" {
+		return "", true
+	}
+	for i, f := range info.schema.Fields() {
+		if f == b.field {
+			if i < len(info.fields) {
+				return info.fields[i], true
+			}
+			return "", true
+		}
+	}
+	return "", true
+}
+
+func (s *Store) series(from, to time.Time, step Step, sel by) ([]SeriesStep, error) {
+	d := sel.dim
 	if to.Before(from) {
 		return nil, nil
 	}
@@ -102,7 +170,11 @@ func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]Ser
 		return nil, err
 	}
 	var infos map[uint32]*buildInfo
-	if d != DimTotal && d != rollup.DimCountry {
+	// With zones of custom schemas, the series is of ModSecurity's zones:
+	// each build's row says its zone (by country, the rollups' reports are
+	// every zone's: see Totals.GeoReportsMixed).
+	mixed := len(s.Schemas().Zones()) > 0 || sel.zone != ""
+	if (d != DimTotal || mixed) && d != rollup.DimCountry && !sel.none {
 		nums := map[uint32]struct{}{}
 		for _, p := range got {
 			for b := range p.Builds {
@@ -119,20 +191,24 @@ func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]Ser
 			continue
 		}
 		vals := buckets[i].Values
+		if sel.none {
+			continue
+		}
 		if d == rollup.DimCountry {
 			for v, c := range p.Countries {
-				vals[v] += c.Reports
+				if z, value, ok := rollup.SplitGeoKey(v); ok && z == sel.zoneNum { // the zone's (0: ModSecurity's)
+					vals[value] += c.Reports
+				}
 			}
 			continue
 		}
 		for b, n := range p.Builds {
 			v := ""
-			if d != DimTotal {
-				info := infos[b]
-				if info == nil {
-					continue
+			if infos != nil {
+				var ok bool
+				if v, ok = sel.value(infos[b]); !ok {
+					continue // another zone's build, or unreadable
 				}
-				v = info.values.Of(d)
 			}
 			vals[v] += n
 		}

@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
+	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 )
 
@@ -137,6 +138,10 @@ type Store struct {
 
 	policy        atomic.Pointer[Policy]
 	policyChanged chan struct{}
+
+	schemas  atomic.Pointer[record.Schemas] // see schemas.go
+	schemaMu sync.Mutex                     // one SetSchema at a time
+	custom   customSet                      // installations of custom schemas' zones (schemas.go)
 
 	seenCache *recentSeen
 	live      *rollup.Live

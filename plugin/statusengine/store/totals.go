@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/statusengine/statusengine/internal/flight"
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
@@ -50,6 +51,14 @@ type Totals struct {
 	// a City database).
 	Combos map[rollup.Combo]Counts
 	Points map[rollup.Point]Counts
+
+	// Zone is the zone of a custom schema these totals are of ("" for
+	// ModSecurity's zones), Schema its schema; Fields then holds, per
+	// field of the schema but the id, the counts of each value (a value a
+	// beacon left out, past min_fields, is ""), and Dims only DimCountry.
+	Zone   string
+	Schema *codec.Schema
+	Fields map[string]map[string]Counts
 }
 
 // DaySpan widens [from, to] to whole UTC days, the granularity of Totals.
@@ -197,6 +206,29 @@ func (o *inOrder) get(n uint32) []byte {
 	return o.v
 }
 
+// buildSet is the builds of a members' list, each once.
+func buildSet(builds []uint32) map[uint32]struct{} {
+	out := map[uint32]struct{}{}
+	for _, b := range builds {
+		out[b] = struct{}{}
+	}
+	return out
+}
+
+// only is m's installations whose build in keeps, in number order.
+func (m *members) only(in func(uint32) bool) *members {
+	out := &members{}
+	for i, b := range m.builds {
+		if in(b) {
+			out.nums = append(out.nums, m.nums[i])
+			out.builds = append(out.builds, b)
+			out.nets = append(out.nets, m.nets[i])
+			out.ids = append(out.ids, m.ids[i])
+		}
+	}
+	return out
+}
+
 // merged is a ∪ b, both in number order and disjoint.
 func merged(a, b *members) *members {
 	if len(b.nums) == 0 {
@@ -264,6 +296,16 @@ type part struct {
 // sum is computed once and kept (see closedCache); a request then reads
 // today's rollups and the rows of the installations new today.
 func (s *Store) Totals(from, to time.Time) (*Totals, error) {
+	return s.ZoneTotals(from, to, "")
+}
+
+// ZoneTotals is Totals of the reports of one schema's zones: zone "" is
+// every zone of ModSecurity's schema (its breakdowns in Dims, as Totals),
+// any other a zone of a custom schema, whose breakdowns are its fields,
+// parsed from its builds' heads with the schema the file keeps (Fields).
+// Which build belongs to which zone is in its row (schemas.go), so the
+// rollups serve every zone as they are.
+func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 	t := &Totals{Dims: map[rollup.Dimension]map[string]Counts{}, Combos: map[rollup.Combo]Counts{}, Points: map[rollup.Point]Counts{}}
 	t.From, t.To = DaySpan(from, to)
 	if to.Before(from) {
@@ -295,6 +337,41 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	for b, n := range open.builds {
 		reports[b] += n
 	}
+	var zoneNum uint32 // the rollups' geo keys of the zone (rollup.ZoneGeoKey); 0: ModSecurity's
+	if zone != "" {
+		t.Zone, t.Schema, t.Fields = zone, s.Schemas().Custom(zone), map[string]map[string]Counts{}
+		var ok bool
+		if zoneNum, ok = s.zoneNumber(zone); t.Schema == nil || !ok {
+			return t, nil // no report of the zone yet
+		}
+	}
+	// Which builds are the zone's: parsed once, the reading below reuses
+	// them. A store without custom schemas has ModSecurity's builds only,
+	// and reads as it did before schemas.
+	var infos map[uint32]*buildInfo
+	if zone != "" || len(s.Schemas().Zones()) > 0 {
+		var err error
+		if infos, err = s.buildInfos(unionKeys(reports, buildSet(m.builds))); err != nil {
+			return nil, err
+		}
+		in := func(b uint32) bool {
+			if info := infos[b]; info != nil {
+				return info.zone == zone
+			}
+			return zone == "" // an unreadable build counts as before schemas
+		}
+		for b := range infos {
+			if !in(b) { // other zones' builds in the range: their installations out
+				m = m.only(in)
+				for b := range reports {
+					if !in(b) {
+						delete(reports, b)
+					}
+				}
+				break
+			}
+		}
+	}
 	perBuild := map[uint32]*tally{}
 	var total tally
 	ids := make(map[uint64]struct{}, len(m.nums))
@@ -315,10 +392,12 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 		dims[d] = map[string]*tally{}
 	}
 	combos := map[rollup.Combo]*tally{}
+	fields := map[string]map[string]*tally{}
 	nums := unionKeys(reports, perBuild)
-	infos, err := s.buildInfos(nums)
-	if err != nil {
-		return nil, err
+	if infos == nil {
+		if infos, err = s.buildInfos(nums); err != nil {
+			return nil, err
+		}
 	}
 	for _, b := range nums {
 		info := infos[b]
@@ -331,6 +410,22 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 		}
 		tb.c.Reports = reports[b]
 		total.c.Reports += reports[b]
+		if info.schema != nil {
+			for i, f := range info.schema.Fields() {
+				if f == info.schema.ID() {
+					continue
+				}
+				v := ""
+				if i < len(info.fields) {
+					v = info.fields[i]
+				}
+				if fields[f] == nil {
+					fields[f] = map[string]*tally{}
+				}
+				into(fields[f], v, tb)
+			}
+			continue
+		}
 		for i, d := range rollup.BuildDims {
 			into(dims[d], info.values[i], tb)
 		}
@@ -346,8 +441,19 @@ func (s *Store) Totals(from, to time.Time) (*Totals, error) {
 	for v, tv := range combos {
 		t.Combos[v] = tv.counts()
 	}
-	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m)
-	for v, c := range geoCounts(closed.points, open.points, m) {
+	for f, vs := range fields {
+		t.Fields[f] = map[string]Counts{}
+		for v, tv := range vs {
+			t.Fields[f][v] = tv.counts()
+		}
+	}
+	if zone != "" {
+		for _, d := range rollup.BuildDims {
+			delete(t.Dims, d)
+		}
+	}
+	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m, zoneNum)
+	for v, c := range geoCounts(closed.points, open.points, m, zoneNum) {
 		if p, ok := rollup.ParsePoint(v); ok {
 			t.Points[p] = c
 		}
@@ -385,7 +491,9 @@ func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) []uint32 {
 
 // geoCounts adds two sums of countries (or points): reports add,
 // installations unite, and the members tell their networks.
-func geoCounts(a, b map[string]*rollup.Group, m *members) map[string]Counts {
+// Only the keys of zone number zone count (0: ModSecurity's zones; see
+// rollup.ZoneGeoKey), under their value.
+func geoCounts(a, b map[string]*rollup.Group, m *members, zone uint32) map[string]Counts {
 	out := make(map[string]Counts, len(a)+len(b))
 	vals := make(map[string]struct{}, len(a)+len(b))
 	for v := range a {
@@ -395,6 +503,9 @@ func geoCounts(a, b map[string]*rollup.Group, m *members) map[string]Counts {
 		vals[v] = struct{}{}
 	}
 	for v := range vals {
+		if z, _, ok := rollup.SplitGeoKey(v); !ok || z != zone {
+			continue // another zone's (rollup.ZoneGeoKey)
+		}
 		set := roaring.New()
 		var c Counts
 		for _, x := range []*rollup.Group{a[v], b[v]} {
@@ -419,7 +530,9 @@ func geoCounts(a, b map[string]*rollup.Group, m *members) map[string]Counts {
 			}
 		}
 		c.Networks = uint64(len(ns))
-		out[v] = c
+		if z, value, ok := rollup.SplitGeoKey(v); ok && z == zone {
+			out[value] = c
+		}
 	}
 	return out
 }
@@ -445,12 +558,13 @@ func (s *Store) buildInfos(nums []uint32) (map[uint32]*buildInfo, error) {
 		return out, nil
 	}
 	slices.Sort(missing)
+	sc := s.Schemas()
 	read := make([]*buildInfo, len(missing))
 	err := s.view(func(tx *bolt.Tx) error {
 		rows := &inOrder{c: tx.Bucket(schema.Builds).Cursor()}
 		for i, n := range missing {
 			if v := rows.get(n); v != nil {
-				read[i], _ = parseBuild(v)
+				read[i], _ = parseBuild(v, sc)
 			}
 		}
 		return nil

@@ -57,7 +57,7 @@ func writeLog(t *testing.T, path string, recs []*record.Record) []byte {
 	if _, err := os.Stat(wal.LogPath(path)); !os.IsNotExist(err) {
 		t.Fatalf("a cleanly closed store left its log: %v", err)
 	}
-	l, _, err := wal.Open(path, committed)
+	l, _, err := wal.Open(path, committed, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func fileWithLog(t *testing.T, path string, stored, logged []*record.Record) {
 // TestLogRecordRoundTrip: a logged record reads back as the record.
 func TestLogRecordRoundTrip(t *testing.T) {
 	for _, rec := range logRecords(t, 10, time.Now()) {
-		got, err := wal.DecodeRecord(wal.AppendRecord(nil, rec))
+		got, err := wal.DecodeRecord(wal.AppendRecord(nil, rec), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

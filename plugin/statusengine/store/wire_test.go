@@ -270,7 +270,7 @@ func readNDJSON(t *testing.T, path string) []*record.Record {
 	var out []*record.Record
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		rec, err := record.ParseLine(sc.Bytes())
+		rec, err := record.ParseLine(sc.Bytes(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,9 @@
 //	installation.go  the installation estimate and the resolver's network
 //	encode.go        the bbolt values: a record (its strings as numbers into
 //	                 the dictionaries), an installation row, a place row
+//	schemas.go       Schemas, the zones' custom schemas: the one lookup every
+//	                 reader and writer of a beacon goes through (Validate,
+//	                 Wire.Record, the log's frames); a schema's bbolt value
 //
 // A record has two storage forms beside Wire: its bbolt value here, and its
 // log frame (package wal). They differ because they answer different

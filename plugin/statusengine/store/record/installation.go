@@ -3,6 +3,8 @@ package record
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 )
 
 // InstallationKey estimates which installation sent a record. ModSecurity 2.9.x
@@ -14,6 +16,16 @@ import (
 func InstallationKey(r *Record) string {
 	rep := &r.Report
 	var b strings.Builder
+	if rep.Format == codec.FormatSchema {
+		// A custom schema's: the zone, the id and the whole beacon (which
+		// holds every field of the build).
+		for _, f := range []string{r.Zone, rep.ID, rep.Beacon} {
+			b.WriteString(f)
+			b.WriteByte(0)
+		}
+		b.WriteString(InstallNetwork(r).String())
+		return b.String()
+	}
 	for _, f := range []string{rep.ID, rep.Modsec, rep.Server, rep.APRCompiled, rep.APRLoaded,
 		rep.PCRECompiled, rep.PCRELoaded, rep.Lua, rep.Libxml} {
 		b.WriteString(f)

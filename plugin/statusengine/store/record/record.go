@@ -27,7 +27,8 @@ type Record struct {
 	// ECS is the EDNS Client Subnet the resolver sent; invalid when absent.
 	ECS netip.Prefix
 	// Report comes from the codec (Decode or ParseBeacon): its fields obey
-	// the beacon grammar.
+	// the beacon grammar. In a zone of a custom schema it is of
+	// codec.FormatSchema: the beacon, its id field and the epoch.
 	Report codec.Report
 	Geo    geo.Location
 	// LimitNet is the network the per-source limit charges: the resolver's
@@ -60,10 +61,11 @@ var (
 	errECS      = errors.New("ecs prefix invalid")
 )
 
-// Validate checks that rec holds only what live ingest can produce. Every
-// record passes here once, in the writer, before anything of it is stored:
-// live reports, imports and replicated records alike.
-func (rec *Record) Validate(now time.Time) error {
+// Validate checks that rec holds only what live ingest can produce, its
+// report what the zone's schema in sc decodes. Every record passes here
+// once, in the writer, before anything of it is stored: live reports,
+// imports and replicated records alike.
+func (rec *Record) Validate(now time.Time, sc *Schemas) error {
 	if s := rec.Received.Unix(); s < MinReceived || rec.Received.After(now.Add(MaxFuture)) {
 		return errReceived
 	}
@@ -71,10 +73,10 @@ func (rec *Record) Validate(now time.Time) error {
 	if rep.HasEpoch && (rep.Epoch < 0 || rep.Epoch > MaxEpoch) {
 		return errEpoch
 	}
-	if rep.Format == 0 || rep.Beacon == "" || rep.Modsec == "" {
-		return errReport
-	}
 	if err := ValidZone(rec.Zone); err != nil {
+		return err
+	}
+	if err := sc.validReport(rec.Zone, rep); err != nil {
 		return err
 	}
 	if rec.Resolver.IsValid() && (rec.Resolver.Is4In6() || rec.Resolver.Zone() != "") {

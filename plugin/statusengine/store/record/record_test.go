@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := ok()
 			tc.edit(r)
-			if err := r.Validate(now); (err == nil) != tc.ok {
+			if err := r.Validate(now, nil); (err == nil) != tc.ok {
 				t.Errorf("Validate = %v, want ok %v", err, tc.ok)
 			}
 		})

@@ -61,8 +61,11 @@ type WireReport struct {
 
 // FormatName is the wire name of a beacon layout.
 func FormatName(f codec.Format) string {
-	if f == codec.Format2014 {
+	switch f {
+	case codec.Format2014:
 		return "2014"
+	case codec.FormatSchema:
+		return "schema"
 	}
 	return "current"
 }
@@ -109,7 +112,7 @@ func (r *Record) Wire() Wire {
 		}
 		e.Geo = eg
 	}
-	if rep := r.Report; rep.Format != 0 {
+	if rep := r.Report; rep.Format != 0 && rep.Format != codec.FormatSchema {
 		e.Report = &WireReport{FormatName(rep.Format), rep.Modsec, rep.Server, rep.APRCompiled, rep.APRLoaded,
 			rep.PCRECompiled, rep.PCRELoaded, rep.Lua, rep.LuaLoaded, rep.Libxml, rep.LibxmlLoaded, rep.ID}
 	}
@@ -128,10 +131,11 @@ func InstallationHash(r *Record) [8]byte {
 }
 
 // Record turns a wire form back into a record: the beacon is parsed again
-// (the codec's grammar), addresses and times are read. Everything else a
-// record must obey is Record.Validate's, in the writer.
-func (e *Wire) Record() (*Record, error) {
-	rep, err := codec.ParseBeacon(e.Beacon)
+// with the zone's schema in sc (the codec's grammar for ModSecurity's),
+// addresses and times are read. Everything else a record must obey is
+// Record.Validate's, in the writer.
+func (e *Wire) Record(sc *Schemas) (*Record, error) {
+	rep, err := sc.Parse(e.Zone, e.Beacon)
 	if err != nil {
 		return nil, fmt.Errorf("beacon: %w", err)
 	}
@@ -172,8 +176,9 @@ type importLine struct {
 	ClientEpoch *int64          `json:"client_epoch"`
 }
 
-// ParseLine reads one NDJSON line into a record.
-func ParseLine(b []byte) (*Record, error) {
+// ParseLine reads one NDJSON line into a record, its beacon with the
+// zone's schema in sc.
+func ParseLine(b []byte, sc *Schemas) (*Record, error) {
 	var l importLine
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, err
@@ -200,5 +205,5 @@ func ParseLine(b []byte) (*Record, error) {
 	if e.Epoch == nil {
 		e.Epoch = l.ClientEpoch
 	}
-	return e.Record()
+	return e.Record(sc)
 }

@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
@@ -166,4 +167,37 @@ func ParseComboKey(k string) (Combo, bool) {
 		return Combo{}, false
 	}
 	return Combo{Modsec: f[0], Server: f[1], APR: f[2], PCRE: f[3], Lua: f[4], Libxml: f[5]}, true
+}
+
+// A report of a zone of a custom schema counts in a period's Countries and
+// Points under its zone: a NUL, the zone's number in the zones dictionary
+// (uvarint), then the country or point. ModSecurity's keys are printable,
+// so its entries, and every file before schemas, are as they were, and a
+// summary of either kind counts its own reports and installations per
+// country and point exactly.
+
+// ZoneGeoKey is the key of value v (a country or a point key) for zone
+// number zone of a custom schema; "" when it would not fit a period's
+// value bound (a zone number past 2^21).
+func ZoneGeoKey(zone uint32, v string) string {
+	var b [maxValue]byte
+	b[0] = 0
+	n := 1 + binary.PutUvarint(b[1:6], uint64(zone))
+	if n+len(v) > maxValue || zone == 0 {
+		return ""
+	}
+	return string(b[:n]) + v
+}
+
+// SplitGeoKey cuts a Countries or Points key into its zone number (0 for
+// ModSecurity's zones) and value; ok is false for a key that is neither.
+func SplitGeoKey(k string) (zone uint32, v string, ok bool) {
+	if k == "" || k[0] != 0 {
+		return 0, k, true
+	}
+	z, n := binary.Uvarint([]byte(k[1:]))
+	if n <= 0 || z == 0 || z > 1<<32-1 {
+		return 0, "", false
+	}
+	return uint32(z), k[1+n:], true
 }

@@ -7,7 +7,8 @@
 //	live.go         Live: the periods the writer is changing, held in memory
 //	                ahead of the bucket until a flush
 //	dims.go         the dimensions a report counts in (version, platform,
-//	                server, libraries, country, map point)
+//	                server, libraries, country, map point), and the keys of a
+//	                custom schema's zone's countries and points (ZoneGeoKey)
 //
 // The store's writer turns each stored record into a Fact and applies it to
 // Live; its reads (store/totals.go, series.go, installs.go) take a period

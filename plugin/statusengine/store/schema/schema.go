@@ -51,7 +51,9 @@ var (
 	// "rolled" (rollup/period.go); rollup/live.go holds the periods being changed.
 	Rollups = []byte("rollups")
 	// Snapshots: day number (4 bytes) -> the public document the API
-	// rendered for that UTC day once it was over. Kept as written, so that
+	// rendered for that UTC day once it was over, of ModSecurity's zones;
+	// day number and a zone's name -> that of a zone of a custom schema
+	// (store/snapshots.go). Kept as written, so that
 	// every later request gets the same bytes, across restarts and imports
 	// alike; retention never deletes them.
 	Snapshots = []byte("snapshots")
@@ -78,6 +80,13 @@ var (
 	// publisher deletes the entries the stream acknowledged (2 minutes
 	// later: package fleet).
 	Outbox = []byte("outbox")
+	// Schemas: zone name -> its custom schema, the spec as JSON
+	// (record.AppendSchema). A zone without a row is ModSecurity's. Written
+	// when the plugin names a zone's schema (Store.SetSchema), read at Open
+	// before the write-ahead log, so that the log's frames, the builds of
+	// custom zones, Check, salvage and export read beacons without a
+	// Corefile. Optional: Open adds it, and an older statusengine ignores it.
+	Schemas = []byte("schemas")
 	// Meta holds the file's single values, the meta keys below, 8
 	// bytes each (putUint).
 	Meta = []byte("meta")
@@ -88,7 +97,7 @@ var BucketsV2 = [][]byte{Records, Seen, Zones, Places, Builds, Installations,
 	Index, Rollups, Meta, Peers, Snapshots}
 
 // Buckets are every bucket Open makes: BucketsV2 and those added since.
-var Buckets = append(BucketsV2[:len(BucketsV2):len(BucketsV2)], Resolvers, Imports)
+var Buckets = append(BucketsV2[:len(BucketsV2):len(BucketsV2)], Resolvers, Imports, Schemas)
 
 // OptionalBuckets are made on demand, never by Open: their presence is a
 // setting of the file.

@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
@@ -55,6 +54,9 @@ type Log struct {
 	Replays   int    // transactions that applied frames again
 	readOnly  bool   // opened by OpenReadOnly: never written
 	Told      bool   // a replay's line was written
+	// Schemas reads the beacons of custom schemas' zones in the frames:
+	// the file's (bucket schemas), known before the log is read.
+	Schemas *record.Schemas
 
 	Replayed ReplayStats // of the replay under way
 	// resume is where the last bounded scan stopped (UnstoredRecords):
@@ -106,7 +108,7 @@ func LogPath(path string) string { return path + "-wal" }
 // UnstoredRecords). problems name frames that held no record. A path that
 // holds a file the store does not take for its log gives a
 // *LogRefusedError (see openLogFile and ours).
-func Open(path string, committed uint64) (*Log, []string, error) {
+func Open(path string, committed uint64, sc *record.Schemas) (*Log, []string, error) {
 	lp := LogPath(path)
 	f, created, err := openLogFile(lp, path, true)
 	if err != nil {
@@ -125,7 +127,7 @@ func Open(path string, committed uint64) (*Log, []string, error) {
 			d.Close()
 		}
 	}
-	l := &Log{F: f, Path: lp, Committed: committed, Next: committed + 1}
+	l := &Log{F: f, Path: lp, Committed: committed, Next: committed + 1, Schemas: sc}
 	problems := l.find()
 	return l, problems, nil
 }
@@ -148,13 +150,13 @@ func (l *Log) find() (problems []string) {
 // apply, and the frames are checked as always (checksum, the chain of
 // seqs after committed, the record's validation). Nothing is written to
 // it; close closes it without removing it.
-func OpenReadOnly(path string, committed uint64) (*Log, []string, error) {
+func OpenReadOnly(path string, committed uint64, sc *record.Schemas) (*Log, []string, error) {
 	lp := LogPath(path)
 	f, _, err := openLogFile(lp, path, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &Log{F: f, Path: lp, Committed: committed, Next: committed + 1, readOnly: true}
+	l := &Log{F: f, Path: lp, Committed: committed, Next: committed + 1, readOnly: true, Schemas: sc}
 	return l, l.find(), nil
 }
 
@@ -165,7 +167,7 @@ func OpenReadOnly(path string, committed uint64) (*Log, []string, error) {
 // *LogRefusedError: Open stores them too, reading it read-only; a path
 // that is a symbolic link, no regular file or the database itself gives
 // no record and the error.
-func ReadLog(path string, committed uint64) ([]*record.Record, []string, error) {
+func ReadLog(path string, committed uint64, sc *record.Schemas) ([]*record.Record, []string, error) {
 	lp := LogPath(path)
 	f, _, err := openLogFile(lp, path, false)
 	if os.IsNotExist(err) {
@@ -176,7 +178,7 @@ func ReadLog(path string, committed uint64) ([]*record.Record, []string, error) 
 	}
 	defer f.Close()
 	refused := ours(f, lp, path)
-	l := &Log{F: f, Committed: committed}
+	l := &Log{F: f, Committed: committed, Schemas: sc}
 	recs, _, _, problems := l.scan()
 	return recs, problems, refused
 }
@@ -361,7 +363,7 @@ func (l *Log) scanN(max int) (recs []*record.Record, last uint64, end int64, pro
 		if seq <= l.Committed {
 			continue // in the database already
 		}
-		rec, err := DecodeRecord(payload)
+		rec, err := DecodeRecord(payload, l.Schemas)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("frame %d: %v", seq, err))
 			continue
@@ -487,8 +489,9 @@ func AppendRecord(b []byte, rec *record.Record) []byte {
 	return bin.AppendString(b, rec.Report.Beacon)
 }
 
-// DecodeRecord reads a frame payload of AppendRecord.
-func DecodeRecord(v []byte) (*record.Record, error) {
+// DecodeRecord reads a frame payload of AppendRecord, its beacon with the
+// zone's schema in sc.
+func DecodeRecord(v []byte, sc *record.Schemas) (*record.Record, error) {
 	d := bin.Decoder{B: v}
 	if d.Byte() != logVersion {
 		return nil, errors.New("unknown record version")
@@ -516,7 +519,7 @@ func DecodeRecord(v []byte) (*record.Record, error) {
 		return nil, fmt.Errorf("location: %w", err)
 	}
 	rec.Geo = g
-	if rec.Report, err = codec.ParseBeacon(beacon); err != nil {
+	if rec.Report, err = sc.Parse(rec.Zone, beacon); err != nil {
 		return nil, fmt.Errorf("beacon: %w", err)
 	}
 	if flags&record.FlagEpoch != 0 {
