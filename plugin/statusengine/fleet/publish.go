@@ -45,6 +45,12 @@ type publisher struct {
 	// again what it lost. Deleting is also a write transaction of its own
 	// (a commit), so it is done at most once a second.
 	acked      []ackedEntry
+	// isAcked holds the seqs in acked. A batch that fails in part is
+	// published again, so its entries are acknowledged out of seq order:
+	// a seq below the last one acknowledged is new all the same (taking
+	// only seqs above the last left such entries in the outbox for good:
+	// TestNoteOutOfOrder).
+	isAcked map[uint64]bool
 	kept       *atomic.Int64 // len(acked), for the gauge
 	deleted    time.Time
 	reconnects *atomic.Uint64 // counted by the connection's handler
@@ -150,6 +156,9 @@ func (p *publisher) flush(all bool) error {
 	if err := p.st.OutboxDone(seqs); err != nil {
 		return err
 	}
+	for _, q := range seqs {
+		delete(p.isAcked, q)
+	}
 	p.acked = append(p.acked[:0], p.acked[n:]...)
 	p.kept.Store(int64(len(p.acked)))
 	p.deleted = time.Now()
@@ -161,14 +170,13 @@ func (p *publisher) flush(all bool) error {
 // acknowledgement).
 func (p *publisher) note(done []uint64) {
 	now := time.Now()
-	last := uint64(0)
-	if len(p.acked) > 0 {
-		last = p.acked[len(p.acked)-1].seq
+	if p.isAcked == nil {
+		p.isAcked = map[uint64]bool{}
 	}
 	for _, q := range done {
-		if q > last {
+		if !p.isAcked[q] {
 			p.acked = append(p.acked, ackedEntry{q, now})
-			last = q
+			p.isAcked[q] = true
 		}
 	}
 	p.kept.Store(int64(len(p.acked)))
