@@ -32,12 +32,52 @@ func (s *Store) SetSchema(zones []string, sc *codec.Schema) error {
 	s.schemaMu.Lock()
 	defer s.schemaMu.Unlock()
 	var next *record.Schemas
-	err := s.do(func(tx *bolt.Tx) error {
+	// Read first: a file that already holds what sc says (every reload of
+	// an unchanged Corefile, every ModSecurity zone) needs no write, and a
+	// write would fail on a file at its max_size before the reload's new
+	// Policy raises it (TestMaxSize).
+	write := false
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(schema.Schemas)
+		if b == nil {
+			write = true
+			return nil
+		}
+		next = s.schemas.Load()
+		for _, z := range zones {
+			if err := checkSchemaChange(tx, b, z, sc); err != nil {
+				return err
+			}
+			if !sc.IsModSecurity() && !bytes.Equal(b.Get([]byte(z)), record.AppendSchema(nil, sc)) {
+				write = true
+			}
+			next = next.With(z, sc)
+		}
+		return nil
+	})
+	if err == nil && write {
+		err = s.do(s.putSchema(zones, sc, &next))
+	}
+	if err != nil {
+		return err
+	}
+	s.schemas.Store(next)
+	// Builds parsed with a zone's previous schema lack the fields added.
+	s.readers.mu.Lock()
+	s.readers.builds = nil
+	s.readers.mu.Unlock()
+	return nil
+}
+
+// putSchema is SetSchema's write: the checks again, in the writer's
+// transaction, and the rows of a custom schema; *next gets the lookup.
+func (s *Store) putSchema(zones []string, sc *codec.Schema, next **record.Schemas) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(schema.Schemas)
 		if err != nil {
 			return err
 		}
-		next = s.schemas.Load()
+		*next = s.schemas.Load()
 		for _, z := range zones {
 			if err := checkSchemaChange(tx, b, z, sc); err != nil {
 				return err
@@ -50,19 +90,10 @@ func (s *Store) SetSchema(zones []string, sc *codec.Schema) error {
 					}
 				}
 			}
-			next = next.With(z, sc)
+			*next = (*next).With(z, sc)
 		}
 		return nil
-	})
-	if err != nil {
-		return err
 	}
-	s.schemas.Store(next)
-	// Builds parsed with a zone's previous schema lack the fields added.
-	s.readers.mu.Lock()
-	s.readers.builds = nil
-	s.readers.mu.Unlock()
-	return nil
 }
 
 // checkSchemaChange says why zone z may not take schema sc, given the
