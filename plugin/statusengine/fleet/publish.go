@@ -44,13 +44,13 @@ type publisher struct {
 	// the copies it holds (its duplicates window is as long), and takes
 	// again what it lost. Deleting is also a write transaction of its own
 	// (a commit), so it is done at most once a second.
-	acked      []ackedEntry
+	acked []ackedEntry
 	// isAcked holds the seqs in acked. A batch that fails in part is
 	// published again, so its entries are acknowledged out of seq order:
 	// a seq below the last one acknowledged is new all the same (taking
 	// only seqs above the last left such entries in the outbox for good:
 	// TestNoteOutOfOrder).
-	isAcked map[uint64]bool
+	isAcked    map[uint64]bool
 	kept       *atomic.Int64 // len(acked), for the gauge
 	deleted    time.Time
 	reconnects *atomic.Uint64 // counted by the connection's handler
