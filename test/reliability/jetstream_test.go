@@ -249,11 +249,11 @@ func TestJetStreamNATSRestart(t *testing.T) {
 	checkFleetFiles(t, []*server{a, b}, want)
 }
 
-// TestJetStreamClusterNodeKilled: three statusengines, each given the
-// three nodes of a JetStream cluster, an R3 stream; one node is killed
-// while reports flow to all three servers. The two others keep quorum:
-// every report answered, then held by all three, once.
-func TestJetStreamClusterNodeKilled(t *testing.T) {
+// clusterFlow starts a 3-node JetStream cluster and three statusengines
+// on it (an R3 stream), and a flow of perServer reports to each, every
+// gap; server i's reports are numbered from i*base. It returns the
+// reports wanted on every server and a wait for each flow.
+func clusterFlow(t *testing.T, base, perServer int, gap time.Duration) ([]*natstest.Server, []*server, map[string]bool, []func()) {
 	nodes := natstest.StartCluster(t, 3)
 	urls := []string{nodes[0].URL(), nodes[1].URL(), nodes[2].URL()}
 	var servers []*server
@@ -265,9 +265,18 @@ func TestJetStreamClusterNodeKilled(t *testing.T) {
 	want := map[string]bool{}
 	var waits []func()
 	for i, s := range servers {
-		waits = append(waits, flow(t, s, i*1000, 300, 10*time.Millisecond))
-		reportSet(want, i*1000, 300)
+		waits = append(waits, flow(t, s, i*base, perServer, gap))
+		reportSet(want, i*base, perServer)
 	}
+	return nodes, servers, want, waits
+}
+
+// TestJetStreamClusterNodeKilled: three statusengines, each given the
+// three nodes of a JetStream cluster, an R3 stream; one node is killed
+// while reports flow to all three servers. The two others keep quorum:
+// every report answered, then held by all three, once.
+func TestJetStreamClusterNodeKilled(t *testing.T) {
+	nodes, servers, want, waits := clusterFlow(t, 1000, 300, 10*time.Millisecond)
 	time.Sleep(time.Second)
 	nodes[1].Kill()
 	for _, w := range waits {
@@ -532,20 +541,7 @@ func TestJetStreamLateJoiner(t *testing.T) {
 // and a consumer the stream fell behind is made again from the stream's
 // next message. Every report is then held by all three, once.
 func TestJetStreamClusterKilled(t *testing.T) {
-	nodes := natstest.StartCluster(t, 3)
-	urls := []string{nodes[0].URL(), nodes[1].URL(), nodes[2].URL()}
-	var servers []*server
-	for i := range 3 {
-		s := fleetServer(t, fmt.Sprintf("ns%d", i+1), urls, "replicas 3")
-		s.start()
-		servers = append(servers, s)
-	}
-	want := map[string]bool{}
-	var waits []func()
-	for i, s := range servers {
-		waits = append(waits, flow(t, s, i*10000, 800, 5*time.Millisecond))
-		reportSet(want, i*10000, 800)
-	}
+	nodes, servers, want, waits := clusterFlow(t, 10000, 800, 5*time.Millisecond)
 	time.Sleep(1500 * time.Millisecond)
 	for _, n := range nodes {
 		n.Kill()
