@@ -82,8 +82,8 @@ func (c *consumer) run(ctx context.Context) {
 // all of it. A consumer that is ahead of its stream (it was delivered
 // messages the stream no longer has: every NATS server of the stream died
 // at once and lost the last ones) would skip as many new messages, whose
-// sequence numbers the stream gives again: it is made again from the
-// stream's next message (it had all the ones before).
+// sequence numbers the stream gives again: it is made again from its first
+// message not acknowledged, or the stream's next, whichever is first.
 func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 	if err := c.stream.ensure(ctx, c.js, c.cfg); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
@@ -114,12 +114,18 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
 	if ci := cons.CachedInfo(); ci != nil && ci.Delivered.Stream > si.State.LastSeq {
+		// From the first message not acknowledged, when the stream still
+		// has it: the stream's info can come from a replica behind its
+		// leader (one node of a cluster killed), and starting after the
+		// LastSeq it gave would skip what the others then deliver. What is
+		// delivered twice costs a duplicate check.
+		start := min(ci.AckFloor.Stream, si.State.LastSeq) + 1
 		log.Warningf("jetstream: consumer %s was delivered up to message %d of %s, which now ends at %d (its NATS servers lost their last messages): made again from message %d",
-			c.cfg.Name, ci.Delivered.Stream, c.cfg.Stream, si.State.LastSeq, si.State.LastSeq+1)
+			c.cfg.Name, ci.Delivered.Stream, c.cfg.Stream, si.State.LastSeq, start)
 		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
 			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
 		}
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, si.State.LastSeq+1
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
 		if cons, err = s.CreateConsumer(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
 		}
