@@ -276,7 +276,6 @@ func clusterFlow(t *testing.T, base, perServer int, gap time.Duration) ([]*natst
 // while reports flow to all three servers. The two others keep quorum:
 // every report answered, then held by all three, once.
 func TestJetStreamClusterNodeKilled(t *testing.T) {
-	t.Skip("known defect, docs/fleet.md: after NATS nodes are killed a server's consumer can miss reports (15 of 900, 26 of 2,400 in clean-clone CI runs); skipped until mended")
 	nodes, servers, want, waits := clusterFlow(t, 1000, 300, 10*time.Millisecond)
 	time.Sleep(time.Second)
 	nodes[1].Kill()
@@ -542,7 +541,6 @@ func TestJetStreamLateJoiner(t *testing.T) {
 // and a consumer the stream fell behind is made again from the stream's
 // next message. Every report is then held by all three, once.
 func TestJetStreamClusterKilled(t *testing.T) {
-	t.Skip("known defect, docs/fleet.md: after NATS nodes are killed a server's consumer can miss reports (15 of 900, 26 of 2,400 in clean-clone CI runs); skipped until mended")
 	nodes, servers, want, waits := clusterFlow(t, 10000, 800, 5*time.Millisecond)
 	time.Sleep(1500 * time.Millisecond)
 	for _, n := range nodes {

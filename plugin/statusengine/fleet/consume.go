@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +20,8 @@ import (
 // consumer (named as the server): a batch of messages is fetched, each is
 // read as a record's line and checked (its size, its zone), the records
 // are stored as a peer's (store.SubmitPulled: validated, de-duplicated,
-// not listed for the outbox or the peers' imports), and then every message
-// of the batch is acknowledged (one acknowledgement for all). A message
+// not listed for the outbox or the peers' imports), and then each message
+// of the batch is acknowledged. A message
 // that is not a record is acknowledged, counted and dropped, so it never
 // blocks the consumer; the records this server published come back and
 // cost a duplicate check (store.Known). A batch the store cannot take is
@@ -98,8 +99,14 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		Durable:       c.cfg.Name,
 		Description:   "statusengine " + c.cfg.Name + ": every record, into its store",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckAllPolicy, // one acknowledgement a batch, for every message up to it
-		AckWait:       time.Minute,
+		// Each message acknowledged by itself, never "all up to this one":
+		// a batch lost on its way (the client's NATS server killed while
+		// it delivered) stays pending and comes again after AckWait, where
+		// acknowledging the next batch's last message would have
+		// acknowledged the lost ones too, and this server would never have
+		// stored them (seen when nodes of a cluster were killed).
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
 		MaxAckPending: 4 * fetchBatch,
 	}
 	cons, err := s.Consumer(ctx, c.cfg.Name)
@@ -113,7 +120,23 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
-	if ci := cons.CachedInfo(); ci != nil && ci.Delivered.Stream > si.State.LastSeq {
+	ci := cons.CachedInfo()
+	if ci != nil && ci.Config.AckPolicy != cfg.AckPolicy && strings.HasPrefix(ci.Config.Description, "statusengine ") {
+		// Made by an earlier statusengine with AckAll: an acknowledgement
+		// policy cannot be changed, so it is made again from its first
+		// message not acknowledged.
+		start := ci.AckFloor.Stream + 1
+		log.Infof("jetstream: consumer %s acknowledged all up to a message; made again from message %d, each acknowledged", c.cfg.Name, start)
+		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+		if cons, err = s.CreateConsumer(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
+		ci = cons.CachedInfo()
+	}
+	if ci != nil && ci.Delivered.Stream > si.State.LastSeq {
 		// From the first message not acknowledged, when the stream still
 		// has it: the stream's info can come from a replica behind its
 		// leader (one node of a cluster killed), and starting after the
@@ -180,16 +203,10 @@ func (c *consumer) round(cons jetstream.Consumer) (int, error) {
 			}
 		}
 	}
-	if len(msgs) > 0 {
-		// AckAll (open): the last message acknowledges the batch. A
-		// consumer an operator made otherwise gets each acknowledged.
-		if cons.CachedInfo().Config.AckPolicy == jetstream.AckAllPolicy {
-			msgs[len(msgs)-1].Ack()
-		} else {
-			for _, m := range msgs {
-				m.Ack()
-			}
-		}
+	// Each message (open says why not AckAll); the client sends them
+	// together with its next flush.
+	for _, m := range msgs {
+		m.Ack()
 	}
 	switch {
 	case pending >= 0:

@@ -48,7 +48,8 @@ const (
 	publishBatch   = 512 // outbox entries published at once
 	fetchBatch     = 256 // messages fetched at once: at most 256 x 1 MiB (NATS's max_payload)
 	idlePoll       = 200 * time.Millisecond
-	requestTimeout = 10 * time.Second // one JetStream API request, one batch's acknowledgements
+	requestTimeout = 10 * time.Second // one JetStream API request
+	ackWait        = 30 * time.Second // a message delivered and not acknowledged comes again after this
 	maxBackoff     = 5 * time.Second  // a request to a NATS that is down costs little
 )
 

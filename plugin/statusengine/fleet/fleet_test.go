@@ -248,3 +248,75 @@ func TestFeedAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestFeedAckAllConsumerMadeAgain: a durable consumer an earlier
+// statusengine made with AckAll (a lost batch then got acknowledged by the
+// next one) is made again with each message acknowledged, from its first
+// message not acknowledged: what it had taken is not taken again, what it
+// had not is.
+func TestFeedAckAllConsumerMadeAgain(t *testing.T) {
+	ns := natstest.Start(t)
+	a, b := openStore(t), openStore(t)
+	startFeed(t, a, "ns1", ns.URL())
+	now := time.Now()
+	for i := range 5 {
+		a.Submit(newRecord(t, i, now))
+	}
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var s jetstream.Stream
+	for s == nil {
+		if s, err = js.Stream(ctx, DefaultStream); err != nil && ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	old, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "ns2", Description: "statusengine ns2: every record, into its store",
+		AckPolicy: jetstream.AckAllPolicy, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for si, _ := s.Info(ctx); si == nil || si.State.Msgs < 5; si, _ = s.Info(ctx) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The old consumer took the first two messages and acknowledged them.
+	batch, err := old.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last jetstream.Msg
+	for m := range batch.Messages() {
+		last = m
+	}
+	if last == nil {
+		t.Fatal("no message fetched")
+	}
+	if err := last.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	startFeed(t, b, "ns2", ns.URL())
+	deadline := time.Now().Add(20 * time.Second)
+	for b.Count() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("store b holds %d records, want the 3 not acknowledged", b.Count())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if n := b.Count(); n != 3 {
+		t.Errorf("store b holds %d records, want 3 (messages 3 to 5)", n)
+	}
+	c, err := s.Consumer(ctx, "ns2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.CachedInfo().Config.AckPolicy; p != jetstream.AckExplicitPolicy {
+		t.Errorf("consumer ns2 acknowledges %v, want explicit", p)
+	}
+}
