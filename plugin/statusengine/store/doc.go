@@ -160,6 +160,10 @@
 //	                                 and generation (closedCache, totals.go)
 //	readCaches.steps (read.go)       InstallSteps of closed steps, by            empty
 //	                                 generation (stepCache, installs.go)
+//	readCaches.table                 every installation row's build and hashes of  Open: one pass of bucket
+//	  (installtable.go)              its network and id, by number, 24 bytes a     installations; extended
+//	                                 row, at most 4 Mi rows (96 MiB); the numbers  by readers with the rows
+//	                                 past it are read from the bucket              committed since
 //	zonesOK (record/record.go)       zones found valid, at most 64; one for the    empty
 //	                                 process, not per store
 //	Store.count, Store.installs      records stored, installations numbered        Open: meta "count" (or

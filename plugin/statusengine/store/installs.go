@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -94,35 +96,88 @@ func (s *Store) installSteps(from, to time.Time, step Step, sel by) ([]InstallSt
 	if step == StepHour {
 		return nil, fmt.Errorf("installations are kept per day: no hour steps")
 	}
-	var out []InstallStep
-	today := rollup.DayOf(time.Now())
+	var starts []time.Time
 	for t := stepStart(from, step); !t.After(to); t = stepNext(t, step) {
-		if len(out) >= maxInstallSteps {
+		if len(starts) >= maxInstallSteps {
 			return nil, fmt.Errorf("more than %d steps", maxInstallSteps)
 		}
-		closed := rollup.DayOf(stepNext(t, step)) <= today
-		b, err := s.readers.steps.get(s, t, step, sel, closed, func() (InstallStep, error) {
-			a := newAcc()
-			if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
-				return InstallStep{}, err
+		starts = append(starts, t)
+	}
+	out := make([]InstallStep, len(starts))
+	today := rollup.DayOf(time.Now())
+	// The steps are independent: computed side by side, one worker a core,
+	// so a year of days not yet in stepCache (the first request after a
+	// start) takes a share of the time. Each worker reads in its own
+	// transactions; none holds one across steps.
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		failed  error
+	)
+	workers := min(runtime.GOMAXPROCS(0), maxStepWorkers, len(starts))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(starts) {
+					return
+				}
+				t := starts[i]
+				closed := rollup.DayOf(stepNext(t, step)) <= today
+				b, err := s.readers.steps.get(s, t, step, sel, closed, func() (InstallStep, error) {
+					a := newAcc()
+					if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
+						return InstallStep{}, err
+					}
+					return s.installStep(t, a, sel)
+				})
+				if err != nil {
+					errOnce.Do(func() { failed = err })
+					next.Store(int64(len(starts))) // the others stop too
+					return
+				}
+				out[i] = b
 			}
-			return s.installStep(t, a, sel)
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
+		}()
+	}
+	wg.Wait()
+	if failed != nil {
+		return nil, failed
 	}
 	return out, nil
 }
 
-// installStep breaks the installations of a down by d.
+// maxStepWorkers bounds the goroutines one installSteps call computes
+// steps with.
+const maxStepWorkers = 4
+
+// installStep breaks the installations of a down by sel: through the
+// installation table when it can (countStep, buildStep), else through the
+// members' rows (memberStep), which also serves zones of custom schemas.
+// TestStepPathsAgree holds the paths to the same answers.
 func (s *Store) installStep(start time.Time, a *acc, sel by) (InstallStep, error) {
-	d := sel.dim
 	b := InstallStep{Start: start, Values: map[string]Counts{}}
 	if sel.none {
 		return b, nil
 	}
+	if sel.zone == "" && len(s.Schemas().Zones()) == 0 {
+		step := s.buildStep
+		if sel.dim == DimTotal || sel.dim == rollup.DimCountry {
+			step = s.countStep
+		}
+		if b, ok, err := step(b, a, sel); ok || err != nil {
+			return b, err
+		}
+	}
+	return s.memberStep(b, a, sel)
+}
+
+// memberStep is installStep from the members' rows.
+func (s *Store) memberStep(b InstallStep, a *acc, sel by) (InstallStep, error) {
+	d := sel.dim
 	m, err := s.members(a.installs)
 	if err != nil {
 		return b, err
@@ -165,7 +220,7 @@ func (s *Store) installStep(start time.Time, a *acc, sel by) (InstallStep, error
 	switch {
 	case d == DimTotal && (sel.zone == "" || sel.field == ""):
 	case d == rollup.DimCountry:
-		b.Values = geoCounts(a.countries, nil, m, sel.zoneNum)
+		b.Values = geoCounts(a.countries, nil, m.netsOf, sel.zoneNum)
 	default:
 		vals := map[string]*tally{}
 		if infos == nil {
@@ -183,6 +238,94 @@ func (s *Store) installStep(start time.Time, a *acc, sel by) (InstallStep, error
 		}
 	}
 	return b, nil
+}
+
+// countStep is installStep of the total, or by country, when no zone has
+// a custom schema and the installation table holds every installation of
+// the step: the installations are the bitmaps' cardinalities (less the
+// table's holes), and only the networks, at most NetworkCap, need rows,
+// read until the cap is reached. A day of a year of 1,000,000
+// installations otherwise read all its 55,000 rows. ok is false when the
+// table does not hold them all.
+func (s *Store) countStep(b InstallStep, a *acc, sel by) (_ InstallStep, ok bool, err error) {
+	v, err := s.readers.table.view(s, a.installs)
+	if err != nil || !v.holds(a.installs) {
+		return b, false, err
+	}
+	b.Total.Installations = a.installs.GetCardinality()
+	if !v.holes.IsEmpty() {
+		b.Total.Installations = roaring.AndNot(a.installs, v.holes).GetCardinality()
+	}
+	b.Total.Networks = uint64(len(v.netsOf(a.installs)))
+	for _, n := range a.builds {
+		b.Total.Reports += n
+	}
+	if sel.dim == rollup.DimCountry {
+		b.Values = geoCounts(a.countries, nil, v.netsOf, 0)
+	}
+	return b, true, nil
+}
+
+// maxDenseBuilds bounds the build numbers buildStep tallies in a slice
+// (32 bytes each); past it, installStep tallies in a map.
+const maxDenseBuilds = 1 << 16
+
+// buildStep is installStep by a dimension of the builds (BuildDims) when
+// no zone has a custom schema and the installation table holds every
+// installation of the step: each installation's build and network from
+// the table, tallied in a slice indexed by build number (a map and the
+// members' copy of the rows cost twice as much). ok is false when not so.
+func (s *Store) buildStep(b InstallStep, a *acc, sel by) (_ InstallStep, ok bool, err error) {
+	var maxBuild uint32
+	for bn := range a.builds {
+		maxBuild = max(maxBuild, bn)
+	}
+	if maxBuild >= maxDenseBuilds {
+		return b, false, nil
+	}
+	v, err := s.readers.table.view(s, a.installs)
+	if err != nil || !v.holds(a.installs) {
+		return b, false, err
+	}
+	per := make([]tally, maxBuild+1)
+	var total tally
+	buf := make([]uint32, 1024)
+	it := a.installs.ManyIterator()
+	for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+		for _, n := range buf[:k] {
+			// An installation reported in the step, so its build has
+			// reports in it, unless its row is a hole.
+			if n == 0 || v.rows[n-1].build == 0 || v.rows[n-1].build > maxBuild {
+				continue
+			}
+			r := &v.rows[n-1]
+			total.install(r.net)
+			per[r.build].install(r.net)
+		}
+	}
+	var nums []uint32
+	for bn, n := range a.builds {
+		total.c.Reports += n
+		if per[bn].c.Installations > 0 {
+			per[bn].c.Reports = n
+			nums = append(nums, bn)
+		}
+	}
+	b.Total = total.counts()
+	infos, err := s.buildInfos(nums)
+	if err != nil {
+		return b, true, err
+	}
+	vals := map[string]*tally{}
+	for _, bn := range nums {
+		if v, ok := sel.value(infos[bn]); ok && infos[bn] != nil {
+			into(vals, v, &per[bn])
+		}
+	}
+	for v, tv := range vals {
+		b.Values[v] = tv.counts()
+	}
+	return b, true, nil
 }
 
 // ChurnStep is one step of Churn.

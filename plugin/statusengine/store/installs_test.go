@@ -2,6 +2,7 @@ package store
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -184,5 +185,63 @@ func TestBefore1970(t *testing.T) {
 	}
 	if tot.Total.Reports != 0 {
 		t.Errorf("totals before 1970: %d reports", tot.Total.Reports)
+	}
+}
+
+// TestStepPathsAgree holds installStep's ways to the same answers: the
+// installation table's (countStep, buildStep) and the members' rows
+// (memberStep), for every step and dimension; and members the same with
+// the table bounded below the installations (the rest read from the
+// bucket).
+func TestStepPathsAgree(t *testing.T) {
+	s := openTemp(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	now := time.Now()
+	submitAll(t, s, genRecords(t, r, genInstalls(r, 300), 3000, now.Add(-40*24*time.Hour), 40*24*time.Hour))
+	dims := append([]rollup.Dimension{DimTotal, rollup.DimCountry}, rollup.BuildDims...)
+	for _, step := range []Step{StepDay, StepWeek, StepMonth} {
+		for t0 := stepStart(now.Add(-41*24*time.Hour), step); !t0.After(now); t0 = stepNext(t0, step) {
+			a := newAcc()
+			if err := s.readPeriods(a, stepPeriods(t0, step)); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range dims {
+				fast, err := s.installStep(t0, a, by{dim: d})
+				if err != nil {
+					t.Fatal(err)
+				}
+				slow, err := s.memberStep(InstallStep{Start: t0, Values: map[string]Counts{}}, a, by{dim: d})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(fast, slow) {
+					t.Errorf("step %d %v dim %v: table %+v, rows %+v", step, t0, d, fast, slow)
+				}
+			}
+		}
+	}
+	a := newAcc()
+	if err := s.readPeriods(a, periods(rollup.DayOf(now.Add(-41*24*time.Hour)), rollup.DayOf(now))); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.members(a.installs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.nums) < 200 {
+		t.Fatalf("%d members", len(want.nums))
+	}
+	defer func(n uint32) { maxTableRows = n }(maxTableRows)
+	maxTableRows = 100
+	s.readers.table = installTable{}
+	got, err := s.members(a.installs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("members with the table bounded at 100 rows differ from the table's")
+	}
+	if v, _ := s.readers.table.view(s, a.installs); len(v.rows) != 100 {
+		t.Errorf("table bounded at 100 holds %d rows", len(v.rows))
 	}
 }

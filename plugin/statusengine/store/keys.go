@@ -28,3 +28,6 @@ func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 // numKey is a dictionary row's key: its number.
 func numKey(n uint32) []byte { return binary.BigEndian.AppendUint32(make([]byte, 0, 4), n) }
+
+// numOf is the number of a numKey.
+func numOf(k []byte) uint32 { return binary.BigEndian.Uint32(k) }

@@ -164,7 +164,10 @@ func (s *Store) init(keys map[string]int) (err error) {
 	if rebuild {
 		s.w.rebuildNeeded = "a stored rollup could not be read"
 	}
-	return s.openLog(logged)
+	if err := s.openLog(logged); err != nil {
+		return err
+	}
+	return s.readers.table.load(s)
 }
 
 // openLog opens the write-ahead log and stores what it holds that the file

@@ -32,6 +32,7 @@ type readCaches struct {
 
 	closed closedCache
 	steps  stepCache
+	table  installTable
 }
 
 const maxMemo = 1 << 16

@@ -14,8 +14,6 @@ import (
 
 	"github.com/statusengine/statusengine/internal/flight"
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
-	"github.com/statusengine/statusengine/plugin/statusengine/store/internal/bin"
-	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
@@ -139,7 +137,9 @@ var hashSeed = maphash.MakeSeed()
 
 func (m *members) size() int { return 24 * len(m.nums) }
 
-// members reads the rows of the installations of set, in number order.
+// members reads the rows of the installations of set, in number order:
+// from the installation table (installtable.go), and past its bound from
+// the bucket.
 func (s *Store) members(set *roaring.Bitmap) (*members, error) {
 	m := &members{}
 	if set.IsEmpty() {
@@ -147,38 +147,53 @@ func (s *Store) members(set *roaring.Bitmap) (*members, error) {
 	}
 	n := int(set.GetCardinality())
 	m.nums, m.builds, m.nets, m.ids = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
-	err := s.view(func(tx *bolt.Tx) error {
+	v, err := s.readers.table.view(s, set)
+	if err != nil {
+		return nil, err
+	}
+	rows := v.rows
+	it := set.Iterator()
+	for it.HasNext() {
+		n := it.Next()
+		if n == 0 || n > uint32(len(rows)) {
+			if n > maxTableRows {
+				return m, s.membersPast(it, n, m)
+			}
+			continue // not committed yet, or no such row
+		}
+		if r := &rows[n-1]; r.build != 0 {
+			m.nums = append(m.nums, n)
+			m.builds = append(m.builds, r.build)
+			m.nets = append(m.nets, r.net)
+			m.ids = append(m.ids, r.id)
+		}
+	}
+	return m, nil
+}
+
+// membersPast reads the rows of n and the numbers after it in it from the
+// bucket: those past the installation table's bound.
+func (s *Store) membersPast(it roaring.IntPeekable, n uint32, m *members) error {
+	return s.view(func(tx *bolt.Tx) error {
 		rows := &inOrder{c: tx.Bucket(schema.Installations).Cursor()}
 		var resolvers *inOrder
 		if b := tx.Bucket(schema.Resolvers); b != nil {
 			resolvers = &inOrder{c: b.Cursor()}
 		}
-		it := set.Iterator()
-		var nb []byte
-		for it.HasNext() {
-			n := it.Next()
-			v := rows.get(n)
-			if v == nil {
-				continue
+		var r memberRow
+		for {
+			if r.read(n, rows, resolvers) {
+				m.nums = append(m.nums, n)
+				m.builds = append(m.builds, r.build)
+				m.nets = append(m.nets, r.net)
+				m.ids = append(m.ids, r.id)
 			}
-			build, network, id, err := record.DecodeInstallation(v)
-			if err != nil {
-				continue
+			if !it.HasNext() {
+				return nil
 			}
-			nb = bin.AppendPrefix(nb[:0], network)
-			if resolvers != nil {
-				if rv := resolvers.get(n); rv != nil {
-					nb = append(nb[:0], rv...)
-				}
-			}
-			m.nums = append(m.nums, n)
-			m.builds = append(m.builds, build)
-			m.nets = append(m.nets, maphash.Bytes(hashSeed, nb))
-			m.ids = append(m.ids, maphash.String(hashSeed, id))
+			n = it.Next()
 		}
-		return nil
 	})
-	return m, err
 }
 
 // inOrder reads rows keyed by number, asked for in increasing order: the
@@ -206,6 +221,14 @@ func (o *inOrder) get(n uint32) []byte {
 	return o.v
 }
 
+// distinct counts the distinct values of ids, sorting a copy: for a
+// year's million installations faster than a set (a map) of them.
+func distinct(ids []uint64) uint64 {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	return uint64(len(slices.Compact(sorted)))
+}
+
 // buildSet is the builds of a members' list, each once.
 func buildSet(builds []uint32) map[uint32]struct{} {
 	out := map[uint32]struct{}{}
@@ -227,6 +250,23 @@ func (m *members) only(in func(uint32) bool) *members {
 		}
 	}
 	return out
+}
+
+// netsOf is the networks of the members in set, up to NetworkCap.
+func (m *members) netsOf(set *roaring.Bitmap) netSet {
+	var ns netSet
+	j := 0
+	it := set.Iterator()
+	for it.HasNext() && len(ns) < NetworkCap {
+		n := it.Next()
+		for j < len(m.nums) && m.nums[j] < n {
+			j++
+		}
+		if j < len(m.nums) && m.nums[j] == n {
+			ns.add(m.nets[j])
+		}
+	}
+	return ns
 }
 
 // merged is a ∪ b, both in number order and disjoint.
@@ -374,7 +414,6 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 	}
 	perBuild := map[uint32]*tally{}
 	var total tally
-	ids := make(map[uint64]struct{}, len(m.nums))
 	for i, b := range m.builds {
 		tb := perBuild[b]
 		if tb == nil {
@@ -383,9 +422,8 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 		}
 		tb.install(m.nets[i])
 		total.install(m.nets[i])
-		ids[m.ids[i]] = struct{}{}
 	}
-	t.DistinctIDs = uint64(len(ids))
+	t.DistinctIDs = distinct(m.ids)
 
 	dims := map[rollup.Dimension]map[string]*tally{}
 	for _, d := range rollup.BuildDims {
@@ -452,8 +490,8 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 			delete(t.Dims, d)
 		}
 	}
-	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m, zoneNum)
-	for v, c := range geoCounts(closed.points, open.points, m, zoneNum) {
+	t.Dims[rollup.DimCountry] = geoCounts(closed.countries, open.countries, m.netsOf, zoneNum)
+	for v, c := range geoCounts(closed.points, open.points, m.netsOf, zoneNum) {
 		if p, ok := rollup.ParsePoint(v); ok {
 			t.Points[p] = c
 		}
@@ -490,10 +528,11 @@ func unionKeys[V any](a map[uint32]uint64, b map[uint32]V) []uint32 {
 }
 
 // geoCounts adds two sums of countries (or points): reports add,
-// installations unite, and the members tell their networks.
+// installations unite, and nets tells their networks (members.netsOf,
+// tableView.netsOf).
 // Only the keys of zone number zone count (0: ModSecurity's zones; see
 // rollup.ZoneGeoKey), under their value.
-func geoCounts(a, b map[string]*rollup.Group, m *members, zone uint32) map[string]Counts {
+func geoCounts(a, b map[string]*rollup.Group, nets func(*roaring.Bitmap) netSet, zone uint32) map[string]Counts {
 	out := make(map[string]Counts, len(a)+len(b))
 	vals := make(map[string]struct{}, len(a)+len(b))
 	for v := range a {
@@ -517,19 +556,7 @@ func geoCounts(a, b map[string]*rollup.Group, m *members, zone uint32) map[strin
 			}
 		}
 		c.Installations = set.GetCardinality()
-		var ns netSet
-		j := 0
-		it := set.Iterator()
-		for it.HasNext() && len(ns) < NetworkCap {
-			n := it.Next()
-			for j < len(m.nums) && m.nums[j] < n {
-				j++
-			}
-			if j < len(m.nums) && m.nums[j] == n {
-				ns.add(m.nets[j])
-			}
-		}
-		c.Networks = uint64(len(ns))
+		c.Networks = uint64(len(nets(set)))
 		if z, value, ok := rollup.SplitGeoKey(v); ok && z == zone {
 			out[value] = c
 		}

@@ -85,10 +85,17 @@ func AppendInstallation(buf []byte, build uint32, network netip.Prefix, id strin
 
 // DecodeInstallation reads a row of bucket installations.
 func DecodeInstallation(v []byte) (build uint32, network netip.Prefix, id string, err error) {
+	build, network, b, err := InstallationParts(v)
+	return build, network, string(b), err
+}
+
+// InstallationParts is DecodeInstallation with the id left in v, for a
+// reader that only hashes it.
+func InstallationParts(v []byte) (build uint32, network netip.Prefix, id []byte, err error) {
 	d := bin.Decoder{B: v}
 	build = d.Uint32()
 	network = d.Prefix()
-	return build, network, string(d.B), d.Err
+	return build, network, d.B, d.Err
 }
 
 // A place (bucket places) is a location as geo.Locate gives it.
