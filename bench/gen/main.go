@@ -4,6 +4,7 @@
 //
 //	go run ./bench/gen -n 1000000 -start 0 -mode new > new.txt
 //	go run ./bench/gen -n 1000000 -start 5000000 -mode garbage > garbage.txt
+//	go run ./bench/gen -n 1000000 -mode custom -zone status.example.org > custom.txt
 package main
 
 import (
@@ -23,7 +24,7 @@ import (
 func main() {
 	n := flag.Int("n", 100000, "names to write")
 	start := flag.Uint64("start", 0, "index of the first installation; runs with disjoint ranges never share a report")
-	mode := flag.String("mode", "new", "new: valid distinct reports; garbage: 50% valid, 25% malformed, 25% partial")
+	mode := flag.String("mode", "new", "new: valid distinct reports; garbage: 50% valid, 25% malformed, 25% partial; custom: distinct reports of CustomFields")
 	zone := flag.String("zone", "status.modsecurity.org", "status zone")
 	flag.Parse()
 
@@ -34,6 +35,8 @@ func main() {
 		idx := *start + i
 		var name string
 		switch {
+		case *mode == "custom":
+			name = codec.Encode(CustomBeacon(idx), int64(epochBase+idx), *zone)
 		case *mode == "new" || i%2 == 0:
 			name = ReportName(idx, *zone)
 		case *mode == "garbage" && i%4 == 1:
@@ -70,6 +73,17 @@ func Beacon(idx uint64) string {
 	pick := func(s []string, salt uint64) string { return s[(idx/7+salt*idx)%uint64(len(s))] }
 	return strings.Join([]string{pick(modsecs, 1), pick(servers, 3), pick(aprs, 5), pick(pcres, 11),
 		pick(luas, 13), pick(libxmls, 17), hex.EncodeToString(h[:])}, ",")
+}
+
+// CustomFields is the schema of -mode custom's beacons (a zone's schema
+// block: fields, and version version, platform os, id id).
+const CustomFields = "product version os arch id"
+
+// CustomBeacon is the beacon of installation idx of a custom schema's zone.
+func CustomBeacon(idx uint64) string {
+	h := sha1.Sum([]byte(strconv.FormatUint(idx, 10)))
+	return fmt.Sprintf("myapp,1.%d.%d,%s,%s,%s", idx%7, idx%13, []string{"linux", "freebsd", "windows"}[idx%3],
+		[]string{"amd64", "arm64"}[idx%2], hex.EncodeToString(h[:]))
 }
 
 // ReportName is the name installation idx resolves at its start.
