@@ -182,7 +182,7 @@ func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 	for _, d := range kept {
 		days[d.Unix()] = true
 	}
-	counted, err := st.Days()
+	counted, err := st.ZoneDays(zone) // the zone's days, not another zone's
 	if err != nil {
 		storeError(w, err)
 		return

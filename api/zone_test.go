@@ -334,6 +334,10 @@ func TestZoneDaily(t *testing.T) {
 	}
 	recs = append(recs, popRecord(t, "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75",
 		netip.MustParseAddr("203.0.113.1"), geo.Location{}, day.Add(time.Hour), day.Unix()))
+	// The day after: ModSecurity's reports only, in ModSecurity's list, not in the zone's.
+	modOnly := day.AddDate(0, 0, 1)
+	recs = append(recs, popRecord(t, "2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,76",
+		netip.MustParseAddr("203.0.113.2"), geo.Location{}, modOnly.Add(time.Hour), modOnly.Unix()))
 	if _, err := st.SubmitBatch(recs); err != nil {
 		t.Fatal(err)
 	}
@@ -379,6 +383,13 @@ func TestZoneDaily(t *testing.T) {
 		code, _, body := f.fetch(t, path, "")
 		if code != 200 || json.Unmarshal(body, &l) != nil || len(l.Days) == 0 || l.Days[0].URL != dailyPath+"/"+name+c.suffix || !l.Days[0].Final {
 			t.Errorf("list %s: %d %s", path, code, body)
+		}
+		listed := false
+		for _, d := range l.Days {
+			listed = listed || d.Day == modOnly.Format(time.DateOnly)
+		}
+		if listed != (c.zone == "") {
+			t.Errorf("list %s: the day of ModSecurity's reports only listed: %v, want %v", path, listed, c.zone == "")
 		}
 	}
 	if code, _, body := f.fetch(t, "/api/v1/public/daily/"+name+".json?zone=nowhere.example", ""); code != 400 {

@@ -458,6 +458,34 @@ func (s *Store) Days() ([]time.Time, error) {
 	return out, err
 }
 
+// ZoneDays are the Days with reports of zone: "" for ModSecurity's zones,
+// else a zone of a custom schema. A day's builds say their zone (its
+// rollup is read whole, so a year costs a year of period reads).
+func (s *Store) ZoneDays(zone string) ([]time.Time, error) {
+	days, err := s.Days()
+	if err != nil || (zone == "" && len(s.Schemas().Zones()) == 0) {
+		return days, err
+	}
+	var out []time.Time
+	for _, d := range days {
+		a := newAcc()
+		if err := s.readPeriods(a, []rollup.Key{{Kind: rollup.Day, N: rollup.DayOf(d)}}); err != nil {
+			return nil, err
+		}
+		infos, err := s.buildInfos(slices.Collect(maps.Keys(a.builds)))
+		if err != nil {
+			return nil, err
+		}
+		for bn := range a.builds {
+			if info := infos[bn]; (info == nil && zone == "") || (info != nil && info.zone == zone) {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 // HasDay tells whether the rollups count reports of the UTC day of t.
 func (s *Store) HasDay(t time.Time) (bool, error) {
 	d := rollup.DayOf(t)
