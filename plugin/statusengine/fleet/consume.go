@@ -125,7 +125,7 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		// Made by an earlier statusengine with AckAll: an acknowledgement
 		// policy cannot be changed, so it is made again from its first
 		// message not acknowledged.
-		start := ci.AckFloor.Stream + 1
+		start := ackFloor(ci) + 1
 		log.Infof("jetstream: consumer %s acknowledged all up to a message; made again from message %d, each acknowledged", c.cfg.Name, start)
 		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
 			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
@@ -142,7 +142,7 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		// leader (one node of a cluster killed), and starting after the
 		// LastSeq it gave would skip what the others then deliver. What is
 		// delivered twice costs a duplicate check.
-		start := min(ci.AckFloor.Stream, si.State.LastSeq) + 1
+		start := min(ackFloor(ci), si.State.LastSeq) + 1
 		log.Warningf("jetstream: consumer %s was delivered up to message %d of %s, which now ends at %d (its NATS servers lost their last messages): made again from message %d",
 			c.cfg.Name, ci.Delivered.Stream, c.cfg.Stream, si.State.LastSeq, start)
 		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
@@ -154,6 +154,23 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		}
 	}
 	return cons, nil
+}
+
+// ackFloor is the highest stream sequence the consumer acknowledged all
+// messages up to, from the server. A consumer that acknowledged nothing
+// yet gives 0 (nats-server 2.9 does so even when it was made to start
+// later): its floor is then the message before its first, else a
+// consumer made again from it would take the stream from message 1.
+func ackFloor(ci *jetstream.ConsumerInfo) uint64 {
+	switch {
+	case ci == nil:
+		return 0
+	case ci.AckFloor.Consumer > 0:
+		return ci.AckFloor.Stream
+	case ci.Config.DeliverPolicy == jetstream.DeliverByStartSequencePolicy && ci.Config.OptStartSeq > 0:
+		return ci.Config.OptStartSeq - 1
+	}
+	return 0
 }
 
 // fail counts and logs a failed round, and backs off.

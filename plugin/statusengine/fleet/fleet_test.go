@@ -309,6 +309,7 @@ func TestFeedAckAllConsumerMadeAgain(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
+	b.Sync() // what the consumer took is counted
 	if n := b.Count(); n != 3 {
 		t.Errorf("store b holds %d records, want 3 (messages 3 to 5)", n)
 	}
@@ -318,5 +319,26 @@ func TestFeedAckAllConsumerMadeAgain(t *testing.T) {
 	}
 	if p := c.CachedInfo().Config.AckPolicy; p != jetstream.AckExplicitPolicy {
 		t.Errorf("consumer ns2 acknowledges %v, want explicit", p)
+	}
+}
+
+// TestAckFloor: a consumer that acknowledged nothing yet, made to start
+// at a message, has its floor before that message (nats-server 2.9 says
+// 0), so one made again from its floor does not take the stream from 1.
+func TestAckFloor(t *testing.T) {
+	byStart := jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 40}
+	for _, c := range []struct {
+		name string
+		ci   *jetstream.ConsumerInfo
+		want uint64
+	}{
+		{"none", nil, 0},
+		{"nothing acknowledged, from the start", &jetstream.ConsumerInfo{}, 0},
+		{"acknowledged", &jetstream.ConsumerInfo{AckFloor: jetstream.SequenceInfo{Consumer: 3, Stream: 57}, Config: byStart}, 57},
+		{"nothing acknowledged, made to start at 40", &jetstream.ConsumerInfo{Config: byStart}, 39},
+	} {
+		if got := ackFloor(c.ci); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
 	}
 }
