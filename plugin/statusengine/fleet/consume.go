@@ -38,6 +38,7 @@ type consumer struct {
 	reconnects *atomic.Uint64
 	seen       uint64
 	logged     logEvery
+	yield      *yielder
 	// rejectLogged rate-limits the lines about dropped messages.
 	rejectLogged logEvery
 }
@@ -74,7 +75,7 @@ func (c *consumer) run(ctx context.Context) {
 		case n == 0:
 			wait = 0 // the fetch itself waited
 		default:
-			wait = 0
+			wait = c.yield.pause()
 		}
 	}
 }

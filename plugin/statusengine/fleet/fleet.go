@@ -51,6 +51,12 @@ const (
 	requestTimeout = 10 * time.Second // one JetStream API request
 	ackWait        = 30 * time.Second // a message delivered and not acknowledged comes again after this
 	maxBackoff     = 5 * time.Second  // a request to a NATS that is down costs little
+
+	// While this server stores more than busyRate reports of its own a
+	// second, the publisher and the consumer each take one batch every
+	// busyPause (see yielder).
+	busyRate  = 2000
+	busyPause = time.Second
 )
 
 // Config is the jetstream property of a statusengine block.
@@ -151,8 +157,9 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 	consumeErrors.WithLabelValues(cfg.Stream)
 	consumerPending.WithLabelValues(cfg.Stream)
 	once := &streamOnce{}
-	p := &publisher{cfg: cfg, st: st, js: js, nc: nc, stream: once, kept: &atomic.Int64{}, reconnects: reconnects}
-	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, stream: once, zones: store.ZoneSet(cfg.Zones), reconnects: reconnects}
+	y := &yielder{stored: st.OwnStored}
+	p := &publisher{cfg: cfg, st: st, js: js, nc: nc, stream: once, kept: &atomic.Int64{}, reconnects: reconnects, yield: y}
+	c := &consumer{cfg: cfg, st: st, js: js, nc: nc, stream: once, zones: store.ZoneSet(cfg.Zones), reconnects: reconnects, yield: y}
 	f.p = p
 	f.wg.Add(3)
 	go func() {
@@ -276,6 +283,13 @@ func backoff(wait time.Duration) time.Duration {
 
 // logEvery rate-limits a kind of log line to one a minute.
 type logEvery struct{ last time.Time }
+
+func (l *logEvery) info(format string, a ...any) {
+	if time.Since(l.last) > time.Minute {
+		log.Infof(format, a...)
+		l.last = time.Now()
+	}
+}
 
 func (l *logEvery) warn(format string, a ...any) {
 	if time.Since(l.last) > time.Minute {

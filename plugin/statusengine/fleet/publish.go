@@ -55,6 +55,7 @@ type publisher struct {
 	deleted    time.Time
 	reconnects *atomic.Uint64 // counted by the connection's handler
 	seen       uint64         // reconnects when the last round read
+	yield      *yielder
 }
 
 // ackedEntry is an outbox entry the stream acknowledged, and when.
@@ -102,7 +103,7 @@ func (p *publisher) run(ctx context.Context) {
 		case n == 0:
 			wait = idlePoll
 		default:
-			wait = 0
+			wait = p.yield.pause()
 		}
 	}
 }

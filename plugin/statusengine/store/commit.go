@@ -300,6 +300,7 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 		if err := listOutbox(tx, k); err != nil {
 			return Failed, err
 		}
+		w.s.own.Add(1)
 	}
 	t.facts = append(t.facts, f)
 	t.stored++

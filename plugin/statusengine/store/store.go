@@ -132,6 +132,7 @@ type Store struct {
 
 	count    atomic.Int64
 	installs atomic.Uint64         // installations ever numbered
+	own      atomic.Uint64         // records stored of this server's own since Open (OwnStored)
 	down     atomic.Pointer[error] // set once the file is found damaged
 	downCh   chan struct{}         // closed then (nil in Check's stores)
 	file     *os.File              // bbolt's descriptor of the file, see closeDown
@@ -157,6 +158,11 @@ func (s *Store) Path() string { return s.path }
 
 // Count is the number of stored reports.
 func (s *Store) Count() int64 { return s.count.Load() }
+
+// OwnStored counts the records this server stored itself (live reports,
+// imports; not those taken from a peer or a stream) since Open: its rate
+// tells how busy the DNS path is.
+func (s *Store) OwnStored() uint64 { return s.own.Load() }
 
 // InstallationCount is the number of distinct installations ever stored.
 func (s *Store) InstallationCount() uint64 { return s.installs.Load() }
