@@ -40,12 +40,23 @@ func newRecord(b *testing.B, i uint64, received time.Time) *record.Record {
 
 // BenchmarkSubmit stores new reports from 500 concurrent submitters, as 500
 // outstanding DNS queries would: the cost per report of a group commit.
-func BenchmarkSubmit(b *testing.B) {
+func BenchmarkSubmit(b *testing.B) { submitBench(b, false) }
+
+// BenchmarkSubmitOutbox is BenchmarkSubmit with the jetstream outbox on:
+// what listing each record for the stream costs the commit.
+func BenchmarkSubmitOutbox(b *testing.B) { submitBench(b, true) }
+
+func submitBench(b *testing.B, outbox bool) {
 	s, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	if outbox {
+		if err := s.EnableOutbox(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var next atomic.Uint64
 	start := time.Now()
 	b.ResetTimer()

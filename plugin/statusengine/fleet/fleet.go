@@ -55,8 +55,9 @@ const (
 	// While this server stores more than busyRate reports of its own a
 	// second, the publisher and the consumer each take one batch every
 	// busyPause (see yielder).
-	busyRate  = 2000
-	busyPause = time.Second
+	busyRate   = 2000
+	busyWindow = 250 * time.Millisecond
+	busyPause  = 3 * time.Second
 )
 
 // Config is the jetstream property of a statusengine block.

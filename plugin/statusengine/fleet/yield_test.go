@@ -9,7 +9,7 @@ import (
 )
 
 // TestYielder: busy only past busyRate own reports a second, measured over
-// a second or more; between measurements the last verdict holds.
+// busyWindow or more; between measurements the last verdict holds.
 func TestYielder(t *testing.T) {
 	var n uint64
 	y := &yielder{stored: func() uint64 { return n }}
@@ -20,10 +20,10 @@ func TestYielder(t *testing.T) {
 		busy bool
 	}{
 		{0, 0, false},                                   // first look: nothing measured yet
-		{500 * time.Millisecond, 5000, false},           // under a second since: the last verdict
+		{100 * time.Millisecond, 5000, false},           // under busyWindow since: the last verdict
 		{time.Second, busyRate, false},                  // busyRate a second: not past it
 		{2 * time.Second, 2*busyRate + 1, true},         // past it
-		{2500 * time.Millisecond, 2*busyRate + 1, true}, // holds until the next second
+		{2100 * time.Millisecond, 2*busyRate + 1, true}, // holds until the next measurement
 		{4 * time.Second, 3 * busyRate, false},          // 1,999 over 2 s: calm again
 	}
 	for i, s := range steps {
