@@ -293,12 +293,16 @@ func (s *Store) buildStep(b InstallStep, a *acc, sel by) (_ InstallStep, ok bool
 	it := a.installs.ManyIterator()
 	for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
 		for _, n := range buf[:k] {
-			// An installation reported in the step, so its build has
-			// reports in it, unless its row is a hole.
-			if n == 0 || v.rows[n-1].build == 0 || v.rows[n-1].build > maxBuild {
-				continue
+			if n == 0 || v.rows[n-1].build == 0 {
+				continue // a hole: counted nowhere, as memberStep does
 			}
 			r := &v.rows[n-1]
+			if r.build > maxBuild {
+				// An installation reported in the step has reports of its
+				// build in it; a rollup that says otherwise is read the
+				// long way, which counts it all the same.
+				return b, false, nil
+			}
 			total.install(r.net)
 			per[r.build].install(r.net)
 		}
