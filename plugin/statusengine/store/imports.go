@@ -10,8 +10,12 @@ import (
 )
 
 // listImport lists the record of key k among the imports of tx.
-func listImport(tx *bolt.Tx, k uint64) error {
-	b := tx.Bucket(schema.Imports)
+func listImport(tx *bolt.Tx, k uint64) error { return appendList(tx, schema.Imports, k) }
+
+// appendList lists the record of key k in the list bucket name of tx
+// (imports, outbox: sequence -> record key), when the file has it.
+func appendList(tx *bolt.Tx, name []byte, k uint64) error {
+	b := tx.Bucket(name)
 	if b == nil {
 		return nil
 	}

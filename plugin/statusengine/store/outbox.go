@@ -38,18 +38,7 @@ func (s *Store) EnableOutbox() error {
 
 // listOutbox lists the record of key k in the outbox of tx, when there is
 // one.
-func listOutbox(tx *bolt.Tx, k uint64) error {
-	b := tx.Bucket(schema.Outbox)
-	if b == nil {
-		return nil
-	}
-	b.FillPercent = 1 // appends: pages packed full
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	return b.Put(binary.BigEndian.AppendUint64(nil, seq), binary.BigEndian.AppendUint64(nil, k))
-}
+func listOutbox(tx *bolt.Tx, k uint64) error { return appendList(tx, schema.Outbox, k) }
 
 // OutboxEntry is one record waiting in the outbox.
 type OutboxEntry struct {
