@@ -7,11 +7,11 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/store/rollup"
 	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
@@ -105,53 +105,34 @@ func (s *Store) installSteps(from, to time.Time, step Step, sel by) ([]InstallSt
 	}
 	out := make([]InstallStep, len(starts))
 	today := rollup.DayOf(time.Now())
-	// The steps are independent: computed side by side, one worker a core,
-	// so a year of days not yet in stepCache (the first request after a
-	// start) takes a share of the time. Each worker reads in its own
+	// The steps are independent: computed side by side, one goroutine a
+	// core, so a year of days not yet in stepCache (the first request
+	// after a start) takes a share of the time. Each reads in its own
 	// transactions; none holds one across steps.
-	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		failed  error
-	)
-	workers := min(runtime.GOMAXPROCS(0), maxStepWorkers, len(starts))
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(starts) {
-					return
+	var g errgroup.Group
+	g.SetLimit(min(runtime.GOMAXPROCS(0), maxStepWorkers))
+	for i, t := range starts {
+		g.Go(func() error {
+			closed := rollup.DayOf(stepNext(t, step)) <= today
+			b, err := s.readers.steps.get(s, t, step, sel, closed, func() (InstallStep, error) {
+				a := newAcc()
+				if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
+					return InstallStep{}, err
 				}
-				t := starts[i]
-				closed := rollup.DayOf(stepNext(t, step)) <= today
-				b, err := s.readers.steps.get(s, t, step, sel, closed, func() (InstallStep, error) {
-					a := newAcc()
-					if err := s.readPeriods(a, stepPeriods(t, step)); err != nil {
-						return InstallStep{}, err
-					}
-					return s.installStep(t, a, sel)
-				})
-				if err != nil {
-					errOnce.Do(func() { failed = err })
-					next.Store(int64(len(starts))) // the others stop too
-					return
-				}
-				out[i] = b
-			}
-		}()
+				return s.installStep(t, a, sel)
+			})
+			out[i] = b
+			return err
+		})
 	}
-	wg.Wait()
-	if failed != nil {
-		return nil, failed
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // maxStepWorkers bounds the goroutines one installSteps call computes
-// steps with.
+// steps with at once.
 const maxStepWorkers = 4
 
 // installStep breaks the installations of a down by sel: through the
