@@ -505,26 +505,7 @@
       });
     }
     var labels = buckets.map(function (b) { return fmtBucket(b.t, ts.step); });
-    var c = themeColors();
-    if (!charts.time) {
-      charts.time = new Chart($('chart-time'), {
-        type: 'line',
-        data: { labels: labels, datasets: datasets },
-        options: {
-          animation: false, responsive: true, maintainAspectRatio: false,
-          interaction: { mode: 'index', intersect: false },
-          scales: {
-            x: { ticks: { color: c.fg, maxRotation: 0, autoSkipPadding: 12 }, grid: { display: false } },
-            y: { stacked: true, beginAtZero: true, ticks: { color: c.fg, precision: 0 }, grid: { color: c.line } }
-          },
-          plugins: { legend: { position: 'bottom', labels: { color: c.fg, boxWidth: 12 } } }
-        }
-      });
-    } else {
-      charts.time.data.labels = labels;
-      charts.time.data.datasets = datasets;
-      charts.time.update();
-    }
+    stepChart('time', 'line', labels, datasets, {}, { stacked: true, beginAtZero: true, ticks: { precision: 0 } });
     $('chart-time').dataset.step = ts.step || '';
     $('chart-time').dataset.by = ts.by || '';
     $('chart-time').dataset.count = ts.count || '';
@@ -587,26 +568,7 @@
         backgroundColor: d.color + 'b3', borderColor: d.color, borderWidth: 1
       };
     });
-    var col = themeColors();
-    if (!charts.churn) {
-      charts.churn = new Chart($('chart-churn'), {
-        type: 'bar',
-        data: { labels: labels, datasets: datasets },
-        options: {
-          animation: false, responsive: true, maintainAspectRatio: false,
-          interaction: { mode: 'index', intersect: false },
-          scales: {
-            x: { stacked: true, ticks: { color: col.fg, maxRotation: 0, autoSkipPadding: 12 }, grid: { display: false } },
-            y: { stacked: true, ticks: { color: col.fg, precision: 0 }, grid: { color: col.line } }
-          },
-          plugins: { legend: { position: 'bottom', labels: { color: col.fg, boxWidth: 12 } } }
-        }
-      });
-    } else {
-      charts.churn.data.labels = labels;
-      charts.churn.data.datasets = datasets;
-      charts.churn.update();
-    }
+    stepChart('churn', 'bar', labels, datasets, { stacked: true }, { stacked: true, ticks: { precision: 0 } });
     $('chart-churn').dataset.step = c.step || '';
     $('churn-title').textContent = 'Installations gained and lost per ' + (c.step || 'day');
   }
@@ -689,30 +651,40 @@
         borderColor: colors[i % colors.length], backgroundColor: colors[i % colors.length], tension: 0.2, pointRadius: 0
       };
     }));
-    var col = themeColors();
-    if (!charts.exposure) {
-      charts.exposure = new Chart($('chart-exposure'), {
-        type: 'line',
-        data: { labels: labels, datasets: datasets },
-        options: {
-          animation: false, responsive: true, maintainAspectRatio: false,
-          interaction: { mode: 'index', intersect: false },
-          scales: {
-            x: { ticks: { color: col.fg, maxRotation: 0, autoSkipPadding: 12 }, grid: { display: false } },
-            y: { min: 0, max: 100, ticks: { color: col.fg, callback: function (v) { return v + ' %'; } }, grid: { color: col.line } }
-          },
-          plugins: { legend: { position: 'bottom', labels: { color: col.fg, boxWidth: 12 } } }
-        }
-      });
-    } else {
-      charts.exposure.data.labels = labels;
-      charts.exposure.data.datasets = datasets;
-      charts.exposure.update();
-    }
+    stepChart('exposure', 'line', labels, datasets, {}, { min: 0, max: 100, ticks: { callback: function (v) { return v + ' %'; } } });
     $('chart-exposure').dataset.step = e.step || '';
     $('chart-exposure').dataset.steps = String(steps.length);
     $('exposure-trend-title').textContent = 'Share on an affected version per ' + (e.step || 'day');
     $('exposure').dataset.exposed = String(ex.installations || 0);
+  }
+
+  // stepChart draws the chart of a series over steps in canvas
+  // 'chart-' + name, or gives the one drawn its new labels and datasets.
+  // x and y are the scales' options beyond the theme's colours (a switch
+  // between light and dark recolours them, see init).
+  function stepChart(name, type, labels, datasets, x, y) {
+    var ch = charts[name];
+    if (ch) {
+      ch.data.labels = labels;
+      ch.data.datasets = datasets;
+      ch.update();
+      return;
+    }
+    var c = themeColors();
+    var xs = Object.assign({}, x, { grid: { display: false } });
+    xs.ticks = Object.assign({ color: c.fg, maxRotation: 0, autoSkipPadding: 12 }, x.ticks);
+    var ys = Object.assign({}, y, { grid: { color: c.line } });
+    ys.ticks = Object.assign({ color: c.fg }, y.ticks);
+    charts[name] = new Chart($('chart-' + name), {
+      type: type,
+      data: { labels: labels, datasets: datasets },
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false,
+        interaction: { mode: 'index', intersect: false },
+        scales: { x: xs, y: ys },
+        plugins: { legend: { position: 'bottom', labels: { color: c.fg, boxWidth: 12 } } }
+      }
+    });
   }
 
   // renderFloor says in the footer what the public floor holds back.
@@ -809,21 +781,17 @@
     // Follow a switch between light and dark while the page is open.
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', function () {
       var c = themeColors();
-      if (charts.time) {
-        var o = charts.time.options;
+      ['time', 'churn', 'exposure'].forEach(function (name) {
+        var ch = charts[name];
+        if (!ch) return;
+        var o = ch.options;
         o.scales.x.ticks.color = o.scales.y.ticks.color = o.plugins.legend.labels.color = c.fg;
         o.scales.y.grid.color = c.line;
-        charts.time.update();
-      }
+        ch.update();
+      });
       if (charts.platform) {
         charts.platform.options.plugins.legend.labels.color = c.fg;
         charts.platform.update();
-      }
-      if (charts.churn) {
-        var co = charts.churn.options;
-        co.scales.x.ticks.color = co.scales.y.ticks.color = co.plugins.legend.labels.color = c.fg;
-        co.scales.y.grid.color = c.line;
-        charts.churn.update();
       }
       if (world && lastMap) renderMap(lastMap);
     });
