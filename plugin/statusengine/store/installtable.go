@@ -28,14 +28,13 @@ import (
 type installTable struct {
 	mu sync.Mutex
 	// rows[n-1] is row n's; its build is 0 when the row is missing or
-	// cannot be read (builds are numbered from 1).
+	// cannot be read (builds are numbered from 1). The rows up to
+	// len(rows) were read from the bucket.
 	rows []tableRow
 	// holes are the numbers up to len(rows) whose row is missing or
 	// cannot be read (none in a sound file); replaced, never changed, so
 	// a tableView's stays as it was.
 	holes *roaring.Bitmap
-	// hi is the last number read from the bucket: the rows up to it.
-	hi uint32
 }
 
 // tableView is the installation table as one reader sees it.
@@ -86,7 +85,7 @@ func (t *installTable) view(s *Store, set *roaring.Bitmap) (tableView, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var err error
-	if !set.IsEmpty() && set.Maximum() > t.hi {
+	if !set.IsEmpty() && set.Maximum() > uint32(len(t.rows)) {
 		err = t.read(s)
 	}
 	if t.holes == nil {
@@ -97,7 +96,7 @@ func (t *installTable) view(s *Store, set *roaring.Bitmap) (tableView, error) {
 
 // read extends the table with the rows committed since it was last read.
 func (t *installTable) read(s *Store) error {
-	if t.hi >= maxTableRows {
+	if uint32(len(t.rows)) >= maxTableRows {
 		return nil
 	}
 	if n := int(min(s.installs.Load(), uint64(maxTableRows))); cap(t.rows) < n {
@@ -107,7 +106,7 @@ func (t *installTable) read(s *Store) error {
 	return s.view(func(tx *bolt.Tx) error { return t.extend(tx) })
 }
 
-// extend reads the rows after hi that the transaction holds, up to
+// extend reads the rows after len(rows) that the transaction holds, up to
 // maxTableRows.
 func (t *installTable) extend(tx *bolt.Tx) error {
 	c := tx.Bucket(schema.Installations).Cursor()
@@ -116,13 +115,15 @@ func (t *installTable) extend(tx *bolt.Tx) error {
 	if b := tx.Bucket(schema.Resolvers); b != nil {
 		resolvers = &inOrder{c: b.Cursor()}
 	}
-	var r memberRow
-	for rows.k, rows.v = c.Seek(numKey(t.hi + 1)); len(rows.k) == 4; rows.k, rows.v = c.Next() {
+	var (
+		r     memberRow
+		holes []uint32
+	)
+	for rows.k, rows.v = c.Seek(numKey(uint32(len(t.rows)) + 1)); len(rows.k) == 4; rows.k, rows.v = c.Next() {
 		n := numOf(rows.k)
 		if n > maxTableRows {
 			break
 		}
-		var holes []uint32
 		for uint32(len(t.rows)) < n { // a gap in the numbers: rows missing
 			t.rows = append(t.rows, tableRow{})
 			holes = append(holes, uint32(len(t.rows)))
@@ -131,15 +132,14 @@ func (t *installTable) extend(tx *bolt.Tx) error {
 			t.rows[n-1] = r.tableRow
 			holes = holes[:len(holes)-1]
 		}
-		if len(holes) > 0 {
-			h := roaring.New()
-			if t.holes != nil {
-				h = t.holes.Clone()
-			}
-			h.AddMany(holes)
-			t.holes = h
+	}
+	if len(holes) > 0 { // a new bitmap: views handed out keep theirs
+		h := roaring.New()
+		if t.holes != nil {
+			h = t.holes.Clone()
 		}
-		t.hi = n
+		h.AddMany(holes)
+		t.holes = h
 	}
 	return nil
 }
@@ -158,8 +158,8 @@ func (r *memberRow) read(n uint32, rows, resolvers *inOrder) bool {
 		return false
 	}
 	build, network, id, err := record.InstallationParts(v)
-	if err != nil {
-		return false
+	if err != nil || build == 0 {
+		return false // builds are numbered from 1: a hole
 	}
 	r.nb = bin.AppendPrefix(r.nb[:0], network)
 	if resolvers != nil {
