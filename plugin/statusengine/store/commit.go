@@ -300,7 +300,7 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 		if err := listOutbox(tx, k); err != nil {
 			return Failed, err
 		}
-		w.s.own.Add(1)
+		t.own++
 	}
 	t.facts = append(t.facts, f)
 	t.stored++
@@ -413,6 +413,7 @@ func (w *writer) done(t *txn, flushed bool, keys []rollup.Key, ok bool) {
 		w.s.readers.closed.gen.Add(1) // the sums of past days kept for readers are stale
 	}
 	w.s.count.Add(int64(t.stored))
+	w.s.own.Add(uint64(t.own))
 	w.s.installs.Store(uint64(w.installs.next - 1))
 	if t.badRollup && w.rebuildNeeded == "" && w.rebuild == nil {
 		w.rebuildNeeded = "a stored rollup could not be read"

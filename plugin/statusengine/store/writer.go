@@ -72,6 +72,7 @@ type txn struct {
 	now        time.Time
 	facts      []rollup.Fact
 	stored     int
+	own        int  // of stored, listed in the outbox (Store.OwnStored)
 	flush      bool // flush the live rollups in this transaction
 	indexed    []bool
 	lastKey    uint64 // writer.lastKey before, restored if the commit fails
