@@ -92,7 +92,7 @@ func (s *Server) daily(w http.ResponseWriter, r *http.Request) {
 	// A day without reports has no snapshot: nothing is rendered, nothing
 	// kept (else every GET of an old day would store a document forever).
 	// Today is rendered while it is empty.
-	has, err := st.HasDay(day)
+	has, err := st.ZoneHasDay(day, zone) // a day of other zones' reports only has none of the zone's
 	if err != nil {
 		storeError(w, err)
 		return
@@ -172,10 +172,29 @@ func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Cached like the other answers: with custom schemas, the zone's days
+	// are a year of rollup reads (store.ZoneDays).
+	cfg := s.configOf(r)
+	body, err := s.cache.get(fmt.Sprint("dailylist", zone), st, &cfg.Limits, func() ([]byte, error) {
+		out, err := dailyListOf(st, zone)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(out)
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the days failed")
+		return
+	}
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", dailyLiveAge))
+	writeJSONBytes(w, body)
+}
+
+// dailyListOf lists the days of zone: those kept, those counted, today.
+func dailyListOf(st *store.Store, zone string) (DailyList, error) {
 	kept, err := st.ZoneSnapshotDays(zone)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the snapshots failed")
-		return
+		return DailyList{}, err
 	}
 	now := time.Now().UTC()
 	days := map[int64]bool{} // day -> kept
@@ -184,8 +203,7 @@ func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 	}
 	counted, err := st.ZoneDays(zone) // the zone's days, not another zone's
 	if err != nil {
-		storeError(w, err)
-		return
+		return DailyList{}, err
 	}
 	for _, d := range counted {
 		if !d.After(now) {
@@ -206,6 +224,5 @@ func (s *Server) dailyList(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Days = append(out.Days, DailyDay{Day: name, URL: link, Final: days[u] || dailyFinal(d, now)})
 	}
-	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", dailyLiveAge))
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }

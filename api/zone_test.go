@@ -392,6 +392,13 @@ func TestZoneDaily(t *testing.T) {
 			t.Errorf("list %s: the day of ModSecurity's reports only listed: %v, want %v", path, listed, c.zone == "")
 		}
 	}
+	// The day of ModSecurity's reports only is not the zone's: no document, none kept.
+	if code, _, body := f.fetch(t, "/api/v1/public/daily/"+modOnly.Format(time.DateOnly)+".json?zone="+appZone, ""); code != 404 {
+		t.Errorf("zone daily of a day without its reports: %d %s", code, body)
+	}
+	if kept, err := st.ZoneSnapshotDays(appZone); err != nil || len(kept) != 1 {
+		t.Errorf("zone kept days %v %v, want only %v", kept, err, day)
+	}
 	if code, _, body := f.fetch(t, "/api/v1/public/daily/"+name+".json?zone=nowhere.example", ""); code != 400 {
 		t.Errorf("unknown zone: %d %s", code, body)
 	}

@@ -444,8 +444,8 @@ func (s *Store) Days() ([]time.Time, error) {
 }
 
 // ZoneDays are the Days with reports of zone: "" for ModSecurity's zones,
-// else a zone of a custom schema. A day's builds say their zone (its
-// rollup is read whole, so a year costs a year of period reads).
+// else a zone of a custom schema (ZoneHasDay: with custom schemas, a year
+// costs a year of period reads).
 func (s *Store) ZoneDays(zone string) ([]time.Time, error) {
 	days, err := s.Days()
 	if err != nil || (zone == "" && len(s.Schemas().Zones()) == 0) {
@@ -453,26 +453,47 @@ func (s *Store) ZoneDays(zone string) ([]time.Time, error) {
 	}
 	var out []time.Time
 	for _, d := range days {
-		a := newAcc()
-		if err := s.readPeriods(a, []rollup.Key{{Kind: rollup.Day, N: rollup.DayOf(d)}}); err != nil {
-			return nil, err
-		}
-		infos, err := s.buildInfos(slices.Collect(maps.Keys(a.builds)))
+		has, err := s.zoneHasDay(d, zone)
 		if err != nil {
 			return nil, err
 		}
-		for bn := range a.builds {
-			if info := infos[bn]; (info == nil && zone == "") || (info != nil && info.zone == zone) {
-				out = append(out, d)
-				break
-			}
+		if has {
+			out = append(out, d)
 		}
 	}
 	return out, nil
 }
 
-// HasDay tells whether the rollups count reports of the UTC day of t.
-func (s *Store) HasDay(t time.Time) (bool, error) {
+// ZoneHasDay tells whether the rollups count reports of zone ("" for
+// ModSecurity's zones) on the UTC day of t.
+func (s *Store) ZoneHasDay(t time.Time, zone string) (bool, error) {
+	if has, err := s.hasDay(t); !has || err != nil || (zone == "" && len(s.Schemas().Zones()) == 0) {
+		return has, err
+	}
+	return s.zoneHasDay(t, zone)
+}
+
+// zoneHasDay reads the day's rollup whole: its builds say their zone.
+func (s *Store) zoneHasDay(t time.Time, zone string) (bool, error) {
+	a := newAcc()
+	if err := s.readPeriods(a, []rollup.Key{{Kind: rollup.Day, N: rollup.DayOf(t)}}); err != nil {
+		return false, err
+	}
+	infos, err := s.buildInfos(slices.Collect(maps.Keys(a.builds)))
+	if err != nil {
+		return false, err
+	}
+	for bn := range a.builds {
+		if info := infos[bn]; (info == nil && zone == "") || (info != nil && info.zone == zone) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// hasDay tells whether the rollups count reports of any zone on the UTC
+// day of t.
+func (s *Store) hasDay(t time.Time) (bool, error) {
 	d := rollup.DayOf(t)
 	for _, h := range s.live.HeldDays() {
 		if h == d {
