@@ -20,12 +20,13 @@ import (
 // consumer (named as the server): a batch of messages is fetched, each is
 // read as a record's line and checked (its size, its zone), the records
 // are stored as a peer's (store.SubmitPulled: validated, de-duplicated,
-// not listed for the outbox or the peers' imports), and then each message
-// of the batch is acknowledged. A message
-// that is not a record is acknowledged, counted and dropped, so it never
-// blocks the consumer; the records this server published come back and
-// cost a duplicate check (store.Known). A batch the store cannot take is
-// not acknowledged: the stream delivers it again.
+// not listed for the outbox or the peers' imports), and then each of their
+// messages is acknowledged. A message that is not a record is
+// acknowledged at once, counted and dropped, so it never blocks the
+// consumer; the records this server published come back, cost a
+// duplicate check (store.Known) and are acknowledged at once too. The
+// records the store cannot take are not acknowledged: the stream delivers
+// them again.
 type consumer struct {
 	cfg    Config
 	st     *store.Store
@@ -192,22 +193,26 @@ func (c *consumer) round(cons jetstream.Consumer) (int, error) {
 		return 0, err
 	}
 	var (
-		msgs    []jetstream.Msg
-		recs    []*record.Record
-		pending = -1
+		msgs []jetstream.Msg // those whose records go to the store
+		recs []*record.Record
+		n    int
+		last jetstream.Msg
 	)
 	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-		if md, err := m.Metadata(); err == nil {
-			pending = int(md.NumPending)
+		n, last = n+1, m
+		rec := c.take(m.Data())
+		if rec == nil || c.st.Known(rec) {
+			// Dropped (counted by take), or a record the store committed
+			// lately (this server's own, back from the stream), which
+			// costs the check only: acknowledged at once, and not kept
+			// (a message can be 1 MiB), nor counted again should the
+			// store fail the batch.
+			m.Ack()
+			continue
 		}
-		if rec := c.take(m.Data()); rec != nil && !c.st.Known(rec) {
-			// A record the store committed lately (this server's own,
-			// back from the stream) costs the check only.
-			recs = append(recs, rec)
-		}
+		msgs, recs = append(msgs, m), append(recs, rec)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && n == 0 {
 		return 0, err
 	}
 	if len(recs) > 0 {
@@ -226,13 +231,18 @@ func (c *consumer) round(cons jetstream.Consumer) (int, error) {
 	for _, m := range msgs {
 		m.Ack()
 	}
-	switch {
-	case pending >= 0:
-		consumerPending.WithLabelValues(c.cfg.Stream).Set(float64(pending))
-	case len(msgs) == 0:
-		consumerPending.WithLabelValues(c.cfg.Stream).Set(0)
+	pending := 0 // what the stream holds beyond the last message taken
+	if last != nil {
+		if md, err := last.Metadata(); err == nil {
+			pending = int(md.NumPending)
+		} else {
+			pending = -1
+		}
 	}
-	return len(msgs), nil
+	if pending >= 0 {
+		consumerPending.WithLabelValues(c.cfg.Stream).Set(float64(pending))
+	}
+	return n, nil
 }
 
 // take reads one message as a record, or counts why not.
