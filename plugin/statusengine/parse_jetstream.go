@@ -15,8 +15,8 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/fleet"
 )
 
-// jetstreamConfig is the jetstream property: fleet.Config, and where the
-// property is, for errors found after its block.
+// jetstreamConfig is the jetstream property: fleet.Config, and whether
+// the operator said insecure (checkJetStreamClear).
 type jetstreamConfig struct {
 	fleet.Config
 	insecure bool // a token or password may cross the network in clear

@@ -368,7 +368,7 @@ func TestJetStreamKill9(t *testing.T) {
 // size limit (which the server must leave as it is). It sends 10 lines
 // that are not records, a line of 1,000,000 bytes, 100 records of another
 // zone, 100 records of the zone claiming ModSecurity 99.9.9 from one
-// resolver /24, and 3 good records. The server drops and counts the 112
+// resolver /24, and 3 good records. The server drops and counts the 111
 // (undecodable 10, size 1, zone 100), stores the others, keeps consuming
 // (reports it answers later reach the stream and come back), and its
 // public summary never says 99.9.9: the public floor counts resolver

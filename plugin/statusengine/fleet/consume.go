@@ -122,6 +122,19 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
+	// remake deletes the consumer and makes it again from stream message
+	// start on.
+	remake := func(start uint64) (jetstream.Consumer, error) {
+		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+		cons, err := s.CreateConsumer(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		}
+		return cons, nil
+	}
 	ci := cons.CachedInfo()
 	if ci != nil && ci.Config.AckPolicy != cfg.AckPolicy && strings.HasPrefix(ci.Config.Description, "statusengine ") {
 		// Made by an earlier statusengine with AckAll: an acknowledgement
@@ -129,12 +142,8 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		// message not acknowledged.
 		start := ackFloor(ci) + 1
 		log.Infof("jetstream: consumer %s acknowledged all up to a message; made again from message %d, each acknowledged", c.cfg.Name, start)
-		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
-			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
-		}
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
-		if cons, err = s.CreateConsumer(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+		if cons, err = remake(start); err != nil {
+			return nil, err
 		}
 		ci = cons.CachedInfo()
 	}
@@ -147,13 +156,7 @@ func (c *consumer) open(ctx context.Context) (jetstream.Consumer, error) {
 		start := min(ackFloor(ci), si.State.LastSeq) + 1
 		log.Warningf("jetstream: consumer %s was delivered up to message %d of %s, which now ends at %d (its NATS servers lost their last messages): made again from message %d",
 			c.cfg.Name, ci.Delivered.Stream, c.cfg.Stream, si.State.LastSeq, start)
-		if err := s.DeleteConsumer(ctx, c.cfg.Name); err != nil {
-			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
-		}
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
-		if cons, err = s.CreateConsumer(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
-		}
+		return remake(start)
 	}
 	return cons, nil
 }

@@ -97,8 +97,6 @@ const (
 // Feed is a running publisher and consumer for one store.
 type Feed struct {
 	p      *publisher
-	cfg    Config
-	st     *store.Store
 	nc     *nats.Conn
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -151,7 +149,7 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Feed{cfg: cfg, st: st, nc: nc, cancel: cancel}
+	f := &Feed{nc: nc, cancel: cancel}
 	// Every counter exists at 0 from the start (see peers.go's
 	// startReplication for why).
 	publishErrors.WithLabelValues(cfg.Stream)
