@@ -168,6 +168,9 @@
 //	                                 process, not per store
 //	Store.count, Store.installs      records stored, installations numbered        Open: meta "count" (or
 //	  (store.go)                                                                   counted), the last row
+//	Store.own (store.go)             records listed for the outbox since Open,     0
+//	                                 counted at commit (OwnStored: the feed's
+//	                                 measure of a busy DNS path)
 //	Store.down, Store.downCh,        down: why the store stopped for good (a       up; a damaged file fails
 //	  Store.file (store.go)          damaged file found while running), closed     Open or Check
 //	                                 once; bbolt's descriptor, see closeDown
@@ -176,8 +179,9 @@
 //	Store.policy (store.go)          the limits and retention (policy.go)          none until Configure
 //	Store.schemas (store.go)         the zones' custom schemas (record.Schemas),   Open: bucket schemas,
 //	                                 swapped whole by SetSchema                    before the log
-//	Store.custom (store.go)          installations of custom schemas' zones, read  empty: read again on
-//	                                 from their rows up to a number (schemas.go)   first use
+//	Store.custom (store.go)          installations of custom schemas' zones, all   empty: read again on
+//	                                 and by zone, read from their rows up to a     first use
+//	                                 number (customSet, schemas.go)
 //
 // The log's path is opened only as a file the store may write (wal/wal.go,
 // openLogFile and ours): never through a symbolic link (O_NOFOLLOW; a link

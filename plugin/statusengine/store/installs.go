@@ -170,10 +170,7 @@ func (s *Store) memberStep(b InstallStep, a *acc, sel by) (InstallStep, error) {
 		if infos, err = s.buildInfos(unionKeys(a.builds, buildSet(m.builds))); err != nil {
 			return b, err
 		}
-		inZone = func(bn uint32) bool {
-			info := infos[bn]
-			return (info == nil && sel.zone == "") || (info != nil && info.zone == sel.zone)
-		}
+		inZone = func(bn uint32) bool { return infos[bn].inZone(sel.zone) }
 		m = m.only(inZone)
 	}
 	var total tally
@@ -484,7 +481,7 @@ func (s *Store) zoneHasDay(t time.Time, zone string) (bool, error) {
 		return false, err
 	}
 	for bn := range a.builds {
-		if info := infos[bn]; (info == nil && zone == "") || (info != nil && info.zone == zone) {
+		if infos[bn].inZone(zone) {
 			return true, nil
 		}
 	}

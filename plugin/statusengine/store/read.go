@@ -56,6 +56,15 @@ type buildInfo struct {
 	fields []string
 }
 
+// inZone tells whether build b is of zone ("" for ModSecurity's zones); a
+// build that cannot be read (nil) counts as before schemas, ModSecurity's.
+func (b *buildInfo) inZone(zone string) bool {
+	if b == nil {
+		return zone == ""
+	}
+	return b.zone == zone
+}
+
 var errDangling = errors.New("record refers to a missing dictionary row")
 
 func memo[V any](c *readCaches, m *map[uint32]V, n uint32, load func() (V, error)) (V, error) {

@@ -62,10 +62,13 @@ func (s *Store) SetSchema(zones []string, sc *codec.Schema) error {
 		return err
 	}
 	s.schemas.Store(next)
-	// Builds parsed with a zone's previous schema lack the fields added.
-	s.readers.mu.Lock()
-	s.readers.builds = nil
-	s.readers.mu.Unlock()
+	if write {
+		// Builds parsed with a zone's previous schema lack the fields
+		// added; a reload that changed nothing keeps them.
+		s.readers.mu.Lock()
+		s.readers.builds = nil
+		s.readers.mu.Unlock()
+	}
 	return nil
 }
 

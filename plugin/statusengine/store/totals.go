@@ -394,12 +394,7 @@ func (s *Store) ZoneTotals(from, to time.Time, zone string) (*Totals, error) {
 		if infos, err = s.buildInfos(unionKeys(reports, buildSet(m.builds))); err != nil {
 			return nil, err
 		}
-		in := func(b uint32) bool {
-			if info := infos[b]; info != nil {
-				return info.zone == zone
-			}
-			return zone == "" // an unreadable build counts as before schemas
-		}
+		in := func(b uint32) bool { return infos[b].inZone(zone) }
 		for b := range infos {
 			if !in(b) { // other zones' builds in the range: their installations out
 				m = m.only(in)
