@@ -327,7 +327,7 @@ func TestJetStreamKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	left, _ := st.OutboxLen()
+	left := st.OutboxLen()
 	st.Close()
 	t.Logf("killed after %d answered reports, %d entries in the outbox of the file (waiting, or kept after their acknowledgement)", len(answered), left)
 	a.start()

@@ -178,7 +178,7 @@ func Start(cfg Config, st *store.Store) (*Feed, error) {
 
 // Waiting is the number of records in the outbox that the stream has not
 // acknowledged (what coredns_statusengine_jetstream_outbox shows).
-func (f *Feed) Waiting() (int, error) { return f.p.waiting() }
+func (f *Feed) Waiting() int { return f.p.waiting() }
 
 // Stop ends the publisher and the consumer, waits for them and closes the
 // connection. What the stream has not acknowledged stays in the outbox.

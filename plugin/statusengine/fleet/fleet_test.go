@@ -89,7 +89,7 @@ func waitAll(t testing.TB, want int, sts ...*store.Store) {
 		}
 		if time.Now().After(deadline) {
 			for i, st := range sts {
-				n, _ := st.OutboxLen()
+				n := st.OutboxLen()
 				t.Logf("store %d: %d records, %d entries in its outbox", i, st.Count(), n)
 			}
 			t.Fatalf("not every store holds the %d records after 20 s", want)
@@ -136,9 +136,9 @@ func TestFeedTwoStores(t *testing.T) {
 	}
 	for i, f := range []*Feed{fa, fb} {
 		deadline := time.Now().Add(5 * time.Second)
-		for n, _ := f.Waiting(); n != 0; n, _ = f.Waiting() {
+		for f.Waiting() != 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("store %d: %d records still in the outbox", i, n)
+				t.Fatalf("store %d: %d records still in the outbox", i, f.Waiting())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -197,9 +197,9 @@ func TestFeedRecordTooLarge(t *testing.T) {
 		a.Submit(newRecord(t, i, time.Now()))
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for n, _ := fa.Waiting(); n != 0; n, _ = fa.Waiting() {
+	for fa.Waiting() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d records still in the outbox", n)
+			t.Fatalf("%d records still in the outbox", fa.Waiting())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -238,8 +238,8 @@ func TestFeedAuth(t *testing.T) {
 			defer f.Stop()
 			a.Submit(newRecord(t, 1, time.Now()))
 			deadline := time.Now().Add(5 * time.Second)
-			n, _ := f.Waiting()
-			for ; n != 0 && time.Now().Before(deadline); n, _ = f.Waiting() {
+			n := f.Waiting()
+			for ; n != 0 && time.Now().Before(deadline); n = f.Waiting() {
 				time.Sleep(100 * time.Millisecond)
 			}
 			if published := n == 0; published != c.stored {

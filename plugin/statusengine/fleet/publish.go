@@ -109,14 +109,11 @@ func (p *publisher) run(ctx context.Context) {
 }
 
 // gauge sets the outbox gauge every second, whatever the publisher is
-// doing (it may be backing off for seconds): the count walks the bucket,
-// so it is not made per round. Entries kept after their acknowledgement
-// are not counted.
+// doing (it may be backing off for seconds). Entries kept after their
+// acknowledgement are not counted.
 func (p *publisher) gauge(ctx context.Context) {
 	for {
-		if n, err := p.waiting(); err == nil {
-			outboxBacklog.WithLabelValues(p.cfg.Stream).Set(float64(n))
-		}
+		outboxBacklog.WithLabelValues(p.cfg.Stream).Set(float64(p.waiting()))
 		if !sleep(ctx, time.Second) {
 			return
 		}
@@ -125,9 +122,8 @@ func (p *publisher) gauge(ctx context.Context) {
 
 // waiting counts the outbox entries the stream has not acknowledged: those
 // kept after their acknowledgement do not wait.
-func (p *publisher) waiting() (int, error) {
-	n, err := p.st.OutboxLen()
-	return max(0, n-int(p.kept.Load())), err
+func (p *publisher) waiting() int {
+	return max(0, p.st.OutboxLen()-int(p.kept.Load()))
 }
 
 // fail counts and logs a failed round, and backs off.

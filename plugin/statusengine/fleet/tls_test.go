@@ -72,8 +72,8 @@ func TestFeedTLS(t *testing.T) {
 			defer f.Stop()
 			a.Submit(newRecord(t, 1, time.Now()))
 			deadline := time.Now().Add(5 * time.Second)
-			n, _ := f.Waiting()
-			for ; n != 0 && time.Now().Before(deadline); n, _ = f.Waiting() {
+			n := f.Waiting()
+			for ; n != 0 && time.Now().Before(deadline); n = f.Waiting() {
 				time.Sleep(100 * time.Millisecond)
 			}
 			if published := n == 0; published != c.published {

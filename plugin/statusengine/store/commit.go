@@ -294,13 +294,10 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 		}
 	}
 	if from != fromCopy {
-		// Own records wait in the outbox, in this transaction, for the
-		// stream (outbox.go); a peer's replayed from the log costs a
-		// duplicate.
-		if err := listOutbox(tx, k); err != nil {
-			return Failed, err
-		}
-		t.own++
+		// Own records wait in the outbox, listed in this transaction
+		// (finish), for the stream (outbox.go); a peer's replayed from the
+		// log costs a duplicate.
+		t.outbox = append(t.outbox, k)
 	}
 	t.facts = append(t.facts, f)
 	t.stored++
@@ -360,6 +357,9 @@ func (w *writer) finish(t *txn, forceFlush bool) (flushed bool, keys []rollup.Ke
 		if err := putUint(meta, schema.CountKey, getUint(meta, schema.CountKey)+uint64(t.stored)); err != nil {
 			return false, nil, err
 		}
+		if err := listOutbox(t); err != nil {
+			return false, nil, err
+		}
 	}
 	live := w.s.live
 	if t.flush || forceFlush || w.rebuild != nil || (t.stored > 0 || live.Unflushed > 0) && live.Due(t.now) {
@@ -413,7 +413,8 @@ func (w *writer) done(t *txn, flushed bool, keys []rollup.Key, ok bool) {
 		w.s.readers.closed.gen.Add(1) // the sums of past days kept for readers are stale
 	}
 	w.s.count.Add(int64(t.stored))
-	w.s.own.Add(uint64(t.own))
+	w.s.own.Add(uint64(len(t.outbox)))
+	w.s.outboxLen.Add(int64(t.listed))
 	w.s.installs.Store(uint64(w.installs.next - 1))
 	if t.badRollup && w.rebuildNeeded == "" && w.rebuild == nil {
 		w.rebuildNeeded = "a stored rollup could not be read"

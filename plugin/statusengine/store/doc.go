@@ -62,8 +62,9 @@
 //	imports        sequence (the bucket's NextSequence) -> key of a record an       as written (files before
 //	               import stored, for peers (imports.go); retention deletes the     it: absent, none listed)
 //	               entries of the records it deletes (retention.go)
-//	outbox         sequence -> key of a record this server stored itself, not yet  as written (made by
-//	               acknowledged by the JetStream stream (outbox.go)                 EnableOutbox only)
+//	outbox         sequence -> keys of the records one transaction stored of this  as written (made by
+//	               server's own (at most 1024; a key acknowledged by the JetStream  EnableOutbox only)
+//	               stream is zeroed, a row of zeros deleted: outbox.go)
 //	schemas        zone name -> its custom schema's spec as JSON                   as written (files before
 //	               (record.AppendSchema); no row: ModSecurity's (schemas.go)       it: absent, none custom)
 //	meta           one value per key, 8 bytes:
@@ -171,6 +172,8 @@
 //	Store.own (store.go)             records listed for the outbox since Open,     0
 //	                                 counted at commit (OwnStored: the feed's
 //	                                 measure of a busy DNS path)
+//	Store.outboxLen (store.go)       entries waiting in the outbox (OutboxLen),    Open and EnableOutbox:
+//	                                 kept at each commit and OutboxDone            one pass of bucket outbox
 //	Store.down, Store.downCh,        down: why the store stopped for good (a       up; a damaged file fails
 //	  Store.file (store.go)          damaged file found while running), closed     Open or Check
 //	                                 once; bbolt's descriptor, see closeDown

@@ -143,6 +143,7 @@ func (s *Store) init(keys map[string]int) (err error) {
 		s.schemas.Store(sc)
 		s.w.lastKey = lastKey(tx)
 		s.installs.Store(uint64(s.w.installs.next - 1))
+		s.outboxLen.Store(countOutbox(tx.Bucket(schema.Outbox)))
 		s.live.Rolled = getUint(tx.Bucket(schema.Meta), schema.RolledKey)
 		logged = getUint(tx.Bucket(schema.Meta), schema.WalKey)
 		if n, ok := keys[string(schema.Records)]; ok {

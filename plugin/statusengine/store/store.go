@@ -130,12 +130,13 @@ type Store struct {
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 
-	count    atomic.Int64
-	installs atomic.Uint64         // installations ever numbered
-	own      atomic.Uint64         // records stored of this server's own since Open (OwnStored)
-	down     atomic.Pointer[error] // set once the file is found damaged
-	downCh   chan struct{}         // closed then (nil in Check's stores)
-	file     *os.File              // bbolt's descriptor of the file, see closeDown
+	count     atomic.Int64
+	installs  atomic.Uint64         // installations ever numbered
+	own       atomic.Uint64         // records stored of this server's own since Open (OwnStored)
+	outboxLen atomic.Int64          // entries waiting in the outbox (OutboxLen)
+	down      atomic.Pointer[error] // set once the file is found damaged
+	downCh    chan struct{}         // closed then (nil in Check's stores)
+	file      *os.File              // bbolt's descriptor of the file, see closeDown
 
 	policy        atomic.Pointer[Policy]
 	policyChanged chan struct{}

@@ -72,8 +72,9 @@ type txn struct {
 	now        time.Time
 	facts      []rollup.Fact
 	stored     int
-	own        int  // of stored, listed in the outbox (Store.OwnStored)
-	flush      bool // flush the live rollups in this transaction
+	outbox     []uint64 // keys of the records of stored this server's own (Store.OwnStored), for the outbox (finish)
+	listed     int      // of outbox, written to the outbox (Store.outboxLen)
+	flush      bool     // flush the live rollups in this transaction
 	indexed    []bool
 	lastKey    uint64 // writer.lastKey before, restored if the commit fails
 	badRollup  bool

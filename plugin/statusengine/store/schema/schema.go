@@ -74,11 +74,12 @@ var (
 	Imports = []byte("imports")
 	// Outbox lists the records this server stored itself (live reports,
 	// imports), not yet acknowledged by a NATS JetStream stream (the
-	// store's outbox.go): a sequence number (8 bytes) -> the record's key
-	// (8 bytes). Only EnableOutbox makes it; while it exists, every record
-	// not taken from elsewhere is listed as it is stored, and the
-	// publisher deletes the entries the stream acknowledged (2 minutes
-	// later: package fleet).
+	// store's outbox.go): a sequence number (8 bytes) -> the keys (8 bytes
+	// each, at most 1024) of the records one transaction stored; a key
+	// done is zeroed, a row of zeros deleted. Only EnableOutbox makes it;
+	// while it exists, every record not taken from elsewhere is listed as
+	// it is stored, and the publisher marks done the entries the stream
+	// acknowledged (2 minutes later: package fleet).
 	Outbox = []byte("outbox")
 	// Schemas: zone name -> its custom schema, the spec as JSON
 	// (record.AppendSchema). A zone without a row is ModSecurity's. Written
