@@ -23,10 +23,10 @@ import (
 // not listed for the outbox or the peers' imports), and then each of their
 // messages is acknowledged. A message that is not a record is
 // acknowledged at once, counted and dropped, so it never blocks the
-// consumer; the records this server published come back, cost a
-// duplicate check (store.Known) and are acknowledged at once too. The
-// records the store cannot take are not acknowledged: the stream delivers
-// them again.
+// consumer; the records this server published come back and cost a
+// duplicate check (SubmitPulled answers those committed lately without its
+// writer). The records the store cannot take are not acknowledged: the
+// stream delivers them again.
 type consumer struct {
 	cfg    Config
 	st     *store.Store
@@ -204,11 +204,9 @@ func (c *consumer) round(cons jetstream.Consumer) (int, error) {
 	for m := range batch.Messages() {
 		n, last = n+1, m
 		rec := c.take(m.Data())
-		if rec == nil || c.st.Known(rec) {
-			// Dropped (counted by take), or a record the store committed
-			// lately (this server's own, back from the stream), which
-			// costs the check only: acknowledged at once, and not kept
-			// (a message can be 1 MiB), nor counted again should the
+		if rec == nil {
+			// Dropped (counted by take): acknowledged at once, and not
+			// kept (a message can be 1 MiB), nor counted again should the
 			// store fail the batch.
 			m.Ack()
 			continue

@@ -214,12 +214,3 @@ func (s *Store) DedupID(rec *record.Record) string {
 	k := makeSeenKey(rec, s.opts.NoEpochWindow)
 	return hex.EncodeToString(k[:])
 }
-
-// Known tells whether the store committed rec's report lately (its table of
-// recent fingerprints, the one Submit answers most duplicates from): a
-// record that comes back from the stream, this server's own above all, is
-// then a duplicate without a trip through the writer. False means only
-// "not known lately": the writer decides.
-func (s *Store) Known(rec *record.Record) bool {
-	return s.seenCache.has(fingerprint(rec, s.opts.NoEpochWindow))
-}

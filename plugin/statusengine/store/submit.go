@@ -134,7 +134,8 @@ type Result struct {
 }
 
 // SubmitBatch stores recs through the same writer, validation and
-// de-duplication as Submit, without the per-source limit, keeping each
+// de-duplication as Submit (a duplicate of a report committed lately is
+// answered without the writer), without the per-source limit, keeping each
 // record's receive time (an import, or a peer's records), and returns what
 // became of each, in order, once all are durable. A full queue makes it
 // wait instead of failing. The error is the first failure of the store
@@ -155,15 +156,26 @@ func (s *Store) submitBatch(recs []*record.Record, from origin) ([]Result, error
 		return nil, err
 	}
 	ps := make([]*pending, len(recs))
+	out := make([]Result, len(recs))
 	for i, rec := range recs {
-		ps[i] = &pending{rec: rec, fp: fingerprint(rec, s.opts.NoEpochWindow), origin: from, res: make(chan result, 1)}
+		fp := fingerprint(rec, s.opts.NoEpochWindow)
+		if s.seenCache.has(fp) {
+			// Committed lately, as Submit answers it: a peer's or the
+			// stream's copy of this server's own report costs no trip
+			// through the writer.
+			out[i] = Result{Outcome: Duplicate}
+			continue
+		}
+		ps[i] = &pending{rec: rec, fp: fp, origin: from, res: make(chan result, 1)}
 		if err := s.enqueue(ps[i], true); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]Result, len(recs))
 	var firstErr error
 	for i, p := range ps {
+		if p == nil {
+			continue // answered from the cache
+		}
 		var r result
 		select {
 		case r = <-p.res:
