@@ -19,5 +19,20 @@ func startFeed(jc *jetstreamConfig, zones []string, st *store.Store) (*fleet.Fee
 	}
 	cfg.Reject = func(reason string) { peerRejected.WithLabelValues(peer, reason).Inc() }
 	log.Infof("jetstream %v: publishing as %s to stream %s (subject %s)", cfg.URLs, cfg.Name, cfg.Stream, cfg.Subject())
-	return fleet.Start(cfg, st)
+	f, err := fleet.Start(cfg, st)
+	if err == nil {
+		liveGauges.hold("jetstream " + cfg.Stream)
+	}
+	return f, err
+}
+
+// stopFeed stops a feed startFeed started (nil: none), and deletes its
+// stream's gauges when no other instance feeds that stream.
+func stopFeed(f *fleet.Feed, jc *jetstreamConfig) {
+	if f == nil {
+		return
+	}
+	f.Stop()
+	stream := jc.Config.Stream
+	liveGauges.release("jetstream "+stream, func() { fleet.ForgetGauges(stream) })
 }

@@ -140,3 +140,37 @@ func countReport(server, zone, outcome string) {
 	}
 	c.(prometheus.Counter).Inc()
 }
+
+// liveGauges counts the running instances that set a peer's or a stream's
+// gauges (peer_lag_seconds; jetstream_outbox, jetstream_consumer_pending):
+// once none runs it (a reload took the peer or the jetstream property out
+// of the Corefile, or renamed the stream), its series are deleted, else
+// they would show their last value for good (a lag alert firing on a peer
+// that is gone). A reload starts the new instance before it stops the old
+// one, so a label used by both is kept.
+var liveGauges = gaugeUsers{n: map[string]int{}}
+
+// gaugeUsers counts the users of gauges' label values, by a key.
+type gaugeUsers struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// hold counts one more user of key.
+func (u *gaugeUsers) hold(key string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.n[key]++
+}
+
+// release counts one user of key less, and calls forget (deleting its
+// series) when it was the last.
+func (u *gaugeUsers) release(key string, forget func()) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n[key]--; u.n[key] > 0 {
+		return
+	}
+	delete(u.n, key)
+	forget()
+}

@@ -60,13 +60,15 @@ const (
 type replication struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	urls   []string // the peers, whose gauges it holds (liveGauges)
 }
 
 func startReplication(pc peersConfig, zones []string, st *store.Store) *replication {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &replication{cancel: cancel}
+	r := &replication{cancel: cancel, urls: pc.urls}
 	client := peerClient(pc)
 	for _, u := range pc.urls {
+		liveGauges.hold("peer " + u)
 		p := &puller{url: u, token: pc.token, interval: pc.interval, st: st, client: client, started: time.Now(),
 			zones: store.ZoneSet(zones)}
 		// Each configured peer's counters exist at 0 from the start, so a
@@ -101,13 +103,16 @@ func peerClient(pc peersConfig) *http.Client {
 }
 
 // stop ends the pullers and waits for them (a request in flight ends with
-// its context).
+// its context), and deletes the lag of the peers no other instance pulls.
 func (r *replication) stop() {
 	if r == nil {
 		return
 	}
 	r.cancel()
 	r.wg.Wait()
+	for _, u := range r.urls {
+		liveGauges.release("peer "+u, func() { peerLag.DeleteLabelValues(u) })
+	}
 }
 
 // puller pulls one peer's records into a store.

@@ -117,7 +117,7 @@ func apiURL(addr string) string {
 // store (the last one closes it).
 func (se *StatusEngine) shutdown() error {
 	se.repl.stop()
-	se.feed.Stop()
+	stopFeed(se.feed, se.jetstream)
 	st := se.store
 	if st == nil {
 		return nil

@@ -38,3 +38,11 @@ var (
 		Help:      "Gauge of the messages the JetStream stream holds beyond this server's consumer.",
 	}, []string{"stream"})
 )
+
+// ForgetGauges deletes the series of stream's gauges (the outbox, the
+// consumer's pending messages): the plugin calls it once no running Feed
+// uses stream, so that they do not show their last values for good.
+func ForgetGauges(stream string) {
+	outboxBacklog.DeleteLabelValues(stream)
+	consumerPending.DeleteLabelValues(stream)
+}
