@@ -173,10 +173,6 @@ func (s *Server) exposure(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := once(q, "zone"); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	st := s.storeOf(r)
 	// Exposure counts ModSecurity's zones: the advisories map to its
 	// fields (advisory.Packages); a zone of a custom schema has none.

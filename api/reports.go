@@ -27,7 +27,12 @@ type filter struct {
 	zone                        string // with its final dot, lower case
 }
 
-func parseFilter(q url.Values) filter {
+// parseFilter reads the filter of q; a filter given twice is an error
+// (which of the two would hold?).
+func parseFilter(q url.Values) (filter, error) {
+	if err := once(q, "modsec", "server", "country", "id", "zone"); err != nil {
+		return filter{}, err
+	}
 	f := filter{modsec: q.Get("modsec"), server: q.Get("server"), country: q.Get("country"), id: q.Get("id")}
 	if z := strings.ToLower(q.Get("zone")); z != "" {
 		if !strings.HasSuffix(z, ".") {
@@ -35,13 +40,13 @@ func parseFilter(q url.Values) filter {
 		}
 		f.zone = z
 	}
-	return f
+	return f, nil
 }
 
 // filtered tells whether r asks for a filter: such a page may scan the whole
 // range for its rows, so it counts as an expensive request.
 func filtered(r *http.Request) bool {
-	f := parseFilter(r.URL.Query())
+	f, _ := parseFilter(r.URL.Query()) // an error is answered before any scan
 	return f != filter{}
 }
 
@@ -95,7 +100,11 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	f := parseFilter(q)
+	f, err := parseFilter(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	st := s.storeOf(r)
 	defer s.track(st, w)()
 	out := newJSONStream(w)

@@ -122,11 +122,15 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 // parameter absent, or naming one of them: their reports are summed
 // together, as before schemas), else a zone of a custom schema the store
 // keeps. Without the parameter, a server whose zones are all of custom
-// schemas answers for the first of them (sorted). Any other zone is an
-// error.
+// schemas answers for the first of them (sorted). Any other zone, or the
+// parameter given twice, is an error.
 func (s *Server) zoneOf(r *http.Request, st *store.Store) (string, error) {
+	q := r.URL.Query()
+	if err := once(q, "zone"); err != nil {
+		return "", err
+	}
 	custom := st.Schemas().Zones()
-	z := r.URL.Query().Get("zone")
+	z := q.Get("zone")
 	if z == "" {
 		served := s.configOf(r).Zones
 		modsec := slices.DeleteFunc(slices.Clone(served), func(z string) bool { return slices.Contains(custom, z) })

@@ -376,6 +376,15 @@ func TestBadParameters(t *testing.T) {
 		"/api/v1/exposure?from=0&to=8589934591&step=day",
 		"/api/v1/exposure?zone=a&zone=b",
 		"/api/v1/exposure?from=2&to=1",
+		// A filter or a zone given twice: which would hold?
+		"/api/v1/reports?country=DE&country=FR",
+		"/api/v1/reports?zone=a&zone=b",
+		"/api/v1/export?modsec=2.9.7&modsec=2.9.8",
+		"/api/v1/export?id=a&id=b",
+	}
+	for _, p := range []string{"/api/v1/summary", "/api/v1/map", "/api/v1/timeseries", "/api/v1/adoption",
+		"/api/v1/churn", "/api/v1/public/daily", "/badge/latest.svg"} {
+		paths = append(paths, p+"?zone=status.modsecurity.org&zone=status.example.org")
 	}
 	for _, p := range paths {
 		var body errorBody
