@@ -85,11 +85,7 @@ func (s *Store) Installs(from, to time.Time, step Step, d rollup.Dimension) ([]I
 // ZoneInstalls is Installs of the installations of zone, a zone of a
 // custom schema, split by its field field ("" none, "country" countries).
 func (s *Store) ZoneInstalls(from, to time.Time, step Step, zone, field string) ([]InstallStep, error) {
-	b, ok := s.byZone(zone, field)
-	if !ok {
-		b.none = true
-	}
-	return s.installSteps(from, to, step, b)
+	return s.installSteps(from, to, step, s.byZone(zone, field))
 }
 
 func (s *Store) installSteps(from, to time.Time, step Step, sel by) ([]InstallStep, error) {

@@ -65,11 +65,7 @@ func (s *Store) Series(from, to time.Time, step Step, d rollup.Dimension) ([]Ser
 // split by the values of its field field: "" for no split, "country" for
 // countries (see ZoneTotals).
 func (s *Store) ZoneSeries(from, to time.Time, step Step, zone, field string) ([]SeriesStep, error) {
-	b, ok := s.byZone(zone, field)
-	if !ok {
-		return s.series(from, to, step, by{dim: DimTotal, none: true})
-	}
-	return s.series(from, to, step, b)
+	return s.series(from, to, step, s.byZone(zone, field))
 }
 
 // by is what a series or an installation step counts: ModSecurity's zones
@@ -84,16 +80,16 @@ type by struct {
 	none    bool
 }
 
-// byZone is the by of a custom zone's field; false when the zone has no
-// report yet.
-func (s *Store) byZone(zone, field string) (by, bool) {
+// byZone is the by of a custom zone's field; it counts none when the zone
+// has no report yet (or is not of a custom schema).
+func (s *Store) byZone(zone, field string) by {
 	b := by{dim: DimTotal, zone: zone, field: field}
 	if field == "country" {
 		b.dim, b.field = rollup.DimCountry, ""
 	}
 	n, ok := s.zoneNumber(zone)
-	b.zoneNum = n
-	return b, ok && s.Schemas().Custom(zone) != nil
+	b.zoneNum, b.none = n, !ok || s.Schemas().Custom(zone) == nil
+	return b
 }
 
 // value is b's value of build info, and whether the build counts.
