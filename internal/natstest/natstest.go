@@ -18,8 +18,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/statusengine/statusengine/internal/servertest"
 )
+
+// Admin is a JetStream client of the NATS server at url, as an operator's
+// nats CLI would be (to make, read or delete a stream), closed when the
+// test ends.
+func Admin(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
 
 // Binary is the nats-server program, found on the PATH (or in /usr/sbin,
 // where Debian puts it). Without it the test is skipped, or fails when

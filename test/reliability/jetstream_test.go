@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/statusengine/statusengine/internal/natstest"
@@ -30,18 +29,10 @@ import (
 // and that goroutines and memory stayed bounded.
 
 // streamInfo reads the stream's configuration and state from the NATS
-// server at url, as an operator's nats CLI would.
+// server at url.
 func streamInfo(t *testing.T, url, name string) *jetstream.StreamInfo {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.Admin(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, name)
@@ -368,22 +359,16 @@ func TestJetStreamKill9(t *testing.T) {
 // size limit (which the server must leave as it is). It sends 10 lines
 // that are not records, a line of 1,000,000 bytes, 100 records of another
 // zone, 100 records of the zone claiming ModSecurity 99.9.9 from one
-// resolver /24, and 3 good records. The server drops and counts the 111
-// (undecodable 10, size 1, zone 100), stores the others, keeps consuming
+// resolver /24, 5 records received 50 years ahead (they read as records,
+// the store refuses them), and 3 good records. The server drops and counts
+// the 116 (undecodable 10, size 1, zone 100, invalid 5), stores the
+// others, keeps consuming
 // (reports it answers later reach the stream and come back), and its
 // public summary never says 99.9.9: the public floor counts resolver
 // networks, and one network is not enough.
 func TestJetStreamHostile(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.Admin(t, ns.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STATUSENGINE", Subjects: []string{"statusengine.>"}}); err != nil {
@@ -393,10 +378,12 @@ func TestJetStreamHostile(t *testing.T) {
 	a.start()
 
 	now := time.Now().UTC()
-	row := func(i int, zone, modsec, resolver string) []byte {
-		at := now.Add(-time.Hour + time.Duration(i)*time.Millisecond)
+	rowAt := func(at time.Time, i int, zone, modsec, resolver string) []byte {
 		return fmt.Appendf(nil, `{"key":%q,"received":%q,"zone":%q,"resolver":%q,"beacon":"%s,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x","epoch":%d}`,
 			record.KeyString(uint64(at.UnixNano())), at.Format(time.RFC3339Nano), zone, resolver, modsec, 9000+i, at.Unix())
+	}
+	row := func(i int, zone, modsec, resolver string) []byte {
+		return rowAt(now.Add(-time.Hour+time.Duration(i)*time.Millisecond), i, zone, modsec, resolver)
 	}
 	var msgs [][]byte
 	for i := range 10 {
@@ -408,6 +395,11 @@ func TestJetStreamHostile(t *testing.T) {
 	}
 	for i := range 100 {
 		msgs = append(msgs, row(100+i, zone, "99.9.9", fmt.Sprintf("198.51.100.%d", 1+i)))
+	}
+	for i := range 5 {
+		// Lines that read as records the store refuses (received 50
+		// years ahead): counted invalid, and the consumer goes on.
+		msgs = append(msgs, rowAt(now.AddDate(50, 0, i), 300+i, zone, "2.9.7", "192.0.2.1"))
 	}
 	for i := range 3 {
 		msgs = append(msgs, row(200+i, zone, "2.9.7", "192.0.2.1"))
@@ -423,7 +415,7 @@ func TestJetStreamHostile(t *testing.T) {
 		text := a.metricsText()
 		rej := sumMetric(text, "coredns_statusengine_peer_rejected_total", "reason")
 		recs := metricTotal(text, "coredns_statusengine_records")
-		if rej["undecodable"] == 10 && rej["size"] == 1 && rej["zone"] == 100 && recs == 113 {
+		if rej["undecodable"] == 10 && rej["size"] == 1 && rej["zone"] == 100 && rej["invalid"] == 5 && recs == 113 {
 			t.Logf("stored %v; rejected %v", recs, rej)
 			break
 		}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -53,6 +52,17 @@ func startFeed(t testing.TB, st *store.Store, name string, urls ...string) *Feed
 	}
 	t.Cleanup(f.Stop)
 	return f
+}
+
+// waitOutbox waits up to d until f's outbox is empty, and says how many
+// records still wait.
+func waitOutbox(f *Feed, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	n := f.Waiting()
+	for ; n != 0 && time.Now().Before(deadline); n = f.Waiting() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return n
 }
 
 // beacons reads every record of st as its beacon, failing on one held twice.
@@ -135,12 +145,8 @@ func TestFeedTwoStores(t *testing.T) {
 		t.Errorf("idle for 3 s: errors went from %v to %v", before, after)
 	}
 	for i, f := range []*Feed{fa, fb} {
-		deadline := time.Now().Add(5 * time.Second)
-		for f.Waiting() != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("store %d: %d records still in the outbox", i, f.Waiting())
-			}
-			time.Sleep(50 * time.Millisecond)
+		if n := waitOutbox(f, 5*time.Second); n != 0 {
+			t.Fatalf("store %d: %d records still in the outbox", i, n)
 		}
 	}
 }
@@ -157,12 +163,7 @@ func TestFeedStreamDeleted(t *testing.T) {
 	now := time.Now()
 	a.Submit(newRecord(t, 1, now))
 	waitAll(t, 1, a, b)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natstest.Admin(t, ns.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := js.DeleteStream(ctx, DefaultStream); err != nil {
@@ -180,12 +181,7 @@ func TestFeedStreamDeleted(t *testing.T) {
 // and dropped from the outbox, not published again in every round.
 func TestFeedRecordTooLarge(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natstest.Admin(t, ns.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: DefaultStream, Subjects: []string{"statusengine.>"}, MaxMsgSize: 100}); err != nil {
@@ -196,12 +192,8 @@ func TestFeedRecordTooLarge(t *testing.T) {
 	for i := range 3 {
 		a.Submit(newRecord(t, i, time.Now()))
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for fa.Waiting() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d records still in the outbox", fa.Waiting())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if n := waitOutbox(fa, 20*time.Second); n != 0 {
+		t.Fatalf("%d records still in the outbox", n)
 	}
 	s, err := js.Stream(ctx, DefaultStream)
 	if err != nil {
@@ -237,11 +229,7 @@ func TestFeedAuth(t *testing.T) {
 			}
 			defer f.Stop()
 			a.Submit(newRecord(t, 1, time.Now()))
-			deadline := time.Now().Add(5 * time.Second)
-			n := f.Waiting()
-			for ; n != 0 && time.Now().Before(deadline); n = f.Waiting() {
-				time.Sleep(100 * time.Millisecond)
-			}
+			n := waitOutbox(f, 5*time.Second)
 			if published := n == 0; published != c.stored {
 				t.Errorf("%d records waiting in the outbox after 5 s; want published %v", n, c.stored)
 			}
@@ -262,15 +250,13 @@ func TestFeedAckAllConsumerMadeAgain(t *testing.T) {
 	for i := range 5 {
 		a.Submit(newRecord(t, i, now))
 	}
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natstest.Admin(t, ns.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var s jetstream.Stream
+	var (
+		s   jetstream.Stream
+		err error
+	)
 	for s == nil {
 		if s, err = js.Stream(ctx, DefaultStream); err != nil && ctx.Err() != nil {
 			t.Fatal(err)

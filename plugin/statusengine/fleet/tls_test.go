@@ -71,11 +71,7 @@ func TestFeedTLS(t *testing.T) {
 			}
 			defer f.Stop()
 			a.Submit(newRecord(t, 1, time.Now()))
-			deadline := time.Now().Add(5 * time.Second)
-			n := f.Waiting()
-			for ; n != 0 && time.Now().Before(deadline); n = f.Waiting() {
-				time.Sleep(100 * time.Millisecond)
-			}
+			n := waitOutbox(f, 5*time.Second)
 			if published := n == 0; published != c.published {
 				t.Errorf("%d records waiting after 5 s; want published %v", n, c.published)
 			}
