@@ -47,6 +47,7 @@ type consumer struct {
 func (c *consumer) run(ctx context.Context) {
 	var cons jetstream.Consumer
 	wait := time.Duration(0)
+	idle := false // the last round found nothing
 	for sleep(ctx, wait) {
 		if !c.nc.IsConnected() {
 			c.fail(ctx, errNotConnected, &wait)
@@ -62,7 +63,8 @@ func (c *consumer) run(ctx context.Context) {
 				continue
 			}
 		}
-		n, err := c.round(cons)
+		n, err := c.round(cons, idle)
+		idle = n == 0 && err == nil
 		switch {
 		case err != nil:
 			c.fail(ctx, err, &wait)
@@ -75,6 +77,11 @@ func (c *consumer) run(ctx context.Context) {
 			}
 		case n == 0:
 			wait = 0 // the fetch itself waited
+		case n < fetchBatch:
+			// Not a full batch: the next is taken a little later, so that a
+			// steady flow is stored in a few commits a second, not one a
+			// message.
+			wait = max(c.yield.pause(), roundGap)
 		default:
 			wait = c.yield.pause()
 		}
@@ -189,9 +196,22 @@ func (c *consumer) fail(ctx context.Context, err error, wait *time.Duration) {
 }
 
 // round fetches one batch, stores its records and acknowledges its
-// messages; it says how many messages it took.
-func (c *consumer) round(cons jetstream.Consumer) (int, error) {
-	batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
+// messages; it says how many messages it took. It takes what the stream
+// holds for the consumer at once, up to fetchBatch; after a round that
+// found nothing (idle), it waits up to a second for the next message and
+// takes that one: a Fetch of a whole batch would wait for the batch to
+// fill, and a report would reach this server only as late as the 256th
+// after it (seen: a p50 of 0.72 s at 3,000 messages a second).
+func (c *consumer) round(cons jetstream.Consumer, idle bool) (int, error) {
+	var (
+		batch jetstream.MessageBatch
+		err   error
+	)
+	if idle {
+		batch, err = cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+	} else {
+		batch, err = cons.FetchNoWait(fetchBatch)
+	}
 	if err != nil {
 		return 0, err
 	}

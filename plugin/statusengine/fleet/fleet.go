@@ -45,12 +45,14 @@ const (
 
 // Bounds of the publisher and the consumer.
 const (
-	publishBatch   = 512 // outbox entries published at once
-	fetchBatch     = 256 // messages fetched at once: at most 256 x 1 MiB (NATS's max_payload)
-	idlePoll       = 200 * time.Millisecond
-	requestTimeout = 10 * time.Second // one JetStream API request
-	ackWait        = 30 * time.Second // a message delivered and not acknowledged comes again after this
-	maxBackoff     = 5 * time.Second  // a request to a NATS that is down costs little
+	publishBatch   = 512                    // outbox entries published at once
+	fetchBatch     = 256                    // messages fetched at once: at most 256 x 1 MiB (NATS's max_payload)
+	idlePoll       = 200 * time.Millisecond // the publisher's longest wait for an own record, the backoff's first step
+	ownPoll        = 10 * time.Millisecond  // how often an idle publisher looks for a new own record (an atomic load)
+	roundGap       = 50 * time.Millisecond  // the consumer's wait after a batch that was not full
+	requestTimeout = 10 * time.Second       // one JetStream API request
+	ackWait        = 30 * time.Second       // a message delivered and not acknowledged comes again after this
+	maxBackoff     = 5 * time.Second        // a request to a NATS that is down costs little
 
 	// While this server stores more than busyRate reports of its own a
 	// second, the publisher and the consumer each take one batch every

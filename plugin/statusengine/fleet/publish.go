@@ -101,9 +101,23 @@ func (p *publisher) run(ctx context.Context) {
 			}
 			p.fail(ctx, err, &wait)
 		case n == 0:
-			wait = idlePoll
+			wait = 0
+			p.idle(ctx)
 		default:
 			wait = p.yield.pause()
+		}
+	}
+}
+
+// idle waits, after a round that found the outbox empty, until the store
+// committed a record of its own (store.OwnStored, an atomic load every
+// ownPoll), or idlePoll: a report is published within ownPoll of its
+// commit, without reading the outbox more often.
+func (p *publisher) idle(ctx context.Context) {
+	own := p.st.OwnStored()
+	for waited := time.Duration(0); waited < idlePoll && p.st.OwnStored() == own; waited += ownPoll {
+		if !sleep(ctx, ownPoll) {
+			return
 		}
 	}
 }
