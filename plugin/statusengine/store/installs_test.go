@@ -1,8 +1,11 @@
 package store
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,5 +277,69 @@ func TestStepPathsAgree(t *testing.T) {
 		if !reflect.DeepEqual(fast, slow) || fast.Total.Installations != uint64(len(want.nums)-1) {
 			t.Errorf("dim %v with row 7 missing: table %+v, rows %+v (want %d installations)", d, fast.Total, slow.Total, len(want.nums)-1)
 		}
+	}
+}
+
+// TestInstallTableGrowsUnderReaders: readers count today's installations
+// (which extends the installation table on each new number) while writers
+// number new installations; run with -race (.ci/run does). Each reader's
+// count never goes down, and the last one is every installation.
+func TestInstallTableGrowsUnderReaders(t *testing.T) {
+	s := openTemp(t)
+	const writers, each = 4, 500
+	now := time.Now()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				rec := newRecord(t, fmt.Sprintf("2.9.7,Apache/2.4.71 (Debian),1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,%040x", w*each+i), 1795549302, now)
+				rec.Resolver = netip.AddrFrom4([4]byte{198, 51, byte(w), byte(i)})
+				if o, err := s.Submit(rec); o != Stored {
+					t.Errorf("report %d of writer %d: %v, %v", i, w, o, err)
+					return
+				}
+			}
+		}()
+	}
+	count := func(d rollup.Dimension) uint64 {
+		steps, err := s.Installs(now, now, StepDay, d)
+		if err != nil || len(steps) != 1 {
+			t.Errorf("Installs: %d steps, %v", len(steps), err)
+			return 0
+		}
+		return steps[0].Total.Installations // by country or build too: the split takes the table's other paths
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for _, d := range []rollup.Dimension{DimTotal, rollup.DimCountry, rollup.BuildDims[0]} {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			last := uint64(0)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if n := count(d); n < last {
+					t.Errorf("dimension %v: %d installations after %d", d, n, last)
+					return
+				} else {
+					last = n
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(DimTotal); n != writers*each {
+		t.Errorf("at the end: %d installations, want %d", n, writers*each)
 	}
 }
