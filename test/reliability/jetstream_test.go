@@ -294,26 +294,13 @@ func TestJetStreamKill9(t *testing.T) {
 	b := fleetServer(t, "ns2", []string{ns.URL()}, "")
 	a.start()
 	b.start()
-	answered := map[string]bool{}
-	var mu sync.Mutex
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			name := reportName(i, 1795700000)
-			m := new(dns.Msg)
-			m.SetQuestion(name, dns.TypeA)
-			if r, err := a.exchange(m, "", 500*time.Millisecond); err != nil || len(r.Answer) != 1 {
-				return // killed
-			}
-			mu.Lock()
-			answered[strings.ToLower(name)] = true
-			mu.Unlock()
-		}
-	}()
+	load := startLoad(a.dnsAddr(), 4, 1000000)
 	time.Sleep(1500 * time.Millisecond)
 	a.kill()
-	<-done
+	answered := map[string]bool{}
+	for _, n := range load.finish() {
+		answered[n] = true
+	}
 	st, err := store.Open(a.cfg.DB, store.Options{})
 	if err != nil {
 		t.Fatal(err)
