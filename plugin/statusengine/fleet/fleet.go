@@ -59,6 +59,7 @@ const (
 	// busyPause (see yielder).
 	busyRate   = 2000
 	busyWindow = 250 * time.Millisecond
+	busyStep   = 50 * time.Millisecond
 	busyPause  = 3 * time.Second
 )
 

@@ -6,8 +6,10 @@ import (
 )
 
 // yielder tells the publisher and the consumer when this server's DNS
-// path is busy: it stored more than busyRate reports of its own a second
-// over the last busyWindow or more. They then take one batch every busyPause, and the
+// path is busy: it stored more than busyRate reports of its own a second,
+// measured over the last busyWindow (samples at least busyStep apart, so a
+// burst is met within about busyStep of its start: at full speed the feed
+// costs the burst most). They then take one batch every busyPause, and the
 // rest waits (the outbox on disk, the stream in NATS) until the burst is
 // over. The feed costs CPU a report (publishing, taking the report back,
 // and the NATS servers' share when they run on the same machine): at full
@@ -18,28 +20,45 @@ import (
 type yielder struct {
 	stored func() uint64 // store.OwnStored
 
-	mu     sync.Mutex
-	last   uint64
-	at     time.Time
-	busy   bool
-	logged logEvery
+	mu sync.Mutex
+	// samples are the counts taken, oldest first: those of the last
+	// busyWindow, and the newest before it (the rate since it holds across
+	// the pauses of a burst, and is low across a quiet gap).
+	samples []yieldSample
+	busy    bool
+	logged  logEvery
 }
 
-// busyAt tells whether the server is busy at now, measured over the last
-// busyWindow or more (short, so that a burst is met within a fraction of
-// a second).
+// yieldSample is store.OwnStored at a time.
+type yieldSample struct {
+	at time.Time
+	n  uint64
+}
+
+// busyAt tells whether the server is busy at now: the rate since the
+// oldest sample kept, measured anew at most every busyStep.
 func (y *yielder) busyAt(now time.Time) bool {
 	y.mu.Lock()
 	defer y.mu.Unlock()
-	if d := now.Sub(y.at); y.at.IsZero() || d >= busyWindow {
-		n := y.stored()
-		if !y.at.IsZero() {
-			y.busy = float64(n-y.last)/d.Seconds() > busyRate
+	if k := len(y.samples); k > 0 && now.Sub(y.samples[k-1].at) < busyStep {
+		return y.busy
+	}
+	n := y.stored()
+	drop := 0
+	for drop < len(y.samples)-1 && now.Sub(y.samples[drop+1].at) >= busyWindow {
+		drop++ // the one after it is old enough to measure from
+	}
+	y.samples = append(y.samples[:0], y.samples[drop:]...)
+	if len(y.samples) > 0 {
+		first := y.samples[0]
+		y.busy = float64(n-first.n)/now.Sub(first.at).Seconds() > busyRate
+		if now.Sub(first.at) > busyWindow && len(y.samples) == 1 && !y.busy {
+			y.samples = y.samples[:0] // after a quiet gap, measure the next burst from now
 		}
-		y.last, y.at = n, now
-		if y.busy {
-			y.logged.info("jetstream: storing over %d reports a second of its own, the feed yields to the DNS path: a batch every %v each way until the burst is over (reports wait in the outbox)", busyRate, busyPause)
-		}
+	}
+	y.samples = append(y.samples, yieldSample{now, n})
+	if y.busy {
+		y.logged.info("jetstream: storing over %d reports a second of its own, the feed yields to the DNS path: a batch every %v each way until the burst is over (reports wait in the outbox)", busyRate, busyPause)
 	}
 	return y.busy
 }

@@ -8,23 +8,29 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/store/record"
 )
 
-// TestYielder: busy only past busyRate own reports a second, measured over
-// busyWindow or more; between measurements the last verdict holds.
+// TestYielder: busy only past busyRate own reports a second, measured
+// anew at most every busyStep, over the last busyWindow, or since the last
+// sample across a pause; a burst after a quiet gap is met after busyStep.
 func TestYielder(t *testing.T) {
 	var n uint64
 	y := &yielder{stored: func() uint64 { return n }}
 	t0 := time.Unix(1_800_000_000, 0)
+	const ms = time.Millisecond
 	steps := []struct {
 		at   time.Duration // after t0
 		n    uint64        // stored by then
 		busy bool
 	}{
-		{0, 0, false},                                   // first look: nothing measured yet
-		{100 * time.Millisecond, 5000, false},           // under busyWindow since: the last verdict
-		{time.Second, busyRate, false},                  // busyRate a second: not past it
-		{2 * time.Second, 2*busyRate + 1, true},         // past it
-		{2100 * time.Millisecond, 2*busyRate + 1, true}, // holds until the next measurement
-		{4 * time.Second, 3 * busyRate, false},          // 1,999 over 2 s: calm again
+		{0, 0, false},                                       // first look: nothing measured yet
+		{20 * ms, 5000, false},                              // under busyStep since: the last verdict
+		{100 * ms, 5000, true},                              // 5,000 in 0.1 s
+		{1100 * ms, 5000 + busyRate, false},                 // busyRate over the second since: not past it
+		{2100 * ms, 5000 + 3*busyRate + 1, true},            // past it, across a 1-s pause
+		{2120 * ms, 5000 + 3*busyRate + 1, true},            // holds until the next measurement
+		{4100 * ms, 5000 + 5*busyRate - 1, false},           // 3,999 over 2 s: calm again
+		{60 * time.Second, 5000 + 5*busyRate, false},        // after a quiet minute: measured from now on
+		{60*time.Second + 60*ms, 5000 + 6*busyRate, true},   // a burst met 60 ms into it
+		{60*time.Second + 400*ms, 5000 + 6*busyRate, false}, // over: nothing in the last 340 ms
 	}
 	for i, s := range steps {
 		n = s.n
