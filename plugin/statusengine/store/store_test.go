@@ -305,6 +305,11 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 	for i := range 10 {
 		s.Submit(newRecord(t, realBeacon, int64(1600000000+i), now.Add(-time.Hour)))
 	}
+	// Submit may answer Queued before the commit (slow under -race): Each
+	// must find the records.
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	hold, held := make(chan struct{}), make(chan struct{})
 	go s.Each(time.Unix(0, 0), now, 0, func(*record.Record) error {
 		select {
@@ -314,7 +319,11 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 		}
 		return nil
 	})
-	<-held
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Each read no record")
+	}
 	defer close(hold)
 
 	done := make(chan error, 1)
