@@ -305,18 +305,19 @@ func TestEachDoesNotBlockWriter(t *testing.T) {
 	for i := range 10 {
 		s.Submit(newRecord(t, realBeacon, int64(1600000000+i), now.Add(-time.Hour)))
 	}
-	// Submit may answer Queued before the commit (slow under -race): Each
-	// must find the records.
-	if err := s.Sync(); err != nil {
+	if err := s.Sync(); err != nil { // Submit may answer before the commit
 		t.Fatal(err)
 	}
+	// The first record is held, whenever the test gets to wait for it (a
+	// send that gave up when nobody waited yet let Each finish unheld, and
+	// the test waited for good).
 	hold, held := make(chan struct{}), make(chan struct{})
+	var first sync.Once
 	go s.Each(time.Unix(0, 0), now, 0, func(*record.Record) error {
-		select {
-		case held <- struct{}{}:
+		first.Do(func() {
+			held <- struct{}{}
 			<-hold
-		default:
-		}
+		})
 		return nil
 	})
 	select {
