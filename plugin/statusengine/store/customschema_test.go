@@ -76,7 +76,7 @@ func TestCustomSchemaStored(t *testing.T) {
 	sc := customSchema(t)
 	path := filepath.Join(t.TempDir(), "se.db")
 	st := openSchemas(t, path, sc)
-	now := time.Now()
+	now := awayFromMidnight(time.Now())
 	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, now), Stored)
 	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, now), Duplicate)
 	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000100, now), Stored)
