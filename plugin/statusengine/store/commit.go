@@ -133,7 +133,7 @@ func (w *writer) begin(now time.Time, idle bool, indexMax int) (*txn, error) {
 		return nil, err
 	}
 	t := &txn{tx: tx, now: now, lastKey: w.lastKey, records: tx.Bucket(schema.Records), seen: tx.Bucket(schema.Seen),
-		resolvers: tx.Bucket(schema.Resolvers)}
+		resolvers: tx.Bucket(schema.Resolvers), outbox: tx.Bucket(schema.Outbox)}
 	// Keys are receive times: inserts append, pack pages full. Seen keys
 	// start with the client's clock, near now: mostly appends too, which the
 	// default half-empty split would waste.
@@ -296,8 +296,11 @@ func (w *writer) apply(t *txn, rec *record.Record, from origin) (Outcome, error)
 	if from != fromCopy {
 		// Own records wait in the outbox, listed in this transaction
 		// (finish), for the stream (outbox.go); a peer's replayed from the
-		// log costs a duplicate.
-		t.outbox = append(t.outbox, k)
+		// log costs a duplicate. Without an outbox only the count is kept.
+		t.own++
+		if t.outbox != nil {
+			t.listed = append(t.listed, k)
+		}
 	}
 	t.facts = append(t.facts, f)
 	t.stored++
@@ -413,8 +416,8 @@ func (w *writer) done(t *txn, flushed bool, keys []rollup.Key, ok bool) {
 		w.s.readers.closed.gen.Add(1) // the sums of past days kept for readers are stale
 	}
 	w.s.count.Add(int64(t.stored))
-	w.s.own.Add(uint64(len(t.outbox)))
-	w.s.outboxLen.Add(int64(t.listed))
+	w.s.own.Add(uint64(t.own))
+	w.s.outboxLen.Add(int64(len(t.listed)))
 	w.s.installs.Store(uint64(w.installs.next - 1))
 	if t.badRollup && w.rebuildNeeded == "" && w.rebuild == nil {
 		w.rebuildNeeded = "a stored rollup could not be read"

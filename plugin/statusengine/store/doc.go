@@ -169,11 +169,11 @@
 //	                                 process, not per store
 //	Store.count, Store.installs      records stored, installations numbered        Open: meta "count" (or
 //	  (store.go)                                                                   counted), the last row
-//	Store.own (store.go)             records listed for the outbox since Open,     0
-//	                                 counted at commit (OwnStored: the feed's
+//	Store.own (store.go)             own records (not a peer's or the stream's)    0
+//	                                 committed since Open (OwnStored: the feed's
 //	                                 measure of a busy DNS path)
-//	Store.outboxLen (store.go)       entries waiting in the outbox (OutboxLen),    Open and EnableOutbox:
-//	                                 kept at each commit and OutboxDone            one pass of bucket outbox
+//	Store.outboxLen (store.go)       entries waiting in the outbox (OutboxLen),    Open: one pass of bucket
+//	                                 kept at each commit and OutboxDone            outbox
 //	Store.down, Store.downCh,        down: why the store stopped for good (a       up; a damaged file fails
 //	  Store.file (store.go)          damaged file found while running), closed     Open or Check
 //	                                 once; bbolt's descriptor, see closeDown

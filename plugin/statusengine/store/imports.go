@@ -9,13 +9,10 @@ import (
 	"github.com/statusengine/statusengine/plugin/statusengine/store/schema"
 )
 
-// listImport lists the record of key k among the imports of tx.
-func listImport(tx *bolt.Tx, k uint64) error { return appendList(tx, schema.Imports, k) }
-
-// appendList lists the record of key k in the list bucket name of tx
-// (imports, outbox: sequence -> record key), when the file has it.
-func appendList(tx *bolt.Tx, name []byte, k uint64) error {
-	b := tx.Bucket(name)
+// listImport lists the record of key k among the imports of tx
+// (sequence -> record key), when the file has the bucket.
+func listImport(tx *bolt.Tx, k uint64) error {
+	b := tx.Bucket(schema.Imports)
 	if b == nil {
 		return nil
 	}

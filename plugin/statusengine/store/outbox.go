@@ -48,16 +48,15 @@ func outboxEntryID(row uint64, i int) uint64 { return row<<16 | uint64(i) }
 // from then on that was not taken from elsewhere is listed in it.
 func (s *Store) EnableOutbox() error {
 	return s.do(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(schema.Outbox)
-		if err == nil {
-			s.outboxLen.Store(countOutbox(b))
-		}
+		// Made here, it is empty; found, Open counted it and the count
+		// has been kept since (counting again could race an OutboxDone).
+		_, err := tx.CreateBucketIfNotExists(schema.Outbox)
 		return err
 	})
 }
 
 // countOutbox counts the entries waiting in the outbox b (nil: none), for
-// Store.outboxLen at Open and EnableOutbox: it reads every row.
+// Store.outboxLen at Open: it reads every row.
 func countOutbox(b *bolt.Bucket) int64 {
 	if b == nil {
 		return 0
@@ -78,13 +77,12 @@ func countOutbox(b *bolt.Bucket) int64 {
 // to the outbox of t's transaction, when there is one, in rows of at most
 // outboxRow keys.
 func listOutbox(t *txn) error {
-	b := t.tx.Bucket(schema.Outbox)
-	if b == nil || len(t.outbox) == 0 {
+	b := t.outbox
+	if b == nil || len(t.listed) == 0 {
 		return nil
 	}
-	t.listed = len(t.outbox)
 	b.FillPercent = 1 // appends: pages packed full
-	for keys := range slices.Chunk(t.outbox, outboxRow) {
+	for keys := range slices.Chunk(t.listed, outboxRow) {
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err

@@ -160,10 +160,10 @@ func (s *Store) Path() string { return s.path }
 // Count is the number of stored reports.
 func (s *Store) Count() int64 { return s.count.Load() }
 
-// OwnStored counts the records committed since Open that were listed for
-// the outbox (live reports and imports; not those taken from a peer or a
-// stream, but those replayed from the write-ahead log, see outbox.go): its
-// rate tells how busy the DNS path is.
+// OwnStored counts this server's own records committed since Open (live
+// reports and imports, and those replayed from the write-ahead log; not
+// those taken from a peer or a stream, see outbox.go): its rate tells how
+// busy the DNS path is.
 func (s *Store) OwnStored() uint64 { return s.own.Load() }
 
 // InstallationCount is the number of distinct installations ever stored.

@@ -37,6 +37,14 @@ type result struct {
 
 var pendingPool = sync.Pool{New: func() any { return &pending{res: make(chan result, 1)} }}
 
+// committedLately is rec's fingerprint, and whether the store committed
+// its report lately (the table of recent fingerprints): a duplicate then,
+// answered without the writer.
+func (s *Store) committedLately(rec *record.Record) (uint64, bool) {
+	fp := fingerprint(rec, s.opts.NoEpochWindow)
+	return fp, s.seenCache.has(fp)
+}
+
 // Submit is SubmitWithin with Options.AnswerWait.
 func (s *Store) Submit(rec *record.Record) (Outcome, error) {
 	return s.SubmitWithin(rec, s.opts.AnswerWait)
@@ -60,8 +68,8 @@ func (s *Store) SubmitWithin(rec *record.Record, wait time.Duration) (Outcome, e
 	if err := s.Down(); err != nil {
 		return Failed, err
 	}
-	fp := fingerprint(rec, s.opts.NoEpochWindow)
-	if s.seenCache.has(fp) {
+	fp, dup := s.committedLately(rec)
+	if dup {
 		return Duplicate, nil
 	}
 	if err := s.noSpace(); err != nil {
@@ -158,8 +166,8 @@ func (s *Store) submitBatch(recs []*record.Record, from origin) ([]Result, error
 	ps := make([]*pending, len(recs))
 	out := make([]Result, len(recs))
 	for i, rec := range recs {
-		fp := fingerprint(rec, s.opts.NoEpochWindow)
-		if s.seenCache.has(fp) {
+		fp, dup := s.committedLately(rec)
+		if dup {
 			// Committed lately, as Submit answers it: a peer's or the
 			// stream's copy of this server's own report costs no trip
 			// through the writer.

@@ -72,9 +72,10 @@ type txn struct {
 	now        time.Time
 	facts      []rollup.Fact
 	stored     int
-	outbox     []uint64 // keys of the records of stored this server's own (Store.OwnStored), for the outbox (finish)
-	listed     int      // of outbox, written to the outbox (Store.outboxLen)
-	flush      bool     // flush the live rollups in this transaction
+	own        int          // of stored, this server's own (Store.OwnStored)
+	outbox     *bolt.Bucket // the file's outbox, nil without one (EnableOutbox)
+	listed     []uint64     // the keys of own, when there is an outbox: written to it by finish
+	flush      bool         // flush the live rollups in this transaction
 	indexed    []bool
 	lastKey    uint64 // writer.lastKey before, restored if the commit fails
 	badRollup  bool
