@@ -31,12 +31,16 @@ func manyValues(t *testing.T, n int, server func(i int) string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	now := time.Now()
+	now := sameDay()
 	var recs []*record.Record
 	for i := range n {
+		at := now.Add(-time.Duration(i) * time.Millisecond)
+		if at.Before(dayStart(now)) {
+			at = dayStart(now)
+		}
 		recs = append(recs, popRecord(t, fmt.Sprintf("2.9.7,%s,1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75", server(i)),
 			netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), geo.Location{Country: "DE", CountryName: "Germany", Source: "resolver"},
-			now.Add(-time.Duration(i)*time.Millisecond), int64(1e9+i)))
+			at, int64(1e9+i)))
 	}
 	for len(recs) > 0 {
 		k := min(4096, len(recs))
@@ -51,6 +55,20 @@ func manyValues(t *testing.T, n int, server func(i int) string) *fixture {
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return &fixture{srv: s, st: st, http: hs, n: n}
+}
+
+// sameDay is now, for a fixture whose reports must all fall on today, as
+// the tests count them from today: in the last minute of a UTC day it waits
+// for the next one (the tests take seconds; run across midnight, their
+// reports would fall on two days and their counts on one), and the fixture
+// places no report before the day's start.
+func sameDay() time.Time {
+	now := time.Now().UTC()
+	if next := dayStart(now).Add(24 * time.Hour); next.Sub(now) < time.Minute {
+		time.Sleep(next.Sub(now) + time.Second)
+		now = time.Now().UTC()
+	}
+	return now
 }
 
 // TestSummaryBoundedCardinality: 100,000 distinct server strings (37 s of
