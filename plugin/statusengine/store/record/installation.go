@@ -2,7 +2,6 @@ package record
 
 import (
 	"net/netip"
-	"strings"
 
 	"github.com/statusengine/statusengine/plugin/statusengine/codec"
 )
@@ -13,26 +12,34 @@ import (
 // from (the ECS subnet, else the resolver's /24 or /48) separates most of them.
 // Two identical builds behind one resolver network with equal id bytes still
 // count as one; one host that moves resolver network counts twice.
-func InstallationKey(r *Record) string {
+func InstallationKey(r *Record) string { return string(appendInstallationKey(nil, r)) }
+
+// appendInstallationKey appends InstallationKey(r) to buf: the API hashes
+// the key of every row it writes, so InstallationHash builds it in a buffer
+// on its stack (a strings.Builder grew it four times, and the network's
+// String another allocation: a fifth of a page of /api/v1/reports).
+func appendInstallationKey(buf []byte, r *Record) []byte {
 	rep := &r.Report
-	var b strings.Builder
 	if rep.Format == codec.FormatSchema {
 		// A custom schema's: the zone, the id and the whole beacon (which
 		// holds every field of the build).
-		for _, f := range []string{r.Zone, rep.ID, rep.Beacon} {
-			b.WriteString(f)
-			b.WriteByte(0)
+		for _, f := range [...]string{r.Zone, rep.ID, rep.Beacon} {
+			buf = append(append(buf, f...), 0)
 		}
-		b.WriteString(InstallNetwork(r).String())
-		return b.String()
+	} else {
+		for _, f := range [...]string{rep.ID, rep.Modsec, rep.Server, rep.APRCompiled, rep.APRLoaded,
+			rep.PCRECompiled, rep.PCRELoaded, rep.Lua, rep.Libxml} {
+			buf = append(append(buf, f...), 0)
+		}
 	}
-	for _, f := range []string{rep.ID, rep.Modsec, rep.Server, rep.APRCompiled, rep.APRLoaded,
-		rep.PCRECompiled, rep.PCRELoaded, rep.Lua, rep.Libxml} {
-		b.WriteString(f)
-		b.WriteByte(0)
+	n := InstallNetwork(r)
+	if !n.IsValid() {
+		// As netip.Prefix.String has it (AppendTo writes nothing for the
+		// zero prefix): keys, and so the hashes the API shows, stay as
+		// they were.
+		return append(buf, "invalid Prefix"...)
 	}
-	b.WriteString(InstallNetwork(r).String())
-	return b.String()
+	return n.AppendTo(buf)
 }
 
 // InstallNetwork is the network a report came from: the ECS prefix when the

@@ -124,7 +124,8 @@ func (r *Record) Wire() Wire {
 // InstallationHash is the first 8 bytes of SHA-256 of InstallationKey: the
 // installation estimate as the API shows it.
 func InstallationHash(r *Record) [8]byte {
-	h := sha256.Sum256([]byte(InstallationKey(r)))
+	var buf [512]byte // on the stack: a real key is about 100 bytes; a longer one grows on the heap
+	h := sha256.Sum256(appendInstallationKey(buf[:0], r))
 	var k [8]byte
 	copy(k[:], h[:8])
 	return k
