@@ -102,11 +102,7 @@ func TestCustomSchemaStored(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := Open(path, Options{}) // no SetSchema: the file knows it
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = openPath(t, path) // no SetSchema: the file knows it
 	if got := st.Schemas().Custom(customZone); got == nil || got.String() != sc.String() {
 		t.Fatalf("schema after reopen %v, want %v", got, sc)
 	}
@@ -280,11 +276,7 @@ func TestCustomSchemaLogReplay(t *testing.T) {
 		recs = append(recs, rec)
 	}
 	writeLog(t, path, recs)
-	st, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = openPath(t, path)
 	got := all(t, st)
 	if len(got) != 50 || st.Count() != 50 {
 		t.Fatalf("replayed %d records (count %d), want 50", len(got), st.Count())
@@ -327,11 +319,7 @@ func TestCustomSchemaKill9(t *testing.T) {
 	if len(acked) < 100 {
 		t.Fatalf("child acknowledged only %d reports", len(acked))
 	}
-	st, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openPath(t, path)
 	found := map[int64]bool{}
 	for _, r := range all(t, st) {
 		if r.Zone == customZone && r.Report.Format == codec.FormatSchema {
@@ -399,11 +387,7 @@ func TestSchemaChangeRefused(t *testing.T) {
 	mustSubmit(t, st, customRecord(t, sc, "myapp,1.2.3,Linux,x86_64,aa", 1796000000, time.Now()), Stored)
 	st.Close()
 
-	st, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st = openPath(t, path)
 	extended, err := codec.NewSchema(codec.SchemaSpec{Fields: []string{"product", "version", "os", "arch", "id", "locale"}, MinFields: 5, Version: "version", Platform: "os", ID: "id"})
 	if err != nil {
 		t.Fatal(err)

@@ -47,13 +47,8 @@ func TestOutbox(t *testing.T) {
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	path := s.path
 	s.Close()
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = openPath(t, s.path)
 	es, err := s.Outbox(0, 10)
 	if err != nil || len(es) != 2 {
 		t.Fatalf("Outbox: %d entries, %v; want 2", len(es), err)
@@ -141,13 +136,8 @@ func TestOutboxRows(t *testing.T) {
 	if got := s.OutboxLen(); got != want {
 		t.Errorf("OutboxLen after OutboxDone: %d, want %d", got, want)
 	}
-	path := s.path
 	s.Close()
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = openPath(t, s.path)
 	if got := s.OutboxLen(); got != want {
 		t.Errorf("OutboxLen after a reopen: %d, want %d", got, want)
 	}

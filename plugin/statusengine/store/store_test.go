@@ -44,9 +44,18 @@ func newRecord(t testing.TB, beacon string, epoch int64, received time.Time) *re
 	}
 }
 
+// openTemp opens a new store in the test's temporary directory; the test's
+// cleanup closes it.
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "se.db"), Options{})
+	return openPath(t, filepath.Join(t.TempDir(), "se.db"))
+}
+
+// openPath opens the store at path, as a (re)start does; the test's cleanup
+// closes it (closing twice is harmless).
+func openPath(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
