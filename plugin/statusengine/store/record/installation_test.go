@@ -13,8 +13,8 @@ import (
 // never changes between builds (a client that counts distinct values across
 // pages and days would count one installation twice), for each kind of
 // network the key holds: a resolver's /24, an ECS prefix (IPv6, cut to /48),
-// a v4-mapped resolver (the same network as its IPv4 address), none (an import without addresses), and a custom
-// schema's report.
+// a v4-mapped resolver (the same network as its IPv4 address), none (an
+// import without addresses), and a custom schema's report.
 func TestInstallationHashStable(t *testing.T) {
 	now := time.Unix(1795549302, 0)
 	custom := testRecord(t, now)
