@@ -32,11 +32,12 @@ func manyValues(t *testing.T, n int, server func(i int) string) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	now := sameDay()
+	day := dayStart(now)
 	var recs []*record.Record
 	for i := range n {
 		at := now.Add(-time.Duration(i) * time.Millisecond)
-		if at.Before(dayStart(now)) {
-			at = dayStart(now)
+		if at.Before(day) {
+			at = day
 		}
 		recs = append(recs, popRecord(t, fmt.Sprintf("2.9.7,%s,1.7.2/1.7.2,10.42/,Lua 5.1,2.9.14,75", server(i)),
 			netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), geo.Location{Country: "DE", CountryName: "Germany", Source: "resolver"},

@@ -324,12 +324,12 @@ func TestInstallTableGrowsUnderReaders(t *testing.T) {
 					return
 				default:
 				}
-				if n := count(d); n < last {
+				n := count(d)
+				if n < last {
 					t.Errorf("dimension %v: %d installations after %d", d, n, last)
 					return
-				} else {
-					last = n
 				}
+				last = n
 			}
 		}()
 	}
